@@ -1,0 +1,141 @@
+/**
+ * The config as written (RawConfig, checked by the JSON Schema in schema.ts) and the
+ * resolved form a running node uses (NodeConfig, built by load.ts).
+ */
+
+/** One path mapping of a proxy listener, as written: `"/px": { "ou": ..., "ca": [...] }`. */
+export interface RawMapping {
+  ou: string;
+  ca?: string[];
+}
+
+/** A proxy listener as written. Keys other than `ea`/`en` that start with `/` are mappings. */
+export interface RawListener {
+  ea?: string;
+  en?: string;
+  [path: string]: RawMapping | string | undefined;
+}
+
+export interface RawWest {
+  nm: string;
+  cp?: string;
+  /** Seconds the far end waits for the origin's response head before answering 504. */
+  responseTimeout?: number;
+  /** Seconds to wait for a TCP/WebSocket connection (origin or tunnel dial) before giving up. */
+  connectTimeout?: number;
+  /** Seconds between WebSocket pings; a peer silent for two intervals is dropped. */
+  heartbeat?: number;
+  /** Seconds SIGTERM/SIGINT wait for in-flight requests before exiting. */
+  drainTimeout?: number;
+  /** Bytes a stream may have in flight before the receiver grants more (flow-control window). */
+  streamWindow?: number;
+  /** Most west listeners one request may pass before it is refused with 508. */
+  maxHops?: number;
+  /** Seconds to put in Retry-After when a tunnel or peer is not connected. */
+  retryAfter?: number;
+}
+
+export interface RawServer {
+  sp?: string;
+  ca?: unknown[];
+}
+
+export interface RawClient {
+  nm?: string;
+  ee?: 'yes' | 'no';
+}
+
+export interface RawConfig {
+  west: RawWest;
+  wsts?: RawServer;
+  wstc?: Record<string, RawClient>;
+  proxy?: Record<string, RawListener>;
+}
+
+/** `host:port` split; host '' means all interfaces. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** The tunnel server this node runs (`wsts.sp`). */
+export interface ServerConfig extends Endpoint {
+  url: string;
+  tls: boolean;
+}
+
+/** One tunnel this node dials (`wstc` entry or implied by an `ea`). */
+export interface ClientConfig {
+  /** Server URL exactly as written in the config (the key of `wstc`, the value of `ea`). */
+  url: string;
+  /** Name presented to the server, as written (default `west.nm`). */
+  name: string;
+  /** `ee: "yes"` dials at start-up; `"no"` dials on first use. */
+  early: boolean;
+}
+
+export interface MappingConfig {
+  /** The incoming path, e.g. `/px`; always starts with `/`, no trailing slash unless it is `/`. */
+  path: string;
+  /** The outgoing URL performed at the far end. */
+  outgoing: URL;
+  /** Client address allowlist (IPs or CIDRs); empty means everyone. */
+  allow: string[];
+}
+
+export type ListenerTarget =
+  | { kind: 'ea'; url: string }
+  | { kind: 'en'; name: string };
+
+export interface ListenerConfig extends Endpoint {
+  /** The `proxy` key as written, e.g. `http://127.0.0.1:9911`. */
+  key: string;
+  target: ListenerTarget;
+  mappings: MappingConfig[];
+}
+
+export interface Tuning {
+  responseTimeoutMs: number;
+  connectTimeoutMs: number;
+  heartbeatMs: number;
+  drainTimeoutMs: number;
+  streamWindow: number;
+  maxHops: number;
+  retryAfterS: number;
+}
+
+/** The resolved config of one node. */
+export interface NodeConfig {
+  /** Path of the file it came from ('' when built in memory). */
+  source: string;
+  /** The config as written, for the control port's dump. */
+  raw: RawConfig;
+  /** `west.nm` as written. */
+  name: string;
+  control?: Endpoint;
+  server?: ServerConfig;
+  clients: ClientConfig[];
+  listeners: ListenerConfig[];
+  tuning: Tuning;
+}
+
+export const DEFAULT_TUNING: Tuning = {
+  responseTimeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+  heartbeatMs: 15_000,
+  drainTimeoutMs: 10_000,
+  streamWindow: 256 * 1024,
+  maxHops: 8,
+  retryAfterS: 5,
+};
+
+/** Default port of a proxy listener whose key names none (as the original). */
+export const DEFAULT_LISTENER_PORT = 18889;
+
+/**
+ * Node names compare without a `ws://` or `wss://` prefix and a trailing slash, so the
+ * original's URL-style names (`"en": "ws://case2.L.fiap.org"`) match bare names.
+ */
+export function canonicalName(name: string): string {
+  return name.replace(/^wss?:\/\//i, '').replace(/\/+$/, '');
+}

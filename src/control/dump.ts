@@ -1,0 +1,89 @@
+/**
+ * The original west's plain-text state dump, kept byte-compatible in layout so scripts that
+ * read `wget -qO- http://host:cp/` keep working: four sections, each Python-style JSON
+ * (sorted keys, 4-space indent, `"key":value`), with live state added beside the old keys.
+ */
+import { canonicalName } from '../config/types.js';
+import type { NodeState } from './state.js';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** Python's `json.dumps(v, sort_keys=True, indent=4, separators=(',', ':'))`, ensure_ascii on. */
+export function pythonJson(value: Json, depth = 0): string {
+  const pad = '    '.repeat(depth + 1);
+  const end = '    '.repeat(depth);
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((v) => pad + pythonJson(v, depth + 1)).join(',\n')}\n${end}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
+    if (keys.length === 0) return '{}';
+    return `{\n${keys.map((k) => `${pad}${asciiString(k)}:${pythonJson(value[k]!, depth + 1)}`).join(',\n')}\n${end}}`;
+  }
+  if (typeof value === 'string') return asciiString(value);
+  return JSON.stringify(value);
+}
+
+function asciiString(s: string): string {
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function clone(v: unknown): { [k: string]: Json } {
+  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v)) as { [k: string]: Json } : {};
+}
+
+/** The text dump for `GET /` on the control port. */
+export function renderDump(state: NodeState): string {
+  const raw = state.raw;
+
+  const west = clone(raw.west);
+  if (state.control) {
+    west.addr = state.control.host;
+    west.port = state.control.port;
+  }
+  west.live = { pid: state.pid, startedAt: state.startedAt, uptimeS: state.uptimeS, version: state.version };
+
+  const wsts = clone(raw.wsts);
+  if (state.server) {
+    wsts.addr = state.server.host;
+    wsts.port = state.server.port;
+    wsts.clients = state.server.peers.map((p) => ({
+      name: p.name, so: [p.address, p.port], since: p.since, streams: p.streams, bytesIn: p.bytesIn, bytesOut: p.bytesOut,
+    }));
+  }
+
+  // As the original: every tunnel this node dials, and every `en` peer it expects, under wstc.
+  const wstc = clone(raw.wstc);
+  for (const t of state.tunnels) {
+    const entry = wstc[t.url] && typeof wstc[t.url] === 'object' ? wstc[t.url] as { [k: string]: Json } : { ee: t.early ? 'yes' : 'no' };
+    entry.nm = t.as;
+    entry.so = t.connected ? [t.address ?? '', t.port ?? 0] : 'unconnected';
+    entry.live = { state: t.state, since: t.since ?? null, peer: t.peer ?? null, streams: t.streams, connects: t.connects, lastError: t.lastError ?? null };
+    wstc[t.url] = entry;
+  }
+  for (const l of state.listeners) {
+    if (!('en' in l.target)) continue;
+    const name = l.target.en;
+    const peer = state.server?.peers.find((p) => canonicalName(p.name) === canonicalName(name));
+    wstc[name] = {
+      ee: 'no',
+      nm: state.name,
+      so: peer ? [peer.address, peer.port] : 'unconnected',
+      ...(peer ? { live: { since: peer.since, streams: peer.streams } } : {}),
+    };
+  }
+
+  const proxy = clone(raw.proxy);
+  for (const l of state.listeners) {
+    const entry = (proxy[l.key] ?? {}) as { [k: string]: Json };
+    entry.addr = l.host;
+    entry.port = l.port;
+    entry.live = { connected: l.connected, requests: l.requests, inFlight: l.inFlight, statuses: l.statuses };
+    proxy[l.key] = entry;
+  }
+
+  return (['west', 'wsts', 'wstc', 'proxy'] as const)
+    .map((name, i) => `--- ${name} object ---\n${pythonJson([west, wsts, wstc, proxy][i]!)}\n`)
+    .join('');
+}

@@ -1,0 +1,97 @@
+/**
+ * The control port (`west.cp`): the original's text dump on any path, plus `/state.json`
+ * and `/healthz`. Read-only: every method but GET and HEAD gets 405.
+ */
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Endpoint } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { renderDump } from './dump.js';
+import type { NodeState } from './state.js';
+
+export interface ControlServerOptions {
+  endpoint: Endpoint;
+  state: () => NodeState;
+  log: Logger;
+}
+
+export class ControlServer {
+  private readonly opts: ControlServerOptions;
+  private readonly server: http.Server;
+
+  constructor(opts: ControlServerOptions) {
+    this.opts = opts;
+    this.server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => this.onRequest(req, res));
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.opts.endpoint;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host || undefined, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.opts.log.info('control.listening', { port: this.port });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('the control port is read-only: use GET\n');
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    const state = this.opts.state();
+    if (path === '/state.json') {
+      send(res, 200, 'application/json', JSON.stringify(withoutRaw(state), null, 2) + '\n');
+      return;
+    }
+    if (path === '/healthz') {
+      const down = state.tunnels.filter((t) => t.early && !t.connected).map((t) => t.url);
+      send(res, 200, 'application/json', JSON.stringify({ status: 'ok', name: state.name, tunnelsDown: down }) + '\n');
+      return;
+    }
+    // Everything else is the original's dump, answered the way the original did: HTTP/1.0.
+    writeHttp10(req.socket, req.method === 'HEAD', renderDump(state));
+  }
+}
+
+function withoutRaw(state: NodeState): Omit<NodeState, 'raw'> {
+  const { raw: _raw, ...rest } = state;
+  return rest;
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'Content-Type': `${type}; charset=utf-8`, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+function writeHttp10(socket: Socket, headOnly: boolean, body: string): void {
+  const bytes = Buffer.from(body, 'utf8');
+  const head = [
+    'HTTP/1.0 200 OK',
+    'Server: west',
+    `Date: ${new Date().toUTCString()}`,
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${bytes.length}`,
+    'Cache-Control: no-store',
+    '', '',
+  ].join('\r\n');
+  socket.end(headOnly ? head : Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
+}

@@ -1,0 +1,57 @@
+/** The live state a node reports on its control port (`/state.json` and the text dump). */
+import type { Endpoint, RawConfig } from '../config/types.js';
+
+export interface PeerState {
+  name: string;
+  address: string;
+  port: number;
+  since: string;
+  streams: number;
+  streamsOpened: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface TunnelState {
+  url: string;
+  /** Name presented to the server. */
+  as: string;
+  early: boolean;
+  state: string;
+  connected: boolean;
+  since: string | undefined;
+  /** Name the server reported. */
+  peer: string | undefined;
+  address: string | undefined;
+  port: number | undefined;
+  streams: number;
+  bytesIn: number;
+  bytesOut: number;
+  connects: number;
+  lastError: string | undefined;
+}
+
+export interface ListenerState {
+  key: string;
+  host: string;
+  port: number;
+  target: { ea: string } | { en: string };
+  connected: boolean;
+  mappings: { path: string; ou: string; ca: string[] }[];
+  requests: number;
+  inFlight: number;
+  statuses: Record<string, number>;
+}
+
+export interface NodeState {
+  name: string;
+  version: string;
+  pid: number;
+  startedAt: string;
+  uptimeS: number;
+  raw: RawConfig;
+  control: Endpoint | undefined;
+  server: { url: string; host: string; port: number; peers: PeerState[] } | undefined;
+  tunnels: TunnelState[];
+  listeners: ListenerState[];
+}

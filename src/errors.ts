@@ -1,0 +1,86 @@
+/**
+ * The one error catalogue: every failure a request can meet, with the HTTP status the
+ * client sees and the RFC 9209 Proxy-Status error type that explains it.
+ */
+
+export interface FailureKind {
+  status: number;
+  /** RFC 9209 §2.3 error type. */
+  proxyStatus: string;
+  /** What the operator reads when no more specific detail is known. */
+  summary: string;
+}
+
+export const FAILURES = {
+  no_mapping: { status: 404, proxyStatus: 'destination_not_found', summary: 'no mapping for this path' },
+  client_denied: { status: 403, proxyStatus: 'http_request_denied', summary: 'client address is not allowed by "ca"' },
+  bad_request: { status: 400, proxyStatus: 'http_request_error', summary: 'malformed request' },
+  tunnel_down: { status: 503, proxyStatus: 'destination_unavailable', summary: 'tunnel is not connected' },
+  peer_not_connected: { status: 503, proxyStatus: 'destination_unavailable', summary: 'peer is not connected' },
+  draining: { status: 503, proxyStatus: 'destination_unavailable', summary: 'node is shutting down' },
+  tunnel_lost: { status: 502, proxyStatus: 'connection_terminated', summary: 'tunnel closed while the request was in flight' },
+  origin_refused: { status: 502, proxyStatus: 'connection_refused', summary: 'origin refused the connection' },
+  origin_reset: { status: 502, proxyStatus: 'connection_terminated', summary: 'origin closed the connection' },
+  origin_dns: { status: 502, proxyStatus: 'dns_error', summary: 'origin host name did not resolve' },
+  origin_unreachable: { status: 502, proxyStatus: 'destination_unavailable', summary: 'origin is unreachable' },
+  origin_error: { status: 502, proxyStatus: 'http_response_incomplete', summary: 'origin sent an invalid response' },
+  origin_timeout: { status: 504, proxyStatus: 'http_response_timeout', summary: 'origin did not answer in time' },
+  connect_timeout: { status: 504, proxyStatus: 'connection_timeout', summary: 'connection to origin timed out' },
+  hop_limit: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'hop limit exceeded' },
+  loop_detected: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'request looped back to this listener' },
+  internal: { status: 500, proxyStatus: 'proxy_internal_error', summary: 'internal error' },
+} as const satisfies Record<string, FailureKind>;
+
+export type FailureCode = keyof typeof FAILURES;
+
+export function isFailureCode(code: string): code is FailureCode {
+  return Object.hasOwn(FAILURES, code);
+}
+
+/** A request failure: which kind, where it happened (node name) and why, for the operator. */
+export class WestError extends Error {
+  readonly code: FailureCode;
+  readonly node: string;
+
+  constructor(code: FailureCode, node: string, detail?: string) {
+    super(detail ?? FAILURES[code].summary);
+    this.name = 'WestError';
+    this.code = code;
+    this.node = node;
+  }
+
+  get status(): number {
+    return FAILURES[this.code].status;
+  }
+}
+
+/** One problem found in a config: its JSON path (e.g. `proxy["http://:9911"]`) and what was expected. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+  /** Config file the issue was found in, when known. */
+  file?: string;
+}
+
+/** A config that cannot run; carries every issue found, not just the first. */
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+
+  constructor(issues: ConfigIssue[], file?: string) {
+    const where = file ? `${file}: ` : '';
+    super(`${where}invalid config (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
+      issues.map((i) => `  ${i.path}: ${i.message}`).join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Reasons a tunnel closes, as WebSocket close codes in the private range (4000-4999). */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  badHello: 4400,
+  nameReplaced: 4409,
+  heartbeatTimeout: 4408,
+} as const;

@@ -1,0 +1,184 @@
+/**
+ * A proxy listener (`proxy["http://host:port"]`): takes plain HTTP requests, matches them to a
+ * mapping and carries each across a tunnel as one stream, body streamed both ways.
+ */
+import http from 'node:http';
+import type { ListenerConfig, Tuning } from '../config/types.js';
+import { WestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TunnelSession } from '../tunnel/session.js';
+import type { TunnelStream } from '../tunnel/stream.js';
+import { AddressAllowlist } from './allow.js';
+import { sendFailure, toWestError } from './failure.js';
+import { addForwardingHeaders, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
+import { PathMap } from './pathmap.js';
+
+/** Finds (or dials) the tunnel a listener's requests travel through. */
+export type SessionResolver = (listener: ListenerConfig) => Promise<TunnelSession | WestError>;
+
+export interface ListenerStats {
+  requests: number;
+  inFlight: number;
+  /** Responses by status code. */
+  statuses: Record<string, number>;
+}
+
+export interface ProxyListenerOptions {
+  config: ListenerConfig;
+  nodeName: string;
+  tuning: Tuning;
+  resolveSession: SessionResolver;
+  log: Logger;
+}
+
+export class ProxyListener {
+  readonly config: ListenerConfig;
+  readonly stats: ListenerStats = { requests: 0, inFlight: 0, statuses: {} };
+  private readonly opts: ProxyListenerOptions;
+  private readonly server: http.Server;
+  private readonly paths: PathMap;
+  private readonly allowlists: Map<string, AddressAllowlist>;
+  private via = '';
+  private draining = false;
+
+  constructor(opts: ProxyListenerOptions) {
+    this.opts = opts;
+    this.config = opts.config;
+    this.paths = new PathMap(opts.config.mappings);
+    this.allowlists = new Map(opts.config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
+    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5000 }, (req, res) => {
+      this.onRequest(req, res).catch((err: unknown) => {
+        opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
+        sendFailure(res, new WestError('internal', opts.nodeName, 'internal error'), opts.tuning.retryAfterS);
+      });
+    });
+    this.server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.config;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host || undefined, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.via = viaPseudonym(this.opts.nodeName, this.port);
+    this.opts.log.info('proxy.listening', { listener: this.config.key, port: this.port });
+  }
+
+  /** Stops accepting; in-flight requests go on until they finish or `close()` is called. */
+  stopAccepting(): void {
+    this.draining = true;
+    this.server.close();
+    this.server.closeIdleConnections();
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private count(status: number): void {
+    this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+  }
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const { nodeName, tuning, log } = this.opts;
+    const started = process.hrtime.bigint();
+    const requestId = requestIdOf(req.rawHeaders);
+    this.stats.requests++;
+    this.stats.inFlight++;
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let mappingPath = '-';
+    res.once('close', () => {
+      this.stats.inFlight--;
+      this.count(res.headersSent ? res.statusCode : 499);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info('access', {
+        id: requestId, listener: this.config.key, mapping: mappingPath, method: req.method, path: req.url,
+        status: res.headersSent ? res.statusCode : 499, ms: Math.round(ms * 10) / 10, in: bytesIn, out: bytesOut,
+        client: req.socket.remoteAddress, completed: res.writableFinished,
+      });
+    });
+    const fail = (err: WestError): void => {
+      req.resume();
+      sendFailure(res, err, tuning.retryAfterS);
+    };
+
+    if (this.draining) return fail(new WestError('draining', nodeName, 'this node is shutting down'));
+
+    let target: URL;
+    try {
+      target = new URL(req.url ?? '/', 'http://placeholder');
+    } catch {
+      return fail(new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`));
+    }
+    const match = this.paths.match(target.pathname, target.search);
+    if (!match) return fail(new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${this.config.key}`));
+    mappingPath = match.mapping.path;
+
+    if (!this.allowlists.get(match.mapping.path)!.allows(req.socket.remoteAddress)) {
+      return fail(new WestError('client_denied', nodeName, `client ${req.socket.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`));
+    }
+
+    const vias = westVias(req.rawHeaders);
+    if (vias.includes(this.via)) {
+      return fail(new WestError('loop_detected', nodeName, `request already passed listener ${this.via} (via ${vias.join(' -> ')})`));
+    }
+    if (vias.length >= tuning.maxHops) {
+      return fail(new WestError('hop_limit', nodeName, `request passed ${vias.length} west listeners; the limit is ${tuning.maxHops}`));
+    }
+
+    const session = await this.opts.resolveSession(this.config);
+    if (session instanceof WestError) return fail(session);
+    if (res.destroyed) return; // the client hung up while we waited for the tunnel
+
+    const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
+      clientAddress: req.socket.remoteAddress ?? '',
+      host: req.headers.host,
+      via: this.via,
+      requestId,
+    });
+    let stream: TunnelStream;
+    try {
+      stream = session.openStream({
+        kind: 'http', method: req.method ?? 'GET', url: match.outgoing.href, headers,
+        hops: vias.length + 1, to: '', id: requestId,
+      });
+    } catch (err) {
+      return fail(toWestError(err, nodeName));
+    }
+    log.debug('proxy.forward', { id: requestId, to: match.outgoing.href, peer: session.peerName, stream: stream.id });
+
+    req.on('data', (c: Buffer) => { bytesIn += c.length; });
+    req.pipe(stream);
+
+    stream.once('response', (head) => {
+      res.writeHead(head.status, head.statusMessage, head.headers);
+      stream.on('data', (c: Buffer) => { bytesOut += c.length; });
+      stream.pipe(res);
+    });
+    stream.on('error', (err) => fail(toWestError(err, nodeName)));
+    stream.on('end', () => {
+      if (!stream.response) fail(new WestError('tunnel_lost', session.peerName, 'stream ended without a response'));
+    });
+    // The client hung up: cancel the stream, which cancels the work at every further hop.
+    res.once('close', () => {
+      if (!res.writableFinished) stream.destroy();
+    });
+  }
+}

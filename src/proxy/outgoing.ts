@@ -1,0 +1,112 @@
+/**
+ * The far end of a stream: performs the request it carries against the outgoing URL and
+ * streams the origin's answer back, status, headers and body as the origin sent them.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { FailureCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TunnelStream } from '../tunnel/stream.js';
+import { setHeader, stripHopByHop } from './passes.js';
+
+export interface OutgoingContext {
+  nodeName: string;
+  responseTimeoutMs: number;
+  connectTimeoutMs: number;
+  log: Logger;
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+}
+
+/** Keep-alive pools to origins, one per node. */
+export function makeAgents(): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+  const opts = { keepAlive: true, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  return { httpAgent: new http.Agent(opts), httpsAgent: new https.Agent(opts) };
+}
+
+/** Maps a socket error from the origin connection to a failure code. */
+export function classifyOriginError(err: NodeJS.ErrnoException): FailureCode {
+  switch (err.code) {
+    case 'ECONNREFUSED': return 'origin_refused';
+    case 'ENOTFOUND': case 'EAI_AGAIN': return 'origin_dns';
+    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EADDRNOTAVAIL': return 'origin_unreachable';
+    case 'HPE_INVALID_CONSTANT': case 'HPE_INVALID_STATUS': case 'HPE_INVALID_HEADER_TOKEN': return 'origin_error';
+    default: return 'origin_reset';
+  }
+}
+
+/** Performs the request a peer opened on `stream`. Never throws; failures become RESET frames. */
+export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void {
+  const head = stream.head;
+  if (!head) return;
+  const fail = (code: FailureCode, message: string): void => {
+    ctx.log.debug('outgoing.failed', { id: head.id, url: head.url, code, error: message });
+    stream.reset(code, message, ctx.nodeName);
+  };
+
+  let url: URL;
+  try {
+    url = new URL(head.url);
+  } catch {
+    fail('bad_request', `outgoing URL ${JSON.stringify(head.url)} is not a URL`);
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    fail('bad_request', `outgoing URL ${url.href} is not http or https`);
+    return;
+  }
+
+  const tls = url.protocol === 'https:';
+  // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
+  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
+  const req = (tls ? https : http).request(url, {
+    method: head.method,
+    headers,
+    setHost: false,
+    agent: tls ? ctx.httpsAgent : ctx.httpAgent,
+  });
+
+  let answered = false;
+  const responseTimer = setTimeout(() => {
+    fail('origin_timeout', `origin ${url.origin} sent no response within ${ctx.responseTimeoutMs / 1000} s`);
+    req.destroy();
+  }, ctx.responseTimeoutMs);
+
+  req.on('socket', (socket: Socket) => {
+    if (!socket.connecting) return;
+    const connectTimer = setTimeout(() => {
+      fail('connect_timeout', `connection to origin ${url.host} timed out after ${ctx.connectTimeoutMs / 1000} s`);
+      req.destroy();
+    }, ctx.connectTimeoutMs);
+    socket.once('connect', () => clearTimeout(connectTimer));
+    socket.once('close', () => clearTimeout(connectTimer));
+  });
+
+  req.on('error', (err: NodeJS.ErrnoException) => {
+    clearTimeout(responseTimer);
+    if (stream.destroyed) return;
+    const code = classifyOriginError(err);
+    const why = err.code ? `${err.code}: ${err.message}` : err.message;
+    fail(code, answered ? `origin ${url.origin} broke off mid-response (${why})` : `origin ${url.origin} failed (${why})`);
+  });
+
+  req.on('response', (res) => {
+    clearTimeout(responseTimer);
+    answered = true;
+    stream.respond({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: stripHopByHop(res.rawHeaders, false) });
+    res.pipe(stream);
+    res.on('close', () => {
+      if (!res.complete && !stream.destroyed) fail('origin_reset', `origin ${url.origin} closed the connection mid-response`);
+    });
+  });
+
+  // The requester gave up (client hung up, or the tunnel fell): stop the origin request too.
+  stream.on('close', () => {
+    clearTimeout(responseTimer);
+    if (!req.destroyed && !(answered && stream.writableFinished)) req.destroy();
+  });
+  stream.on('error', () => { /* reported through 'close'; the reset already told the peer */ });
+  stream.pipe(req);
+}
+

@@ -1,0 +1,114 @@
+/**
+ * Header passes, one step each (after node-http-proxy's "passes"): drop hop-by-hop headers,
+ * add Via and X-Forwarded-*, carry a request id. Headers travel as flat raw lists so names
+ * keep their case and repeated headers their order.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** RFC 9110 §7.6.1 connection-specific headers, plus the de-facto ones proxies also drop. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
+]);
+
+export const VIA_COMMENT = '(west)';
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** Names listed in Connection headers, which are hop-by-hop too. */
+function connectionTokens(raw: string[]): Set<string> {
+  const out = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== 'connection') continue;
+    for (const t of raw[i + 1]!.split(',')) out.add(t.trim().toLowerCase());
+  }
+  return out;
+}
+
+/**
+ * Drops hop-by-hop headers. A chunked request body stays marked `Transfer-Encoding: chunked`
+ * so the far end frames it the same way; everything else is re-framed by Node.
+ */
+export function stripHopByHop(raw: string[], keepChunked: boolean): string[] {
+  const listed = connectionTokens(raw);
+  const out: string[] = [];
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'transfer-encoding' && /(^|,)\s*chunked\s*$/i.test(raw[i + 1]!)) chunked = true;
+    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  if (keepChunked && chunked) out.push('Transfer-Encoding', 'chunked');
+  return out;
+}
+
+/** All values of one header (case-insensitive), in order. */
+export function headerValues(raw: string[], name: string): string[] {
+  const want = name.toLowerCase();
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === want) out.push(raw[i + 1]!);
+  return out;
+}
+
+/** Removes every copy of a header. */
+export function withoutHeader(raw: string[], name: string): string[] {
+  const want = name.toLowerCase();
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== want) out.push(raw[i]!, raw[i + 1]!);
+  return out;
+}
+
+/** Sets a header, replacing every existing copy. */
+export function setHeader(raw: string[], name: string, value: string): string[] {
+  const out = withoutHeader(raw, name);
+  out.push(name, value);
+  return out;
+}
+
+/** A Via received-by pseudonym for a listener: token characters only (RFC 9110 §7.6.3). */
+export function viaPseudonym(nodeName: string, port: number): string {
+  const token = nodeName.replace(/^wss?:\/\//i, '').replace(/[^A-Za-z0-9.\-_~!$&'*+^`|]/g, '_') || 'west';
+  return `${token}:${port}`;
+}
+
+/** The west entries in the Via headers, as received-by pseudonyms, oldest first. */
+export function westVias(raw: string[]): string[] {
+  const out: string[] = [];
+  for (const value of headerValues(raw, 'via')) {
+    for (const entry of value.split(',')) {
+      const parts = entry.trim().split(/\s+/);
+      if (parts.length >= 3 && parts.slice(2).join(' ') === VIA_COMMENT) out.push(parts[1]!);
+    }
+  }
+  return out;
+}
+
+export interface ForwardInfo {
+  clientAddress: string;
+  /** Host header the client sent. */
+  host: string | undefined;
+  via: string;
+  requestId: string;
+}
+
+/** Adds Via, X-Forwarded-For/-Proto/-Host and the request id; the first hop's values win. */
+export function addForwardingHeaders(raw: string[], info: ForwardInfo): string[] {
+  const out = [...raw];
+  const existingVia = headerValues(out, 'via');
+  const via = `1.1 ${info.via} ${VIA_COMMENT}`;
+  const withVia = existingVia.length ? setHeader(out, 'Via', `${existingVia.join(', ')}, ${via}`) : [...out, 'Via', via];
+  const xff = headerValues(withVia, 'x-forwarded-for');
+  const client = info.clientAddress.replace(/^::ffff:/i, '');
+  let result = setHeader(withVia, 'X-Forwarded-For', xff.length ? `${xff.join(', ')}, ${client}` : client);
+  if (!headerValues(result, 'x-forwarded-proto').length) result.push('X-Forwarded-Proto', 'http');
+  if (!headerValues(result, 'x-forwarded-host').length && info.host) result.push('X-Forwarded-Host', info.host);
+  if (!headerValues(result, REQUEST_ID_HEADER).length) result.push('X-Request-Id', info.requestId);
+  return result;
+}
+
+/** The request id a client or an earlier hop sent, or a new one. Only sane ids are kept. */
+export function requestIdOf(raw: string[]): string {
+  const given = headerValues(raw, REQUEST_ID_HEADER)[0];
+  return given && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+}

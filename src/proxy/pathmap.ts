@@ -1,0 +1,47 @@
+/**
+ * Path matching for one listener: exact or segment-prefix (`/px` matches `/px` and `/px/a`,
+ * never `/pxy`); the longest mapping wins; the unmatched remainder and the query are carried
+ * to the outgoing URL.
+ */
+import type { MappingConfig } from '../config/types.js';
+
+export interface PathMatch {
+  mapping: MappingConfig;
+  /** The URL the far end performs. */
+  outgoing: URL;
+}
+
+export class PathMap {
+  private readonly mappings: MappingConfig[];
+
+  constructor(mappings: MappingConfig[]) {
+    this.mappings = [...mappings].sort((a, b) => b.path.length - a.path.length);
+  }
+
+  /** Matches a request path (already normalised, without query) and builds the outgoing URL. */
+  match(path: string, search = ''): PathMatch | undefined {
+    for (const mapping of this.mappings) {
+      const p = mapping.path;
+      const hit = p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47 /* / */);
+      if (!hit) continue;
+      const remainder = p === '/' ? path.slice(1) : path.slice(p.length + 1);
+      return { mapping, outgoing: joinOutgoing(mapping.outgoing, remainder, search, path === p) };
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Appends the unmatched remainder to the outgoing path and merges the queries. An exact match
+ * leaves the outgoing path as written; a prefix match adds `/remainder`.
+ */
+export function joinOutgoing(base: URL, remainder: string, search: string, exact: boolean): URL {
+  const url = new URL(base.href);
+  if (!exact || remainder) {
+    const basePath = url.pathname.endsWith('/') ? url.pathname : url.pathname + '/';
+    url.pathname = basePath + remainder;
+  }
+  const extra = search.startsWith('?') ? search.slice(1) : search;
+  if (extra) url.search = url.search ? `${url.search.slice(1)}&${extra}` : extra;
+  return url;
+}

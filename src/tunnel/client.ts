@@ -1,0 +1,176 @@
+/**
+ * A tunnel client: dials one tunnel server (a `wstc` entry or an `ea`), presents this node's
+ * name, and redials with back-off whenever the connection is lost or cannot be made.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import type { ClientConfig } from '../config/types.js';
+import { CLOSE } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Backoff } from './backoff.js';
+import { SUBPROTOCOL } from './frame.js';
+import { MAX_MESSAGE, NODE_HEADER, peerWindow } from './handshake.js';
+import { TunnelSession } from './session.js';
+
+export interface TunnelClientOptions {
+  config: ClientConfig;
+  recvWindow: number;
+  heartbeatMs: number;
+  connectTimeoutMs: number;
+  log: Logger;
+  /** A session that lasted this long resets the back-off. */
+  stableMs?: number;
+}
+
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed';
+
+export interface TunnelClientEvents {
+  session: [TunnelSession];
+  'session-closed': [TunnelSession];
+  'dial-failed': [reason: string];
+}
+
+export class TunnelClient extends EventEmitter<TunnelClientEvents> {
+  readonly config: ClientConfig;
+  state: ClientState = 'idle';
+  session: TunnelSession | undefined;
+  lastError: string | undefined;
+  connects = 0;
+  private readonly opts: TunnelClientOptions;
+  private readonly backoff = new Backoff();
+  private ws: WebSocket | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: TunnelClientOptions) {
+    super();
+    this.opts = opts;
+    this.config = opts.config;
+  }
+
+  /** Starts dialing (idempotent). */
+  start(): void {
+    if (this.state === 'idle') this.dial();
+  }
+
+  /**
+   * The connected session, dialing first if this client has not started (`ee: "no"`);
+   * waits up to `timeoutMs` for a connection in progress. Undefined when none comes.
+   */
+  async acquire(timeoutMs: number): Promise<TunnelSession | undefined> {
+    if (this.session) return this.session;
+    if (this.state === 'closed') return undefined;
+    const wasIdle = this.state === 'idle';
+    this.start();
+    // A client that was already failing answers at once; waiting is for a first dial.
+    if (!wasIdle && this.state !== 'connecting') return undefined;
+    return new Promise((resolve) => {
+      const done = (s: TunnelSession | undefined): void => {
+        clearTimeout(timer);
+        this.off('session', done);
+        this.off('dial-failed', fail);
+        resolve(s);
+      };
+      const fail = (): void => done(undefined);
+      const timer = setTimeout(fail, timeoutMs);
+      this.on('session', done);
+      this.on('dial-failed', fail);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    if (this.session) {
+      const closed = new Promise<void>((resolve) => ws?.once('close', () => resolve()));
+      this.session.close(CLOSE.goingAway, 'client shutting down');
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
+    } else {
+      ws?.terminate();
+    }
+  }
+
+  private dial(): void {
+    if (this.state === 'closed') return;
+    this.state = 'connecting';
+    const { url, name } = this.config;
+    let peerName = url;
+    let recvFromPeer = 0;
+    const ws = new WebSocket(url, [SUBPROTOCOL], {
+      headers: { [NODE_HEADER]: name, 'x-west-window': String(this.opts.recvWindow) },
+      handshakeTimeout: this.opts.connectTimeoutMs,
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE,
+    });
+    this.ws = ws;
+    ws.on('upgrade', (res: IncomingMessage) => {
+      const reported = res.headers[NODE_HEADER];
+      if (typeof reported === 'string' && reported) peerName = reported;
+      recvFromPeer = peerWindow(res.headers);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { if (body.length < 500) body += c; });
+      res.on('end', () => this.dialFailed(ws, `server answered ${res.statusCode}: ${body.trim() || res.statusMessage}`));
+      res.on('error', () => this.dialFailed(ws, `server answered ${res.statusCode}`));
+    });
+    ws.on('error', (err) => {
+      if (!this.session || this.ws !== ws) this.dialFailed(ws, err.message);
+    });
+    ws.on('open', () => {
+      if (this.state === 'closed') { ws.terminate(); return; }
+      const sock = (ws as unknown as { _socket?: { remoteAddress?: string; remotePort?: number } })._socket;
+      const session = new TunnelSession(ws, {
+        localName: name,
+        peerName,
+        initiator: true,
+        recvWindow: this.opts.recvWindow,
+        sendWindow: recvFromPeer,
+        heartbeatMs: this.opts.heartbeatMs,
+        remoteAddress: sock?.remoteAddress ?? '',
+        remotePort: sock?.remotePort ?? 0,
+        log: this.opts.log,
+      });
+      this.session = session;
+      this.state = 'connected';
+      this.connects++;
+      this.lastError = undefined;
+      this.opts.log.info('tunnel.connected', { server: url, as: name, peer: peerName });
+      session.on('close', (code, reason) => this.onSessionClose(session, code, reason));
+      this.emit('session', session);
+    });
+  }
+
+  private dialFailed(ws: WebSocket, reason: string): void {
+    if (this.ws !== ws || this.state === 'closed' || this.state === 'waiting') return;
+    ws.terminate();
+    this.lastError = reason;
+    this.emit('dial-failed', reason);
+    this.scheduleRedial(reason);
+  }
+
+  private onSessionClose(session: TunnelSession, code: number, reason: string): void {
+    if (this.session !== session) return;
+    this.session = undefined;
+    this.emit('session-closed', session);
+    if (this.state === 'closed') return;
+    const lived = Date.now() - session.connectedAt.getTime();
+    if (lived >= (this.opts.stableMs ?? 10_000)) this.backoff.reset();
+    this.lastError = `closed ${code}${reason ? ` (${reason})` : ''}`;
+    const level = code === CLOSE.nameReplaced ? 'error' : 'warn';
+    this.opts.log[level]('tunnel.disconnected', { server: this.config.url, code, reason });
+    this.scheduleRedial(this.lastError);
+  }
+
+  private scheduleRedial(reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'waiting';
+    const delay = this.backoff.next();
+    this.opts.log.info('tunnel.redial', { server: this.config.url, attempt: this.backoff.attempts, inMs: delay, reason });
+    // Not unref'd: a node whose only job is this tunnel must stay alive while it waits.
+    this.retryTimer = setTimeout(() => this.dial(), delay);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * What the two ends tell each other on the WebSocket upgrade: the subprotocol (wire version),
+ * the node name and the per-stream window each side grants.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { MAX_DATA_FRAME } from './stream.js';
+
+export const NODE_HEADER = 'x-west-node';
+export const WINDOW_HEADER = 'x-west-window';
+
+/** Largest WebSocket message accepted: a DATA frame, or a head with generous headers. */
+export const MAX_MESSAGE = MAX_DATA_FRAME + 1024 * 1024;
+
+export const MIN_WINDOW = 16 * 1024;
+export const MAX_WINDOW = 16 * 1024 * 1024;
+
+/** Reads the peer's window, falling back to the minimum when absent or out of range. */
+export function peerWindow(headers: IncomingHttpHeaders): number {
+  const n = Number(headers[WINDOW_HEADER]);
+  return Number.isInteger(n) && n >= MIN_WINDOW && n <= MAX_WINDOW ? n : MIN_WINDOW;
+}
+
+/** A header value that names a node: printable ASCII, bounded length. */
+export function validNodeName(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= 255 && /^[\x21-\x7e]+$/.test(name);
+}

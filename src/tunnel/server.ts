@@ -1,0 +1,140 @@
+/**
+ * The tunnel server (`wsts.sp`): accepts west clients, keeps one session per client name.
+ *
+ * Name claims: when a client presents a name that is already connected, the newer
+ * connection wins and the older one is closed with 4409. A restarting site thus reclaims
+ * its name at once instead of waiting for the stale connection's heartbeat to expire.
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { canonicalName, type ServerConfig } from '../config/types.js';
+import { CLOSE } from '../errors.js';
+import type { Logger } from '../log.js';
+import { SUBPROTOCOL } from './frame.js';
+import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
+import { TunnelSession } from './session.js';
+
+export interface TunnelServerOptions {
+  config: ServerConfig;
+  localName: string;
+  recvWindow: number;
+  heartbeatMs: number;
+  log: Logger;
+}
+
+export interface TunnelServerEvents {
+  session: [TunnelSession];
+  'session-closed': [TunnelSession];
+}
+
+export class TunnelServer extends EventEmitter<TunnelServerEvents> {
+  /** Connected clients by canonical name. */
+  readonly sessions = new Map<string, TunnelSession>();
+  private readonly opts: TunnelServerOptions;
+  private readonly http: http.Server;
+  private readonly wss: WebSocketServer;
+
+  constructor(opts: TunnelServerOptions) {
+    super();
+    this.opts = opts;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    this.wss.on('headers', (headers) => {
+      headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`);
+    });
+    this.http = http.createServer((req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
+      res.end(`This is the west tunnel server of ${opts.localName}; it speaks WebSocket (${SUBPROTOCOL}) only.\n`);
+      req.resume();
+    });
+    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.http.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  get port(): number {
+    const a = this.http.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  async listen(): Promise<void> {
+    const { host, port } = this.opts.config;
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host || undefined, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    this.opts.log.info('tunnel.server_listening', { url: this.opts.config.url, port: this.port });
+  }
+
+  /** The session of a connected client, by name as written or canonical. */
+  get(name: string): TunnelSession | undefined {
+    return this.sessions.get(canonicalName(name));
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sessions.values()) s.close(CLOSE.goingAway, 'server shutting down');
+    this.wss.close();
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const name = req.headers[NODE_HEADER];
+    const refuse = (status: number, message: string): void => {
+      this.opts.log.warn('tunnel.client_refused', { address: req.socket.remoteAddress, reason: message });
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
+    };
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!protocols.includes(SUBPROTOCOL)) {
+      refuse(400, `west tunnel clients must offer the WebSocket subprotocol ${SUBPROTOCOL}`);
+      return;
+    }
+    if (!validNodeName(name)) {
+      refuse(400, `west tunnel clients must present their name in the X-West-Node header`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name));
+  }
+
+  private accept(ws: WebSocket, req: http.IncomingMessage, name: string): void {
+    const key = canonicalName(name);
+    const session = new TunnelSession(ws, {
+      localName: this.opts.localName,
+      peerName: name,
+      initiator: false,
+      recvWindow: this.opts.recvWindow,
+      sendWindow: peerWindow(req.headers),
+      heartbeatMs: this.opts.heartbeatMs,
+      remoteAddress: req.socket.remoteAddress ?? '',
+      remotePort: req.socket.remotePort ?? 0,
+      log: this.opts.log,
+    });
+    const previous = this.sessions.get(key);
+    this.sessions.set(key, session);
+    if (previous) {
+      this.opts.log.warn('tunnel.name_reclaimed', {
+        peer: name,
+        old: `${previous.remoteAddress}:${previous.remotePort}`,
+        new: `${session.remoteAddress}:${session.remotePort}`,
+      });
+      previous.close(CLOSE.nameReplaced, 'name claimed by a newer connection');
+    }
+    session.on('close', (code, reason) => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+      this.opts.log.info('tunnel.client_disconnected', { peer: name, code, reason });
+      this.emit('session-closed', session);
+    });
+    this.opts.log.info('tunnel.client_connected', { peer: name, address: session.remoteAddress, port: session.remotePort });
+    this.emit('session', session);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * A TunnelSession is one WebSocket connection between two nodes carrying many streams.
+ * The dialing side opens odd stream ids and the accepting side even ones, so either can open
+ * streams without agreeing first (as HTTP/2 does). Both sides ping; a peer silent for two
+ * heartbeat intervals is dropped.
+ */
+import { EventEmitter } from 'node:events';
+import type { WebSocket, RawData } from 'ws';
+import { CLOSE } from '../errors.js';
+import type { Logger } from '../log.js';
+import { decodeFrame, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import { TunnelStream, type FrameSink } from './stream.js';
+
+export interface SessionOptions {
+  localName: string;
+  /** Name the peer presented (client) or reported (server), as written. */
+  peerName: string;
+  /** True on the side that dialed. */
+  initiator: boolean;
+  /** Window this side grants per stream. */
+  recvWindow: number;
+  /** Window the peer grants per stream. */
+  sendWindow: number;
+  heartbeatMs: number;
+  remoteAddress: string;
+  remotePort: number;
+  log: Logger;
+}
+
+export interface SessionEvents {
+  stream: [TunnelStream];
+  close: [code: number, reason: string];
+}
+
+export class TunnelSession extends EventEmitter<SessionEvents> implements FrameSink {
+  readonly localName: string;
+  readonly peerName: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly connectedAt = new Date();
+  readonly streams = new Map<number, TunnelStream>();
+  bytesIn = 0;
+  bytesOut = 0;
+  streamsOpened = 0;
+  closed = false;
+
+  private readonly ws: WebSocket;
+  private readonly opts: SessionOptions;
+  private nextId: number;
+  private lastHeard = Date.now();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(ws: WebSocket, opts: SessionOptions) {
+    super();
+    this.ws = ws;
+    this.opts = opts;
+    this.localName = opts.localName;
+    this.peerName = opts.peerName;
+    this.remoteAddress = opts.remoteAddress;
+    this.remotePort = opts.remotePort;
+    this.nextId = opts.initiator ? 1 : 2;
+
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => { this.lastHeard = Date.now(); });
+    ws.on('ping', () => { this.lastHeard = Date.now(); });
+    ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    ws.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
+
+    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Opens a stream carrying one request to the peer. */
+  openStream(head: OpenHead): TunnelStream {
+    if (this.closed) throw new Error('tunnel is closed');
+    const id = this.nextId;
+    this.nextId += 2;
+    if (this.nextId > MAX_STREAM_ID) {
+      // Ids are never reused within a session; start a fresh session before they run out.
+      this.close(CLOSE.goingAway, 'stream ids exhausted');
+    }
+    const stream = new TunnelStream(this, id, { recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });
+    this.streams.set(id, stream);
+    this.streamsOpened++;
+    this.send(encodeOpen(id, head));
+    return stream;
+  }
+
+  send(frame: Buffer, cb?: (err?: Error | null) => void): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+      if (cb) queueMicrotask(() => cb(new Error('tunnel is closed')));
+      return;
+    }
+    this.bytesOut += frame.length;
+    this.ws.send(frame, { binary: true }, cb);
+  }
+
+  release(id: number): void {
+    this.streams.delete(id);
+  }
+
+  /** Closes the WebSocket; every open stream fails with `tunnel_lost`. */
+  close(code: number = CLOSE.normal, reason = ''): void {
+    if (this.closed) return;
+    this.ws.close(code, reason);
+    // A peer that never answers the close handshake must not keep us waiting.
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+    this.onClose(code, reason);
+  }
+
+  private beat(): void {
+    if (Date.now() - this.lastHeard > 2 * this.opts.heartbeatMs) {
+      this.opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs: Date.now() - this.lastHeard });
+      this.ws.terminate();
+      this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
+      return;
+    }
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.lastHeard = Date.now();
+    if (!isBinary || !Buffer.isBuffer(data)) {
+      this.protocolError('text message on a binary tunnel');
+      return;
+    }
+    this.bytesIn += data.length;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (err) {
+      this.protocolError(err instanceof FrameError ? err.message : String(err));
+      return;
+    }
+    this.dispatch(frame);
+  }
+
+  private dispatch(frame: Frame): void {
+    if (frame.type === 'open') {
+      this.onOpen(frame.stream, frame.head);
+      return;
+    }
+    const stream = this.streams.get(frame.stream);
+    // Frames for a stream that is already gone cross our RESET on the wire: drop them.
+    if (!stream) return;
+    switch (frame.type) {
+      case 'response': stream.onResponse(frame.head); break;
+      case 'data': stream.onData(frame.data); break;
+      case 'end': stream.onEnd(); break;
+      case 'reset': stream.onReset(frame.info); break;
+      case 'window': stream.onWindow(frame.increment); break;
+    }
+  }
+
+  private onOpen(id: number, head: OpenHead): void {
+    const peerParity = this.opts.initiator ? 0 : 1;
+    if (id % 2 !== peerParity) {
+      this.protocolError(`peer opened stream ${id} with this side's parity`);
+      return;
+    }
+    if (this.streams.has(id)) {
+      this.send(encodeReset(id, { code: 'internal', message: `stream ${id} is already open`, node: this.localName }));
+      return;
+    }
+    const stream = new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });
+    this.streams.set(id, stream);
+    this.streamsOpened++;
+    this.emit('stream', stream);
+  }
+
+  private protocolError(message: string): void {
+    this.opts.log.warn('tunnel.protocol_error', { peer: this.peerName, error: message });
+    this.close(CLOSE.protocolError, message.slice(0, 120));
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    const info = { code: 'tunnel_lost', message: `tunnel to ${this.peerName} closed (${reason || code})`, node: this.localName };
+    for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
+    this.streams.clear();
+    this.emit('close', code, reason);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * One stream inside a tunnel: a Duplex whose writable side becomes DATA frames (never more
+ * than the peer's window) and whose readable side yields the peer's DATA, granting the peer
+ * more window only as the consumer reads. Nothing here buffers more than one window.
+ */
+import { Duplex } from 'node:stream';
+import {
+  encodeData, encodeEnd, encodeReset, encodeResponse, encodeWindow,
+  type OpenHead, type ResetInfo, type ResponseHead,
+} from './frame.js';
+
+/** Largest DATA payload put in one frame. */
+export const MAX_DATA_FRAME = 64 * 1024;
+
+/** What a stream needs from the session that owns it. */
+export interface FrameSink {
+  readonly localName: string;
+  send(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /** The stream is finished (both ways or reset); the session drops it. */
+  release(id: number): void;
+}
+
+/** A stream ended by a RESET frame, ours or the peer's. */
+export class StreamResetError extends Error {
+  readonly info: ResetInfo;
+  /** True when the peer sent the reset, false when this side did. */
+  readonly remote: boolean;
+
+  constructor(info: ResetInfo, remote: boolean) {
+    super(`${info.node}: ${info.message}`);
+    this.name = 'StreamResetError';
+    this.info = info;
+    this.remote = remote;
+  }
+}
+
+interface PendingWrite {
+  chunk: Buffer;
+  offset: number;
+  cb: (err?: Error | null) => void;
+}
+
+export class TunnelStream extends Duplex {
+  readonly id: number;
+  /** Set on streams the peer opened. */
+  readonly head: OpenHead | undefined;
+  /** Set once the RESPONSE frame arrives (on streams this side opened). */
+  response: ResponseHead | undefined;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  private readonly sink: FrameSink;
+  private readonly recvWindow: number;
+  private sendWindow: number;
+  /** Bytes received and not yet granted back to the peer. */
+  private unacked = 0;
+  private pending: PendingWrite | undefined;
+  private resetSent = false;
+  private resetReceived = false;
+
+  constructor(sink: FrameSink, id: number, opts: { head?: OpenHead; recvWindow: number; sendWindow: number }) {
+    // The read buffer must stay well under the window, or a blocked peer and a consumer that
+    // drained the buffer could both wait for a window grant that _read never sends.
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: Math.min(MAX_DATA_FRAME, Math.floor(opts.recvWindow / 4)),
+      writableHighWaterMark: MAX_DATA_FRAME,
+    });
+    this.sink = sink;
+    this.id = id;
+    this.head = opts.head;
+    this.recvWindow = opts.recvWindow;
+    this.sendWindow = opts.sendWindow;
+  }
+
+  /** Sends the response head (on a stream the peer opened). */
+  respond(head: ResponseHead): void {
+    if (this.destroyed) return;
+    this.sink.send(encodeResponse(this.id, head));
+  }
+
+  /** Aborts the stream both ways and tells the peer why. */
+  reset(code: string, message: string, node = this.sink.localName): void {
+    if (this.destroyed) return;
+    const info = { code, message, node };
+    this.sendReset(info);
+    this.destroy(new StreamResetError(info, false));
+  }
+
+  // ---- called by the session for incoming frames ----
+
+  onResponse(head: ResponseHead): void {
+    this.response = head;
+    this.emit('response', head);
+  }
+
+  onData(data: Buffer): void {
+    if (this.readableEnded || this.destroyed) return;
+    if (this.unacked + data.length > this.recvWindow) {
+      this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
+      return;
+    }
+    this.unacked += data.length;
+    this.bytesIn += data.length;
+    this.push(data);
+  }
+
+  onEnd(): void {
+    if (!this.destroyed) this.push(null);
+  }
+
+  onReset(info: ResetInfo): void {
+    this.resetReceived = true;
+    this.destroy(new StreamResetError(info, true));
+  }
+
+  onWindow(increment: number): void {
+    this.sendWindow += increment;
+    const p = this.pending;
+    if (p) {
+      this.pending = undefined;
+      this.writeFrom(p.chunk, p.offset, p.cb);
+    }
+  }
+
+  /** The tunnel went away: fail the stream without trying to send anything. */
+  onTunnelClosed(info: ResetInfo): void {
+    this.resetSent = true;
+    this.destroy(new StreamResetError(info, true));
+  }
+
+  // ---- Duplex plumbing ----
+
+  override _read(): void {
+    // Grant back what the consumer has taken; batch small grants unless it is fully drained.
+    const consumed = this.unacked - this.readableLength;
+    if (consumed <= 0) return;
+    if (consumed >= this.recvWindow / 4 || this.readableLength === 0) {
+      this.unacked -= consumed;
+      this.sink.send(encodeWindow(this.id, consumed));
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.writeFrom(chunk, 0, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.sink.send(encodeEnd(this.id), (err) => cb(err ?? null));
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    const cleanlyDone = this.writableFinished && this.readableEnded;
+    if (!cleanlyDone && !this.resetReceived) {
+      const info = err instanceof StreamResetError
+        ? err.info
+        : { code: 'cancel', message: err ? err.message : 'stream cancelled', node: this.sink.localName };
+      this.sendReset(info);
+    }
+    const p = this.pending;
+    this.pending = undefined;
+    this.sink.release(this.id);
+    if (p) p.cb(err ?? new Error('stream destroyed'));
+    cb(err);
+  }
+
+  private sendReset(info: ResetInfo): void {
+    if (this.resetSent || this.resetReceived) return;
+    this.resetSent = true;
+    this.sink.send(encodeReset(this.id, info));
+  }
+
+  private writeFrom(chunk: Buffer, offset: number, cb: (err?: Error | null) => void): void {
+    while (offset < chunk.length) {
+      if (this.destroyed) return cb(new Error('stream destroyed'));
+      const n = Math.min(this.sendWindow, MAX_DATA_FRAME, chunk.length - offset);
+      if (n <= 0) {
+        this.pending = { chunk, offset, cb };
+        return;
+      }
+      const last = offset + n === chunk.length;
+      this.sendWindow -= n;
+      this.bytesOut += n;
+      // The socket write callback of the last piece paces us to the socket's drain.
+      this.sink.send(encodeData(this.id, chunk, offset, offset + n), last ? (err) => cb(err ?? null) : undefined);
+      offset += n;
+    }
+    if (chunk.length === 0) cb();
+  }
+}
