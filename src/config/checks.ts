@@ -1,0 +1,135 @@
+/**
+ * Checks that relate one part of the config to another, which a JSON Schema cannot express.
+ * They run even when the schema found problems (so one run reports everything), and so read
+ * the parsed JSON defensively: whatever has the wrong shape was already reported.
+ */
+import type { Endpoint } from './types.js';
+import { canonicalName } from './types.js';
+import {
+  endpointsClash, parseEndpoint, parseListenerKey, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity,
+} from './endpoint.js';
+import type { DuplicateKey, PathSegment } from './json-text.js';
+import { formatPath, type Finding } from './messages.js';
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function section(root: Json, key: string): Json {
+  const value = root[key];
+  return isRecord(value) ? value : {};
+}
+
+/** The trailing "/" does not change what a mapping matches, so "/px" and "/px/" are one path. */
+export function normaliseMappingPath(path: string): string {
+  return path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
+}
+
+/** JSON.parse keeps only the last of two equal keys; say so instead of losing one silently. */
+export function duplicateKeyFindings(duplicates: readonly DuplicateKey[]): Finding[] {
+  const seen = new Set<string>();
+  const findings: Finding[] = [];
+  for (const { at, key } of duplicates) {
+    const path = [...at, key];
+    const id = JSON.stringify(path);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const what = at.length === 2 && at[0] === 'proxy' && key.startsWith('/') ? 'this mapping path' : 'this key';
+    findings.push({ at: path, message: `${what} is written more than once in the same object; JSON keeps only the last one` });
+  }
+  return findings;
+}
+
+interface Binding {
+  at: PathSegment[];
+  /** How the clash message names it: the path, plus the value when the path is not the address. */
+  label: string;
+  endpoint: Endpoint;
+}
+
+/** Everything this node listens on, in file order: control port, tunnel server, listeners. */
+function bindings(root: Json): Binding[] {
+  const found: Binding[] = [];
+  const cp = section(root, 'west').cp;
+  if (typeof cp === 'string') {
+    try {
+      found.push({ at: ['west', 'cp'], label: `west.cp (${JSON.stringify(cp)})`, endpoint: parseEndpoint(cp) });
+    } catch {
+      // reported by the schema
+    }
+  }
+  const sp = section(root, 'wsts').sp;
+  const spUrl = typeof sp === 'string' ? parseTunnelUrl(sp) : undefined;
+  if (spUrl) found.push({ at: ['wsts', 'sp'], label: `wsts.sp (${JSON.stringify(sp)})`, endpoint: serverEndpoint(spUrl) });
+  for (const key of Object.keys(section(root, 'proxy'))) {
+    const endpoint = parseListenerKey(key);
+    if (endpoint) found.push({ at: ['proxy', key], label: formatPath(['proxy', key]), endpoint });
+  }
+  return found;
+}
+
+function portClashes(root: Json): Finding[] {
+  const all = bindings(root);
+  const findings: Finding[] = [];
+  all.forEach((b, index) => {
+    const earlier = all.slice(0, index).find((a) => endpointsClash(a.endpoint, b.endpoint));
+    if (earlier) {
+      findings.push({ at: b.at, message: `port ${b.endpoint.port} is already used by ${earlier.label}` });
+    }
+  });
+  return findings;
+}
+
+function listenerFindings(root: Json): Finding[] {
+  const findings: Finding[] = [];
+  const nodeName = section(root, 'west').nm;
+  const hasServer = typeof section(root, 'wsts').sp === 'string';
+  for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
+    if (!isRecord(listener)) continue;
+    const at = ['proxy', key];
+    const paths = Object.keys(listener).filter((k) => k.startsWith('/'));
+    if (paths.length === 0) {
+      findings.push({ at, message: 'has no path mappings; add at least one, e.g. "/px": { "ou": "http://host:port/x" }' });
+    }
+    const byNormal = new Map<string, string>();
+    for (const path of paths) {
+      if (/[?#]/.test(path)) {
+        findings.push({ at: [...at, path], message: 'a mapping path cannot contain "?" or "#" (the query string is passed on, not matched)' });
+      }
+      const normal = normaliseMappingPath(path);
+      const first = byNormal.get(normal);
+      if (first === undefined) byNormal.set(normal, path);
+      else findings.push({ at: [...at, path], message: `is the same path as ${JSON.stringify(first)} (a trailing "/" does not count)` });
+    }
+    const en = listener.en;
+    if (typeof en === 'string' && en !== '') {
+      if (!hasServer) {
+        findings.push({ at: [...at, 'en'], message: "names a peer that connects to this node's tunnel server, but wsts.sp is not set" });
+      } else if (typeof nodeName === 'string' && canonicalName(en) === canonicalName(nodeName)) {
+        findings.push({ at: [...at, 'en'], message: `names this node itself (west.nm is ${JSON.stringify(nodeName)}); it must name a peer` });
+      }
+    }
+  }
+  return findings;
+}
+
+function clientFindings(root: Json): Finding[] {
+  const findings: Finding[] = [];
+  const byIdentity = new Map<string, string>();
+  for (const key of Object.keys(section(root, 'wstc'))) {
+    const url = parseTunnelUrl(key);
+    if (!url) continue;
+    const first = byIdentity.get(tunnelUrlIdentity(url));
+    if (first === undefined) byIdentity.set(tunnelUrlIdentity(url), key);
+    else findings.push({ at: ['wstc', key], message: `names the same tunnel server as wstc[${JSON.stringify(first)}]` });
+  }
+  return findings;
+}
+
+/** All cross-reference problems of a parsed config, in a stable order. */
+export function crossReferenceFindings(root: unknown): Finding[] {
+  if (!isRecord(root)) return [];
+  return [...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
+}

@@ -1,0 +1,156 @@
+/**
+ * Reads a config file into the NodeConfig a node runs with. Every problem in the file is
+ * collected (syntax, schema, duplicate keys, cross-references) and thrown as one ConfigError,
+ * so an operator fixes a file in one pass instead of one error per run.
+ */
+import { readFile } from 'node:fs/promises';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { crossReferenceFindings, duplicateKeyFindings, normaliseMappingPath } from './checks.js';
+import { parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
+import { pathKey, scanJson, type JsonScan, type PathSegment } from './json-text.js';
+import { findingsFromAjv, formatPath, type Finding } from './messages.js';
+import { compileConfigSchema } from './schema.js';
+import {
+  DEFAULT_TUNING, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
+  type NodeConfig, type RawConfig, type RawListener, type RawWest, type ServerConfig, type Tuning,
+} from './types.js';
+
+export { parseEndpoint } from './endpoint.js';
+
+const validate = compileConfigSchema();
+
+/** Parses and validates config text; `source` names the file in messages. Throws ConfigError. */
+export function parseConfig(text: string, source = ''): NodeConfig {
+  const file = source === '' ? undefined : source;
+  // Editors on Windows may save a byte-order mark, which JSON.parse rejects.
+  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const scan = scanJson(body);
+  if (scan.syntaxError) {
+    const { line, column, message } = scan.syntaxError;
+    throw configError([{ path: `line ${line}, column ${column}`, message: `invalid JSON: ${message}` }], file);
+  }
+  const root: unknown = JSON.parse(body);
+  const schemaFindings = validate(root) ? [] : findingsFromAjv(validate.errors ?? [], root);
+  const findings = [
+    ...schemaFindings,
+    ...duplicateKeyFindings(scan.duplicates),
+    ...crossReferenceFindings(root),
+  ];
+  if (findings.length > 0) throw configError(inFileOrder(findings, scan), file);
+  return resolve(root as RawConfig, source);
+}
+
+/** Reads and parses a config file. Throws ConfigError, also when the file cannot be read. */
+export async function loadConfigFile(file: string): Promise<NodeConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file'
+      : code === 'EACCES' ? 'permission denied'
+      : code === 'EISDIR' ? 'it is a directory, not a file'
+      : (err as Error).message;
+    throw configError([{ path: file, message: `cannot read the config file: ${why}` }], file);
+  }
+  return parseConfig(text, file);
+}
+
+function configError(issues: ConfigIssue[], file: string | undefined): ConfigError {
+  return new ConfigError(file === undefined ? issues : issues.map((i) => ({ ...i, file })), file);
+}
+
+/** Findings sorted by where their path (or its nearest written ancestor) sits in the file. */
+function inFileOrder(findings: Finding[], scan: JsonScan): ConfigIssue[] {
+  const offsetOf = (at: PathSegment[]): number => {
+    for (let n = at.length; n > 0; n--) {
+      const offset = scan.offsets.get(pathKey(at.slice(0, n)));
+      if (offset !== undefined) return offset;
+    }
+    return -1;
+  };
+  return findings
+    .map((f, index) => ({ f, index, offset: offsetOf(f.at) }))
+    .sort((a, b) => a.offset - b.offset || a.index - b.index)
+    .map(({ f }) => ({ path: formatPath(f.at), message: f.message }));
+}
+
+// Everything below runs only on a config that passed every check, so the parsers succeed.
+
+function must<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`internal: ${what} passed validation but does not parse`);
+  return value;
+}
+
+function resolveTuning(west: RawWest): Tuning {
+  const ms = (seconds: number | undefined, fallback: number): number =>
+    seconds === undefined ? fallback : Math.round(seconds * 1000);
+  return {
+    responseTimeoutMs: ms(west.responseTimeout, DEFAULT_TUNING.responseTimeoutMs),
+    connectTimeoutMs: ms(west.connectTimeout, DEFAULT_TUNING.connectTimeoutMs),
+    heartbeatMs: ms(west.heartbeat, DEFAULT_TUNING.heartbeatMs),
+    drainTimeoutMs: ms(west.drainTimeout, DEFAULT_TUNING.drainTimeoutMs),
+    streamWindow: west.streamWindow ?? DEFAULT_TUNING.streamWindow,
+    maxHops: west.maxHops ?? DEFAULT_TUNING.maxHops,
+    retryAfterS: west.retryAfter ?? DEFAULT_TUNING.retryAfterS,
+  };
+}
+
+function resolveServer(sp: string): ServerConfig {
+  const url = must(parseTunnelUrl(sp), 'wsts.sp');
+  return { url: sp, tls: url.protocol === 'wss:', ...serverEndpoint(url) };
+}
+
+function resolveMappings(listener: RawListener): MappingConfig[] {
+  const mappings: MappingConfig[] = [];
+  for (const [path, value] of Object.entries(listener)) {
+    if (!path.startsWith('/') || typeof value !== 'object') continue;
+    mappings.push({
+      path: normaliseMappingPath(path),
+      outgoing: must(parseOutgoingUrl(value.ou), `mapping ${path}`),
+      allow: [...(value.ca ?? [])],
+    });
+  }
+  // Longest first, so the first segment-prefix match is the most specific one.
+  return mappings.sort((a, b) => b.path.length - a.path.length);
+}
+
+function resolve(raw: RawConfig, source: string): NodeConfig {
+  const west = raw.west;
+  const clients: ClientConfig[] = [];
+  // Keyed by normalised URL so an `ea` written slightly differently still finds its wstc entry.
+  const clientByIdentity = new Map<string, ClientConfig>();
+  const addClient = (client: ClientConfig): ClientConfig => {
+    clients.push(client);
+    clientByIdentity.set(tunnelUrlIdentity(must(parseTunnelUrl(client.url), client.url)), client);
+    return client;
+  };
+  for (const [url, entry] of Object.entries(raw.wstc ?? {})) {
+    addClient({ url, name: entry.nm ?? west.nm, early: entry.ee !== 'no' });
+  }
+
+  const listeners: ListenerConfig[] = [];
+  for (const [key, listener] of Object.entries(raw.proxy ?? {})) {
+    let target: ListenerTarget;
+    if (listener.ea !== undefined) {
+      const identity = tunnelUrlIdentity(must(parseTunnelUrl(listener.ea), listener.ea));
+      const client = clientByIdentity.get(identity) ?? addClient({ url: listener.ea, name: west.nm, early: true });
+      // The client's URL as written, so the tunnel for this listener is found by plain equality.
+      target = { kind: 'ea', url: client.url };
+    } else {
+      target = { kind: 'en', name: must(listener.en, `${key} en`) };
+    }
+    listeners.push({ key, ...must(parseListenerKey(key), key), target, mappings: resolveMappings(listener) });
+  }
+
+  return {
+    source,
+    raw,
+    name: west.nm,
+    ...(west.cp !== undefined ? { control: parseEndpoint(west.cp) } : {}),
+    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts.sp) } : {}),
+    clients,
+    listeners,
+    tuning: resolveTuning(west),
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * The JSON Schema of the config file (draft-07, for ajv 8).
+ *
+ * Each node carries a `message` annotation (our own keyword, declared to ajv) holding what
+ * the operator reads when the value there is wrong; messages.ts turns ajv's errors into
+ * those sentences. The property tables are typed against types.ts, so adding a key to a Raw*
+ * interface without adding it here (or the reverse) fails to compile.
+ */
+import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
+import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
+import type { RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
+
+/** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
+export const MESSAGE_KEYWORD = 'message';
+
+const TUNNEL_URL = 'a ws:// or wss:// URL';
+const SECOND_LIMIT = 86_400;
+
+function seconds(): SchemaObject {
+  return {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: SECOND_LIMIT,
+    message: `must be a number of seconds above 0 and at most ${SECOND_LIMIT}`,
+  };
+}
+
+function integer(minimum: number, maximum: number, unit = ''): SchemaObject {
+  return {
+    type: 'integer',
+    minimum,
+    maximum,
+    message: `must be a whole number from ${minimum} to ${maximum}${unit}`,
+  };
+}
+
+const westProperties: Record<keyof RawWest, SchemaObject> = {
+  nm: { type: 'string', minLength: 1, message: "must be a non-empty string (this node's name)" },
+  cp: { type: 'string', format: 'endpoint', message: 'must be "host:port" or ":port" (port 0-65535)' },
+  responseTimeout: seconds(),
+  connectTimeout: seconds(),
+  heartbeat: seconds(),
+  drainTimeout: seconds(),
+  streamWindow: integer(16_384, 16_777_216, ' (bytes)'),
+  maxHops: integer(1, 64),
+  retryAfter: integer(0, 3600, ' (seconds)'),
+};
+
+const serverProperties: Record<keyof RawServer, SchemaObject> = {
+  sp: { type: 'string', format: 'ws-url', message: `must be ${TUNNEL_URL} to listen on, like "ws://0.0.0.0:9801"` },
+  // The original declared wsts.ca but never used it ("TBD"); accepted so its configs load.
+  ca: { type: 'array', message: 'must be a list (it is accepted for compatibility and not used)' },
+};
+
+const clientProperties: Record<keyof RawClient, SchemaObject> = {
+  nm: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name presented to that server)' },
+  ee: { type: 'string', enum: ['yes', 'no'], message: 'must be "yes" or "no"' },
+};
+
+const mappingProperties: Record<keyof RawMapping, SchemaObject> = {
+  ou: { type: 'string', format: 'http-url', message: 'must be an http:// or https:// URL' },
+  ca: {
+    type: 'array',
+    items: { type: 'string', format: 'ip-or-cidr', message: 'must be an IP address or CIDR like "10.0.0.0/8"' },
+    message: 'must be a list of IP addresses or CIDRs, like ["127.0.0.1", "10.0.0.0/8"]',
+  },
+};
+
+const mapping: SchemaObject = {
+  type: 'object',
+  properties: mappingProperties,
+  required: ['ou'],
+  additionalProperties: false,
+  message: 'must be an object like { "ou": "http://host:port/path" }',
+};
+
+const listener: SchemaObject = {
+  type: 'object',
+  properties: {
+    ea: { type: 'string', format: 'ws-url', message: `must be ${TUNNEL_URL} (the tunnel server to reach)` },
+    en: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name of a connected peer)' },
+  } satisfies Record<'ea' | 'en', SchemaObject>,
+  patternProperties: { '^/': mapping },
+  additionalProperties: false,
+  // strictRequired wants each required key declared beside it, hence the `true` schemas.
+  oneOf: [
+    { properties: { ea: true }, required: ['ea'] },
+    { properties: { en: true }, required: ['en'] },
+  ],
+  message: {
+    type: 'must be an object with "ea" or "en" and path mappings like "/px"',
+    oneOf: 'needs exactly one of "ea" or "en"',
+  },
+};
+
+const topProperties: Record<keyof RawConfig, SchemaObject> = {
+  west: {
+    type: 'object',
+    properties: westProperties,
+    required: ['nm'],
+    additionalProperties: false,
+    message: 'must be an object like { "nm": "node-name" }',
+  },
+  wsts: {
+    type: 'object',
+    properties: serverProperties,
+    additionalProperties: false,
+    message: 'must be an object like { "sp": "ws://0.0.0.0:9801" }',
+  },
+  wstc: {
+    type: 'object',
+    propertyNames: { format: 'ws-url', message: `must be ${TUNNEL_URL} naming a tunnel server` },
+    additionalProperties: {
+      type: 'object',
+      properties: clientProperties,
+      additionalProperties: false,
+      message: 'must be an object like { "nm": "name", "ee": "yes" }',
+    },
+    message: 'must be an object keyed by tunnel server URL',
+  },
+  proxy: {
+    type: 'object',
+    propertyNames: {
+      format: 'listener-key',
+      message: 'must be a listener address "http://host:port" (port optional, host may be empty)',
+    },
+    additionalProperties: listener,
+    message: 'must be an object keyed by listener address like "http://127.0.0.1:9911"',
+  },
+};
+
+export const configSchema: SchemaObject = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://west.invalid/config.schema.json',
+  title: 'west node config',
+  type: 'object',
+  properties: topProperties,
+  required: ['west'],
+  additionalProperties: false,
+  message: 'must be a JSON object with a "west" section',
+};
+
+const succeeds = (parse: (text: string) => unknown) => (text: string): boolean => {
+  try {
+    return parse(text) !== undefined;
+  } catch {
+    return false;
+  }
+};
+
+/** Compiles the schema; each call builds its own ajv instance (done once, by load.ts). */
+export function compileConfigSchema(): ValidateFunction<RawConfig> {
+  // verbose: errors then carry the failing value and the schema node with its `message`.
+  const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+  ajv.addKeyword({ keyword: MESSAGE_KEYWORD, schemaType: ['string', 'object'] });
+  ajv.addFormat('endpoint', { type: 'string', validate: succeeds((t) => parseEndpoint(t)) });
+  ajv.addFormat('listener-key', { type: 'string', validate: succeeds(parseListenerKey) });
+  ajv.addFormat('ws-url', { type: 'string', validate: succeeds(parseTunnelUrl) });
+  ajv.addFormat('http-url', { type: 'string', validate: succeeds(parseOutgoingUrl) });
+  ajv.addFormat('ip-or-cidr', { type: 'string', validate: isIpOrCidr });
+  return ajv.compile<RawConfig>(configSchema);
+}
