@@ -1,8 +1,10 @@
 /**
- * A proxy listener (`proxy["http://host:port"]`): takes plain HTTP requests, matches them to a
- * mapping and carries each across a tunnel as one stream, body streamed both ways.
+ * A proxy listener (`proxy["http://host:port"]`): takes plain HTTP requests (and protocol
+ * upgrades), matches them to a mapping and carries each across a tunnel as one stream, the
+ * body streamed both ways.
  */
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ListenerConfig, Tuning } from '../config/types.js';
 import { WestError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -10,8 +12,9 @@ import type { TunnelSession } from '../tunnel/session.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { AddressAllowlist } from './allow.js';
 import { sendFailure, toWestError } from './failure.js';
-import { addForwardingHeaders, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
-import { PathMap } from './pathmap.js';
+import { addForwardingHeaders, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
+import { PathMap, type PathMatch } from './pathmap.js';
+import { rawResponseHead, sendRawFailure, splice } from './upgrade.js';
 
 /** Finds (or dials) the tunnel a listener's requests travel through. */
 export type SessionResolver = (listener: ListenerConfig) => Promise<TunnelSession | WestError>;
@@ -19,7 +22,7 @@ export type SessionResolver = (listener: ListenerConfig) => Promise<TunnelSessio
 export interface ListenerStats {
   requests: number;
   inFlight: number;
-  /** Responses by status code. */
+  /** Responses by status code (499: the client went away before any response). */
   statuses: Record<string, number>;
 }
 
@@ -29,6 +32,12 @@ export interface ProxyListenerOptions {
   tuning: Tuning;
   resolveSession: SessionResolver;
   log: Logger;
+}
+
+/** A request that passed every check and has a stream open to the far end. */
+interface Routed {
+  match: PathMatch;
+  stream: TunnelStream;
 }
 
 export class ProxyListener {
@@ -50,6 +59,12 @@ export class ProxyListener {
       this.onRequest(req, res).catch((err: unknown) => {
         opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
         sendFailure(res, new WestError('internal', opts.nodeName, 'internal error'), opts.tuning.retryAfterS);
+      });
+    });
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.onUpgrade(req, socket, head).catch((err: unknown) => {
+        opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
+        socket.destroy();
       });
     });
     this.server.on('clientError', (_err, socket) => {
@@ -91,8 +106,55 @@ export class ProxyListener {
     });
   }
 
-  private count(status: number): void {
-    this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+  /**
+   * The checks every request passes, in order (404, 403, 508, 503), then the stream to the far
+   * end. `gone()` says whether the client left while we waited for the tunnel.
+   */
+  private async route(req: http.IncomingMessage, requestId: string, upgrade: string | undefined, gone: () => boolean): Promise<Routed | WestError | undefined> {
+    const { nodeName, tuning } = this.opts;
+    if (this.draining) return new WestError('draining', nodeName, 'this node is shutting down');
+
+    let target: URL;
+    try {
+      target = new URL(req.url ?? '/', 'http://placeholder');
+    } catch {
+      return new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`);
+    }
+    const match = this.paths.match(target.pathname, target.search);
+    if (!match) return new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${this.config.key}`);
+
+    if (!this.allowlists.get(match.mapping.path)!.allows(req.socket.remoteAddress)) {
+      return new WestError('client_denied', nodeName, `client ${req.socket.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`);
+    }
+
+    const vias = westVias(req.rawHeaders);
+    if (vias.includes(this.via)) {
+      return new WestError('loop_detected', nodeName, `request already passed listener ${this.via} (via ${vias.join(', ')})`);
+    }
+    if (vias.length >= tuning.maxHops) {
+      return new WestError('hop_limit', nodeName, `request passed ${vias.length} west listeners; the limit is ${tuning.maxHops}`);
+    }
+
+    const session = await this.opts.resolveSession(this.config);
+    if (session instanceof WestError) return session;
+    if (gone()) return undefined;
+
+    const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
+      clientAddress: req.socket.remoteAddress ?? '',
+      host: req.headers.host,
+      via: this.via,
+      requestId,
+    });
+    try {
+      const stream = session.openStream({
+        kind: 'http', method: req.method ?? 'GET', url: match.outgoing.href, headers,
+        hops: vias.length + 1, to: '', id: requestId, ...(upgrade ? { upgrade } : {}),
+      });
+      this.opts.log.debug('proxy.forward', { id: requestId, to: match.outgoing.href, peer: session.peerName, stream: stream.id });
+      return { match, stream };
+    } catch (err) {
+      return toWestError(err, nodeName);
+    }
   }
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -103,14 +165,14 @@ export class ProxyListener {
     this.stats.inFlight++;
     let bytesIn = 0;
     let bytesOut = 0;
-    let mappingPath = '-';
+    let mapping = '-';
     res.once('close', () => {
       this.stats.inFlight--;
-      this.count(res.headersSent ? res.statusCode : 499);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const status = res.headersSent ? res.statusCode : 499;
+      this.count(status);
       log.info('access', {
-        id: requestId, listener: this.config.key, mapping: mappingPath, method: req.method, path: req.url,
-        status: res.headersSent ? res.statusCode : 499, ms: Math.round(ms * 10) / 10, in: bytesIn, out: bytesOut,
+        id: requestId, listener: this.config.key, mapping, method: req.method, path: req.url, status,
+        ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10, in: bytesIn, out: bytesOut,
         client: req.socket.remoteAddress, completed: res.writableFinished,
       });
     });
@@ -119,54 +181,14 @@ export class ProxyListener {
       sendFailure(res, err, tuning.retryAfterS);
     };
 
-    if (this.draining) return fail(new WestError('draining', nodeName, 'this node is shutting down'));
-
-    let target: URL;
-    try {
-      target = new URL(req.url ?? '/', 'http://placeholder');
-    } catch {
-      return fail(new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`));
-    }
-    const match = this.paths.match(target.pathname, target.search);
-    if (!match) return fail(new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${this.config.key}`));
-    mappingPath = match.mapping.path;
-
-    if (!this.allowlists.get(match.mapping.path)!.allows(req.socket.remoteAddress)) {
-      return fail(new WestError('client_denied', nodeName, `client ${req.socket.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`));
-    }
-
-    const vias = westVias(req.rawHeaders);
-    if (vias.includes(this.via)) {
-      return fail(new WestError('loop_detected', nodeName, `request already passed listener ${this.via} (via ${vias.join(' -> ')})`));
-    }
-    if (vias.length >= tuning.maxHops) {
-      return fail(new WestError('hop_limit', nodeName, `request passed ${vias.length} west listeners; the limit is ${tuning.maxHops}`));
-    }
-
-    const session = await this.opts.resolveSession(this.config);
-    if (session instanceof WestError) return fail(session);
-    if (res.destroyed) return; // the client hung up while we waited for the tunnel
-
-    const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
-      clientAddress: req.socket.remoteAddress ?? '',
-      host: req.headers.host,
-      via: this.via,
-      requestId,
-    });
-    let stream: TunnelStream;
-    try {
-      stream = session.openStream({
-        kind: 'http', method: req.method ?? 'GET', url: match.outgoing.href, headers,
-        hops: vias.length + 1, to: '', id: requestId,
-      });
-    } catch (err) {
-      return fail(toWestError(err, nodeName));
-    }
-    log.debug('proxy.forward', { id: requestId, to: match.outgoing.href, peer: session.peerName, stream: stream.id });
+    const routed = await this.route(req, requestId, undefined, () => res.destroyed);
+    if (routed === undefined) return;
+    if (routed instanceof WestError) return fail(routed);
+    const { stream } = routed;
+    mapping = routed.match.mapping.path;
 
     req.on('data', (c: Buffer) => { bytesIn += c.length; });
     req.pipe(stream);
-
     stream.once('response', (head) => {
       res.writeHead(head.status, head.statusMessage, head.headers);
       stream.on('data', (c: Buffer) => { bytesOut += c.length; });
@@ -174,11 +196,49 @@ export class ProxyListener {
     });
     stream.on('error', (err) => fail(toWestError(err, nodeName)));
     stream.on('end', () => {
-      if (!stream.response) fail(new WestError('tunnel_lost', session.peerName, 'stream ended without a response'));
+      if (!stream.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
     });
     // The client hung up: cancel the stream, which cancels the work at every further hop.
     res.once('close', () => {
       if (!res.writableFinished) stream.destroy();
     });
+  }
+
+  private async onUpgrade(req: http.IncomingMessage, socket: Duplex, early: Buffer): Promise<void> {
+    const { nodeName, tuning, log } = this.opts;
+    const requestId = requestIdOf(req.rawHeaders);
+    const protocol = headerValues(req.rawHeaders, 'upgrade')[0] ?? '';
+    this.stats.requests++;
+    const routed = await this.route(req, requestId, protocol, () => socket.destroyed);
+    if (routed === undefined) return;
+    if (routed instanceof WestError) {
+      this.count(routed.status);
+      sendRawFailure(socket, routed, tuning.retryAfterS);
+      return;
+    }
+    const { stream } = routed;
+    stream.once('response', (head) => {
+      this.count(head.status);
+      log.info('access', { id: requestId, listener: this.config.key, mapping: routed.match.mapping.path, method: req.method, path: req.url, status: head.status, upgrade: protocol });
+      if (head.status === 101) {
+        socket.write(rawResponseHead(101, head.statusMessage, head.headers));
+        splice(socket, stream, early);
+        return;
+      }
+      // The origin declined to switch: relay its answer, then close (no framing to reuse).
+      socket.write(rawResponseHead(head.status, head.statusMessage, [...head.headers, 'Connection', 'close']));
+      stream.end();
+      stream.pipe(socket);
+    });
+    stream.on('error', (err) => {
+      if (stream.response) socket.destroy();
+      else sendRawFailure(socket, toWestError(err, nodeName), tuning.retryAfterS);
+    });
+    // The request direction stays open: after a 101 it carries the client's bytes.
+    socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
+  }
+
+  private count(status: number): void {
+    this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
   }
 }

@@ -8,7 +8,9 @@ import type { Socket } from 'node:net';
 import type { FailureCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TunnelStream } from '../tunnel/stream.js';
+import { canonicalName } from '../config/types.js';
 import { setHeader, stripHopByHop } from './passes.js';
+import { splice } from './upgrade.js';
 
 export interface OutgoingContext {
   nodeName: string;
@@ -57,9 +59,15 @@ export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void
     return;
   }
 
+  if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
+    fail('bad_request', `routing to node ${head.to} through ${ctx.nodeName} is not supported by protocol v1`);
+    return;
+  }
+
   const tls = url.protocol === 'https:';
   // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
-  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
+  let headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
+  if (head.upgrade) headers = [...headers, 'Connection', 'Upgrade', 'Upgrade', head.upgrade];
   const req = (tls ? https : http).request(url, {
     method: head.method,
     headers,
@@ -101,12 +109,21 @@ export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void
     });
   });
 
+  req.on('upgrade', (res, socket, early) => {
+    clearTimeout(responseTimer);
+    answered = true;
+    // A 101 keeps its Connection/Upgrade headers: the client needs them to switch too.
+    stream.respond({ status: 101, statusMessage: res.statusMessage ?? '', headers: res.rawHeaders });
+    splice(socket, stream, early);
+  });
+
   // The requester gave up (client hung up, or the tunnel fell): stop the origin request too.
   stream.on('close', () => {
     clearTimeout(responseTimer);
     if (!req.destroyed && !(answered && stream.writableFinished)) req.destroy();
   });
   stream.on('error', () => { /* reported through 'close'; the reset already told the peer */ });
-  stream.pipe(req);
+  if (head.upgrade) req.end();
+  else stream.pipe(req);
 }
 

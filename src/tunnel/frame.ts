@@ -41,6 +41,11 @@ export interface OpenHead {
   to: string;
   /** Request id, carried across hops for logs. */
   id: string;
+  /**
+   * Protocol named by the client's Upgrade header (e.g. "websocket") when the request asks to
+   * switch protocols; absent otherwise. After a 101 RESPONSE the stream carries raw bytes.
+   */
+  upgrade?: string;
 }
 
 export interface ResponseHead {
@@ -166,7 +171,7 @@ function headers(obj: Record<string, unknown>, what: string): string[] {
 function decodeOpen(buf: Buffer): OpenHead {
   const o = parseJson(buf, 'open');
   if (o.kind !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(o.kind)}`);
-  return {
+  const head: OpenHead = {
     kind: 'http',
     method: str(o, 'method', 'open'),
     url: str(o, 'url', 'open'),
@@ -175,6 +180,8 @@ function decodeOpen(buf: Buffer): OpenHead {
     to: str(o, 'to', 'open'),
     id: str(o, 'id', 'open'),
   };
+  if (o.upgrade !== undefined) head.upgrade = str(o, 'upgrade', 'open');
+  return head;
 }
 
 function decodeResponse(buf: Buffer): ResponseHead {
