@@ -28,8 +28,7 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       bad++;
-      out.write(`${file}: ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'}\n`);
-      for (const issue of err.issues) out.write(`  ${issue.path}: ${issue.message}\n`);
+      out.write(`${err.message}\n`);
     }
   }
   return bad === 0 ? 0 : 1;

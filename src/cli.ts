@@ -41,9 +41,9 @@ async function run(args: RunArgs): Promise<void> {
   try {
     await node.start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
-    const where = e.port !== undefined ? ` (${e.address ?? ''}:${e.port})` : '';
-    process.stderr.write(`west: cannot start ${config.name}: ${e.code ?? ''} ${e.message}${where}\n`);
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === 'EADDRINUSE' ? ' (another process holds this port; see west.cp, wsts.sp and the proxy keys)' : '';
+    process.stderr.write(`west: cannot start ${config.name}: ${e.message}${hint}\n`);
     process.exit(1);
   }
 

@@ -60,6 +60,10 @@ export class WestNode {
 
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */
   async start(): Promise<void> {
+    if (this.config.server?.tls) {
+      throw new Error(`wsts.sp ${this.config.server.url}: a wss:// tunnel server needs a certificate and key, ` +
+        'and this version has no settings for them yet; listen on ws:// behind a TLS terminator instead');
+    }
     try {
       await this.server?.listen();
       for (const l of this.listeners) await l.listen();
