@@ -113,9 +113,12 @@ export class WestNode {
     for (const c of this.clients.values()) if (c.session) yield c.session;
   }
 
-  /** Streams a peer opens are requests to perform here. */
+  /** Streams a peer opens are requests to perform here (refused once we are draining). */
   private adopt(session: TunnelSession): void {
-    session.on('stream', (stream) => performRequest(stream, this.outgoing));
+    session.on('stream', (stream) => {
+      if (this.stopped) stream.reset('draining', `node ${this.config.name} is shutting down`);
+      else performRequest(stream, this.outgoing);
+    });
   }
 
   private async resolveSession(listener: ListenerConfig): Promise<TunnelSession | WestError> {
