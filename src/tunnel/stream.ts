@@ -132,12 +132,27 @@ export class TunnelStream extends Duplex {
   // ---- Duplex plumbing ----
 
   override _read(): void {
-    // Grant back what the consumer has taken; batch small grants unless it is fully drained.
+    // Grants happen in read(), after the chunk has left the buffer (see there).
+  }
+
+  /**
+   * Every consumption goes through read() (pipe and 'data' via flow(), for-await via
+   * 'readable'), so this is where the peer gets its window back. Node calls _read() *before*
+   * taking the chunk, and only once per push, so granting there can leave a peer whose window
+   * is used up waiting for ever.
+   */
+  override read(size?: number): Buffer | null {
+    const chunk = super.read(size) as Buffer | null;
+    this.grantConsumed();
+    return chunk;
+  }
+
+  /** Grants the peer what the consumer has taken, in batches of at least a quarter window. */
+  private grantConsumed(): void {
     const consumed = this.unacked - this.readableLength;
-    if (consumed <= 0) return;
-    if (consumed >= this.recvWindow / 4 || this.readableLength === 0) {
+    if (consumed > 0 && (consumed >= this.recvWindow / 4 || this.readableEnded)) {
       this.unacked -= consumed;
-      this.sink.send(encodeWindow(this.id, consumed));
+      if (!this.destroyed && !this.readableEnded) this.sink.send(encodeWindow(this.id, consumed));
     }
   }
 
