@@ -75,6 +75,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** A config file that cannot be read at all: one line, not a list of problems. */
+export class ConfigReadError extends ConfigError {
+  constructor(file: string, why: string) {
+    super([{ path: file, message: `cannot read the config file: ${why}`, file }], file);
+    this.name = 'ConfigReadError';
+    this.message = `cannot read config file ${file}: ${why}`;
+  }
+}
+
 /** Reasons a tunnel closes, as WebSocket close codes in the private range (4000-4999). */
 export const CLOSE = {
   normal: 1000,

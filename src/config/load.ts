@@ -4,7 +4,7 @@
  * so an operator fixes a file in one pass instead of one error per run.
  */
 import { readFile } from 'node:fs/promises';
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ConfigError, ConfigReadError, type ConfigIssue } from '../errors.js';
 import { crossReferenceFindings, duplicateKeyFindings, normaliseMappingPath } from './checks.js';
 import { parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
 import { pathKey, scanJson, type JsonScan, type PathSegment } from './json-text.js';
@@ -40,7 +40,7 @@ export function parseConfig(text: string, source = ''): NodeConfig {
   return resolve(root as RawConfig, source);
 }
 
-/** Reads and parses a config file. Throws ConfigError, also when the file cannot be read. */
+/** Reads and parses a config file. Throws ConfigError (ConfigReadError when the file cannot be read). */
 export async function loadConfigFile(file: string): Promise<NodeConfig> {
   let text: string;
   try {
@@ -51,7 +51,7 @@ export async function loadConfigFile(file: string): Promise<NodeConfig> {
       : code === 'EACCES' ? 'permission denied'
       : code === 'EISDIR' ? 'it is a directory, not a file'
       : (err as Error).message;
-    throw configError([{ path: file, message: `cannot read the config file: ${why}` }], file);
+    throw new ConfigReadError(file, why);
   }
   return parseConfig(text, file);
 }
