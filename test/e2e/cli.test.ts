@@ -1,0 +1,245 @@
+/**
+ * The `west` command line, run as a real process: --version, --help, `west check` on every
+ * sample and on broken configs, and `west -c` refusing to start on a bad config, a missing
+ * file or a port that is taken — each with a clear message and no stack trace.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort } from '../helpers/net.js';
+import { ROOT, runCli, SAMPLES, stopAll, tempDir, writeConfig } from '../helpers/west.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+
+before(async () => {
+  ({ dir, cleanup } = await tempDir('west-cli-'));
+});
+
+after(async () => {
+  await stopAll();
+  await cleanup();
+});
+
+const STACK_LINE = /^\s+at .+\(?.*:\d+:\d+\)?$/m;
+
+/** stderr without JSON log lines: what a person reads when the command fails. */
+function plainLines(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => {
+    if (line.trim() === '') return false;
+    try {
+      return typeof (JSON.parse(line) as { event?: unknown }).event !== 'string';
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** Binds 127.0.0.1:port and releases it: proves the port is free. */
+async function assertFree(port: number): Promise<void> {
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    assert.fail(`port ${port} is not free after west refused to start: ${String(err)}`);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** Holds 127.0.0.1:port until the returned function is called. */
+async function occupy(port: number): Promise<() => Promise<void>> {
+  const server = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+describe('--version and --help', () => {
+  test('--version prints the package.json version and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await runCli(['--version']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), version);
+  });
+
+  test('--help mentions -c and check, exits 0', async () => {
+    const r = await runCli(['--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /(^|\s)-c\b/);
+    assert.match(r.stdout, /\bcheck\b/);
+  });
+});
+
+// Each check is its own process; running a few at once keeps the file quick.
+describe('west check on the samples', { concurrency: 4 }, () => {
+  const cases = readdirSync(SAMPLES).filter((d) => statSync(path.join(SAMPLES, d)).isDirectory()).sort();
+
+  test('sample/ has the case1..case4 topologies', () => {
+    for (const c of ['case1', 'case2', 'case3', 'case4']) assert.ok(cases.includes(c), `sample/${c} is missing`);
+  });
+
+  for (const c of cases) {
+    const files = readdirSync(path.join(SAMPLES, c)).filter((f) => f.endsWith('.json')).sort();
+    for (const f of files) {
+      test(`west check -c sample/${c}/${f} exits 0 and prints ok`, async () => {
+        const file = path.join(SAMPLES, c, f);
+        const r = await runCli(['check', '-c', file]);
+        assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+        assert.ok(r.stdout.includes(`${file}: ok`), r.stdout);
+        assert.doesNotMatch(r.stderr, STACK_LINE);
+      });
+    }
+    test(`west check of sample/${c} as one topology exits 0`, async () => {
+      const args = files.flatMap((f) => ['-c', path.join(SAMPLES, c, f)]);
+      const r = await runCli(['check', ...args]);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      for (const f of files) assert.ok(r.stdout.includes(`${path.join(SAMPLES, c, f)}: ok`), r.stdout);
+    });
+  }
+});
+
+describe('the original samples', { concurrency: 4 }, () => {
+  const fixtures = path.join(ROOT, 'test', 'fixtures', 'original');
+  const shared = path.resolve(ROOT, '..', 'shared', 'original-samples');
+  const dirs = [fixtures, ...(existsSync(shared) ? [shared] : [])];
+  for (const d of dirs) {
+    const files = readdirSync(d).filter((f) => f.endsWith('.json')).sort();
+    test(`${path.relative(path.dirname(ROOT), d)} holds the original samples`, () => {
+      assert.ok(files.length >= 7, `only ${files.length} samples in ${d}`);
+    });
+    for (const f of files) {
+      test(`west check loads ${path.basename(d)}/${f}`, async () => {
+        const file = path.join(d, f);
+        const r = await runCli(['check', '-c', file]);
+        assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+        assert.ok(r.stdout.includes(`${file}: ok`), r.stdout);
+      });
+    }
+  }
+});
+
+describe('a config with several problems', () => {
+  let file: string;
+  let expected: string[];
+  let cpPort: number;
+  let enPort: number;
+
+  before(async () => {
+    // doc/config.md's example, on free ports.
+    [cpPort, enPort] = [await freePort(), await freePort()];
+    const [wsPort, outPort] = [await freePort(), await freePort()];
+    const text = `{
+    "west" : {
+        "nm": "ws://case1.L.fiap.org",
+        "cp": ":${cpPort}",
+        "heartbeet": 10
+    },
+    "wstc" : {
+        "ws://127.0.0.1:${wsPort}" : { "ee": "maybe" }
+    },
+    "proxy" : {
+        "http://:${cpPort}": {
+            "/px" : { "ou": "ftp://127.0.0.1:${outPort}/x", "ca": ["10.0.0.0/33"] },
+            "/px/" : { "ou": "http://127.0.0.1:${outPort}/y" }
+        },
+        "http://127.0.0.1:${enPort}": {
+            "en": "ws://case2.L.fiap.org",
+            "/pa": { "ou": "http://127.0.0.1:${outPort}/a" }
+        }
+    }
+}
+`;
+    file = path.join(dir, 'bad.json');
+    await writeFile(file, text);
+    const P = `proxy["http://:${cpPort}"]`;
+    expected = [
+      'west.heartbeet: is not a known key (expected "nm", "cp", "responseTimeout", "connectTimeout", "heartbeat", "drainTimeout", "streamWindow", "maxHops" or "retryAfter"); did you mean "heartbeat"?',
+      `wstc["ws://127.0.0.1:${wsPort}"].ee: must be "yes" or "no", got "maybe"`,
+      `${P}: needs exactly one of "ea" or "en" (found none)`,
+      `${P}: port ${cpPort} is already used by west.cp (":${cpPort}")`,
+      `${P}["/px"].ou: must be an http:// or https:// URL, got "ftp://127.0.0.1:${outPort}/x"`,
+      `${P}["/px"].ca[0]: must be an IP address or CIDR like "10.0.0.0/8", got "10.0.0.0/33"`,
+      `${P}["/px/"]: is the same path as "/px" (a trailing "/" does not count)`,
+      `proxy["http://127.0.0.1:${enPort}"].en: names a peer that connects to this node's tunnel server, but wsts.sp is not set`,
+    ];
+  });
+
+  test('west check exits 1 and prints every problem with its JSON path, in file order', async () => {
+    const r = await runCli(['check', '-c', file]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    const problems = r.stdout.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.trim());
+    assert.deepEqual(problems, expected);
+    assert.ok(r.stdout.includes(`${file}: invalid config (8 problems):`), r.stdout);
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_LINE);
+  });
+
+  test('west check of a good and a bad file exits 1 and still says which one is ok', async () => {
+    const good = path.join(SAMPLES, 'case1', 'G.json');
+    const r = await runCli(['check', '-c', good, '-c', file]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.ok(r.stdout.includes(`${good}: ok`), r.stdout);
+    for (const line of expected) assert.ok(r.stdout.includes(line), `missing: ${line}\n${r.stdout}`);
+  });
+
+  test('west -c exits non-zero with the same messages on stderr and starts nothing', async () => {
+    const r = await runCli(['-c', file, '--log-format', 'json']);
+    assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}`);
+    for (const line of expected) assert.ok(r.stderr.includes(line), `missing on stderr: ${line}\n${r.stderr}`);
+    assert.ok(r.stderr.includes(file), r.stderr);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+    assert.doesNotMatch(r.stderr, /node\.started|listening/);
+    await assertFree(cpPort);
+    await assertFree(enPort);
+  });
+});
+
+describe('west -c refuses to start, with one clear line and no stack trace', () => {
+  test('a config file that does not exist', async () => {
+    const missing = path.join(dir, 'does-not-exist.json');
+    const r = await runCli(['-c', missing, '--log-format', 'json']);
+    assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}`);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+    const lines = plainLines(r.stderr);
+    assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
+    assert.ok(lines[0]!.includes(missing), lines[0]);
+    assert.match(lines[0]!, /no such file/i);
+  });
+
+  for (const where of ['listener', 'control port', 'tunnel server'] as const) {
+    test(`a ${where} port that is already taken`, async () => {
+      const port = await freePort();
+      const ports = { listener: await freePort(), cp: await freePort(), sp: await freePort() };
+      if (where === 'listener') ports.listener = port;
+      if (where === 'control port') ports.cp = port;
+      if (where === 'tunnel server') ports.sp = port;
+      const file = await writeConfig(dir, `taken-${where.replace(' ', '-')}.json`, {
+        west: { nm: 'taken', cp: `127.0.0.1:${ports.cp}` },
+        wsts: { sp: `ws://127.0.0.1:${ports.sp}` },
+        proxy: { [`http://127.0.0.1:${ports.listener}`]: { en: 'peer', '/px': { ou: 'http://127.0.0.1:1/x' } } },
+      });
+      const release = await occupy(port);
+      try {
+        const r = await runCli(['-c', file, '--log-format', 'json']);
+        assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}\n${r.stderr}`);
+        assert.doesNotMatch(r.stderr, STACK_LINE);
+        const lines = plainLines(r.stderr);
+        assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
+        assert.ok(lines[0]!.includes(String(port)), `the message should name port ${port}: ${lines[0]}`);
+        assert.doesNotMatch(r.stderr, /"event":"node\.started"/);
+      } finally {
+        await release();
+      }
+      // Whatever it had bound before failing is released with it.
+      for (const p of [ports.listener, ports.cp, ports.sp].filter((p) => p !== port)) await assertFree(p);
+    });
+  }
+});

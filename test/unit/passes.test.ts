@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  addForwardingHeaders, headerValues, requestIdOf, setHeader, stripHopByHop, viaPseudonym, westVias, withoutHeader,
+  type ForwardInfo,
+} from '../../src/proxy/passes.js';
+
+// ---- stripHopByHop ----
+
+const STRIP: { name: string; raw: string[]; keepChunked: boolean; want: string[] }[] = [
+  {
+    name: 'end-to-end headers pass in order with their case',
+    raw: ['Host', 'a', 'Content-Type', 'text/plain', 'X-Dup', '1', 'x-dup', '2'],
+    keepChunked: false,
+    want: ['Host', 'a', 'Content-Type', 'text/plain', 'X-Dup', '1', 'x-dup', '2'],
+  },
+  {
+    name: 'every standard hop-by-hop header is dropped',
+    raw: [
+      'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Proxy-Connection', 'keep-alive',
+      'Proxy-Authenticate', 'Basic', 'Proxy-Authorization', 'Basic eDp5', 'TE', 'trailers',
+      'Trailer', 'Expires', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'HTTP2-Settings', 'AAMAAABkAAQAAP__',
+      'Accept', '*/*',
+    ],
+    keepChunked: false,
+    want: ['Accept', '*/*'],
+  },
+  { name: 'names match case-insensitively', raw: ['CONNECTION', 'close', 'keep-ALIVE', 'x', 'Accept', '*/*'], keepChunked: false, want: ['Accept', '*/*'] },
+  {
+    name: 'headers named in Connection are dropped too',
+    raw: ['Connection', 'close, X-Hop-One', 'X-Hop-One', '1', 'X-Keep', 'k'],
+    keepChunked: false,
+    want: ['X-Keep', 'k'],
+  },
+  {
+    name: 'headers named across several Connection headers, any case, with spaces',
+    raw: ['Connection', ' x-a ', 'connection', 'X-B,x-c', 'X-A', '1', 'x-b', '2', 'X-C', '3', 'X-D', '4'],
+    keepChunked: false,
+    want: ['X-D', '4'],
+  },
+  { name: 'chunked marker dropped unless asked', raw: ['Transfer-Encoding', 'chunked', 'Host', 'a'], keepChunked: false, want: ['Host', 'a'] },
+  { name: 'chunked marker kept when asked', raw: ['Transfer-Encoding', 'chunked', 'Host', 'a'], keepChunked: true, want: ['Host', 'a', 'Transfer-Encoding', 'chunked'] },
+  { name: 'chunked marker kept when chunked is the last coding', raw: ['transfer-encoding', 'gzip, chunked'], keepChunked: true, want: ['Transfer-Encoding', 'chunked'] },
+  { name: 'chunked marker kept when it is upper-case', raw: ['Transfer-Encoding', 'CHUNKED'], keepChunked: true, want: ['Transfer-Encoding', 'chunked'] },
+  { name: 'no chunked marker invented for a body without one', raw: ['Content-Length', '5'], keepChunked: true, want: ['Content-Length', '5'] },
+  { name: 'no chunked marker when chunked is not the last coding', raw: ['Transfer-Encoding', 'chunked, gzip'], keepChunked: true, want: [] },
+  { name: 'no headers', raw: [], keepChunked: true, want: [] },
+];
+
+for (const c of STRIP) {
+  test(`stripHopByHop: ${c.name}`, () => {
+    assert.deepEqual(stripHopByHop(c.raw, c.keepChunked), c.want);
+  });
+}
+
+// ---- small header helpers ----
+
+const RAW = ['Host', 'a', 'X-Dup', '1', 'Accept', '*/*', 'x-dup', '2'];
+
+test('headerValues: all values of a header, case-insensitive, in order', () => {
+  assert.deepEqual(headerValues(RAW, 'X-DUP'), ['1', '2']);
+});
+
+test('withoutHeader: removes every copy', () => {
+  assert.deepEqual(withoutHeader(RAW, 'x-dup'), ['Host', 'a', 'Accept', '*/*']);
+});
+
+test('setHeader: replaces every copy with one at the end', () => {
+  assert.deepEqual(setHeader(RAW, 'X-Dup', '3'), ['Host', 'a', 'Accept', '*/*', 'X-Dup', '3']);
+});
+
+// ---- addForwardingHeaders ----
+
+const INFO: ForwardInfo = { clientAddress: '192.0.2.10', host: 'front.example:9911', via: 'site-L:9911', requestId: 'rid-new' };
+
+const FORWARD: { name: string; raw: string[]; info?: Partial<ForwardInfo>; header: string; want: string[] }[] = [
+  { name: 'Via added with the (west) comment', raw: [], header: 'via', want: ['1.1 site-L:9911 (west)'] },
+  { name: 'Via appended to an existing one', raw: ['Via', '1.0 fred'], header: 'via', want: ['1.0 fred, 1.1 site-L:9911 (west)'] },
+  { name: 'Via copies folded in order, then ours', raw: ['Via', '1.0 fred', 'via', '1.1 p.example (squid)'], header: 'via', want: ['1.0 fred, 1.1 p.example (squid), 1.1 site-L:9911 (west)'] },
+  { name: 'X-Forwarded-For set to the client', raw: [], header: 'x-forwarded-for', want: ['192.0.2.10'] },
+  { name: 'X-Forwarded-For appended', raw: ['X-Forwarded-For', '203.0.113.1'], header: 'x-forwarded-for', want: ['203.0.113.1, 192.0.2.10'] },
+  { name: 'X-Forwarded-For copies folded, then ours', raw: ['X-Forwarded-For', '203.0.113.1', 'x-forwarded-for', '203.0.113.2'], header: 'x-forwarded-for', want: ['203.0.113.1, 203.0.113.2, 192.0.2.10'] },
+  { name: 'X-Forwarded-For unmaps ::ffff: IPv4', raw: [], info: { clientAddress: '::ffff:127.0.0.1' }, header: 'x-forwarded-for', want: ['127.0.0.1'] },
+  { name: 'X-Forwarded-For keeps plain IPv6', raw: [], info: { clientAddress: '::1' }, header: 'x-forwarded-for', want: ['::1'] },
+  { name: 'X-Forwarded-Proto set when absent', raw: [], header: 'x-forwarded-proto', want: ['http'] },
+  { name: 'X-Forwarded-Proto kept when present', raw: ['X-Forwarded-Proto', 'https'], header: 'x-forwarded-proto', want: ['https'] },
+  { name: 'X-Forwarded-Host set from the client Host when absent', raw: [], header: 'x-forwarded-host', want: ['front.example:9911'] },
+  { name: 'X-Forwarded-Host kept when present', raw: ['x-forwarded-host', 'first.example'], header: 'x-forwarded-host', want: ['first.example'] },
+  { name: 'X-Forwarded-Host not invented without a Host', raw: [], info: { host: undefined }, header: 'x-forwarded-host', want: [] },
+  { name: 'request id added when absent', raw: [], header: 'x-request-id', want: ['rid-new'] },
+  { name: 'request id kept when given', raw: ['X-Request-Id', 'rid-old'], header: 'x-request-id', want: ['rid-old'] },
+  { name: 'other headers untouched', raw: ['Host', 'origin:80', 'Accept', '*/*'], header: 'accept', want: ['*/*'] },
+];
+
+for (const c of FORWARD) {
+  test(`addForwardingHeaders: ${c.name}`, () => {
+    assert.deepEqual(headerValues(addForwardingHeaders(c.raw, { ...INFO, ...c.info }), c.header), c.want);
+  });
+}
+
+test('addForwardingHeaders: the input list is not modified', () => {
+  const raw = ['Via', '1.0 fred', 'X-Forwarded-For', '203.0.113.1'];
+  addForwardingHeaders(raw, INFO);
+  assert.deepEqual(raw, ['Via', '1.0 fred', 'X-Forwarded-For', '203.0.113.1']);
+});
+
+test('addForwardingHeaders: a second hop adds itself after the first', () => {
+  const first = addForwardingHeaders(['Host', 'a'], INFO);
+  const second = addForwardingHeaders(first, { ...INFO, clientAddress: '10.0.0.2', via: 'site-G:9912', requestId: 'other' });
+  assert.deepEqual(
+    { via: headerValues(second, 'via'), xff: headerValues(second, 'x-forwarded-for'), id: headerValues(second, 'x-request-id') },
+    { via: ['1.1 site-L:9911 (west), 1.1 site-G:9912 (west)'], xff: ['192.0.2.10, 10.0.0.2'], id: ['rid-new'] },
+  );
+});
+
+// ---- westVias ----
+
+const VIAS: { name: string; raw: string[]; want: string[] }[] = [
+  { name: 'no Via', raw: ['Host', 'a'], want: [] },
+  { name: 'only foreign proxies', raw: ['Via', '1.1 nginx, 1.0 fred (squid)'], want: [] },
+  {
+    name: 'a mixed list across headers, oldest first',
+    raw: ['Via', '1.0 fred, 1.1 site-L:9911 (west)', 'via', '1.1 site-G:9912 (west) , 1.1 cdn (other)', 'VIA', 'HTTP/1.1 site-X:1 (west)'],
+    want: ['site-L:9911', 'site-G:9912', 'site-X:1'],
+  },
+  { name: 'another comment is not west', raw: ['Via', '1.1 a:1 (westish), 1.1 b:2 (not west)'], want: [] },
+  { name: 'extra spaces between parts', raw: ['Via', '1.1   a:1    (west)'], want: ['a:1'] },
+  { name: 'no comment at all', raw: ['Via', '1.1 a:1'], want: [] },
+];
+
+for (const c of VIAS) {
+  test(`westVias: ${c.name}`, () => {
+    assert.deepEqual(westVias(c.raw), c.want);
+  });
+}
+
+test('westVias reads what addForwardingHeaders writes', () => {
+  const raw = addForwardingHeaders(addForwardingHeaders(['Via', '1.0 fred'], INFO), { ...INFO, via: 'site-G:9912' });
+  assert.deepEqual(westVias(raw), ['site-L:9911', 'site-G:9912']);
+});
+
+// ---- viaPseudonym ----
+
+const PSEUDONYMS: { name: string; node: string; port: number; want: string }[] = [
+  { name: 'a bare name', node: 'site-L', port: 9911, want: 'site-L:9911' },
+  { name: 'the ws:// prefix dropped, space and slash replaced', node: 'ws://a b/c', port: 9911, want: 'a_b_c:9911' },
+  { name: 'the wss:// prefix dropped', node: 'WSS://relay.example', port: 443, want: 'relay.example:443' },
+  { name: 'the original\'s URL-style name', node: 'ws://case2.L.fiap.org', port: 9911, want: 'case2.L.fiap.org:9911' },
+  { name: 'a slash-mangled name from the original samples', node: 'ws//case1.G.flap.org', port: 1, want: 'ws__case1.G.flap.org:1' },
+  { name: 'comment and separator characters replaced', node: 'a(b),c;d"e', port: 1, want: 'a_b__c_d_e:1' },
+  { name: 'non-ASCII replaced', node: 'sité', port: 1, want: 'sit_:1' },
+  { name: 'token punctuation kept', node: "a.b-c_d~e!f$g&h'i*j+k^l`m|n", port: 1, want: "a.b-c_d~e!f$g&h'i*j+k^l`m|n:1" },
+  { name: 'an empty name', node: '', port: 8080, want: 'west:8080' },
+  { name: 'only a scheme', node: 'ws://', port: 8080, want: 'west:8080' },
+];
+
+for (const c of PSEUDONYMS) {
+  test(`viaPseudonym: ${c.name}`, () => {
+    assert.equal(viaPseudonym(c.node, c.port), c.want);
+  });
+}
+
+// ---- requestIdOf ----
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+const IDS: { name: string; raw: string[]; kept: string | undefined }[] = [
+  { name: 'a sane id is kept', raw: ['X-Request-Id', 'abc-123'], kept: 'abc-123' },
+  { name: 'the header name is case-insensitive', raw: ['x-request-id', 'Q_1'], kept: 'Q_1' },
+  { name: 'the first of several is kept', raw: ['X-Request-Id', 'one', 'X-Request-Id', 'two'], kept: 'one' },
+  { name: '128 characters is kept', raw: ['X-Request-Id', 'a'.repeat(128)], kept: 'a'.repeat(128) },
+  { name: 'visible punctuation is kept', raw: ['X-Request-Id', '!#$%&*+.^_`|~:/'], kept: '!#$%&*+.^_`|~:/' },
+  { name: 'no header gets a new id', raw: ['Host', 'a'], kept: undefined },
+  { name: 'an id with a space is replaced', raw: ['X-Request-Id', 'has space'], kept: undefined },
+  { name: 'an id with a tab is replaced', raw: ['X-Request-Id', 'a\tb'], kept: undefined },
+  { name: '129 characters is replaced', raw: ['X-Request-Id', 'a'.repeat(129)], kept: undefined },
+  { name: 'an empty id is replaced', raw: ['X-Request-Id', ''], kept: undefined },
+  { name: 'a non-ASCII id is replaced', raw: ['X-Request-Id', 'idé'], kept: undefined },
+  { name: 'a control character is replaced', raw: ['X-Request-Id', 'a\x7fb'], kept: undefined },
+];
+
+for (const c of IDS) {
+  test(`requestIdOf: ${c.name}`, () => {
+    const id = requestIdOf(c.raw);
+    if (c.kept !== undefined) assert.equal(id, c.kept);
+    else assert.match(id, UUID);
+  });
+}
+
+test('requestIdOf: two requests without ids get different ids', () => {
+  assert.notEqual(requestIdOf([]), requestIdOf([]));
+});

@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { joinOutgoing, PathMap } from '../../src/proxy/pathmap.js';
+import type { MappingConfig } from '../../src/config/types.js';
+
+function mappings(table: Record<string, string>): MappingConfig[] {
+  return Object.entries(table).map(([path, ou]) => ({ path, outgoing: new URL(ou), allow: [] }));
+}
+
+const STANDARD = mappings({
+  '/px': 'http://127.0.0.1:9921/x',
+  '/px/deep': 'http://127.0.0.1:9922/d',
+  '/q': 'http://127.0.0.1:9923/search?k=1',
+  '/slash': 'http://127.0.0.1:9924/s/',
+  '/root': 'http://127.0.0.1:9925',
+});
+
+const WITH_CATCH_ALL = mappings({
+  '/': 'http://127.0.0.1:9930/base',
+  '/px': 'http://127.0.0.1:9921/x',
+});
+
+interface Case {
+  name: string;
+  map: MappingConfig[];
+  path: string;
+  search?: string;
+  /** The outgoing URL, or undefined for no match. */
+  want: string | undefined;
+}
+
+const CASES: Case[] = [
+  { name: 'exact match', map: STANDARD, path: '/px', want: 'http://127.0.0.1:9921/x' },
+  { name: 'prefix match carries the remainder', map: STANDARD, path: '/px/a/b', want: 'http://127.0.0.1:9921/x/a/b' },
+  { name: 'prefix match with a trailing slash', map: STANDARD, path: '/px/', want: 'http://127.0.0.1:9921/x/' },
+  { name: 'never /pxy for /px', map: STANDARD, path: '/pxy', want: undefined },
+  { name: 'never /pxy/a for /px', map: STANDARD, path: '/pxy/a', want: undefined },
+  { name: 'never a shorter path', map: STANDARD, path: '/p', want: undefined },
+  { name: 'unmapped path', map: STANDARD, path: '/other', want: undefined },
+  { name: 'root without a catch-all', map: STANDARD, path: '/', want: undefined },
+  { name: 'longest wins (exact)', map: STANDARD, path: '/px/deep', want: 'http://127.0.0.1:9922/d' },
+  { name: 'longest wins (prefix)', map: STANDARD, path: '/px/deep/er', want: 'http://127.0.0.1:9922/d/er' },
+  { name: 'longest wins only on a segment boundary', map: STANDARD, path: '/px/deeper', want: 'http://127.0.0.1:9921/x/deeper' },
+  { name: 'longest wins whatever the declaration order', map: [...STANDARD].reverse(), path: '/px/deep/er', want: 'http://127.0.0.1:9922/d/er' },
+  { name: '"/" catches everything else', map: WITH_CATCH_ALL, path: '/any/thing', want: 'http://127.0.0.1:9930/base/any/thing' },
+  { name: '"/" exact', map: WITH_CATCH_ALL, path: '/', want: 'http://127.0.0.1:9930/base' },
+  { name: '"/" catches /pxy too', map: WITH_CATCH_ALL, path: '/pxy', want: 'http://127.0.0.1:9930/base/pxy' },
+  { name: 'a longer mapping beats "/"', map: WITH_CATCH_ALL, path: '/px/a', want: 'http://127.0.0.1:9921/x/a' },
+  { name: 'ou with a trailing slash, exact', map: STANDARD, path: '/slash', want: 'http://127.0.0.1:9924/s/' },
+  { name: 'ou with a trailing slash, prefix (no double slash)', map: STANDARD, path: '/slash/a', want: 'http://127.0.0.1:9924/s/a' },
+  { name: 'ou without a path, exact', map: STANDARD, path: '/root', want: 'http://127.0.0.1:9925/' },
+  { name: 'ou without a path, prefix', map: STANDARD, path: '/root/a', want: 'http://127.0.0.1:9925/a' },
+  { name: 'query carried (exact)', map: STANDARD, path: '/px', search: '?a=1&b=2', want: 'http://127.0.0.1:9921/x?a=1&b=2' },
+  { name: 'query carried (prefix)', map: STANDARD, path: '/px/a', search: '?a=1', want: 'http://127.0.0.1:9921/x/a?a=1' },
+  { name: 'query given without "?"', map: STANDARD, path: '/px', search: 'a=1', want: 'http://127.0.0.1:9921/x?a=1' },
+  { name: 'empty query "?" adds nothing', map: STANDARD, path: '/px', search: '?', want: 'http://127.0.0.1:9921/x' },
+  { name: 'ou query kept', map: STANDARD, path: '/q', want: 'http://127.0.0.1:9923/search?k=1' },
+  { name: 'ou query merged with the request query', map: STANDARD, path: '/q', search: '?w=2', want: 'http://127.0.0.1:9923/search?k=1&w=2' },
+  { name: 'ou query merged on a prefix match', map: STANDARD, path: '/q/more', search: '?w=2', want: 'http://127.0.0.1:9923/search/more?k=1&w=2' },
+  { name: 'percent-encoding kept in the remainder', map: STANDARD, path: '/px/a%20b%2Fc', want: 'http://127.0.0.1:9921/x/a%20b%2Fc' },
+  { name: 'percent-encoded UTF-8 kept', map: STANDARD, path: '/px/%C3%BC', want: 'http://127.0.0.1:9921/x/%C3%BC' },
+  { name: 'percent-encoding kept in the query', map: STANDARD, path: '/px', search: '?q=a%26b%3Dc', want: 'http://127.0.0.1:9921/x?q=a%26b%3Dc' },
+  { name: 'path matching is case-sensitive', map: STANDARD, path: '/PX', want: undefined },
+];
+
+for (const c of CASES) {
+  test(`PathMap.match: ${c.name} (${c.path}${c.search ?? ''})`, () => {
+    assert.equal(new PathMap(c.map).match(c.path, c.search)?.outgoing.href, c.want);
+  });
+}
+
+test('PathMap.match returns the mapping that matched', () => {
+  assert.equal(new PathMap(STANDARD).match('/px/deep/x')?.mapping.path, '/px/deep');
+});
+
+test('PathMap.match does not change the mapping\'s outgoing URL', () => {
+  const map = mappings({ '/px': 'http://127.0.0.1:9921/x?k=1' });
+  new PathMap(map).match('/px/a/b', '?z=1');
+  assert.equal(map[0]!.outgoing.href, 'http://127.0.0.1:9921/x?k=1');
+});
+
+test('PathMap with no mappings matches nothing', () => {
+  assert.equal(new PathMap([]).match('/'), undefined);
+});
+
+const JOINS: { name: string; base: string; remainder: string; search: string; exact: boolean; want: string }[] = [
+  { name: 'exact keeps the base path', base: 'http://h/x', remainder: '', search: '', exact: true, want: 'http://h/x' },
+  { name: 'prefix with empty remainder adds a slash', base: 'http://h/x', remainder: '', search: '', exact: false, want: 'http://h/x/' },
+  { name: 'remainder appended', base: 'http://h/x', remainder: 'a/b', search: '', exact: false, want: 'http://h/x/a/b' },
+  { name: 'queries merged', base: 'http://h/x?a=1', remainder: 'r', search: '?b=2', exact: false, want: 'http://h/x/r?a=1&b=2' },
+];
+
+for (const c of JOINS) {
+  test(`joinOutgoing: ${c.name}`, () => {
+    assert.equal(joinOutgoing(new URL(c.base), c.remainder, c.search, c.exact).href, c.want);
+  });
+}

@@ -1,0 +1,351 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
+import { silentLogger } from '../../src/log.js';
+import { encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
+import { TunnelSession } from '../../src/tunnel/session.js';
+import { StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
+
+const WAIT_MS = 5000;
+const WINDOW = 64 * 1024;
+
+/** Rejects with `what` if `promise` has not settled within WAIT_MS. */
+function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function head(path: string, method = 'POST'): OpenHead {
+  return { kind: 'http', method, url: `http://127.0.0.1:9/${path}`, headers: ['X-Path', path], hops: 1, to: '', id: `id-${path}` };
+}
+
+function nextStream(session: TunnelSession): Promise<TunnelStream> {
+  return within(new Promise((resolve) => session.once('stream', resolve)), 'a stream from the peer');
+}
+
+function closeOf(session: TunnelSession): Promise<{ code: number; reason: string }> {
+  return within(new Promise((resolve) => session.once('close', (code, reason) => resolve({ code, reason }))), 'the session to close');
+}
+
+/** Reads a stream to its end. */
+function body(stream: TunnelStream): Promise<Buffer> {
+  return within(new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  }), `the body of stream ${stream.id}`);
+}
+
+/**
+ * Reads a stream to its end with `for await`, as a paused-mode consumer does. (A plain
+ * `for await (… of stream)` would destroy the Duplex at the end, cancelling the reply.)
+ */
+function bodyByIterator(stream: TunnelStream): Promise<Buffer> {
+  return within((async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of stream.iterator({ destroyOnReturn: false })) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  })(), `the body of stream ${stream.id} (for await)`);
+}
+
+/** The error a stream fails with (resolves with undefined if it closes without one). */
+function failure(stream: TunnelStream): Promise<unknown> {
+  return within(new Promise((resolve) => {
+    let error: unknown;
+    stream.on('error', (err) => { error = err; });
+    stream.on('close', () => resolve(error));
+  }), `stream ${stream.id} to fail`);
+}
+
+function resetCode(err: unknown): string {
+  return err instanceof StreamResetError ? err.info.code : `not a StreamResetError: ${String(err)}`;
+}
+
+function pattern(size: number, seed: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) buf[i] = (i * 7 + seed * 13) & 0xff;
+  return buf;
+}
+
+interface Pair {
+  /** The dialing side (odd ids). */
+  client: TunnelSession;
+  /** The accepting side (even ids). */
+  server: TunnelSession;
+  clientWs: WebSocket;
+  serverWs: WebSocket;
+  close(): Promise<void>;
+}
+
+/** Two sessions over a real WebSocket on 127.0.0.1. */
+async function pair(): Promise<Pair> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await within(new Promise<void>((resolve) => wss.once('listening', resolve)), 'the server to listen');
+  const { port } = wss.address() as AddressInfo;
+  const accepted = within(new Promise<WebSocket>((resolve) => wss.once('connection', resolve)), 'the server to accept');
+  const clientWs = new WebSocket(`ws://127.0.0.1:${port}`);
+  const opened = within(new Promise<void>((resolve, reject) => { clientWs.once('open', resolve); clientWs.once('error', reject); }), 'the client to connect');
+  const [serverWs] = await Promise.all([accepted, opened]);
+  const common = { recvWindow: WINDOW, sendWindow: WINDOW, heartbeatMs: 1000, log: silentLogger, remoteAddress: '127.0.0.1' };
+  const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, remotePort: port });
+  const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, remotePort: 0 });
+  // Streams the peer opens fail when the pair is torn down; tests that care listen themselves.
+  for (const session of [client, server]) session.on('stream', (s) => s.on('error', () => {}));
+  return {
+    client, server, clientWs, serverWs,
+    async close() {
+      for (const s of [...client.streams.values(), ...server.streams.values()]) s.on('error', () => {});
+      client.close();
+      server.close();
+      clientWs.terminate();
+      serverWs.terminate();
+      for (const c of wss.clients) c.terminate();
+      await within(new Promise<void>((resolve) => wss.close(() => resolve())), 'the server to close');
+    },
+  };
+}
+
+/** Runs `body` with a fresh pair and always closes it. */
+async function withPair(fn: (p: Pair) => Promise<void>): Promise<void> {
+  const p = await pair();
+  try {
+    await fn(p);
+  } finally {
+    await p.close();
+  }
+}
+
+// ---- opening streams ----
+
+const ID_CASES: { name: string; opener: 'client' | 'server'; ids: number[] }[] = [
+  { name: 'the initiator opens odd ids', opener: 'client', ids: [1, 3, 5] },
+  { name: 'the acceptor opens even ids', opener: 'server', ids: [2, 4, 6] },
+];
+
+for (const c of ID_CASES) {
+  test(`session: ${c.name}, and the peer sees them with their heads`, () => withPair(async (p) => {
+    const opener = c.opener === 'client' ? p.client : p.server;
+    const peer = c.opener === 'client' ? p.server : p.client;
+    const seen: { id: number; path: string | undefined }[] = [];
+    const all = within(new Promise<void>((resolve) => {
+      peer.on('stream', (s) => { seen.push({ id: s.id, path: s.head?.url }); if (seen.length === c.ids.length) resolve(); });
+    }), 'three streams at the peer');
+    const opened = c.ids.map((_, i) => opener.openStream(head(`s${i}`)).id);
+    await all;
+    assert.deepEqual(
+      { opened, seen },
+      { opened: c.ids, seen: c.ids.map((id, i) => ({ id, path: `http://127.0.0.1:9/s${i}` })) },
+    );
+  }));
+}
+
+test('session: the peer receives the open head unchanged', () => withPair(async (p) => {
+  const incoming = nextStream(p.server);
+  const h = head('exact', 'PUT');
+  p.client.openStream(h);
+  const s = await incoming;
+  assert.deepEqual(s.head, h);
+}));
+
+// ---- request / response ----
+
+const ROUND_TRIPS: { name: string; opener: 'client' | 'server'; request: number; response: number; reader?: 'iterator' }[] = [
+  { name: 'small bodies, opened by the initiator', opener: 'client', request: 11, response: 13 },
+  { name: 'small bodies, opened by the acceptor', opener: 'server', request: 11, response: 13 },
+  { name: 'empty bodies', opener: 'client', request: 0, response: 0 },
+  { name: 'bodies of several windows, opened by the initiator', opener: 'client', request: 5 * WINDOW + 123, response: 7 * WINDOW + 1 },
+  { name: 'bodies of several windows, opened by the acceptor', opener: 'server', request: 3 * WINDOW, response: 4 * WINDOW + 99 },
+  { name: 'bodies of several windows, far end reads with for await', opener: 'client', request: 4 * WINDOW, response: 100, reader: 'iterator' },
+];
+
+for (const c of ROUND_TRIPS) {
+  test(`session round trip: ${c.name}`, () => withPair(async (p) => {
+    const opener = c.opener === 'client' ? p.client : p.server;
+    const peer = c.opener === 'client' ? p.server : p.client;
+    const requestBody = pattern(c.request, 1);
+    const responseBody = pattern(c.response, 2);
+    const responseHead = { status: 201, statusMessage: 'Created', headers: ['Content-Type', 'application/octet-stream'] };
+
+    // The far end: read the whole request, then answer.
+    const served = (async () => {
+      const s = await nextStream(peer);
+      const got = await (c.reader === 'iterator' ? bodyByIterator(s) : body(s));
+      s.respond(responseHead);
+      s.end(responseBody);
+      return got;
+    })();
+
+    const stream = opener.openStream(head('rt'));
+    const gotHead = within(new Promise((resolve) => stream.once('response', resolve)), 'the response head');
+    const gotBody = body(stream);
+    stream.end(requestBody);
+    const [farEndGot, respHead, respBody] = await Promise.all([served, gotHead, gotBody]);
+    assert.deepEqual(
+      { request: farEndGot.equals(requestBody), head: respHead, response: respBody.equals(responseBody) },
+      { request: true, head: responseHead, response: true },
+    );
+  }));
+}
+
+test('session: a finished stream is released on both sides', () => withPair(async (p) => {
+  const served = (async () => {
+    const s = await nextStream(p.server);
+    await body(s);
+    s.respond({ status: 200, statusMessage: 'OK', headers: [] });
+    const closed = within(new Promise((r) => s.once('close', r)), 'the far stream to close');
+    s.end('ok');
+    await closed;
+  })();
+  const stream = p.client.openStream(head('rel'));
+  const closed = within(new Promise((r) => stream.once('close', r)), 'the stream to close');
+  stream.end('hi');
+  await body(stream);
+  await Promise.all([served, closed]);
+  assert.deepEqual({ client: p.client.streams.size, server: p.server.streams.size }, { client: 0, server: 0 });
+}));
+
+test('session: 20 concurrent streams with interleaved data each get their own bytes back', () => withPair(async (p) => {
+  const N = 20;
+  const PIECES = 8;
+  // The far end echoes each stream's body, reversed piecewise by prefixing its id, once it ends.
+  p.server.on('stream', (s) => {
+    void body(s).then((b) => {
+      s.respond({ status: 200, statusMessage: 'OK', headers: [] });
+      s.end(Buffer.concat([Buffer.from(`${s.head?.url}|`), b]));
+    }, () => {});
+  });
+  const streams = Array.from({ length: N }, (_, i) => p.client.openStream(head(`c${i}`)));
+  const replies = streams.map((s) => body(s));
+  const sentBodies: Buffer[][] = streams.map(() => []);
+  // Interleave: piece k of every stream before piece k+1 of any.
+  for (let k = 0; k < PIECES; k++) {
+    for (let i = 0; i < N; i++) {
+      const piece = pattern(1000 + i * 37 + k, i * PIECES + k);
+      sentBodies[i]!.push(piece);
+      streams[i]!.write(piece);
+    }
+  }
+  for (const s of streams) s.end();
+  const got = await Promise.all(replies);
+  const mismatched = got
+    .map((b, i) => ({ i, ok: b.equals(Buffer.concat([Buffer.from(`http://127.0.0.1:9/c${i}|`), ...sentBodies[i]!])) }))
+    .filter((r) => !r.ok)
+    .map((r) => r.i);
+  assert.deepEqual(mismatched, []);
+}));
+
+test('session: a slow stream does not block a fast one', () => withPair(async (p) => {
+  // The far end never reads the slow stream, so it stalls once its window is full.
+  p.server.on('stream', (s) => {
+    if (s.head?.url.endsWith('/slow')) return;
+    void body(s).then((b) => { s.respond({ status: 200, statusMessage: 'OK', headers: [] }); s.end(b); }, () => {});
+  });
+  const slow = p.client.openStream(head('slow'));
+  slow.on('error', () => {});
+  slow.write(pattern(4 * WINDOW, 3));
+  const fast = p.client.openStream(head('fast'));
+  const reply = body(fast);
+  fast.end(pattern(1000, 4));
+  const got = await reply;
+  assert.ok(got.equals(pattern(1000, 4)));
+}));
+
+// ---- protocol errors and closing ----
+
+const PROTOCOL_ERRORS: { name: string; send: (ws: WebSocket) => void }[] = [
+  { name: 'a 3-byte binary message', send: (ws) => ws.send(Buffer.from([1, 0, 0]), { binary: true }) },
+  { name: 'a frame with stream id 0', send: (ws) => ws.send(Buffer.from([4, 0, 0, 0, 0]), { binary: true }) },
+  { name: 'an unknown frame type', send: (ws) => ws.send(Buffer.from([0x7f, 0, 0, 0, 1]), { binary: true }) },
+  { name: 'a text message', send: (ws) => ws.send('hello', { binary: false }) },
+  { name: 'an open with the receiver\'s own parity', send: (ws) => ws.send(encodeOpen(2, head('wrong')), { binary: true }) },
+];
+
+for (const c of PROTOCOL_ERRORS) {
+  test(`session: ${c.name} closes the session with 1002 and fails open streams with tunnel_lost`, () => withPair(async (p) => {
+    // The acceptor receives the bad message; it has one stream of its own and one the peer opened.
+    const incoming = nextStream(p.server);
+    const fromPeer = p.client.openStream(head('peer'));
+    fromPeer.on('error', () => {});
+    const peerOpened = await incoming;
+    const own = p.server.openStream(head('own'));
+    const failures = [failure(peerOpened), failure(own)];
+    const serverClosed = closeOf(p.server);
+    const clientClosed = closeOf(p.client);
+    c.send(p.clientWs);
+    const [serverClose, clientClose, ...errors] = await Promise.all([serverClosed, clientClosed, ...failures]);
+    assert.deepEqual(
+      { server: serverClose.code, client: clientClose.code, streams: errors.map(resetCode), left: p.server.streams.size },
+      { server: 1002, client: 1002, streams: ['tunnel_lost', 'tunnel_lost'], left: 0 },
+    );
+  }));
+}
+
+test('session: an open with the receiver\'s own parity is refused by the initiator too', () => withPair(async (p) => {
+  const closed = closeOf(p.client);
+  p.serverWs.send(encodeOpen(1, head('wrong')), { binary: true });
+  assert.equal((await closed).code, 1002);
+}));
+
+test('session: a second open for a live stream id is answered with a RESET, not a second stream', () => withPair(async (p) => {
+  const incoming = nextStream(p.server);
+  const first = p.client.openStream(head('dup'));
+  const error = failure(first);
+  await incoming;
+  let extra = 0;
+  p.server.on('stream', () => { extra++; });
+  p.clientWs.send(encodeOpen(first.id, head('dup-again')), { binary: true });
+  const err = await error;
+  assert.deepEqual({ code: resetCode(err), extra, open: p.client.closed }, { code: 'internal', extra: 0, open: false });
+}));
+
+const CLOSERS: { name: string; closer: 'client' | 'server' }[] = [
+  { name: 'the initiator', closer: 'client' },
+  { name: 'the acceptor', closer: 'server' },
+];
+
+for (const c of CLOSERS) {
+  test(`session: closing ${c.name} fails in-flight streams on both sides with tunnel_lost`, () => withPair(async (p) => {
+    const closer = c.closer === 'client' ? p.client : p.server;
+    const other = c.closer === 'client' ? p.server : p.client;
+    const incoming = nextStream(other);
+    const mine = closer.openStream(head('inflight'));
+    mine.write('part of a body');
+    const theirs = await incoming;
+    const errors = Promise.all([failure(mine), failure(theirs)]);
+    const otherClosed = closeOf(other);
+    closer.close();
+    const [[mineErr, theirsErr], otherClose] = await Promise.all([errors, otherClosed]);
+    assert.deepEqual(
+      { mine: resetCode(mineErr), theirs: resetCode(theirsErr), otherCode: otherClose.code, closed: [closer.closed, other.closed] },
+      { mine: 'tunnel_lost', theirs: 'tunnel_lost', otherCode: 1000, closed: [true, true] },
+    );
+  }));
+}
+
+test('session: openStream on a closed session throws', () => withPair(async (p) => {
+  p.client.close();
+  assert.throws(() => p.client.openStream(head('late')), /tunnel is closed/);
+}));
+
+test('session: close() is idempotent and emits "close" once', () => withPair(async (p) => {
+  let closes = 0;
+  p.client.on('close', () => { closes++; });
+  const otherClosed = closeOf(p.server);
+  p.client.close();
+  p.client.close();
+  await otherClosed;
+  assert.equal(closes, 1);
+}));
+
+test('session: the tunnel_lost message names the peer', () => withPair(async (p) => {
+  const s = p.client.openStream(head('named'));
+  const err = failure(s);
+  p.client.close(1000, 'shutting down');
+  const e = await err;
+  assert.match(e instanceof Error ? e.message : String(e), /node-C: tunnel to node-S closed \(shutting down\)/);
+}));
