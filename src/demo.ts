@@ -1,5 +1,6 @@
 /** The demo's origin: a tiny HTTP server that echoes what reached it, so a user sees the proxying. */
 import http from 'node:http';
+import { listenOn } from './listen.js';
 
 export async function startEchoOrigin(port: number, host = '127.0.0.1'): Promise<http.Server> {
   const server = http.createServer((req, res) => {
@@ -17,9 +18,6 @@ export async function startEchoOrigin(port: number, host = '127.0.0.1'): Promise
       res.end(body);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  await listenOn(server, { host, port });
   return server;
 }

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Endpoint } from '../config/types.js';
+import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { renderDump } from './dump.js';
 import type { NodeState } from './state.js';
@@ -26,27 +27,16 @@ export class ControlServer {
   }
 
   get port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return boundPort(this.server);
   }
 
   async listen(): Promise<void> {
-    const { host, port } = this.opts.endpoint;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host || undefined, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.server, this.opts.endpoint);
     this.opts.log.info('control.listening', { port: this.port });
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeNow(this.server);
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {

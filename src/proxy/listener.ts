@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ListenerConfig, Tuning } from '../config/types.js';
 import { WestError } from '../errors.js';
+import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import type { TunnelSession } from '../tunnel/session.js';
 import type { TunnelStream } from '../tunnel/stream.js';
@@ -74,19 +75,11 @@ export class ProxyListener {
   }
 
   get port(): number {
-    const a = this.server.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return boundPort(this.server);
   }
 
   async listen(): Promise<void> {
-    const { host, port } = this.config;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host || undefined, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.server, this.config);
     this.via = viaPseudonym(this.opts.nodeName, this.port);
     this.opts.log.info('proxy.listening', { listener: this.config.key, port: this.port });
   }
@@ -100,10 +93,7 @@ export class ProxyListener {
 
   async close(): Promise<void> {
     this.draining = true;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeNow(this.server);
   }
 
   /**

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { canonicalName, type ServerConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
+import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
 import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
@@ -58,19 +59,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   get port(): number {
-    const a = this.http.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return boundPort(this.http);
   }
 
   async listen(): Promise<void> {
-    const { host, port } = this.opts.config;
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host || undefined, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.http, this.opts.config);
     this.opts.log.info('tunnel.server_listening', { url: this.opts.config.url, port: this.port });
   }
 
@@ -82,10 +75,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   async close(): Promise<void> {
     for (const s of this.sessions.values()) s.close(CLOSE.goingAway, 'server shutting down');
     this.wss.close();
-    await new Promise<void>((resolve) => {
-      this.http.close(() => resolve());
-      this.http.closeAllConnections();
-    });
+    await closeNow(this.http);
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
