@@ -2,10 +2,12 @@
  * One running west node: its tunnel server, tunnel clients, proxy listeners and control port,
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
+import { EventEmitter } from 'node:events';
 import { canonicalName, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
 import { WestError } from './errors.js';
+import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
 import { ProxyListener } from './proxy/listener.js';
 import { makeAgents, performRequest, type OutgoingContext } from './proxy/outgoing.js';
@@ -16,6 +18,8 @@ import type { TunnelSession } from './tunnel/session.js';
 export const VERSION = '0.1.0';
 
 export class WestNode {
+  /** Requests finished, tunnels up and down: for metrics and the status page. */
+  readonly events = new EventEmitter<NodeEvents>();
   readonly config: NodeConfig;
   readonly startedAt = new Date();
   server: TunnelServer | undefined;
@@ -41,21 +45,31 @@ export class WestNode {
       this.server = new TunnelServer({
         config: config.server, localName: config.name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs, log,
       });
-      this.server.on('session', (s) => this.adopt(s));
+      this.server.on('session', (s) => {
+        this.adopt(s);
+        this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: true });
+        s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: false, code, reason }));
+      });
     }
     for (const c of config.clients) {
       const client = new TunnelClient({
         config: c, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs, connectTimeoutMs: tuning.connectTimeoutMs, log,
       });
-      client.on('session', (s) => this.adopt(s));
+      client.on('session', (s) => {
+        this.adopt(s);
+        this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: true });
+        s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: false, code, reason }));
+      });
+      client.on('dial-failed', (reason) => this.events.emit('dial-failed', { url: c.url, reason }));
       this.clients.set(c.url, client);
     }
     for (const l of config.listeners) {
       this.listeners.push(new ProxyListener({
         config: l, nodeName: config.name, tuning, log, resolveSession: (cfg) => this.resolveSession(cfg),
+        onAccess: (record) => this.events.emit('access', record),
       }));
     }
-    if (config.control) this.control = new ControlServer({ endpoint: config.control, state: () => this.state(), log });
+    if (config.control) this.control = new ControlServer({ endpoint: config.control, state: () => this.state(), events: this.events, log });
   }
 
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */

@@ -2,9 +2,11 @@
  * The control port (`west.cp`): the original's text dump on any path, plus `/state.json`
  * and `/healthz`. Read-only: every method but GET and HEAD gets 405.
  */
+import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Endpoint } from '../config/types.js';
+import type { NodeEvents } from '../events.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { renderDump } from './dump.js';
@@ -13,6 +15,8 @@ import type { NodeState } from './state.js';
 export interface ControlServerOptions {
   endpoint: Endpoint;
   state: () => NodeState;
+  /** The node's live events (requests finished, tunnels up and down). */
+  events: EventEmitter<NodeEvents>;
   log: Logger;
 }
 

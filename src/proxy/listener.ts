@@ -27,12 +27,36 @@ export interface ListenerStats {
   statuses: Record<string, number>;
 }
 
+/** One finished request, as the access log and the metrics see it. */
+export interface AccessRecord {
+  id: string;
+  listener: string;
+  /** The mapping path, or '-' when none matched. */
+  mapping: string;
+  method: string;
+  path: string;
+  /** 499: the client went away before any response. */
+  status: number;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  client: string;
+  /** False when the response was cut off. */
+  completed: boolean;
+  /** Upgrade protocol (e.g. "websocket") for upgrade requests. */
+  upgrade?: string;
+  /** Why west answered with a failure, and where it happened. */
+  failure?: { code: string; node: string; message: string };
+}
+
 export interface ProxyListenerOptions {
   config: ListenerConfig;
   nodeName: string;
   tuning: Tuning;
   resolveSession: SessionResolver;
   log: Logger;
+  /** Called once per finished request (after the access log line). */
+  onAccess?: (record: AccessRecord) => void;
 }
 
 /** A request that passed every check and has a stream open to the far end. */
@@ -148,7 +172,7 @@ export class ProxyListener {
   }
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const { nodeName, tuning, log } = this.opts;
+    const { nodeName, tuning } = this.opts;
     const started = process.hrtime.bigint();
     const requestId = requestIdOf(req.rawHeaders);
     this.stats.requests++;
@@ -156,17 +180,18 @@ export class ProxyListener {
     let bytesIn = 0;
     let bytesOut = 0;
     let mapping = '-';
+    let failure: AccessRecord['failure'];
     res.once('close', () => {
       this.stats.inFlight--;
-      const status = res.headersSent ? res.statusCode : 499;
-      this.count(status);
-      log.info('access', {
-        id: requestId, listener: this.config.key, mapping, method: req.method, path: req.url, status,
-        ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10, in: bytesIn, out: bytesOut,
-        client: req.socket.remoteAddress, completed: res.writableFinished,
+      this.finish({
+        id: requestId, listener: this.config.key, mapping, method: req.method ?? '', path: req.url ?? '',
+        status: res.headersSent ? res.statusCode : 499,
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6, bytesIn, bytesOut,
+        client: req.socket.remoteAddress ?? '', completed: res.writableFinished, failure,
       });
     });
     const fail = (err: WestError): void => {
+      failure ??= { code: err.code, node: err.node, message: err.message };
       req.resume();
       sendFailure(res, err, tuning.retryAfterS);
     };
@@ -195,21 +220,27 @@ export class ProxyListener {
   }
 
   private async onUpgrade(req: http.IncomingMessage, socket: Duplex, early: Buffer): Promise<void> {
-    const { nodeName, tuning, log } = this.opts;
+    const { nodeName, tuning } = this.opts;
+    const started = process.hrtime.bigint();
     const requestId = requestIdOf(req.rawHeaders);
     const protocol = headerValues(req.rawHeaders, 'upgrade')[0] ?? '';
     this.stats.requests++;
+    const record = (status: number, mapping: string, failure?: WestError): void => this.finish({
+      id: requestId, listener: this.config.key, mapping, method: req.method ?? '', path: req.url ?? '', status,
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6, bytesIn: 0, bytesOut: 0,
+      client: req.socket.remoteAddress ?? '', completed: status === 101, upgrade: protocol,
+      failure: failure && { code: failure.code, node: failure.node, message: failure.message },
+    });
     const routed = await this.route(req, requestId, protocol, () => socket.destroyed);
     if (routed === undefined) return;
     if (routed instanceof WestError) {
-      this.count(routed.status);
+      record(routed.status, '-', routed);
       sendRawFailure(socket, routed, tuning.retryAfterS);
       return;
     }
     const { stream } = routed;
     stream.once('response', (head) => {
-      this.count(head.status);
-      log.info('access', { id: requestId, listener: this.config.key, mapping: routed.match.mapping.path, method: req.method, path: req.url, status: head.status, upgrade: protocol });
+      record(head.status, routed.match.mapping.path);
       if (head.status === 101) {
         socket.write(rawResponseHead(101, head.statusMessage, head.headers));
         splice(socket, stream, early);
@@ -221,14 +252,27 @@ export class ProxyListener {
       stream.pipe(socket);
     });
     stream.on('error', (err) => {
-      if (stream.response) socket.destroy();
-      else sendRawFailure(socket, toWestError(err, nodeName), tuning.retryAfterS);
+      if (stream.response) {
+        socket.destroy();
+        return;
+      }
+      const failure = toWestError(err, nodeName);
+      record(failure.status, routed.match.mapping.path, failure);
+      sendRawFailure(socket, failure, tuning.retryAfterS);
     });
     // The request direction stays open: after a 101 it carries the client's bytes.
     socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
   }
 
-  private count(status: number): void {
-    this.stats.statuses[status] = (this.stats.statuses[status] ?? 0) + 1;
+  /** Counts, logs and reports one finished request. */
+  private finish(record: AccessRecord): void {
+    this.stats.statuses[record.status] = (this.stats.statuses[record.status] ?? 0) + 1;
+    this.opts.log.info('access', {
+      id: record.id, listener: record.listener, mapping: record.mapping, method: record.method, path: record.path,
+      status: record.status, ms: Math.round(record.durationMs * 10) / 10, in: record.bytesIn, out: record.bytesOut,
+      client: record.client, completed: record.completed, upgrade: record.upgrade,
+      error: record.failure?.code, at: record.failure?.node,
+    });
+    this.opts.onAccess?.(record);
   }
 }
