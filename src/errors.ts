@@ -26,6 +26,8 @@ export const FAILURES = {
   origin_error: { status: 502, proxyStatus: 'http_response_incomplete', summary: 'origin sent an invalid response' },
   origin_timeout: { status: 504, proxyStatus: 'http_response_timeout', summary: 'origin did not answer in time' },
   connect_timeout: { status: 504, proxyStatus: 'connection_timeout', summary: 'connection to origin timed out' },
+  too_many_streams: { status: 503, proxyStatus: 'connection_limit_reached', summary: 'too many requests in flight on this tunnel' },
+  idle_timeout: { status: 504, proxyStatus: 'connection_read_timeout', summary: 'no bytes moved for too long' },
   hop_limit: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'hop limit exceeded' },
   loop_detected: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'request looped back to this listener' },
   internal: { status: 500, proxyStatus: 'proxy_internal_error', summary: 'internal error' },

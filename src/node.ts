@@ -3,28 +3,31 @@
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
 import { EventEmitter } from 'node:events';
-import { canonicalName, type ListenerConfig, type NodeConfig } from './config/types.js';
+import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
 import { WestError } from './errors.js';
 import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
+import { snapshotState } from './node-state.js';
 import { ProxyListener } from './proxy/listener.js';
 import { makeAgents, performRequest, type OutgoingContext } from './proxy/outgoing.js';
+import { describePlan, endpointKey, planReload } from './reload.js';
 import { TunnelClient } from './tunnel/client.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
 
 export class WestNode {
   /** Requests finished, tunnels up and down: for metrics and the status page. */
   readonly events = new EventEmitter<NodeEvents>();
-  readonly config: NodeConfig;
   readonly startedAt = new Date();
+  config: NodeConfig;
   server: TunnelServer | undefined;
   readonly clients = new Map<string, TunnelClient>();
-  readonly listeners: ProxyListener[] = [];
+  /** Proxy listeners by endpoint (`host:port`). */
+  readonly listeners = new Map<string, ProxyListener>();
   control: ControlServer | undefined;
   private readonly log: Logger;
   private readonly outgoing: OutgoingContext;
@@ -33,43 +36,12 @@ export class WestNode {
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
-    const { tuning } = config;
-    this.outgoing = {
-      nodeName: config.name,
-      responseTimeoutMs: tuning.responseTimeoutMs,
-      connectTimeoutMs: tuning.connectTimeoutMs,
-      log,
-      ...makeAgents(),
-    };
-    if (config.server) {
-      this.server = new TunnelServer({
-        config: config.server, localName: config.name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs, log,
-      });
-      this.server.on('session', (s) => {
-        this.adopt(s);
-        this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: true });
-        s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: false, code, reason }));
-      });
-    }
-    for (const c of config.clients) {
-      const client = new TunnelClient({
-        config: c, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs, connectTimeoutMs: tuning.connectTimeoutMs, log,
-      });
-      client.on('session', (s) => {
-        this.adopt(s);
-        this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: true });
-        s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: false, code, reason }));
-      });
-      client.on('dial-failed', (reason) => this.events.emit('dial-failed', { url: c.url, reason }));
-      this.clients.set(c.url, client);
-    }
-    for (const l of config.listeners) {
-      this.listeners.push(new ProxyListener({
-        config: l, nodeName: config.name, tuning, log, resolveSession: (cfg) => this.resolveSession(cfg),
-        onAccess: (record) => this.events.emit('access', record),
-      }));
-    }
-    if (config.control) this.control = new ControlServer({ endpoint: config.control, state: () => this.state(), events: this.events, log });
+    this.outgoing = { nodeName: config.name, responseTimeoutMs: 0, connectTimeoutMs: 0, log, ...makeAgents() };
+    this.applyTuning();
+    if (config.server) this.server = this.makeServer();
+    for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
+    for (const l of config.listeners) this.listeners.set(endpointKey(l), this.makeListener(l));
+    if (config.control) this.control = this.makeControl();
   }
 
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */
@@ -80,7 +52,7 @@ export class WestNode {
     }
     try {
       await this.server?.listen();
-      for (const l of this.listeners) await l.listen();
+      for (const l of this.listeners.values()) await l.listen();
       await this.control?.listen();
     } catch (err) {
       await this.stop(0);
@@ -88,7 +60,7 @@ export class WestNode {
     }
     for (const client of this.clients.values()) if (client.config.early) client.start();
     this.log.info('node.started', {
-      name: this.config.name, server: this.config.server?.url, tunnels: this.clients.size, listeners: this.listeners.length,
+      name: this.config.name, server: this.config.server?.url, tunnels: this.clients.size, listeners: this.listeners.size,
       control: this.control ? this.control.port : undefined,
     });
   }
@@ -100,13 +72,13 @@ export class WestNode {
   async stop(drainMs = this.config.tuning.drainTimeoutMs): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const l of this.listeners) l.stopAccepting();
+    for (const l of this.listeners.values()) l.stopAccepting();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.inFlight() > 0) {
       await new Promise((r) => setTimeout(r, 50));
     }
     if (this.inFlight() > 0) this.log.warn('node.drain_timeout', { inFlight: this.inFlight(), drainMs });
-    await Promise.all(this.listeners.map((l) => l.close()));
+    await Promise.all([...this.listeners.values()].map((l) => l.close()));
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await this.server?.close();
     await this.control?.close();
@@ -115,11 +87,127 @@ export class WestNode {
     this.log.info('node.stopped', { name: this.config.name });
   }
 
+  /**
+   * Applies a new config without a restart (SIGHUP): only what changed is touched, so
+   * unchanged tunnels stay up and kept listeners keep their connections. New listeners bind
+   * first; if one cannot, nothing changes and the error is thrown.
+   */
+  async reload(next: NodeConfig): Promise<void> {
+    const plan = planReload(this.config, next);
+    if (plan.refused) throw new Error(plan.refused);
+
+    const added = plan.listeners.add.map((l) => this.makeListener(l));
+    try {
+      for (const l of added) await l.listen();
+    } catch (err) {
+      await Promise.all(added.map((l) => l.close()));
+      throw err;
+    }
+    this.config = next;
+    this.applyTuning();
+    for (const l of added) this.listeners.set(endpointKey(l.config), l);
+    for (const l of plan.listeners.update) this.listeners.get(endpointKey(l))?.update(l, next.tuning);
+    for (const key of plan.listeners.remove) {
+      const l = this.listeners.get(key);
+      this.listeners.delete(key);
+      if (l) void this.retire(l);
+    }
+
+    for (const url of plan.clients.remove) void this.dropClient(url);
+    for (const c of plan.clients.replace) await this.dropClient(c.url);
+    for (const c of [...plan.clients.add, ...plan.clients.replace]) {
+      const client = this.makeClient(c);
+      this.clients.set(c.url, client);
+      if (c.early) client.start();
+    }
+
+    if (plan.rebindServer) {
+      await this.server?.close();
+      this.server = next.server ? this.makeServer() : undefined;
+      await this.server?.listen();
+    } else if (plan.serverClaim && next.server) {
+      this.server?.setClaimPolicy(next.server.claim);
+    }
+    if (plan.rebindControl) {
+      await this.control?.close();
+      this.control = next.control ? this.makeControl() : undefined;
+      await this.control?.listen();
+    }
+    this.log.info('node.reloaded', { source: next.source, ...describePlan(plan) });
+  }
+
   inFlight(): number {
     let n = 0;
-    for (const l of this.listeners) n += l.stats.inFlight;
+    for (const l of this.listeners.values()) n += l.stats.inFlight;
     for (const s of this.sessions()) n += s.streams.size;
     return n;
+  }
+
+  /** A snapshot of the live state, for the control port. */
+  state(): NodeState {
+    return snapshotState(this);
+  }
+
+  private applyTuning(): void {
+    const t = this.config.tuning;
+    this.outgoing.responseTimeoutMs = t.responseTimeoutMs;
+    this.outgoing.connectTimeoutMs = t.connectTimeoutMs;
+  }
+
+  private makeServer(): TunnelServer {
+    const { name, tuning } = this.config;
+    const server = new TunnelServer({
+      config: this.config.server!, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
+      maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, log: this.log,
+    });
+    server.on('session', (s) => {
+      this.adopt(s);
+      this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: true });
+      s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: false, code, reason }));
+    });
+    return server;
+  }
+
+  private makeClient(c: ClientConfig): TunnelClient {
+    const t = this.config.tuning;
+    const client = new TunnelClient({
+      config: c, recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, connectTimeoutMs: t.connectTimeoutMs,
+      maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs,
+      reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, log: this.log,
+    });
+    client.on('session', (s) => {
+      this.adopt(s);
+      this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: true });
+      s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: false, code, reason }));
+    });
+    client.on('dial-failed', (reason) => this.events.emit('dial-failed', { url: c.url, reason }));
+    return client;
+  }
+
+  private makeListener(l: ListenerConfig): ProxyListener {
+    return new ProxyListener({
+      config: l, nodeName: this.config.name, tuning: this.config.tuning, log: this.log,
+      resolveSession: (cfg) => this.resolveSession(cfg),
+      onAccess: (record) => this.events.emit('access', record),
+    });
+  }
+
+  private makeControl(): ControlServer {
+    return new ControlServer({ endpoint: this.config.control!, state: () => this.state(), events: this.events, log: this.log });
+  }
+
+  /** A listener that left the config: stop accepting, let its requests finish, then close. */
+  private async retire(listener: ProxyListener): Promise<void> {
+    listener.stopAccepting();
+    const deadline = Date.now() + this.config.tuning.drainTimeoutMs;
+    while (listener.stats.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await listener.close();
+  }
+
+  private async dropClient(url: string): Promise<void> {
+    const client = this.clients.get(url);
+    this.clients.delete(url);
+    await client?.close();
   }
 
   private *sessions(): Iterable<TunnelSession> {
@@ -136,66 +224,38 @@ export class WestNode {
   }
 
   private async resolveSession(listener: ListenerConfig): Promise<TunnelSession | WestError> {
-    const name = this.config.name;
+    const { name, tuning } = this.config;
     const target = listener.target;
     if (target.kind === 'ea') {
       const client = this.clients.get(target.url);
       if (!client) return new WestError('internal', name, `no tunnel client for ${target.url}`);
-      const session = await client.acquire(this.config.tuning.connectTimeoutMs);
+      const session = await client.acquire(tuning.connectTimeoutMs, tuning.peerWaitMs);
       if (session) return session;
       const why = client.lastError ? `: ${client.lastError}` : '';
       return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected${why}`);
     }
-    const session = this.server?.get(target.name);
+    const session = this.server?.get(target.name) ?? await this.waitForPeer(target.name);
     if (session) return session;
     return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server`);
   }
 
-  /** A snapshot of the live state, for the control port. */
-  state(): NodeState {
-    const c = this.config;
-    return {
-      name: c.name,
-      version: VERSION,
-      pid: process.pid,
-      startedAt: this.startedAt.toISOString(),
-      uptimeS: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
-      raw: c.raw,
-      control: c.control ? { ...c.control, port: this.control?.port ?? c.control.port } : undefined,
-      server: c.server && this.server ? {
-        url: c.server.url,
-        host: c.server.host,
-        port: this.server.port || c.server.port,
-        peers: [...this.server.sessions.values()].map((s) => ({
-          name: s.peerName, address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
-          streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
-        })),
-      } : undefined,
-      tunnels: [...this.clients.values()].map((t) => ({
-        url: t.config.url, as: t.config.name, early: t.config.early, state: t.state,
-        connected: t.session !== undefined,
-        since: t.session?.connectedAt.toISOString(),
-        peer: t.session?.peerName,
-        address: t.session?.remoteAddress,
-        port: t.session?.remotePort,
-        streams: t.session?.streams.size ?? 0,
-        bytesIn: t.session?.bytesIn ?? 0,
-        bytesOut: t.session?.bytesOut ?? 0,
-        connects: t.connects,
-        lastError: t.lastError,
-      })),
-      listeners: this.listeners.map((l) => ({
-        key: l.config.key,
-        host: l.config.host,
-        port: l.port || l.config.port,
-        target: l.config.target.kind === 'ea' ? { ea: l.config.target.url } : { en: l.config.target.name },
-        connected: l.config.target.kind === 'ea'
-          ? this.clients.get(l.config.target.url)?.session !== undefined
-          : this.server?.get(canonicalName(l.config.target.name)) !== undefined,
-        mappings: l.config.mappings.map((m) => ({ path: m.path, ou: m.outgoing.href, ca: m.allow })),
-        ...l.stats,
-        statuses: { ...l.stats.statuses },
-      })),
-    };
+  /** Waits up to `west.peerWait` for a peer of that name to connect (not at all by default). */
+  private waitForPeer(name: string): Promise<TunnelSession | undefined> {
+    const server = this.server;
+    const waitMs = this.config.tuning.peerWaitMs;
+    if (!server || waitMs <= 0) return Promise.resolve(undefined);
+    const want = canonicalName(name);
+    return new Promise((resolve) => {
+      const done = (s: TunnelSession | undefined): void => {
+        clearTimeout(timer);
+        server.off('session', onSession);
+        resolve(s);
+      };
+      const onSession = (s: TunnelSession): void => {
+        if (canonicalName(s.peerName) === want) done(s);
+      };
+      const timer = setTimeout(() => done(undefined), waitMs);
+      server.on('session', onSession);
+    });
   }
 }

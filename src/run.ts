@@ -56,6 +56,29 @@ export async function runNode(args: RunArgs): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGHUP', () => log.warn('node.reload_unsupported', { hint: 'restart the process to apply a new config' }));
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    void reload(node, args.config, log);
+  });
 }
 
+/**
+ * SIGHUP: re-read the config file and apply what changed. A config that does not load, or
+ * that cannot be applied, is rejected with its errors and the running one stays in force.
+ */
+async function reload(node: WestNode, file: string, log: Logger): Promise<void> {
+  log.info('node.reload_requested', { file });
+  let next;
+  try {
+    next = await loadConfigFile(file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error('node.reload_rejected', { file, problems: err.issues.map((i) => `${i.path}: ${i.message}`) });
+    return;
+  }
+  try {
+    await node.reload(next);
+  } catch (err) {
+    log.error('node.reload_rejected', { file, error: err instanceof Error ? err.message : String(err) });
+  }
+}

@@ -128,8 +128,17 @@ function clientFindings(root: Json): Finding[] {
   return findings;
 }
 
+function tuningFindings(root: Json): Finding[] {
+  const west = section(root, 'west');
+  const { reconnectMin: min, reconnectMax: max } = west;
+  if (typeof min === 'number' && typeof max === 'number' && min > max) {
+    return [{ at: ['west', 'reconnectMin'], message: `must not be above west.reconnectMax (${max})` }];
+  }
+  return [];
+}
+
 /** All cross-reference problems of a parsed config, in a stable order. */
 export function crossReferenceFindings(root: unknown): Finding[] {
   if (!isRecord(root)) return [];
-  return [...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
+  return [...tuningFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
 }

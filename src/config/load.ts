@@ -12,7 +12,7 @@ import { findingsFromAjv, formatPath, type Finding } from './messages.js';
 import { compileConfigSchema } from './schema.js';
 import {
   DEFAULT_TUNING, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
-  type NodeConfig, type RawConfig, type RawListener, type RawWest, type ServerConfig, type Tuning,
+  type NameClaimPolicy, type NodeConfig, type RawConfig, type RawListener, type RawWest, type ServerConfig, type Tuning,
 } from './types.js';
 
 export { parseEndpoint } from './endpoint.js';
@@ -93,12 +93,18 @@ function resolveTuning(west: RawWest): Tuning {
     streamWindow: west.streamWindow ?? DEFAULT_TUNING.streamWindow,
     maxHops: west.maxHops ?? DEFAULT_TUNING.maxHops,
     retryAfterS: west.retryAfter ?? DEFAULT_TUNING.retryAfterS,
+    peerWaitMs: ms(west.peerWait, DEFAULT_TUNING.peerWaitMs),
+    reconnectMinMs: ms(west.reconnectMin, DEFAULT_TUNING.reconnectMinMs),
+    reconnectMaxMs: ms(west.reconnectMax, DEFAULT_TUNING.reconnectMaxMs),
+    maxStreams: west.maxStreams ?? DEFAULT_TUNING.maxStreams,
+    maxHeaderSize: west.maxHeaderSize ?? DEFAULT_TUNING.maxHeaderSize,
+    idleTimeoutMs: ms(west.idleTimeout, DEFAULT_TUNING.idleTimeoutMs),
   };
 }
 
-function resolveServer(sp: string): ServerConfig {
+function resolveServer(sp: string, claim: NameClaimPolicy | undefined): ServerConfig {
   const url = must(parseTunnelUrl(sp), 'wsts.sp');
-  return { url: sp, tls: url.protocol === 'wss:', ...serverEndpoint(url) };
+  return { url: sp, tls: url.protocol === 'wss:', claim: claim ?? 'replace', ...serverEndpoint(url) };
 }
 
 function resolveMappings(listener: RawListener): MappingConfig[] {
@@ -148,7 +154,7 @@ function resolve(raw: RawConfig, source: string): NodeConfig {
     raw,
     name: west.nm,
     ...(west.cp !== undefined ? { control: parseEndpoint(west.cp) } : {}),
-    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts.sp) } : {}),
+    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts.sp, raw.wsts.claim) } : {}),
     clients,
     listeners,
     tuning: resolveTuning(west),

@@ -110,8 +110,9 @@ function unknownKey(error: ErrorObject, key: string): string {
   const schema = error.parentSchema;
   const declared = Object.keys(isRecord(schema?.properties) ? schema.properties : {});
   const guess = declared.find((k) => closeTo(key, k));
-  const hint = guess ? `; did you mean ${JSON.stringify(guess)}?` : '';
-  return `is not a known key (expected ${knownKeys(schema)})${hint}`;
+  // A likely typo gets the one suggestion; otherwise list what the section accepts.
+  if (guess) return `is not a known key; did you mean ${JSON.stringify(guess)}?`;
+  return `is not a known key (expected ${knownKeys(schema)})`;
 }
 
 function translate(error: ErrorObject, root: unknown): Finding {

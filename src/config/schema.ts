@@ -25,6 +25,15 @@ function seconds(): SchemaObject {
   };
 }
 
+function secondsOrZero(): SchemaObject {
+  return {
+    type: 'number',
+    minimum: 0,
+    maximum: SECOND_LIMIT,
+    message: `must be a number of seconds from 0 to ${SECOND_LIMIT}`,
+  };
+}
+
 function integer(minimum: number, maximum: number, unit = ''): SchemaObject {
   return {
     type: 'integer',
@@ -44,12 +53,19 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
   streamWindow: integer(16_384, 16_777_216, ' (bytes)'),
   maxHops: integer(1, 64),
   retryAfter: integer(0, 3600, ' (seconds)'),
+  peerWait: secondsOrZero(),
+  reconnectMin: seconds(),
+  reconnectMax: seconds(),
+  maxStreams: integer(1, 65_536),
+  maxHeaderSize: integer(1024, 1_048_576, ' (bytes)'),
+  idleTimeout: seconds(),
 };
 
 const serverProperties: Record<keyof RawServer, SchemaObject> = {
   sp: { type: 'string', format: 'ws-url', message: `must be ${TUNNEL_URL} to listen on, like "ws://0.0.0.0:9801"` },
   // The original declared wsts.ca but never used it ("TBD"); accepted so its configs load.
   ca: { type: 'array', message: 'must be a list (it is accepted for compatibility and not used)' },
+  claim: { type: 'string', enum: ['replace', 'refuse'], message: 'must be "replace" or "refuse"' },
 };
 
 const clientProperties: Record<keyof RawClient, SchemaObject> = {

@@ -33,12 +33,31 @@ export interface RawWest {
   maxHops?: number;
   /** Seconds to put in Retry-After when a tunnel or peer is not connected. */
   retryAfter?: number;
+  /** Seconds a request waits for a missing tunnel or peer to (re)connect before 503; 0 = answer at once. */
+  peerWait?: number;
+  /** Shortest and longest delay (seconds) between redials of a lost tunnel. */
+  reconnectMin?: number;
+  reconnectMax?: number;
+  /** Most streams (requests) in flight on one tunnel; more are answered 503. */
+  maxStreams?: number;
+  /** Largest request head (request line and headers, bytes) a listener accepts; larger gets 431. */
+  maxHeaderSize?: number;
+  /** Seconds a stream may carry no bytes either way before it is cut (504 if no response yet). */
+  idleTimeout?: number;
 }
 
 export interface RawServer {
   sp?: string;
   ca?: unknown[];
+  /** What happens when a client presents a name that is already connected. */
+  claim?: NameClaimPolicy;
 }
+
+/**
+ * `replace`: the newer connection wins, the older is closed (a restarted site reclaims its
+ * name at once). `refuse`: the newer connection is refused while the name is connected.
+ */
+export type NameClaimPolicy = 'replace' | 'refuse';
 
 export interface RawClient {
   nm?: string;
@@ -62,6 +81,7 @@ export interface Endpoint {
 export interface ServerConfig extends Endpoint {
   url: string;
   tls: boolean;
+  claim: NameClaimPolicy;
 }
 
 /** One tunnel this node dials (`wstc` entry or implied by an `ea`). */
@@ -102,6 +122,12 @@ export interface Tuning {
   streamWindow: number;
   maxHops: number;
   retryAfterS: number;
+  peerWaitMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  maxStreams: number;
+  maxHeaderSize: number;
+  idleTimeoutMs: number;
 }
 
 /** The resolved config of one node. */
@@ -127,6 +153,12 @@ export const DEFAULT_TUNING: Tuning = {
   streamWindow: 256 * 1024,
   maxHops: 8,
   retryAfterS: 5,
+  peerWaitMs: 0,
+  reconnectMinMs: 500,
+  reconnectMaxMs: 30_000,
+  maxStreams: 1024,
+  maxHeaderSize: 16 * 1024,
+  idleTimeoutMs: 300_000,
 };
 
 /** Default port of a proxy listener whose key names none (as the original). */

@@ -66,12 +66,12 @@ interface Routed {
 }
 
 export class ProxyListener {
-  readonly config: ListenerConfig;
+  config: ListenerConfig;
   readonly stats: ListenerStats = { requests: 0, inFlight: 0, statuses: {} };
   private readonly opts: ProxyListenerOptions;
   private readonly server: http.Server;
-  private readonly paths: PathMap;
-  private readonly allowlists: Map<string, AddressAllowlist>;
+  private paths: PathMap;
+  private allowlists: Map<string, AddressAllowlist>;
   private via = '';
   private draining = false;
 
@@ -80,7 +80,8 @@ export class ProxyListener {
     this.config = opts.config;
     this.paths = new PathMap(opts.config.mappings);
     this.allowlists = new Map(opts.config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
-    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5000 }, (req, res) => {
+    // requestTimeout 0: bodies may stream for hours; headersTimeout (60 s) still stops slowloris.
+    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5000, maxHeaderSize: opts.tuning.maxHeaderSize }, (req, res) => {
       this.onRequest(req, res).catch((err: unknown) => {
         opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
         sendFailure(res, new WestError('internal', opts.nodeName, 'internal error'), opts.tuning.retryAfterS);
@@ -92,9 +93,19 @@ export class ProxyListener {
         socket.destroy();
       });
     });
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const [status, why] = err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, `request head is larger than ${opts.tuning.maxHeaderSize} bytes (west.maxHeaderSize)`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [408, 'request head took too long']
+          : [400, `malformed HTTP request (${err.code ?? err.message})`];
+      const body = `${status} ${http.STATUS_CODES[status]}: west node ${opts.nodeName}: ${why}\n`;
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      opts.log.debug('proxy.bad_request', { listener: opts.config.key, status, error: err.code ?? err.message });
     });
   }
 
@@ -106,6 +117,17 @@ export class ProxyListener {
     await listenOn(this.server, this.config);
     this.via = viaPseudonym(this.opts.nodeName, this.port);
     this.opts.log.info('proxy.listening', { listener: this.config.key, port: this.port });
+  }
+
+  /**
+   * Takes a reloaded config for the same endpoint: new mappings, target and tuning apply to
+   * the next request; requests in flight finish as they started.
+   */
+  update(config: ListenerConfig, tuning: Tuning): void {
+    this.config = config;
+    this.opts.tuning = tuning;
+    this.paths = new PathMap(config.mappings);
+    this.allowlists = new Map(config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
   }
 
   /** Stops accepting; in-flight requests go on until they finish or `close()` is called. */

@@ -18,6 +18,11 @@ export interface TunnelClientOptions {
   recvWindow: number;
   heartbeatMs: number;
   connectTimeoutMs: number;
+  maxStreams: number;
+  idleTimeoutMs: number;
+  /** Redial delays: shortest and longest (exponential with jitter in between). */
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
   log: Logger;
   /** A session that lasted this long resets the back-off. */
   stableMs?: number;
@@ -38,7 +43,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   lastError: string | undefined;
   connects = 0;
   private readonly opts: TunnelClientOptions;
-  private readonly backoff = new Backoff();
+  private readonly backoff: Backoff;
   private ws: WebSocket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
@@ -46,6 +51,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     super();
     this.opts = opts;
     this.config = opts.config;
+    this.backoff = new Backoff(opts.reconnectMinMs, opts.reconnectMaxMs);
   }
 
   /** Starts dialing (idempotent). */
@@ -54,16 +60,18 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   /**
-   * The connected session, dialing first if this client has not started (`ee: "no"`);
-   * waits up to `timeoutMs` for a connection in progress. Undefined when none comes.
+   * The connected session, dialing first if this client has not started (`ee: "no"`).
+   * With `waitMs` 0, only a dial in progress is waited for (up to `dialMs`), and a client that
+   * is between redials answers at once; with `waitMs` > 0 it waits that long for any
+   * (re)connection. Undefined when none comes.
    */
-  async acquire(timeoutMs: number): Promise<TunnelSession | undefined> {
+  async acquire(dialMs: number, waitMs = 0): Promise<TunnelSession | undefined> {
     if (this.session) return this.session;
     if (this.state === 'closed') return undefined;
     const wasIdle = this.state === 'idle';
     this.start();
-    // A client that was already failing answers at once; waiting is for a first dial.
-    if (!wasIdle && this.state !== 'connecting') return undefined;
+    const patient = waitMs > 0;
+    if (!patient && !wasIdle && this.state !== 'connecting') return undefined;
     return new Promise((resolve) => {
       const done = (s: TunnelSession | undefined): void => {
         clearTimeout(timer);
@@ -72,9 +80,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         resolve(s);
       };
       const fail = (): void => done(undefined);
-      const timer = setTimeout(fail, timeoutMs);
+      const timer = setTimeout(fail, patient ? waitMs : dialMs);
       this.on('session', done);
-      this.on('dial-failed', fail);
+      if (!patient) this.on('dial-failed', fail);
     });
   }
 
@@ -130,6 +138,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         recvWindow: this.opts.recvWindow,
         sendWindow: recvFromPeer,
         heartbeatMs: this.opts.heartbeatMs,
+        maxStreams: this.opts.maxStreams,
+        idleTimeoutMs: this.opts.idleTimeoutMs,
         remoteAddress: sock?.remoteAddress ?? '',
         remotePort: sock?.remotePort ?? 0,
         log: this.opts.log,
@@ -168,8 +178,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private scheduleRedial(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'waiting';
+    const first = this.backoff.attempts === 0;
     const delay = this.backoff.next();
-    this.opts.log.info('tunnel.redial', { server: this.config.url, attempt: this.backoff.attempts, inMs: delay, reason });
+    // A refusal (bad name, name taken, not a west server) needs the operator: say it loudly.
+    // Otherwise the first failure is a warning and the retries that follow are routine.
+    const level = /^server answered 4/.test(reason) ? 'error' : first ? 'warn' : 'info';
+    this.opts.log[level]('tunnel.redial', { server: this.config.url, attempt: this.backoff.attempts, inMs: delay, reason });
     // Not unref'd: a node whose only job is this tunnel must stay alive while it waits.
     this.retryTimer = setTimeout(() => this.dial(), delay);
   }

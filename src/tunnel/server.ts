@@ -1,15 +1,17 @@
 /**
  * The tunnel server (`wsts.sp`): accepts west clients, keeps one session per client name.
  *
- * Name claims: when a client presents a name that is already connected, the newer
- * connection wins and the older one is closed with 4409. A restarting site thus reclaims
- * its name at once instead of waiting for the stale connection's heartbeat to expire.
+ * Name claims (`wsts.claim`): when a client presents a name that is already connected,
+ * under `replace` (the default) the newer connection wins and the older one is closed with
+ * 4409, so a restarting site reclaims its name at once instead of waiting for the stale
+ * connection's heartbeat to expire; under `refuse` the newer one is answered 409 until the
+ * name is free.
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { canonicalName, type ServerConfig } from '../config/types.js';
+import { canonicalName, type NameClaimPolicy, type ServerConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
@@ -22,6 +24,8 @@ export interface TunnelServerOptions {
   localName: string;
   recvWindow: number;
   heartbeatMs: number;
+  maxStreams: number;
+  idleTimeoutMs: number;
   log: Logger;
 }
 
@@ -67,6 +71,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.opts.log.info('tunnel.server_listening', { url: this.opts.config.url, port: this.port });
   }
 
+  /** Applies a reloaded `wsts.claim` to the next connection. */
+  setClaimPolicy(claim: NameClaimPolicy): void {
+    this.opts.config = { ...this.opts.config, claim };
+  }
+
   /** The session of a connected client, by name as written or canonical. */
   get(name: string): TunnelSession | undefined {
     return this.sessions.get(canonicalName(name));
@@ -93,6 +102,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       refuse(400, `west tunnel clients must present their name in the X-West-Node header`);
       return;
     }
+    const holder = this.get(name);
+    if (holder && this.opts.config.claim === 'refuse') {
+      refuse(409, `name ${name} is already connected from ${holder.remoteAddress}:${holder.remotePort} (wsts.claim is "refuse")`);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name));
   }
 
@@ -105,6 +119,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       recvWindow: this.opts.recvWindow,
       sendWindow: peerWindow(req.headers),
       heartbeatMs: this.opts.heartbeatMs,
+      maxStreams: this.opts.maxStreams,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
       remoteAddress: req.socket.remoteAddress ?? '',
       remotePort: req.socket.remotePort ?? 0,
       log: this.opts.log,

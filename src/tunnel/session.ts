@@ -2,11 +2,12 @@
  * A TunnelSession is one WebSocket connection between two nodes carrying many streams.
  * The dialing side opens odd stream ids and the accepting side even ones, so either can open
  * streams without agreeing first (as HTTP/2 does). Both sides ping; a peer silent for two
- * heartbeat intervals is dropped.
+ * heartbeat intervals is dropped. Streams that move no bytes for `idleTimeoutMs` are cut, and
+ * no more than `maxStreams` are open at once.
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket, RawData } from 'ws';
-import { CLOSE } from '../errors.js';
+import { CLOSE, WestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeFrame, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
 import { TunnelStream, type FrameSink } from './stream.js';
@@ -22,6 +23,10 @@ export interface SessionOptions {
   /** Window the peer grants per stream. */
   sendWindow: number;
   heartbeatMs: number;
+  /** Most streams open at once (both directions together); more are refused. */
+  maxStreams?: number;
+  /** A stream with no bytes either way for this long is reset with `idle_timeout`. */
+  idleTimeoutMs?: number;
   remoteAddress: string;
   remotePort: number;
   log: Logger;
@@ -48,7 +53,9 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private readonly opts: SessionOptions;
   private nextId: number;
   private lastHeard = Date.now();
+  private lastPing = 0;
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly idleSweep: NodeJS.Timeout | undefined;
 
   constructor(ws: WebSocket, opts: SessionOptions) {
     super();
@@ -67,13 +74,22 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     ws.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
 
-    this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
+    // Ticking at half the interval bounds detection of a silent peer to two intervals.
+    this.heartbeat = setInterval(() => this.beat(), Math.max(10, opts.heartbeatMs / 2));
     this.heartbeat.unref();
+    const idle = opts.idleTimeoutMs;
+    if (idle) {
+      this.idleSweep = setInterval(() => this.sweepIdle(idle), Math.min(5000, Math.max(100, idle / 4)));
+      this.idleSweep.unref();
+    }
   }
 
-  /** Opens a stream carrying one request to the peer. */
+  /** Opens a stream carrying one request to the peer; throws WestError when the tunnel is full. */
   openStream(head: OpenHead): TunnelStream {
-    if (this.closed) throw new Error('tunnel is closed');
+    if (this.closed) throw new WestError('tunnel_lost', this.localName, `tunnel to ${this.peerName} is closed`);
+    if (this.streams.size >= (this.opts.maxStreams ?? Infinity)) {
+      throw new WestError('too_many_streams', this.localName, `${this.streams.size} requests already in flight on the tunnel to ${this.peerName}`);
+    }
     const id = this.nextId;
     this.nextId += 2;
     if (this.nextId > MAX_STREAM_ID) {
@@ -110,13 +126,27 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   private beat(): void {
-    if (Date.now() - this.lastHeard > 2 * this.opts.heartbeatMs) {
+    // Silent for 1.5 intervals while we ping every interval: the peer missed a pong. Checked
+    // every half interval, so a dead peer is dropped within two intervals of its last word.
+    if (Date.now() - this.lastHeard > 1.5 * this.opts.heartbeatMs) {
       this.opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs: Date.now() - this.lastHeard });
       this.ws.terminate();
       this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
       return;
     }
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    if (this.ws.readyState === this.ws.OPEN && Date.now() - this.lastPing >= this.opts.heartbeatMs - 5) {
+      this.lastPing = Date.now();
+      this.ws.ping();
+    }
+  }
+
+  private sweepIdle(idleMs: number): void {
+    const now = Date.now();
+    for (const stream of [...this.streams.values()]) {
+      if (now - stream.lastActivity > idleMs) {
+        stream.reset('idle_timeout', `stream moved no bytes for ${idleMs / 1000} s`);
+      }
+    }
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -159,6 +189,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.protocolError(`peer opened stream ${id} with this side's parity`);
       return;
     }
+    if (this.streams.size >= (this.opts.maxStreams ?? Infinity)) {
+      this.send(encodeReset(id, {
+        code: 'too_many_streams', message: `${this.streams.size} requests already in flight on the tunnel from ${this.peerName}`, node: this.localName,
+      }));
+      return;
+    }
     if (this.streams.has(id)) {
       this.send(encodeReset(id, { code: 'internal', message: `stream ${id} is already open`, node: this.localName }));
       return;
@@ -178,6 +214,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.idleSweep);
     const info = { code: 'tunnel_lost', message: `tunnel to ${this.peerName} closed (${reason || code})`, node: this.localName };
     for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
     this.streams.clear();

@@ -48,6 +48,8 @@ export class TunnelStream extends Duplex {
   response: ResponseHead | undefined;
   bytesIn = 0;
   bytesOut = 0;
+  /** Last time a byte moved either way (ms since epoch), for the idle timeout. */
+  lastActivity = Date.now();
 
   private readonly sink: FrameSink;
   private readonly recvWindow: number;
@@ -76,6 +78,7 @@ export class TunnelStream extends Duplex {
   /** Sends the response head (on a stream the peer opened). */
   respond(head: ResponseHead): void {
     if (this.destroyed) return;
+    this.lastActivity = Date.now();
     this.sink.send(encodeResponse(this.id, head));
   }
 
@@ -91,6 +94,7 @@ export class TunnelStream extends Duplex {
 
   onResponse(head: ResponseHead): void {
     this.response = head;
+    this.lastActivity = Date.now();
     this.emit('response', head);
   }
 
@@ -102,6 +106,7 @@ export class TunnelStream extends Duplex {
     }
     this.unacked += data.length;
     this.bytesIn += data.length;
+    this.lastActivity = Date.now();
     this.push(data);
   }
 
@@ -196,6 +201,7 @@ export class TunnelStream extends Duplex {
       const last = offset + n === chunk.length;
       this.sendWindow -= n;
       this.bytesOut += n;
+      this.lastActivity = Date.now();
       // The socket write callback of the last piece paces us to the socket's drain.
       this.sink.send(encodeData(this.id, chunk, offset, offset + n), last ? (err) => cb(err ?? null) : undefined);
       offset += n;

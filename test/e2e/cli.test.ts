@@ -162,7 +162,7 @@ describe('a config with several problems', () => {
     await writeFile(file, text);
     const P = `proxy["http://:${cpPort}"]`;
     expected = [
-      'west.heartbeet: is not a known key (expected "nm", "cp", "responseTimeout", "connectTimeout", "heartbeat", "drainTimeout", "streamWindow", "maxHops" or "retryAfter"); did you mean "heartbeat"?',
+      'west.heartbeet: is not a known key; did you mean "heartbeat"?',
       `wstc["ws://127.0.0.1:${wsPort}"].ee: must be "yes" or "no", got "maybe"`,
       `${P}: needs exactly one of "ea" or "en" (found none)`,
       `${P}: port ${cpPort} is already used by west.cp (":${cpPort}")`,

@@ -77,7 +77,7 @@ test('case2-G resolves: en listener, server, control on all interfaces', async (
   const config = await loadConfigFile(join(fixtureSamples, 'config-sample-case2-G.json'));
   assert.equal(config.name, 'ws://case2.G.fiap.org');
   assert.deepEqual(config.control, { host: '', port: 9701 });
-  assert.deepEqual(config.server, { url: 'ws://127.0.0.1:9801', tls: false, host: '127.0.0.1', port: 9801 });
+  assert.deepEqual(config.server, { url: 'ws://127.0.0.1:9801', tls: false, claim: 'replace', host: '127.0.0.1', port: 9801 });
   assert.deepEqual(config.clients, []);
   assert.equal(config.listeners.length, 1);
   const [listener] = config.listeners;
@@ -130,11 +130,15 @@ test('mappings: trailing slash dropped, longest first, ca becomes allow', () => 
 
 test('tuning keys override the defaults, seconds become milliseconds', () => {
   const config = parseConfig(edited((c) => {
-    Object.assign(c.west, { responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0 });
+    Object.assign(c.west, {
+      responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0,
+      peerWait: 0.5, reconnectMin: 0.1, reconnectMax: 2, maxStreams: 10, maxHeaderSize: 4096, idleTimeout: 60,
+    });
   }));
   assert.deepEqual(config.tuning, {
     responseTimeoutMs: 2500, connectTimeoutMs: 1000, heartbeatMs: 5000, drainTimeoutMs: 3000,
     streamWindow: 65536, maxHops: 3, retryAfterS: 0,
+    peerWaitMs: 500, reconnectMinMs: 100, reconnectMaxMs: 2000, maxStreams: 10, maxHeaderSize: 4096, idleTimeoutMs: 60_000,
   });
 });
 
@@ -147,7 +151,7 @@ test('defaults: listener port 18889, wss server port 443, no control port, raw k
   const config = parseConfig(`\uFEFF${text}`, 'mem.json');
   assert.equal(config.source, 'mem.json');
   assert.equal(config.control, undefined);
-  assert.deepEqual(config.server, { url: 'wss://0.0.0.0', tls: true, host: '0.0.0.0', port: 443 });
+  assert.deepEqual(config.server, { url: 'wss://0.0.0.0', tls: true, claim: 'replace', host: '0.0.0.0', port: 443 });
   assert.equal(config.listeners[0]?.port, 18889);
   assert.deepEqual(config.raw, JSON.parse(text));
 });

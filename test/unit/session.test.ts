@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { WestError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
 import { TunnelSession } from '../../src/tunnel/session.js';
@@ -329,7 +330,12 @@ for (const c of CLOSERS) {
 
 test('session: openStream on a closed session throws', () => withPair(async (p) => {
   p.client.close();
-  assert.throws(() => p.client.openStream(head('late')), /tunnel is closed/);
+  assert.throws(() => p.client.openStream(head('late')), (err: unknown) => {
+    assert.ok(err instanceof WestError);
+    assert.equal(err.code, 'tunnel_lost');
+    assert.match(err.message, /tunnel to node-S is closed/);
+    return true;
+  });
 }));
 
 test('session: close() is idempotent and emits "close" once', () => withPair(async (p) => {

@@ -1,0 +1,53 @@
+/** The live-state snapshot of a running node, for the control port (`/state.json`, the dump). */
+import { canonicalName } from './config/types.js';
+import type { NodeState } from './control/state.js';
+import type { WestNode } from './node.js';
+import { VERSION } from './version.js';
+
+export function snapshotState(node: WestNode): NodeState {
+  const c = node.config;
+  const server = node.server;
+  return {
+    name: c.name,
+    version: VERSION,
+    pid: process.pid,
+    startedAt: node.startedAt.toISOString(),
+    uptimeS: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
+    raw: c.raw,
+    control: c.control ? { ...c.control, port: node.control?.port ?? c.control.port } : undefined,
+    server: c.server && server ? {
+      url: c.server.url,
+      host: c.server.host,
+      port: server.port || c.server.port,
+      peers: [...server.sessions.values()].map((s) => ({
+        name: s.peerName, address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
+        streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
+      })),
+    } : undefined,
+    tunnels: [...node.clients.values()].map((t) => ({
+      url: t.config.url, as: t.config.name, early: t.config.early, state: t.state,
+      connected: t.session !== undefined,
+      since: t.session?.connectedAt.toISOString(),
+      peer: t.session?.peerName,
+      address: t.session?.remoteAddress,
+      port: t.session?.remotePort,
+      streams: t.session?.streams.size ?? 0,
+      bytesIn: t.session?.bytesIn ?? 0,
+      bytesOut: t.session?.bytesOut ?? 0,
+      connects: t.connects,
+      lastError: t.lastError,
+    })),
+    listeners: [...node.listeners.values()].map((l) => ({
+      key: l.config.key,
+      host: l.config.host,
+      port: l.port || l.config.port,
+      target: l.config.target.kind === 'ea' ? { ea: l.config.target.url } : { en: l.config.target.name },
+      connected: l.config.target.kind === 'ea'
+        ? node.clients.get(l.config.target.url)?.session !== undefined
+        : server?.get(canonicalName(l.config.target.name)) !== undefined,
+      mappings: l.config.mappings.map((m) => ({ path: m.path, ou: m.outgoing.href, ca: m.allow })),
+      ...l.stats,
+      statuses: { ...l.stats.statuses },
+    })),
+  };
+}

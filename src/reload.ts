@@ -1,0 +1,84 @@
+/**
+ * What a SIGHUP reload changes: a pure comparison of the running config and the new one,
+ * so the node touches only what differs and tunnels that did not change stay up.
+ */
+import type { ClientConfig, ListenerConfig, NodeConfig } from './config/types.js';
+
+export interface ReloadPlan {
+  /** Set when the new config cannot be applied without a restart; nothing is changed. */
+  refused?: string;
+  /** Tunnel clients by URL. */
+  clients: { add: ClientConfig[]; remove: string[]; replace: ClientConfig[] };
+  /** Listeners by endpoint: new ones bind, removed ones drain, kept ones take the new mappings. */
+  listeners: { add: ListenerConfig[]; remove: string[]; update: ListenerConfig[] };
+  /** The tunnel server must be rebound (its URL changed, or it appears or goes). */
+  rebindServer: boolean;
+  /** Only the server's name-claim policy changed. */
+  serverClaim: boolean;
+  rebindControl: boolean;
+  tuning: boolean;
+}
+
+/** Resolved configs are plain data plus URLs (which serialise to their href). */
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function endpointKey(l: { host: string; port: number }): string {
+  return `${l.host}:${l.port}`;
+}
+
+export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
+  const plan: ReloadPlan = {
+    clients: { add: [], remove: [], replace: [] },
+    listeners: { add: [], remove: [], update: [] },
+    rebindServer: false,
+    serverClaim: false,
+    rebindControl: false,
+    tuning: !same(current.tuning, next.tuning),
+  };
+  if (current.name !== next.name) {
+    plan.refused = `west.nm changed from ${JSON.stringify(current.name)} to ${JSON.stringify(next.name)}: restart west to rename a node`;
+    return plan;
+  }
+
+  const oldClients = new Map(current.clients.map((c) => [c.url, c]));
+  const newClients = new Map(next.clients.map((c) => [c.url, c]));
+  for (const [url, c] of newClients) {
+    const old = oldClients.get(url);
+    if (!old) plan.clients.add.push(c);
+    else if (!same(old, c)) plan.clients.replace.push(c);
+  }
+  for (const url of oldClients.keys()) if (!newClients.has(url)) plan.clients.remove.push(url);
+
+  const oldListeners = new Map(current.listeners.map((l) => [endpointKey(l), l]));
+  const newListeners = new Map(next.listeners.map((l) => [endpointKey(l), l]));
+  for (const [key, l] of newListeners) {
+    const old = oldListeners.get(key);
+    if (!old) plan.listeners.add.push(l);
+    else if (!same(old, l)) plan.listeners.update.push(l);
+  }
+  for (const key of oldListeners.keys()) if (!newListeners.has(key)) plan.listeners.remove.push(key);
+
+  const s0 = current.server;
+  const s1 = next.server;
+  plan.rebindServer = (s0 === undefined) !== (s1 === undefined) || (s0 !== undefined && s1 !== undefined && s0.url !== s1.url);
+  plan.serverClaim = !plan.rebindServer && s0 !== undefined && s1 !== undefined && s0.claim !== s1.claim;
+  plan.rebindControl = !same(current.control, next.control);
+  return plan;
+}
+
+/** A one-line summary of a plan for the log. */
+export function describePlan(plan: ReloadPlan): Record<string, unknown> {
+  return {
+    tunnelsAdded: plan.clients.add.map((c) => c.url),
+    tunnelsRemoved: plan.clients.remove,
+    tunnelsReplaced: plan.clients.replace.map((c) => c.url),
+    listenersAdded: plan.listeners.add.map((l) => l.key),
+    listenersRemoved: plan.listeners.remove,
+    listenersUpdated: plan.listeners.update.map((l) => l.key),
+    server: plan.rebindServer ? 'rebound' : plan.serverClaim ? 'claim policy changed' : 'unchanged',
+    control: plan.rebindControl ? 'rebound' : 'unchanged',
+    tuning: plan.tuning ? 'changed' : 'unchanged',
+  };
+}
