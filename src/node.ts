@@ -218,7 +218,10 @@ export class WestNode {
   /** Streams a peer opens are requests to perform here (refused once we are draining). */
   private adopt(session: TunnelSession): void {
     session.on('stream', (stream) => {
-      if (this.stopped) stream.reset('draining', `node ${this.config.name} is shutting down`);
+      if (this.stopped) {
+        stream.on('error', () => { /* the reset tells the peer; nothing else to do */ });
+        stream.reset('draining', `node ${this.config.name} is shutting down`);
+      }
       else performRequest(stream, this.outgoing);
     });
   }

@@ -16,6 +16,7 @@ import { sendFailure, toWestError } from './failure.js';
 import { addForwardingHeaders, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
 import { PathMap, type PathMatch } from './pathmap.js';
 import { rawResponseHead, sendRawFailure, splice } from './upgrade.js';
+import { invalidResponseHead } from './validate.js';
 
 /** Finds (or dials) the tunnel a listener's requests travel through. */
 export type SessionResolver = (listener: ListenerConfig) => Promise<TunnelSession | WestError>;
@@ -227,6 +228,11 @@ export class ProxyListener {
     req.on('data', (c: Buffer) => { bytesIn += c.length; });
     req.pipe(stream);
     stream.once('response', (head) => {
+      const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
+      if (invalid) {
+        stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
+        return;
+      }
       res.writeHead(head.status, head.statusMessage, head.headers);
       stream.on('data', (c: Buffer) => { bytesOut += c.length; });
       stream.pipe(res);
@@ -262,6 +268,11 @@ export class ProxyListener {
     }
     const { stream } = routed;
     stream.once('response', (head) => {
+      const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
+      if (invalid) {
+        stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
+        return;
+      }
       record(head.status, routed.match.mapping.path);
       if (head.status === 101) {
         socket.write(rawResponseHead(101, head.statusMessage, head.headers));

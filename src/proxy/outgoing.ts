@@ -11,6 +11,7 @@ import type { TunnelStream } from '../tunnel/stream.js';
 import { canonicalName } from '../config/types.js';
 import { setHeader, stripHopByHop } from './passes.js';
 import { splice } from './upgrade.js';
+import { invalidRequestHead } from './validate.js';
 
 export interface OutgoingContext {
   nodeName: string;
@@ -42,6 +43,9 @@ export function classifyOriginError(err: NodeJS.ErrnoException): FailureCode {
 export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void {
   const head = stream.head;
   if (!head) return;
+  // Every failure below resets the stream, which emits 'error': the reset already told the
+  // peer, so there is nothing more to do with it here (and no listener would crash us).
+  stream.on('error', () => {});
   const fail = (code: FailureCode, message: string): void => {
     ctx.log.debug('outgoing.failed', { id: head.id, url: head.url, code, error: message });
     stream.reset(code, message, ctx.nodeName);
@@ -68,12 +72,25 @@ export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void
   // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
   let headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
   if (head.upgrade) headers = [...headers, 'Connection', 'Upgrade', 'Upgrade', head.upgrade];
-  const req = (tls ? https : http).request(url, {
-    method: head.method,
-    headers,
-    setHost: false,
-    agent: tls ? ctx.httpsAgent : ctx.httpAgent,
-  });
+  // A peer could send what no HTTP parser would have let through (CR/LF in a value, a method
+  // with spaces): refuse it here rather than inject it into the origin request.
+  const invalid = invalidRequestHead(head.method, headers);
+  if (invalid) {
+    fail('bad_request', invalid);
+    return;
+  }
+  let req: http.ClientRequest;
+  try {
+    req = (tls ? https : http).request(url, {
+      method: head.method,
+      headers,
+      setHost: false,
+      agent: tls ? ctx.httpsAgent : ctx.httpAgent,
+    });
+  } catch (err) {
+    fail('bad_request', `cannot send this request to the origin: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
 
   let answered = false;
   const responseTimer = setTimeout(() => {
@@ -122,7 +139,6 @@ export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void
     clearTimeout(responseTimer);
     if (!req.destroyed && !(answered && stream.writableFinished)) req.destroy();
   });
-  stream.on('error', () => { /* reported through 'close'; the reset already told the peer */ });
   if (head.upgrade) req.end();
   else stream.pipe(req);
 }

@@ -174,12 +174,18 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const stream = this.streams.get(frame.stream);
     // Frames for a stream that is already gone cross our RESET on the wire: drop them.
     if (!stream) return;
-    switch (frame.type) {
-      case 'response': stream.onResponse(frame.head); break;
-      case 'data': stream.onData(frame.data); break;
-      case 'end': stream.onEnd(); break;
-      case 'reset': stream.onReset(frame.info); break;
-      case 'window': stream.onWindow(frame.increment); break;
+    try {
+      switch (frame.type) {
+        case 'response': stream.onResponse(frame.head); break;
+        case 'data': stream.onData(frame.data); break;
+        case 'end': stream.onEnd(); break;
+        case 'reset': stream.onReset(frame.info); break;
+        case 'window': stream.onWindow(frame.increment); break;
+      }
+    } catch (err) {
+      // A bug or a hostile frame must cost one stream, never the tunnel or the process.
+      this.opts.log.error('tunnel.stream_error', { peer: this.peerName, stream: frame.stream, error: err instanceof Error ? err.stack : String(err) });
+      stream.reset('internal', 'internal error handling this stream');
     }
   }
 
@@ -202,7 +208,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const stream = new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });
     this.streams.set(id, stream);
     this.streamsOpened++;
-    this.emit('stream', stream);
+    try {
+      this.emit('stream', stream);
+    } catch (err) {
+      this.opts.log.error('tunnel.stream_error', { peer: this.peerName, stream: id, error: err instanceof Error ? err.stack : String(err) });
+      stream.reset('internal', 'internal error handling this stream');
+    }
   }
 
   private protocolError(message: string): void {
