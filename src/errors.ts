@@ -13,6 +13,7 @@ export interface FailureKind {
 
 export const FAILURES = {
   no_mapping: { status: 404, proxyStatus: 'destination_not_found', summary: 'no mapping for this path' },
+  egress_denied: { status: 403, proxyStatus: 'http_request_denied', summary: 'the far end does not allow this destination' },
   client_denied: { status: 403, proxyStatus: 'http_request_denied', summary: 'client address is not allowed by "ca"' },
   bad_request: { status: 400, proxyStatus: 'http_request_error', summary: 'malformed request' },
   tunnel_down: { status: 503, proxyStatus: 'destination_unavailable', summary: 'tunnel is not connected' },

@@ -11,6 +11,7 @@ import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
 import { snapshotState } from './node-state.js';
 import { ProxyListener } from './proxy/listener.js';
+import { EgressPolicy } from './proxy/egress.js';
 import { makeAgents, performRequest, type OutgoingContext } from './proxy/outgoing.js';
 import { describePlan, endpointKey, planReload } from './reload.js';
 import { TunnelClient } from './tunnel/client.js';
@@ -36,7 +37,7 @@ export class WestNode {
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
-    this.outgoing = { nodeName: config.name, responseTimeoutMs: 0, connectTimeoutMs: 0, log, ...makeAgents() };
+    this.outgoing = { nodeName: config.name, egress: undefined, responseTimeoutMs: 0, connectTimeoutMs: 0, log, ...makeAgents() };
     this.applyTuning();
     if (config.server) this.server = this.makeServer();
     for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
@@ -46,10 +47,7 @@ export class WestNode {
 
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */
   async start(): Promise<void> {
-    if (this.config.server?.tls) {
-      throw new Error(`wsts.sp ${this.config.server.url}: a wss:// tunnel server needs a certificate and key, ` +
-        'and this version has no settings for them yet; listen on ws:// behind a TLS terminator instead');
-    }
+    this.warnIfOpenRelay();
     try {
       await this.server?.listen();
       for (const l of this.listeners.values()) await l.listen();
@@ -148,10 +146,20 @@ export class WestNode {
     return snapshotState(this);
   }
 
+  /** A node that performs peers' requests with no egress allowlist fetches anything it is asked. */
+  private warnIfOpenRelay(): void {
+    const c = this.config;
+    if (c.egress || (!c.server && c.clients.length === 0)) return;
+    this.log.warn('security.open_relay', {
+      hint: 'peers can make this node fetch any URL; set west.egress to the URLs they may reach (see doc/security.md)',
+    });
+  }
+
   private applyTuning(): void {
     const t = this.config.tuning;
     this.outgoing.responseTimeoutMs = t.responseTimeoutMs;
     this.outgoing.connectTimeoutMs = t.connectTimeoutMs;
+    this.outgoing.egress = this.config.egress ? new EgressPolicy(this.config.egress) : undefined;
   }
 
   private makeServer(): TunnelServer {
@@ -222,7 +230,7 @@ export class WestNode {
         stream.on('error', () => { /* the reset tells the peer; nothing else to do */ });
         stream.reset('draining', `node ${this.config.name} is shutting down`);
       }
-      else performRequest(stream, this.outgoing);
+      else performRequest(stream, session.peerName, this.outgoing);
     });
   }
 

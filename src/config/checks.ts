@@ -128,6 +128,40 @@ function clientFindings(root: Json): Finding[] {
   return findings;
 }
 
+/** TLS files belong to TLS ends only, and a TLS end needs its certificate and key. */
+function tlsFindings(root: Json): Finding[] {
+  const findings: Finding[] = [];
+  const needPair = (obj: Json, at: PathSegment[], what: string): void => {
+    for (const k of ['cert', 'key'] as const) {
+      if (obj[k] === undefined) findings.push({ at: [...at, k], message: `is required for ${what}` });
+    }
+  };
+  const refuse = (obj: Json, at: PathSegment[], keys: readonly string[], why: string): void => {
+    for (const k of keys) if (obj[k] !== undefined) findings.push({ at: [...at, k], message: why });
+  };
+
+  const wsts = section(root, 'wsts');
+  const sp = typeof wsts.sp === 'string' ? parseTunnelUrl(wsts.sp) : undefined;
+  if (sp?.protocol === 'wss:') needPair(wsts, ['wsts'], 'a wss:// tunnel server');
+  else refuse(wsts, ['wsts'], ['cert', 'key', 'clientCa'], 'is only used by a wss:// tunnel server (wsts.sp)');
+  if (typeof wsts.sp !== 'string') refuse(wsts, ['wsts'], ['tokens'], 'has no effect without a tunnel server (wsts.sp)');
+
+  for (const [key, entry] of Object.entries(section(root, 'wstc'))) {
+    if (!isRecord(entry)) continue;
+    const url = parseTunnelUrl(key);
+    if (url && url.protocol !== 'wss:') refuse(entry, ['wstc', key], ['ca', 'cert', 'key'], 'is only used for a wss:// tunnel server');
+    else if ((entry.cert === undefined) !== (entry.key === undefined)) needPair(entry, ['wstc', key], 'a client certificate');
+  }
+
+  for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
+    if (!isRecord(listener)) continue;
+    const endpoint = parseListenerKey(key);
+    if (endpoint?.tls) needPair(listener, ['proxy', key], 'an https:// listener');
+    else if (endpoint) refuse(listener, ['proxy', key], ['cert', 'key'], 'is only used by an https:// listener');
+  }
+  return findings;
+}
+
 function tuningFindings(root: Json): Finding[] {
   const west = section(root, 'west');
   const { reconnectMin: min, reconnectMax: max } = west;
@@ -140,5 +174,5 @@ function tuningFindings(root: Json): Finding[] {
 /** All cross-reference problems of a parsed config, in a stable order. */
 export function crossReferenceFindings(root: unknown): Finding[] {
   if (!isRecord(root)) return [];
-  return [...tuningFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
+  return [...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
 }

@@ -38,15 +38,33 @@ export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
   return { host, port: Number(portText) };
 }
 
-/** `http://host:port` (port optional, host may be empty) as the original wrote proxy keys. */
-export function parseListenerKey(key: string): Endpoint | undefined {
-  const m = /^http:\/\/([^/?#]*)\/?$/i.exec(key);
+/**
+ * `http://host:port` (port optional, host may be empty) as the original wrote proxy keys, or
+ * `https://host:port` for a TLS listener.
+ */
+export function parseListenerKey(key: string): (Endpoint & { tls: boolean }) | undefined {
+  const m = /^(https?):\/\/([^/?#]*)\/?$/i.exec(key);
   if (!m) return undefined;
   try {
-    return parseEndpoint(m[1] ?? '', DEFAULT_LISTENER_PORT);
+    return { ...parseEndpoint(m[2] ?? '', DEFAULT_LISTENER_PORT), tls: m[1]!.toLowerCase() === 'https' };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * An egress allowlist entry: a URL prefix (`http://host:port/path`, matched at a path segment
+ * boundary) or a bare `host[:port]` (any path on that host; without a port, any port).
+ */
+export function parseEgressEntry(text: string): { origin?: string; host?: string; port?: string; path: string } | undefined {
+  if (/^https?:\/\//i.test(text)) {
+    const url = parseOutgoingUrl(text);
+    if (!url || url.search || url.hash) return undefined;
+    return { origin: url.origin, path: url.pathname.replace(/\/+$/, '') };
+  }
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?$/.exec(text);
+  if (!m) return undefined;
+  return { host: m[1]!.toLowerCase().replace(/^\[(.*)\]$/, '$1'), ...(m[2] ? { port: m[2] } : {}), path: '' };
 }
 
 function parseUrl(text: string, protocols: readonly string[]): URL | undefined {

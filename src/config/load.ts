@@ -4,15 +4,17 @@
  * so an operator fixes a file in one pass instead of one error per run.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigFiles } from './secrets.js';
 import { ConfigError, ConfigReadError, type ConfigIssue } from '../errors.js';
 import { crossReferenceFindings, duplicateKeyFindings, normaliseMappingPath } from './checks.js';
-import { parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
+import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
 import { pathKey, scanJson, type JsonScan, type PathSegment } from './json-text.js';
 import { findingsFromAjv, formatPath, type Finding } from './messages.js';
 import { compileConfigSchema } from './schema.js';
 import {
   DEFAULT_TUNING, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
-  type NameClaimPolicy, type NodeConfig, type RawConfig, type RawListener, type RawWest, type ServerConfig, type Tuning,
+  canonicalName, type NodeConfig, type RawConfig, type RawEgress, type RawServer, type RawListener, type RawWest, type ServerConfig, type Tuning,
 } from './types.js';
 
 export { parseEndpoint } from './endpoint.js';
@@ -37,7 +39,10 @@ export function parseConfig(text: string, source = ''): NodeConfig {
     ...crossReferenceFindings(root),
   ];
   if (findings.length > 0) throw configError(inFileOrder(findings, scan), file);
-  return resolve(root as RawConfig, source);
+  const files = new ConfigFiles(source === '' ? process.cwd() : path.dirname(path.resolve(source)));
+  const config = resolve(root as RawConfig, source, files);
+  if (files.findings.length > 0) throw configError(inFileOrder(files.findings, scan), file);
+  return config;
 }
 
 /** Reads and parses a config file. Throws ConfigError (ConfigReadError when the file cannot be read). */
@@ -102,9 +107,33 @@ function resolveTuning(west: RawWest): Tuning {
   };
 }
 
-function resolveServer(sp: string, claim: NameClaimPolicy | undefined): ServerConfig {
+function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerConfig {
   const url = must(parseTunnelUrl(sp), 'wsts.sp');
-  return { url: sp, tls: url.protocol === 'wss:', claim: claim ?? 'replace', ...serverEndpoint(url) };
+  const tlsMaterial = files.tls({ cert: wsts.cert, key: wsts.key, ca: wsts.clientCa }, ['wsts'], 'clientCa');
+  let tokens: Map<string, string> | undefined;
+  if (wsts.tokens) {
+    tokens = new Map();
+    for (const [name, raw] of Object.entries(wsts.tokens)) {
+      const token = files.secret(raw, ['wsts', 'tokens', name]);
+      if (token !== undefined) tokens.set(name === '*' ? '*' : canonicalName(name), token);
+    }
+  }
+  const ca = wsts.ca ?? [];
+  return {
+    url: sp,
+    tls: url.protocol === 'wss:',
+    claim: wsts.claim ?? 'replace',
+    ...serverEndpoint(url),
+    ...(tlsMaterial ? { tlsMaterial } : {}),
+    ...(tokens ? { tokens } : {}),
+    allowAddresses: ca.filter(isIpOrCidr),
+    allowNames: ca.filter((entry) => !isIpOrCidr(entry)).map(canonicalName),
+  };
+}
+
+function resolveEgress(egress: RawEgress | undefined): Map<string, string[]> | undefined {
+  if (!egress) return undefined;
+  return new Map(Object.entries(egress).map(([name, list]) => [name === '*' ? '*' : canonicalName(name), [...list]]));
 }
 
 function resolveMappings(listener: RawListener): MappingConfig[] {
@@ -121,7 +150,7 @@ function resolveMappings(listener: RawListener): MappingConfig[] {
   return mappings.sort((a, b) => b.path.length - a.path.length);
 }
 
-function resolve(raw: RawConfig, source: string): NodeConfig {
+function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig {
   const west = raw.west;
   const clients: ClientConfig[] = [];
   // Keyed by normalised URL so an `ea` written slightly differently still finds its wstc entry.
@@ -132,7 +161,12 @@ function resolve(raw: RawConfig, source: string): NodeConfig {
     return client;
   };
   for (const [url, entry] of Object.entries(raw.wstc ?? {})) {
-    addClient({ url, name: entry.nm ?? west.nm, early: entry.ee !== 'no' });
+    const token = files.secret(entry.token, ['wstc', url, 'token']);
+    const tlsMaterial = files.tls({ cert: entry.cert, key: entry.key, ca: entry.ca }, ['wstc', url]);
+    addClient({
+      url, name: entry.nm ?? west.nm, early: entry.ee !== 'no',
+      ...(token !== undefined ? { token } : {}), ...(tlsMaterial ? { tlsMaterial } : {}),
+    });
   }
 
   const listeners: ListenerConfig[] = [];
@@ -146,17 +180,23 @@ function resolve(raw: RawConfig, source: string): NodeConfig {
     } else {
       target = { kind: 'en', name: must(listener.en, `${key} en`) };
     }
-    listeners.push({ key, ...must(parseListenerKey(key), key), target, mappings: resolveMappings(listener) });
+    const { host, port, tls } = must(parseListenerKey(key), key);
+    const tlsMaterial = tls ? files.tls({ cert: listener.cert, key: listener.key }, ['proxy', key]) : undefined;
+    listeners.push({ key, host, port, ...(tlsMaterial ? { tlsMaterial } : {}), target, mappings: resolveMappings(listener) });
   }
+  const controlToken = files.secret(west.cpToken, ['west', 'cpToken']);
+  const egress = resolveEgress(west.egress);
 
   return {
     source,
     raw,
     name: west.nm,
     ...(west.cp !== undefined ? { control: parseEndpoint(west.cp) } : {}),
-    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts.sp, raw.wsts.claim) } : {}),
+    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts, raw.wsts.sp, files) } : {}),
     clients,
     listeners,
     tuning: resolveTuning(west),
+    ...(egress ? { egress } : {}),
+    ...(controlToken !== undefined ? { controlToken } : {}),
   };
 }

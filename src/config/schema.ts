@@ -7,7 +7,7 @@
  * interface without adding it here (or the reverse) fails to compile.
  */
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
-import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
+import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
 import type { RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
@@ -31,6 +31,20 @@ function secondsOrZero(): SchemaObject {
     minimum: 0,
     maximum: SECOND_LIMIT,
     message: `must be a number of seconds from 0 to ${SECOND_LIMIT}`,
+  };
+}
+
+const file = (what: string): SchemaObject => ({ type: 'string', minLength: 1, message: `must be the path of a PEM file (${what})` });
+
+/** A token: the value, `{ "file": path }` or `{ "env": VAR }`. */
+function secret(): SchemaObject {
+  return {
+    oneOf: [
+      { type: 'string', minLength: 1 },
+      { type: 'object', properties: { file: { type: 'string', minLength: 1 } }, required: ['file'], additionalProperties: false },
+      { type: 'object', properties: { env: { type: 'string', minLength: 1 } }, required: ['env'], additionalProperties: false },
+    ],
+    message: 'must be a token string, { "file": "/path/to/token" } or { "env": "VARIABLE" }',
   };
 }
 
@@ -59,18 +73,46 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
   maxStreams: integer(1, 65_536),
   maxHeaderSize: integer(1024, 1_048_576, ' (bytes)'),
   idleTimeout: seconds(),
+  egress: {
+    type: 'object',
+    propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },
+    additionalProperties: {
+      type: 'array',
+      items: { type: 'string', format: 'egress-entry', message: 'must be a URL prefix like "http://127.0.0.1:9921/x" or a host like "127.0.0.1:9921"' },
+      message: 'must be a list of URL prefixes or hosts',
+    },
+    message: 'must be an object: peer name (or "*") -> list of URL prefixes or hosts it may reach through this node',
+  },
+  cpToken: secret(),
 };
 
 const serverProperties: Record<keyof RawServer, SchemaObject> = {
   sp: { type: 'string', format: 'ws-url', message: `must be ${TUNNEL_URL} to listen on, like "ws://0.0.0.0:9801"` },
   // The original declared wsts.ca but never used it ("TBD"); accepted so its configs load.
-  ca: { type: 'array', message: 'must be a list (it is accepted for compatibility and not used)' },
+  ca: {
+    type: 'array',
+    items: { type: 'string', minLength: 1, message: 'must be a client address (IP or CIDR) or a client name' },
+    message: 'must be a list of client addresses (IPs or CIDRs) and names allowed to connect',
+  },
+  cert: file('the certificate chain of a wss:// server'),
+  key: file('the private key of a wss:// server'),
+  clientCa: file('the CA that signs client certificates'),
+  tokens: {
+    type: 'object',
+    propertyNames: { minLength: 1, message: 'must be a client name, or "*" for any client' },
+    additionalProperties: secret(),
+    message: 'must be an object: client name (or "*") -> token',
+  },
   claim: { type: 'string', enum: ['replace', 'refuse'], message: 'must be "replace" or "refuse"' },
 };
 
 const clientProperties: Record<keyof RawClient, SchemaObject> = {
   nm: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name presented to that server)' },
   ee: { type: 'string', enum: ['yes', 'no'], message: 'must be "yes" or "no"' },
+  token: secret(),
+  ca: file('the CA to verify the server with'),
+  cert: file('this client\'s certificate'),
+  key: file('this client\'s private key'),
 };
 
 const mappingProperties: Record<keyof RawMapping, SchemaObject> = {
@@ -95,7 +137,9 @@ const listener: SchemaObject = {
   properties: {
     ea: { type: 'string', format: 'ws-url', message: `must be ${TUNNEL_URL} (the tunnel server to reach)` },
     en: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name of a connected peer)' },
-  } satisfies Record<'ea' | 'en', SchemaObject>,
+    cert: file('the certificate chain of an https:// listener'),
+    key: file('the private key of an https:// listener'),
+  } satisfies Record<'ea' | 'en' | 'cert' | 'key', SchemaObject>,
   patternProperties: { '^/': mapping },
   additionalProperties: false,
   // strictRequired wants each required key declared beside it, hence the `true` schemas.
@@ -138,7 +182,7 @@ const topProperties: Record<keyof RawConfig, SchemaObject> = {
     type: 'object',
     propertyNames: {
       format: 'listener-key',
-      message: 'must be a listener address "http://host:port" (port optional, host may be empty)',
+      message: 'must be a listener address "http://host:port" or "https://host:port" (port optional, host may be empty)',
     },
     additionalProperties: listener,
     message: 'must be an object keyed by listener address like "http://127.0.0.1:9911"',
@@ -174,5 +218,6 @@ export function compileConfigSchema(): ValidateFunction<RawConfig> {
   ajv.addFormat('ws-url', { type: 'string', validate: succeeds(parseTunnelUrl) });
   ajv.addFormat('http-url', { type: 'string', validate: succeeds(parseOutgoingUrl) });
   ajv.addFormat('ip-or-cidr', { type: 'string', validate: isIpOrCidr });
+  ajv.addFormat('egress-entry', { type: 'string', validate: succeeds(parseEgressEntry) });
   return ajv.compile<RawConfig>(configSchema);
 }

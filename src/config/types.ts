@@ -9,12 +9,24 @@ export interface RawMapping {
   ca?: string[];
 }
 
-/** A proxy listener as written. Keys other than `ea`/`en` that start with `/` are mappings. */
+/** A proxy listener as written. Keys other than `ea`/`en`/`cert`/`key` that start with `/` are mappings. */
 export interface RawListener {
   ea?: string;
   en?: string;
+  /** PEM files for an `https://` listener. */
+  cert?: string;
+  key?: string;
   [path: string]: RawMapping | string | undefined;
 }
+
+/**
+ * A secret (token) as written: the value itself, or where to read it so it need not sit in the
+ * config: `{ "file": "/etc/west/token" }` (trailing newline trimmed) or `{ "env": "WEST_TOKEN" }`.
+ */
+export type RawSecret = string | { file: string } | { env: string };
+
+/** Peer name (or "*" for any peer) -> URL prefixes or hosts it may make this node fetch. */
+export type RawEgress = Record<string, string[]>;
 
 export interface RawWest {
   nm: string;
@@ -44,11 +56,23 @@ export interface RawWest {
   maxHeaderSize?: number;
   /** Seconds a stream may carry no bytes either way before it is cut (504 if no response yet). */
   idleTimeout?: number;
+  /** What peers may make this node fetch; absent = anything (an open relay, warned about). */
+  egress?: RawEgress;
+  /** Bearer token the control port requires. */
+  cpToken?: RawSecret;
 }
 
 export interface RawServer {
   sp?: string;
-  ca?: unknown[];
+  /** Client addresses (IPs/CIDRs) and names allowed to connect; absent or empty = all. */
+  ca?: string[];
+  /** PEM certificate chain and key for a `wss://` server. */
+  cert?: string;
+  key?: string;
+  /** PEM CA file: clients must present a certificate it signed (mutual TLS). */
+  clientCa?: string;
+  /** Client name (or "*") -> the token it must present. */
+  tokens?: Record<string, RawSecret>;
   /** What happens when a client presents a name that is already connected. */
   claim?: NameClaimPolicy;
 }
@@ -62,6 +86,13 @@ export type NameClaimPolicy = 'replace' | 'refuse';
 export interface RawClient {
   nm?: string;
   ee?: 'yes' | 'no';
+  /** Token presented to the server. */
+  token?: RawSecret;
+  /** PEM CA file to verify the server with (default: the system's CAs). */
+  ca?: string;
+  /** PEM client certificate and key, for servers that require one. */
+  cert?: string;
+  key?: string;
 }
 
 export interface RawConfig {
@@ -78,10 +109,24 @@ export interface Endpoint {
 }
 
 /** The tunnel server this node runs (`wsts.sp`). */
+/** PEM contents read from the files the config names. */
+export interface TlsMaterial {
+  cert?: Buffer;
+  key?: Buffer;
+  ca?: Buffer;
+}
+
 export interface ServerConfig extends Endpoint {
   url: string;
   tls: boolean;
   claim: NameClaimPolicy;
+  /** Certificate, key and (for mutual TLS) the client CA of a `wss://` server. */
+  tlsMaterial?: TlsMaterial;
+  /** Canonical client name or "*" -> token; absent = no tokens required. */
+  tokens?: Map<string, string>;
+  /** Who may connect (`wsts.ca`); both lists empty = everyone. */
+  allowAddresses: string[];
+  allowNames: string[];
 }
 
 /** One tunnel this node dials (`wstc` entry or implied by an `ea`). */
@@ -92,6 +137,9 @@ export interface ClientConfig {
   name: string;
   /** `ee: "yes"` dials at start-up; `"no"` dials on first use. */
   early: boolean;
+  token?: string;
+  /** CA to verify the server and client certificate, for `wss://`. */
+  tlsMaterial?: TlsMaterial;
 }
 
 export interface MappingConfig {
@@ -110,6 +158,8 @@ export type ListenerTarget =
 export interface ListenerConfig extends Endpoint {
   /** The `proxy` key as written, e.g. `http://127.0.0.1:9911`. */
   key: string;
+  /** Certificate and key of an `https://` listener. */
+  tlsMaterial?: TlsMaterial;
   target: ListenerTarget;
   mappings: MappingConfig[];
 }
@@ -143,6 +193,10 @@ export interface NodeConfig {
   clients: ClientConfig[];
   listeners: ListenerConfig[];
   tuning: Tuning;
+  /** Canonical peer name or "*" -> allowed URL prefixes; undefined = open relay. */
+  egress?: Map<string, string[]>;
+  /** Token the control port requires. */
+  controlToken?: string;
 }
 
 export const DEFAULT_TUNING: Tuning = {

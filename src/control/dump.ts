@@ -29,8 +29,17 @@ function asciiString(s: string): string {
   return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** Tokens never leave the node: their values (or where they are read from) print as "[redacted]". */
+export function redactSecrets(key: string, value: unknown): unknown {
+  if (key === 'token' || key === 'cpToken') return '[redacted]';
+  if (key === 'tokens' && value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).map((name) => [name, '[redacted]']));
+  }
+  return value;
+}
+
 function clone(v: unknown): { [k: string]: Json } {
-  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v)) as { [k: string]: Json } : {};
+  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v, redactSecrets)) as { [k: string]: Json } : {};
 }
 
 /** The text dump for `GET /` on the control port. */

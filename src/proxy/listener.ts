@@ -4,6 +4,7 @@
  * body streamed both ways.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { ListenerConfig, Tuning } from '../config/types.js';
 import { WestError } from '../errors.js';
@@ -82,12 +83,17 @@ export class ProxyListener {
     this.paths = new PathMap(opts.config.mappings);
     this.allowlists = new Map(opts.config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
     // requestTimeout 0: bodies may stream for hours; headersTimeout (60 s) still stops slowloris.
-    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5000, maxHeaderSize: opts.tuning.maxHeaderSize }, (req, res) => {
+    const serverOptions = { requestTimeout: 0, keepAliveTimeout: 5000, maxHeaderSize: opts.tuning.maxHeaderSize };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.onRequest(req, res).catch((err: unknown) => {
         opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
         sendFailure(res, new WestError('internal', opts.nodeName, 'internal error'), opts.tuning.retryAfterS);
       });
-    });
+    };
+    const tls = opts.config.tlsMaterial;
+    this.server = tls
+      ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, onRequest)
+      : http.createServer(serverOptions, onRequest);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.onUpgrade(req, socket, head).catch((err: unknown) => {
         opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
@@ -178,6 +184,7 @@ export class ProxyListener {
 
     const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
       clientAddress: req.socket.remoteAddress ?? '',
+      proto: this.config.tlsMaterial ? 'https' : 'http',
       host: req.headers.host,
       via: this.via,
       requestId,

@@ -10,11 +10,14 @@ import type { Logger } from '../log.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { canonicalName } from '../config/types.js';
 import { setHeader, stripHopByHop } from './passes.js';
+import type { EgressPolicy } from './egress.js';
 import { splice } from './upgrade.js';
 import { invalidRequestHead } from './validate.js';
 
 export interface OutgoingContext {
   nodeName: string;
+  /** Undefined: fetch whatever peers ask (open relay). */
+  egress: EgressPolicy | undefined;
   responseTimeoutMs: number;
   connectTimeoutMs: number;
   log: Logger;
@@ -40,7 +43,7 @@ export function classifyOriginError(err: NodeJS.ErrnoException): FailureCode {
 }
 
 /** Performs the request a peer opened on `stream`. Never throws; failures become RESET frames. */
-export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void {
+export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
   const head = stream.head;
   if (!head) return;
   // Every failure below resets the stream, which emits 'error': the reset already told the
@@ -60,6 +63,12 @@ export function performRequest(stream: TunnelStream, ctx: OutgoingContext): void
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     fail('bad_request', `outgoing URL ${url.href} is not http or https`);
+    return;
+  }
+
+  if (ctx.egress && !ctx.egress.allows(peer, url)) {
+    ctx.log.warn('outgoing.egress_denied', { id: head.id, peer, url: url.href });
+    fail('egress_denied', `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)`);
     return;
   }
 

@@ -86,6 +86,8 @@ export function westVias(raw: string[]): string[] {
 
 export interface ForwardInfo {
   clientAddress: string;
+  /** Scheme the client used to reach the listener. */
+  proto: 'http' | 'https';
   /** Host header the client sent. */
   host: string | undefined;
   via: string;
@@ -101,7 +103,7 @@ export function addForwardingHeaders(raw: string[], info: ForwardInfo): string[]
   const xff = headerValues(withVia, 'x-forwarded-for');
   const client = info.clientAddress.replace(/^::ffff:/i, '');
   let result = setHeader(withVia, 'X-Forwarded-For', xff.length ? `${xff.join(', ')}, ${client}` : client);
-  if (!headerValues(result, 'x-forwarded-proto').length) result.push('X-Forwarded-Proto', 'http');
+  if (!headerValues(result, 'x-forwarded-proto').length) result.push('X-Forwarded-Proto', info.proto);
   if (!headerValues(result, 'x-forwarded-host').length && info.host) result.push('X-Forwarded-Host', info.host);
   if (!headerValues(result, REQUEST_ID_HEADER).length) result.push('X-Request-Id', info.requestId);
   return result;

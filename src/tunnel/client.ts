@@ -106,11 +106,19 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const { url, name } = this.config;
     let peerName = url;
     let recvFromPeer = 0;
+    const { token, tlsMaterial } = this.config;
     const ws = new WebSocket(url, [SUBPROTOCOL], {
-      headers: { [NODE_HEADER]: name, 'x-west-window': String(this.opts.recvWindow) },
+      headers: {
+        [NODE_HEADER]: name,
+        'x-west-window': String(this.opts.recvWindow),
+        ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      },
       handshakeTimeout: this.opts.connectTimeoutMs,
       perMessageDeflate: false,
       maxPayload: MAX_MESSAGE,
+      // wss://: the server is verified against `ca` (or the system's CAs); never switched off.
+      ...(tlsMaterial?.ca ? { ca: tlsMaterial.ca } : {}),
+      ...(tlsMaterial?.cert ? { cert: tlsMaterial.cert, key: tlsMaterial.key } : {}),
     });
     this.ws = ws;
     ws.on('upgrade', (res: IncomingMessage) => {
@@ -180,9 +188,11 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.state = 'waiting';
     const first = this.backoff.attempts === 0;
     const delay = this.backoff.next();
-    // A refusal (bad name, name taken, not a west server) needs the operator: say it loudly.
+    // A refusal (bad token or name, name taken, not a west server) or a certificate that does
+    // not verify needs the operator: say it loudly.
     // Otherwise the first failure is a warning and the retries that follow are routine.
-    const level = /^server answered 4/.test(reason) ? 'error' : first ? 'warn' : 'info';
+    const needsOperator = /^server answered 4|certificate|CERT_|unable to verify/i.test(reason);
+    const level = needsOperator ? 'error' : first ? 'warn' : 'info';
     this.opts.log[level]('tunnel.redial', { server: this.config.url, attempt: this.backoff.attempts, inMs: delay, reason });
     // Not unref'd: a node whose only job is this tunnel must stay alive while it waits.
     this.retryTimer = setTimeout(() => this.dial(), delay);

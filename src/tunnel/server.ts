@@ -8,7 +8,9 @@
  * name is free.
  */
 import { EventEmitter } from 'node:events';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { canonicalName, type NameClaimPolicy, type ServerConfig } from '../config/types.js';
@@ -16,7 +18,8 @@ import { CLOSE } from '../errors.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
-import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
+import { AddressAllowlist } from '../proxy/allow.js';
+import { bearerToken, MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';
 
 export interface TunnelServerOptions {
@@ -40,6 +43,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private readonly opts: TunnelServerOptions;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
+  private readonly allowAddresses: AddressAllowlist;
 
   constructor(opts: TunnelServerOptions) {
     super();
@@ -53,10 +57,19 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.wss.on('headers', (headers) => {
       headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`);
     });
-    this.http = http.createServer((req, res) => {
+    this.allowAddresses = new AddressAllowlist(opts.config.allowAddresses);
+    const tls = opts.config.tlsMaterial;
+    const onPlainRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
       res.end(`This is the west tunnel server of ${opts.localName}; it speaks WebSocket (${SUBPROTOCOL}) only.\n`);
       req.resume();
+    };
+    // wss://: with a client CA, the TLS handshake itself refuses clients without a certificate it signed.
+    this.http = opts.config.tls && tls
+      ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, onPlainRequest)
+      : http.createServer(onPlainRequest);
+    this.http.on('tlsClientError', (err, socket) => {
+      opts.log.warn('tunnel.tls_refused', { address: socket.remoteAddress, reason: err.message });
     });
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => socket.destroy());
@@ -102,12 +115,37 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       refuse(400, `west tunnel clients must present their name in the X-West-Node header`);
       return;
     }
+    const denied = this.admission(req, name);
+    if (denied) {
+      refuse(denied.status, denied.message);
+      return;
+    }
     const holder = this.get(name);
     if (holder && this.opts.config.claim === 'refuse') {
       refuse(409, `name ${name} is already connected from ${holder.remoteAddress}:${holder.remotePort} (wsts.claim is "refuse")`);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name));
+  }
+
+  /** `wsts.ca` and `wsts.tokens`: who may connect, under which name. */
+  private admission(req: http.IncomingMessage, name: string): { status: number; message: string } | undefined {
+    const { allowNames, tokens } = this.opts.config;
+    const key = canonicalName(name);
+    if (!this.allowAddresses.allows(req.socket.remoteAddress)) {
+      return { status: 403, message: `address ${req.socket.remoteAddress} may not connect to this tunnel server (wsts.ca)` };
+    }
+    if (allowNames.length > 0 && !allowNames.includes(key)) {
+      return { status: 403, message: `name ${name} may not connect to this tunnel server (wsts.ca)` };
+    }
+    if (!tokens) return undefined;
+    const expected = tokens.get(key) ?? tokens.get('*');
+    if (expected === undefined) return { status: 403, message: `name ${name} has no token on this tunnel server (wsts.tokens)` };
+    const given = bearerToken(req.headers.authorization);
+    if (given === undefined || !sameSecret(given, expected)) {
+      return { status: 401, message: `${given === undefined ? 'missing' : 'wrong'} token for ${name}` };
+    }
+    return undefined;
   }
 
   private accept(ws: WebSocket, req: http.IncomingMessage, name: string): void {
@@ -143,4 +181,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.opts.log.info('tunnel.client_connected', { peer: name, address: session.remoteAddress, port: session.remotePort });
     this.emit('session', session);
   }
+}
+
+/** Compares secrets in constant time (hashing first makes the lengths equal). */
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
 }

@@ -77,7 +77,9 @@ test('case2-G resolves: en listener, server, control on all interfaces', async (
   const config = await loadConfigFile(join(fixtureSamples, 'config-sample-case2-G.json'));
   assert.equal(config.name, 'ws://case2.G.fiap.org');
   assert.deepEqual(config.control, { host: '', port: 9701 });
-  assert.deepEqual(config.server, { url: 'ws://127.0.0.1:9801', tls: false, claim: 'replace', host: '127.0.0.1', port: 9801 });
+  assert.deepEqual(config.server, {
+    url: 'ws://127.0.0.1:9801', tls: false, claim: 'replace', host: '127.0.0.1', port: 9801, allowAddresses: [], allowNames: [],
+  });
   assert.deepEqual(config.clients, []);
   assert.equal(config.listeners.length, 1);
   const [listener] = config.listeners;
@@ -145,13 +147,20 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
 test('defaults: listener port 18889, wss server port 443, no control port, raw kept as written', () => {
   const text = JSON.stringify({
     west: { nm: 'n' },
-    wsts: { sp: 'wss://0.0.0.0', ca: ['TBD'] },
+    wsts: { sp: 'wss://0.0.0.0', ca: ['10.0.0.0/8', 'ws://site-L'], cert: 'tls/server.crt', key: 'tls/server.key' },
     proxy: { 'http://127.0.0.1': { en: 'ws://peer', '/': { ou: 'http://x' } } },
   });
-  const config = parseConfig(`\uFEFF${text}`, 'mem.json');
-  assert.equal(config.source, 'mem.json');
+  // TLS file paths are read relative to the config file's directory.
+  const source = join(repoRoot, 'test/fixtures/mem.json');
+  const config = parseConfig(`\uFEFF${text}`, source);
+  assert.equal(config.source, source);
   assert.equal(config.control, undefined);
-  assert.deepEqual(config.server, { url: 'wss://0.0.0.0', tls: true, claim: 'replace', host: '0.0.0.0', port: 443 });
+  const { tlsMaterial, ...server } = config.server!;
+  assert.deepEqual(server, {
+    url: 'wss://0.0.0.0', tls: true, claim: 'replace', host: '0.0.0.0', port: 443, allowAddresses: ['10.0.0.0/8'], allowNames: ['site-L'],
+  });
+  assert.match(String(tlsMaterial?.cert), /BEGIN CERTIFICATE/);
+  assert.match(String(tlsMaterial?.key), /BEGIN PRIVATE KEY/);
   assert.equal(config.listeners[0]?.port, 18889);
   assert.deepEqual(config.raw, JSON.parse(text));
 });
@@ -246,12 +255,12 @@ const badCases: BadCase[] = [
   {
     name: 'listener key that is neither ea, en nor a path',
     text: edited((c) => { c.proxy[L].px = { ou: 'http://x' }; }),
-    expect: [`${P}.px: is not a known key (expected "ea", "en" or a path starting with "/")`],
+    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key" or a path starting with "/")`],
   },
   {
     name: 'bad listener address',
-    text: edited((c) => { c.proxy['https://:9912'] = { en: 'p', '/': { ou: 'http://x' } }; }),
-    expect: ['proxy["https://:9912"]: must be a listener address "http://host:port"'],
+    text: edited((c) => { c.proxy['ftp://:9912'] = { en: 'p', '/': { ou: 'http://x' } }; }),
+    expect: ['proxy["ftp://:9912"]: must be a listener address "http://host:port" or "https://host:port"'],
   },
   {
     name: 'ea not a ws URL',

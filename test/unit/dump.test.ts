@@ -187,3 +187,20 @@ test('renderDump: a node without control port, server or listeners still has all
   const s: NodeState = { ...state(), raw: { west: { nm: 'solo' } }, control: undefined, server: undefined, listeners: [] };
   assert.deepEqual(Object.keys(sections(renderDump(s))), ['west', 'wsts', 'wstc', 'proxy']);
 });
+
+test('renderDump: tokens never appear, whether inline, from a file or from the environment', () => {
+  const s = state();
+  s.raw = {
+    ...s.raw,
+    west: { ...s.raw.west, cpToken: 'cp-secret-1' },
+    wsts: { sp: 'ws://127.0.0.1:9801', tokens: { 'site-L': 'peer-secret-2', '*': { file: '/etc/west/any-token' } } },
+    wstc: { 'ws://relay:9801': { token: { env: 'WEST_TOKEN_3' } } },
+  };
+  const text = renderDump(s);
+  for (const secret of ['cp-secret-1', 'peer-secret-2', '/etc/west/any-token', 'WEST_TOKEN_3']) {
+    assert.ok(!text.includes(secret), `${secret} leaked into the dump`);
+  }
+  const parsed = sections(text);
+  assert.deepEqual((parsed.wsts as { tokens: unknown }).tokens, { '*': '[redacted]', 'site-L': '[redacted]' });
+  assert.equal((parsed.west as { cpToken: unknown }).cpToken, '[redacted]');
+});

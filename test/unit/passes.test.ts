@@ -71,7 +71,7 @@ test('setHeader: replaces every copy with one at the end', () => {
 
 // ---- addForwardingHeaders ----
 
-const INFO: ForwardInfo = { clientAddress: '192.0.2.10', host: 'front.example:9911', via: 'site-L:9911', requestId: 'rid-new' };
+const INFO: ForwardInfo = { clientAddress: '192.0.2.10', proto: 'http', host: 'front.example:9911', via: 'site-L:9911', requestId: 'rid-new' };
 
 const FORWARD: { name: string; raw: string[]; info?: Partial<ForwardInfo>; header: string; want: string[] }[] = [
   { name: 'Via added with the (west) comment', raw: [], header: 'via', want: ['1.1 site-L:9911 (west)'] },
@@ -84,6 +84,7 @@ const FORWARD: { name: string; raw: string[]; info?: Partial<ForwardInfo>; heade
   { name: 'X-Forwarded-For keeps plain IPv6', raw: [], info: { clientAddress: '::1' }, header: 'x-forwarded-for', want: ['::1'] },
   { name: 'X-Forwarded-Proto set when absent', raw: [], header: 'x-forwarded-proto', want: ['http'] },
   { name: 'X-Forwarded-Proto kept when present', raw: ['X-Forwarded-Proto', 'https'], header: 'x-forwarded-proto', want: ['https'] },
+  { name: 'X-Forwarded-Proto https from a TLS listener', raw: [], info: { proto: 'https' }, header: 'x-forwarded-proto', want: ['https'] },
   { name: 'X-Forwarded-Host set from the client Host when absent', raw: [], header: 'x-forwarded-host', want: ['front.example:9911'] },
   { name: 'X-Forwarded-Host kept when present', raw: ['x-forwarded-host', 'first.example'], header: 'x-forwarded-host', want: ['first.example'] },
   { name: 'X-Forwarded-Host not invented without a Host', raw: [], info: { host: undefined }, header: 'x-forwarded-host', want: [] },
