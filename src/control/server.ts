@@ -1,6 +1,7 @@
 /**
- * The control port (`west.cp`): the original's text dump on any path, plus `/state.json`
- * and `/healthz`. Read-only: every method but GET and HEAD gets 405.
+ * The control port (`west.cp`): the original's text dump on any path (a status page instead
+ * for browsers, which ask for text/html), plus `/state.json`, `/healthz` and `/metrics`.
+ * Read-only: every method but GET and HEAD gets 405.
  */
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -10,6 +11,9 @@ import type { NodeEvents } from '../events.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { renderDump } from './dump.js';
+import { NodeMetrics } from './metrics.js';
+import { PAGE_HEADERS, renderStatusPage } from './page.js';
+import { RecentActivity } from './page-recent.js';
 import type { NodeState } from './state.js';
 
 export interface ControlServerOptions {
@@ -23,9 +27,14 @@ export interface ControlServerOptions {
 export class ControlServer {
   private readonly opts: ControlServerOptions;
   private readonly server: http.Server;
+  private readonly metrics: NodeMetrics;
+  private readonly recent: RecentActivity;
 
   constructor(opts: ControlServerOptions) {
     this.opts = opts;
+    // Both start counting now, not at listen(): requests can finish before the port is bound.
+    this.metrics = new NodeMetrics(opts.state, opts.events);
+    this.recent = new RecentActivity(opts.events);
     this.server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => this.onRequest(req, res));
     this.server.on('clientError', (_err, socket) => socket.destroy());
   }
@@ -40,6 +49,8 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
+    this.metrics.close();
+    this.recent.close();
     await closeNow(this.server);
   }
 
@@ -51,6 +62,10 @@ export class ControlServer {
       return;
     }
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      this.sendMetrics(res);
+      return;
+    }
     const state = this.opts.state();
     if (path === '/state.json') {
       send(res, 200, 'application/json', JSON.stringify(withoutRaw(state), null, 2) + '\n');
@@ -61,9 +76,39 @@ export class ControlServer {
       send(res, 200, 'application/json', JSON.stringify({ status: 'ok', name: state.name, tunnelsDown: down }) + '\n');
       return;
     }
+    if (wantsHtml(req.headers.accept)) {
+      const body = renderStatusPage(state, this.recent);
+      res.writeHead(200, { ...PAGE_HEADERS, 'Content-Length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
     // Everything else is the original's dump, answered the way the original did: HTTP/1.0.
     writeHttp10(req.socket, req.method === 'HEAD', renderDump(state));
   }
+
+  private sendMetrics(res: http.ServerResponse): void {
+    this.metrics.render().then((body) => {
+      res.writeHead(200, { 'Content-Type': this.metrics.contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(res.req.method === 'HEAD' ? undefined : body);
+    }, (err: unknown) => {
+      this.opts.log.error('control.metrics_failed', { error: err instanceof Error ? err.message : String(err) });
+      send(res, 500, 'text/plain', 'metrics collection failed; see the node\'s log\n');
+    });
+  }
+}
+
+/**
+ * Browsers list text/html in Accept; wget and curl send `*\/*` and must keep getting the dump,
+ * so only an explicit text/html (not refused with q=0) selects the page.
+ */
+export function wantsHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((part) => {
+    const [type, ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    if (type !== 'text/html') return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 function withoutRaw(state: NodeState): Omit<NodeState, 'raw'> {

@@ -1,0 +1,227 @@
+/**
+ * The node's Prometheus metrics (`GET /metrics` on the control port). Counters and the
+ * duration histogram are fed by the node's events as they happen; gauges ("is it up now",
+ * "how much is in flight now") are read from the live state at scrape time, so they can never
+ * drift from what `/state.json` says.
+ *
+ * Label values come from the config (listener keys, mapping paths, tunnel URLs, `en` names),
+ * from west's own failure codes and HTTP status codes, and from node names: never from
+ * request paths, so the number of series stays bounded.
+ */
+import type { EventEmitter } from 'node:events';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { canonicalName } from '../config/types.js';
+import type { NodeEvents, TunnelEvent } from '../events.js';
+import type { AccessRecord } from '../proxy/listener.js';
+import type { NodeState } from './state.js';
+
+/** From 1 ms (a local hop) to 60 s (past the default 30 s response timeout). */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Server-side peers are named by whoever connects; remember at most this many that are not in
+ * the config, so a misbehaving client cycling through names cannot grow the series for ever.
+ */
+const MAX_REMEMBERED_PEERS = 256;
+
+type TunnelLabels = 'side' | 'peer';
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  private readonly state: () => NodeState;
+  private readonly events: EventEmitter<NodeEvents>;
+  /** Server-side peers seen connecting, so their `west_tunnel_up` reads 0 after they leave. */
+  private readonly seenPeers = new Set<string>();
+  /** One state snapshot per scrape, shared by every gauge of that scrape. */
+  private scraped: NodeState | undefined;
+  /** Listener/mapping pairs the histogram has a series for (`zero()` would wipe one that exists). */
+  private readonly durationSeries = new Set<string>();
+
+  private readonly connects: Counter<TunnelLabels>;
+  private readonly disconnects: Counter<TunnelLabels>;
+  private readonly dialFailures: Counter<'url'>;
+  private readonly requests: Counter<'listener' | 'mapping' | 'status'>;
+  private readonly duration: Histogram<'listener' | 'mapping'>;
+  private readonly bytes: Counter<'listener' | 'mapping' | 'direction'>;
+  private readonly failures: Counter<'listener' | 'code' | 'at'>;
+
+  private readonly onAccess = (r: AccessRecord): void => this.recordAccess(r);
+  private readonly onTunnel = (e: TunnelEvent): void => this.recordTunnel(e);
+  private readonly onDialFailed = (e: { url: string }): void => this.dialFailures.inc({ url: e.url });
+
+  constructor(state: () => NodeState, events: EventEmitter<NodeEvents>) {
+    this.state = () => this.scraped ?? state();
+    this.events = events;
+    const registers = [this.registry];
+    // Process and runtime metrics under our prefix: west_process_*, west_nodejs_*.
+    collectDefaultMetrics({ register: this.registry, prefix: 'west_' });
+
+    // Gauges read the live state when scraped; each closure refers to its own gauge.
+    const info: Gauge<'name' | 'version'> = new Gauge({
+      name: 'west_node_info', help: 'Always 1; the labels name this node and its version.', labelNames: ['name', 'version'], registers,
+      collect: () => {
+        const s = this.state();
+        info.reset();
+        info.set({ name: s.name, version: s.version }, 1);
+      },
+    });
+    const up: Gauge<TunnelLabels> = new Gauge({
+      name: 'west_tunnel_up',
+      help: '1 while the tunnel is connected, 0 while it is not. side="client": a tunnel this node dials, peer = the server URL; ' +
+        'side="server": a peer of this node\'s tunnel server, peer = its name.',
+      labelNames: ['side', 'peer'], registers,
+      collect: () => {
+        up.reset();
+        for (const [labels, isUp] of this.tunnelsNow()) up.set(labels, isUp ? 1 : 0);
+      },
+    });
+    this.connects = new Counter({
+      name: 'west_tunnel_connects_total', help: 'Tunnel connections established (first connect and every reconnect).',
+      labelNames: ['side', 'peer'], registers,
+    });
+    this.disconnects = new Counter({
+      name: 'west_tunnel_disconnects_total', help: 'Tunnel connections lost or closed.',
+      labelNames: ['side', 'peer'], registers,
+    });
+    this.dialFailures = new Counter({
+      name: 'west_tunnel_dial_failures_total', help: 'Failed attempts to connect to a tunnel server (each is retried with back-off).',
+      labelNames: ['url'], registers,
+    });
+    const streams: Gauge = new Gauge({
+      name: 'west_streams_in_flight', help: 'Streams open on all tunnels of this node, both directions.', registers,
+      collect: () => {
+        const s = this.state();
+        let n = 0;
+        for (const t of s.tunnels) n += t.streams;
+        for (const p of s.server?.peers ?? []) n += p.streams;
+        streams.set(n);
+      },
+    });
+    this.requests = new Counter({
+      name: 'west_requests_total', help: 'Requests finished on a proxy listener, by mapping ("-": not routed to one) and status (499: client went away).',
+      labelNames: ['listener', 'mapping', 'status'], registers,
+    });
+    this.duration = new Histogram({
+      name: 'west_request_duration_seconds',
+      help: 'Time from a request\'s arrival on a listener until its response ended (for upgrades: until the origin answered the upgrade).',
+      labelNames: ['listener', 'mapping'], buckets: DURATION_BUCKETS, registers,
+    });
+    this.bytes = new Counter({
+      name: 'west_request_bytes_total', help: 'Body bytes through proxy listeners: direction="in" from clients, "out" to clients.',
+      labelNames: ['listener', 'mapping', 'direction'], registers,
+    });
+    this.failures = new Counter({
+      name: 'west_request_failures_total',
+      help: 'Requests west answered with its own failure (no origin answer), by failure code and the node where it happened.',
+      labelNames: ['listener', 'code', 'at'], registers,
+    });
+    const inFlight: Gauge<'listener'> = new Gauge({
+      name: 'west_listener_in_flight', help: 'Requests in progress on a proxy listener.', labelNames: ['listener'], registers,
+      collect: () => {
+        inFlight.reset();
+        for (const l of this.state().listeners) inFlight.set({ listener: l.key }, l.inFlight);
+      },
+    });
+
+    events.on('access', this.onAccess);
+    events.on('tunnel', this.onTunnel);
+    events.on('dial-failed', this.onDialFailed);
+  }
+
+  /** The Prometheus text exposition of every series. */
+  async render(): Promise<string> {
+    this.scraped = this.state();
+    try {
+      this.zeroKnownSeries(this.scraped);
+      return await this.registry.metrics();
+    } finally {
+      this.scraped = undefined;
+    }
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Stops listening to the node's events. Idempotent. */
+  close(): void {
+    this.events.off('access', this.onAccess);
+    this.events.off('tunnel', this.onTunnel);
+    this.events.off('dial-failed', this.onDialFailed);
+  }
+
+  private recordAccess(r: AccessRecord): void {
+    const where = { listener: r.listener, mapping: r.mapping };
+    this.requests.inc({ ...where, status: String(r.status) });
+    this.durationSeries.add(seriesKey(where));
+    this.duration.observe(where, r.durationMs / 1000);
+    if (r.bytesIn > 0) this.bytes.inc({ ...where, direction: 'in' }, r.bytesIn);
+    if (r.bytesOut > 0) this.bytes.inc({ ...where, direction: 'out' }, r.bytesOut);
+    if (r.failure) this.failures.inc({ listener: r.listener, code: r.failure.code, at: r.failure.node });
+  }
+
+  private recordTunnel(e: TunnelEvent): void {
+    const labels = tunnelLabels(e);
+    if (e.side === 'server' && !this.seenPeers.has(labels.peer) && this.seenPeers.size < MAX_REMEMBERED_PEERS) {
+      this.seenPeers.add(labels.peer);
+    }
+    (e.up ? this.connects : this.disconnects).inc(labels);
+  }
+
+  /** Every tunnel this node knows of, with whether it is up right now. */
+  private tunnelsNow(): [{ side: 'client' | 'server'; peer: string }, boolean][] {
+    const s = this.state();
+    const out: [{ side: 'client' | 'server'; peer: string }, boolean][] = [];
+    for (const t of s.tunnels) out.push([{ side: 'client', peer: t.url }, t.connected]);
+    if (s.server) {
+      const connected = new Set(s.server.peers.map((p) => canonicalName(p.name)));
+      const known = new Set([...this.expectedPeers(s), ...this.seenPeers, ...connected]);
+      for (const peer of known) out.push([{ side: 'server', peer }, connected.has(peer)]);
+    }
+    return out;
+  }
+
+  /** Peers the config expects to connect here: the `en` targets of this node's listeners. */
+  private expectedPeers(s: NodeState): string[] {
+    return s.listeners.flatMap((l) => ('en' in l.target ? [canonicalName(l.target.en)] : []));
+  }
+
+  /**
+   * Series whose labels the config already names start at 0 rather than appearing at their
+   * first event, so `rate()` and `increase()` see the first request and the first reconnect.
+   */
+  private zeroKnownSeries(s: NodeState): void {
+    for (const t of s.tunnels) {
+      const labels = { side: 'client', peer: t.url };
+      this.connects.inc(labels, 0);
+      this.disconnects.inc(labels, 0);
+      this.dialFailures.inc({ url: t.url }, 0);
+    }
+    if (s.server) {
+      for (const peer of this.expectedPeers(s)) {
+        this.connects.inc({ side: 'server', peer }, 0);
+        this.disconnects.inc({ side: 'server', peer }, 0);
+      }
+    }
+    for (const l of s.listeners) {
+      for (const m of l.mappings) {
+        const where = { listener: l.key, mapping: m.path };
+        if (!this.durationSeries.has(seriesKey(where))) {
+          this.durationSeries.add(seriesKey(where));
+          this.duration.zero(where);
+        }
+        this.bytes.inc({ ...where, direction: 'in' }, 0);
+        this.bytes.inc({ ...where, direction: 'out' }, 0);
+      }
+    }
+  }
+}
+
+/** Client tunnels are keyed by server URL: stable before the first connect and across renames. */
+function tunnelLabels(e: TunnelEvent): { side: 'client' | 'server'; peer: string } {
+  return e.side === 'client' ? { side: 'client', peer: e.url ?? e.peer } : { side: 'server', peer: canonicalName(e.peer) };
+}
+
+function seriesKey(where: { listener: string; mapping: string }): string {
+  return `${where.listener}\u0000${where.mapping}`;
+}

@@ -1,0 +1,251 @@
+/**
+ * The control port's status page for browsers (`Accept: text/html`): one self-contained HTML
+ * document (inline CSS, no script, no external asset) that refreshes itself every few
+ * seconds and reads on a phone. It answers the operator's first questions: is each tunnel up,
+ * what is each listener answering, and what failed lately, at which node.
+ */
+import { canonicalName } from '../config/types.js';
+import { html, join, Html, type HtmlValue } from './page-html.js';
+import { RECENT_WINDOW_MS, type RecentActivity, type RecentError } from './page-recent.js';
+import { STYLE } from './page-style.js';
+import type { ListenerState, NodeState, TunnelState } from './state.js';
+
+/** Seconds between the page's own reloads. */
+export const REFRESH_S = 5;
+
+/** Headers for the page: no script may run even if a value escaped its escaping. */
+export const PAGE_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+  Vary: 'Accept',
+} as const;
+
+/** The whole page for one state snapshot. `now` is injectable for tests. */
+export function renderStatusPage(state: NodeState, recent: RecentActivity, now = Date.now()): string {
+  const errors = recent.recentErrors();
+  const up = state.tunnels.filter((t) => t.connected).length;
+  const page = html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="${REFRESH_S}">
+<meta name="color-scheme" content="light dark">
+<link rel="icon" href="data:,">
+<title>${state.name} · west</title>
+<style>${Html.trusted(STYLE)}</style>
+</head>
+<body>
+<main>
+<header>
+<h1 id="node-name">${state.name}</h1>
+<p class="sub">west ${state.version} · pid ${state.pid} · up ${duration(state.uptimeS)} (since ${stamp(state.startedAt)})</p>
+<ul class="summary">
+${state.tunnels.length > 0 ? html`<li>tunnels up <b>${up}/${state.tunnels.length}</b></li>` : ''}
+${state.server ? html`<li>peers connected <b>${state.server.peers.length}</b></li>` : ''}
+<li>listeners <b>${state.listeners.length}</b></li>
+<li>in flight <b>${state.listeners.reduce((n, l) => n + l.inFlight, 0)}</b></li>
+<li>recent errors <b>${errors.length}</b></li>
+</ul>
+</header>
+${tunnelsSection(state, now)}
+${peersSection(state, now)}
+${listenersSection(state, recent)}
+${errorsSection(errors, now)}
+<footer>
+<p>Refreshes every ${REFRESH_S} s · rendered ${stamp(new Date(now).toISOString())} ·
+<a href="/state.json">state.json</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a></p>
+</footer>
+</main>
+</body>
+</html>
+`;
+  return page.text;
+}
+
+function tunnelsSection(state: NodeState, now: number): Html {
+  if (state.tunnels.length === 0) {
+    return html`<section id="tunnels"><h2>Tunnels this node dials</h2><p class="note">None: this node dials no tunnel server.</p></section>`;
+  }
+  const rows = state.tunnels.map((t) => [
+    html`<code>${t.url}</code>${t.as !== state.name ? html`<br><span class="muted">as ${t.as}</span>` : ''}`,
+    tunnelPill(t),
+    t.peer ?? html`<span class="muted">-</span>`,
+    t.address !== undefined ? html`<code>${address(t.address, t.port)}</code>` : html`<span class="muted">-</span>`,
+    since(t.since, now),
+    t.streams,
+    html`${bytes(t.bytesIn)} / ${bytes(t.bytesOut)}`,
+    t.connects,
+    t.lastError ?? html`<span class="muted">-</span>`,
+  ]);
+  return html`<section id="tunnels"><h2>Tunnels this node dials</h2>${table(
+    ['server', 'state', 'peer', 'address', 'connected since', 'streams#', 'bytes in / out#', 'connects#', 'last error'], rows)}</section>`;
+}
+
+function peersSection(state: NodeState, now: number): Html {
+  const server = state.server;
+  if (!server) return html``;
+  const connected = new Set(server.peers.map((p) => canonicalName(p.name)));
+  // Peers the `en` listeners expect but that are not here are what an operator looks for first.
+  const missing = [...new Set(state.listeners.flatMap((l) => ('en' in l.target ? [l.target.en] : [])))]
+    .filter((name) => !connected.has(canonicalName(name)));
+  const rows: HtmlValue[][] = [
+    ...server.peers.map((p) => [
+      p.name, html`<span class="pill up">connected</span>`, html`<code>${address(p.address, p.port)}</code>`, since(p.since, now),
+      html`${p.streams} <span class="muted">of ${p.streamsOpened}</span>`, html`${bytes(p.bytesIn)} / ${bytes(p.bytesOut)}`,
+    ]),
+    ...missing.map((name) => [
+      name, html`<span class="pill down">not connected</span>`, html`<span class="muted">-</span>`, html`<span class="muted">-</span>`,
+      0, html`<span class="muted">-</span>`,
+    ]),
+  ];
+  const body = rows.length > 0
+    ? table(['peer', 'state', 'address', 'connected since', 'streams open#', 'bytes in / out#'], rows)
+    : html`<p class="note">No peer is connected.</p>`;
+  return html`<section id="peers"><h2>Peers of this node's tunnel server <code>${server.url}</code></h2>${body}</section>`;
+}
+
+function listenersSection(state: NodeState, recent: RecentActivity): Html {
+  const minutes = Math.round(RECENT_WINDOW_MS / 60_000);
+  if (state.listeners.length === 0) {
+    return html`<section id="listeners"><h2>Listeners</h2><p class="note">None: this node has no proxy listener.</p></section>`;
+  }
+  const blocks = state.listeners.map((l) => {
+    // The config keeps mappings longest first (the order they match in); people scan A to Z.
+    const mappings = [...l.mappings].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const rows: HtmlValue[][] = mappings.map((m) => [
+      html`<code>${m.path}</code>`, html`<code>${m.ou}</code>`,
+      m.ca.length > 0 ? m.ca.join(', ') : html`<span class="muted">any client</span>`,
+      statusCounts(recent.statusCounts(l.key, m.path)),
+    ]);
+    const unrouted = recent.statusCounts(l.key, '-');
+    if (unrouted.size > 0) rows.push([UNROUTED, html`<span class="muted">-</span>`, html`<span class="muted">-</span>`, statusCounts(unrouted)]);
+    return html`<div class="listener">
+<h3><code>${l.key}</code> <span class="target">→ ${listenerTarget(l)}</span> ${targetPill(l)}</h3>
+<p class="note line">${plural(l.requests, 'request')} since start · ${l.inFlight} in flight · all time: ${statusCounts(new Map(
+      Object.entries(l.statuses).map(([s, n]) => [Number(s), n])))}</p>
+${table(['path', 'outgoing URL (ou)', 'allowed clients (ca)', `last ${minutes} min`], rows)}
+</div>`;
+  });
+  return html`<section id="listeners"><h2>Listeners and mappings</h2>${blocks}</section>`;
+}
+
+function errorsSection(errors: RecentError[], now: number): Html {
+  const none = html`<span class="muted">-</span>`;
+  const body = errors.length === 0
+    ? html`<p class="note">No failures or tunnel drops since start.</p>`
+    : table(['time', 'what', 'code', 'at node', 'where', 'message'], errors.map((e) => e.kind === 'request'
+      ? [
+        at(e.time, now), statusPill(e.status), html`<code class="nowrap">${e.code}</code>`, e.node,
+        html`${e.mapping === '-' ? UNROUTED : html`<code>${e.mapping}</code>`} <span class="muted">on</span> <code>${e.listener}</code>`,
+        html`${e.message}<br><span class="muted small">request id <code>${e.id}</code></span>`,
+      ]
+      : [
+        at(e.time, now), html`<span class="pill down">tunnel down</span>`,
+        e.code === undefined ? none : html`<code class="nowrap">${e.code}</code>`, e.peer,
+        e.side === 'client'
+          ? html`<code>${e.tunnel}</code> <span class="muted">(dialed by this node)</span>`
+          : html`<span class="muted">peer of this node's server</span>`,
+        e.message,
+      ]));
+  return html`<section id="errors"><h2>Recent errors <span class="muted">(last ${errors.length}, newest first)</span></h2>${body}</section>`;
+}
+
+/**
+ * A table that turns into cards on a phone; a column name ending in '#' is numeric (the '#'
+ * is not shown). Each cell carries its column name for the card layout.
+ */
+function table(columns: string[], rows: HtmlValue[][]): Html {
+  const cols = columns.map((c) => ({ label: c.replace(/#$/, ''), num: c.endsWith('#') }));
+  const head = cols.map((c) => html`<th${c.num ? Html.trusted(' class="num"') : ''}>${c.label}</th>`);
+  const body = rows.map((r) => html`<tr>${r.map((cell, i) => {
+    const c = cols[i]!;
+    // One wrapper per cell: the phone layout places the label and the value side by side.
+    return html`<td data-label="${c.label}"${c.num ? Html.trusted(' class="num"') : ''}><span class="v">${cell}</span></td>`;
+  })}</tr>`);
+  return html`<table class="rows"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function tunnelPill(t: TunnelState): Html {
+  if (t.connected) return html`<span class="pill up">connected</span>`;
+  switch (t.state) {
+    case 'connecting': return html`<span class="pill wait">connecting</span>`;
+    case 'waiting': return html`<span class="pill down">down, retrying</span>`;
+    case 'idle': return html`<span class="pill off">idle (dials on first use)</span>`;
+    default: return html`<span class="pill off">${t.state}</span>`;
+  }
+}
+
+/**
+ * Requests recorded under mapping '-': none matched, or west refused them (403, 503, 508)
+ * before a stream was open, which the access record does not yet tell apart.
+ */
+const UNROUTED = html`<span class="muted" title="no mapping matched, or west refused the request before routing it">(not routed)</span>`;
+
+function targetPill(l: ListenerState): Html {
+  if ('ea' in l.target) return l.connected ? html`<span class="pill up">tunnel up</span>` : html`<span class="pill down">tunnel down</span>`;
+  return l.connected ? html`<span class="pill up">peer connected</span>` : html`<span class="pill down">peer not connected</span>`;
+}
+
+function listenerTarget(l: ListenerState): Html {
+  return 'ea' in l.target ? html`ea <code>${l.target.ea}</code>` : html`en <code>${l.target.en}</code>`;
+}
+
+function statusCounts(counts: Map<number, number>): Html {
+  if (counts.size === 0) return html`<span class="muted">no requests</span>`;
+  const chips = [...counts].sort(([a], [b]) => a - b).map(([status, n]) => html`${statusPill(status, n)}`);
+  return html`<span class="counts">${join(chips, ' ')}</span>`;
+}
+
+function statusPill(status: number, n?: number): Html {
+  const cls = status >= 200 && status < 600 && status !== 499 ? `s${Math.floor(status / 100)}` : 's0';
+  return html`<span class="pill ${cls}" title="HTTP ${status}">${status}${n === undefined ? '' : html` ×${n}`}</span>`;
+}
+
+function address(host: string, port: number | undefined): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return port === undefined ? h : `${h}:${port}`;
+}
+
+function since(iso: string | undefined, now: number): Html {
+  if (!iso) return html`<span class="muted">-</span>`;
+  return html`<time datetime="${iso}" title="${iso}">${duration((now - Date.parse(iso)) / 1000)} ago</time>`;
+}
+
+function at(time: Date, now: number): Html {
+  const iso = time.toISOString();
+  return html`<time class="nowrap" datetime="${iso}" title="${iso}">${iso.slice(11, 19)}Z</time> <span class="muted nowrap">${duration((now - time.getTime()) / 1000)} ago</span>`;
+}
+
+function stamp(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
+}
+
+/** "2d 3h", "4h 12m", "5m 3s", "9s". */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+/** Bytes in binary units with three significant digits: "512 B", "1.50 KiB", "12.3 MiB". */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

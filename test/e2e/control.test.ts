@@ -1,0 +1,367 @@
+/**
+ * The control port end to end, on real `west` processes: `/metrics` (scrape, act, scrape
+ * again: counters and histogram counts move by exactly what was done, with config-derived
+ * labels), tunnels dropping and coming back, the original's text dump unchanged for clients
+ * that do not ask for HTML, and the status page escaping operator- and peer-controlled values.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { fetchText, freePort, waitFor } from '../helpers/net.js';
+import { Origin } from '../helpers/origin.js';
+import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+
+const G = 'ctl-G';
+const L = 'ctl-L';
+
+let origin: Origin;
+let dir: string;
+let cleanup: () => Promise<void>;
+
+before(async () => {
+  origin = new Origin();
+  await origin.listen();
+  ({ dir, cleanup } = await tempDir('west-control-'));
+});
+
+after(async () => {
+  await stopAll();
+  await origin.close();
+  await cleanup();
+});
+
+// ---- Prometheus text format, as much as the tests need ----
+
+/** Series value by `name{a="x",b="y"}` with labels sorted by name. */
+type Scrape = Map<string, number>;
+
+function seriesKey(name: string, labels: Record<string, string>): string {
+  const parts = Object.keys(labels).sort().map((k) => `${k}=${JSON.stringify(labels[k])}`);
+  return parts.length > 0 ? `${name}{${parts.join(',')}}` : name;
+}
+
+function parseScrape(text: string): Scrape {
+  const out: Scrape = new Map();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    assert.ok(m, `not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c));
+    }
+    out.set(seriesKey(m[1]!, labels), Number(m[3]));
+  }
+  return out;
+}
+
+/** A series' value; 0 when absent (a counter not yet incremented). */
+function value(s: Scrape, name: string, labels: Record<string, string> = {}): number {
+  return s.get(seriesKey(name, labels)) ?? 0;
+}
+
+function has(s: Scrape, name: string, labels: Record<string, string> = {}): boolean {
+  return s.has(seriesKey(name, labels));
+}
+
+async function scrape(control: string): Promise<{ text: string; series: Scrape }> {
+  const r = await fetchText(`${control}/metrics`);
+  assert.equal(r.status, 200, r.text);
+  assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  return { text: r.text, series: parseScrape(r.text) };
+}
+
+// ---- the two-node setup ----
+
+interface Pair {
+  gFile: string;
+  lFile: string;
+  /** L's listener key as written (the `listener` label). */
+  lListener: string;
+  server: string;
+  gControl: string;
+  lControl: string;
+}
+
+/** G runs the tunnel server; L dials it and has an `ea` listener whose requests G performs. */
+async function pair(tag: string): Promise<Pair> {
+  const [sp, lProxy, gCp, lCp, closed] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const server = `ws://127.0.0.1:${sp}`;
+  const lListener = `http://127.0.0.1:${lProxy}`;
+  return {
+    gFile: await writeConfig(dir, `${tag}-G.json`, { west: { nm: G, cp: `127.0.0.1:${gCp}` }, wsts: { sp: server } }),
+    lFile: await writeConfig(dir, `${tag}-L.json`, {
+      west: { nm: L, cp: `127.0.0.1:${lCp}` },
+      proxy: {
+        [lListener]: {
+          ea: server,
+          '/ok': { ou: `http://127.0.0.1:${origin.port}/atG` },
+          // Nothing listens on `closed`: G's connection is refused, a 502 that happens at G.
+          '/refused': { ou: `http://127.0.0.1:${closed}/x` },
+        },
+      },
+    }),
+    lListener,
+    server,
+    gControl: `http://127.0.0.1:${gCp}`,
+    lControl: `http://127.0.0.1:${lCp}`,
+  };
+}
+
+describe('/metrics', () => {
+  let p: Pair;
+  let g: WestProcess;
+  let l: WestProcess;
+
+  before(async () => {
+    p = await pair('metrics');
+    g = await WestProcess.start(p.gFile);
+    l = await WestProcess.start(p.lFile);
+    await waitFor('L to connect to G', async () => value((await scrape(p.lControl)).series, 'west_tunnel_up', { side: 'client', peer: p.server }) === 1);
+  });
+
+  after(async () => {
+    await l.stop();
+    await g.stop();
+  });
+
+  test('process metrics carry the west_ prefix and the registry is the node\'s own', async () => {
+    const { text, series } = await scrape(p.lControl);
+    assert.ok(has(series, 'west_process_cpu_user_seconds_total'), 'west_process_cpu_user_seconds_total');
+    assert.ok(has(series, 'west_process_start_time_seconds'), 'west_process_start_time_seconds');
+    assert.ok([...series.keys()].some((k) => k.startsWith('west_nodejs_heap_size_used_bytes')), 'west_nodejs_heap_size_used_bytes');
+    assert.equal(value(series, 'west_node_info', { name: L, version: '0.1.0' }), 1);
+    // Nothing unprefixed (the global registry's defaults would be process_* and nodejs_*).
+    for (const line of text.split('\n')) {
+      if (line && !line.startsWith('#')) assert.match(line, /^west_/, line);
+    }
+  });
+
+  test('requests move the counters and histogram counts by what was done, labelled from the config', async () => {
+    const { series: before } = await scrape(p.lControl);
+    const at = (path: string): string => `${p.lListener}${path}`;
+    const ok = { listener: p.lListener, mapping: '/ok' };
+    const unmatched = { listener: p.lListener, mapping: '-' };
+    const refused = { listener: p.lListener, mapping: '/refused' };
+
+    let bytesOut = 0;
+    for (const path of ['/ok/echo', '/ok/echo', '/ok/bytes/1000']) {
+      const r = await fetchText(at(path));
+      assert.equal(r.status, 200, r.text);
+      bytesOut += r.body.length;
+    }
+    const posted = await fetchText(at('/ok/echo'), { method: 'POST', body: Buffer.alloc(300, 1) });
+    assert.equal(posted.status, 200);
+    assert.equal(JSON.parse(posted.text).bodyBytes, 300);
+    bytesOut += posted.body.length;
+    assert.equal((await fetchText(at('/nope/a-path-that-must-not-become-a-label'))).status, 404);
+    assert.equal((await fetchText(at('/refused/x'))).status, 502);
+
+    // The access event fires when the response closes, just after the client has it all.
+    const after = await waitFor('the last requests to be counted', async () => {
+      const { text, series } = await scrape(p.lControl);
+      const done = value(series, 'west_request_duration_seconds_count', refused) - value(before, 'west_request_duration_seconds_count', refused) === 1 &&
+        value(series, 'west_request_duration_seconds_count', unmatched) - value(before, 'west_request_duration_seconds_count', unmatched) === 1;
+      return done ? { text, series } : undefined;
+    });
+    const delta = (name: string, labels: Record<string, string>): number => value(after.series, name, labels) - value(before, name, labels);
+
+    assert.equal(delta('west_requests_total', { ...ok, status: '200' }), 4);
+    assert.equal(delta('west_requests_total', { ...unmatched, status: '404' }), 1);
+    assert.equal(delta('west_requests_total', { ...refused, status: '502' }), 1);
+    assert.equal(delta('west_request_duration_seconds_count', ok), 4);
+    assert.equal(delta('west_request_duration_seconds_count', unmatched), 1);
+    assert.equal(delta('west_request_duration_seconds_count', refused), 1);
+    assert.ok(delta('west_request_duration_seconds_sum', ok) > 0, 'durations add up');
+    // Cumulative buckets: each at least the one below, +Inf equal to the count.
+    let previous = 0;
+    for (const le of ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '30', '60', '+Inf']) {
+      const n = value(after.series, 'west_request_duration_seconds_bucket', { ...ok, le });
+      assert.ok(n >= previous, `bucket le=${le}`);
+      previous = n;
+    }
+    assert.equal(previous, value(after.series, 'west_request_duration_seconds_count', ok));
+
+    assert.equal(delta('west_request_bytes_total', { ...ok, direction: 'in' }), 300);
+    assert.equal(delta('west_request_bytes_total', { ...ok, direction: 'out' }), bytesOut);
+    // West's own failures, each at the node where it happened: the 404 at L, the refusal at G.
+    assert.equal(delta('west_request_failures_total', { listener: p.lListener, code: 'no_mapping', at: L }), 1);
+    assert.equal(delta('west_request_failures_total', { listener: p.lListener, code: 'origin_refused', at: G }), 1);
+    assert.equal(value(after.series, 'west_listener_in_flight', { listener: p.lListener }), 0);
+    assert.ok(!after.text.includes('a-path-that-must-not-become-a-label'), 'request paths never become label values');
+
+    // Streams close on both ends once the responses are done.
+    await waitFor('streams to settle', async () => value((await scrape(p.lControl)).series, 'west_streams_in_flight') === 0);
+  });
+
+  test('tunnel gauges and counters on both sides; a dropped tunnel reads 0 and counts one disconnect', async () => {
+    const client = { side: 'client', peer: p.server };
+    const server = { side: 'server', peer: L };
+    const g0 = (await scrape(p.gControl)).series;
+    const l0 = (await scrape(p.lControl)).series;
+    assert.equal(value(g0, 'west_tunnel_up', server), 1);
+    assert.equal(value(g0, 'west_tunnel_connects_total', server), 1);
+    assert.equal(value(l0, 'west_tunnel_up', client), 1);
+    assert.equal(value(l0, 'west_tunnel_connects_total', client), 1);
+    assert.ok(has(l0, 'west_tunnel_disconnects_total', client), 'known tunnels start at 0');
+    assert.ok(has(l0, 'west_tunnel_dial_failures_total', { url: p.server }), 'known tunnels start at 0');
+
+    // The peer (L) goes away: G's server side reads 0 and counts one disconnect.
+    await l.stop();
+    const g1 = await waitFor('G to see L gone', async () => {
+      const s = (await scrape(p.gControl)).series;
+      return value(s, 'west_tunnel_up', server) === 0 && has(s, 'west_tunnel_up', server) ? s : undefined;
+    });
+    assert.equal(value(g1, 'west_tunnel_disconnects_total', server) - value(g0, 'west_tunnel_disconnects_total', server), 1);
+    // The drop is listed among G's recent errors on its status page.
+    const page = (await fetchText(`${p.gControl}/`, { headers: { Accept: 'text/html' } })).text;
+    const errors = page.slice(page.indexOf('<section id="errors">'));
+    const rows = errors.split('<tr>').map((row) => row.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' '));
+    assert.ok(rows.some((row) => row.includes('tunnel down') && row.includes(` ${L} `)), `a tunnel-down row naming ${L}: ${rows.join('\n')}`);
+
+    // L comes back: one more connect.
+    l = await WestProcess.start(p.lFile);
+    const g2 = await waitFor('G to see L again', async () => {
+      const s = (await scrape(p.gControl)).series;
+      return value(s, 'west_tunnel_up', server) === 1 ? s : undefined;
+    });
+    assert.equal(value(g2, 'west_tunnel_connects_total', server), 2);
+    await waitFor('L to be connected', async () => value((await scrape(p.lControl)).series, 'west_tunnel_up', client) === 1);
+    const l1 = (await scrape(p.lControl)).series;
+
+    // The server (G) goes away: L's client side reads 0, counts one disconnect, and its redials fail.
+    await g.stop();
+    const l2 = await waitFor('L to see G gone and a redial fail', async () => {
+      const s = (await scrape(p.lControl)).series;
+      return value(s, 'west_tunnel_up', client) === 0 && value(s, 'west_tunnel_dial_failures_total', { url: p.server }) >= 1 ? s : undefined;
+    }, 15_000);
+    assert.equal(value(l2, 'west_tunnel_disconnects_total', client) - value(l1, 'west_tunnel_disconnects_total', client), 1);
+
+    // G comes back: L redials on its own.
+    g = await WestProcess.start(p.gFile);
+    const l3 = await waitFor('L to reconnect', async () => {
+      const s = (await scrape(p.lControl)).series;
+      return value(s, 'west_tunnel_up', client) === 1 ? s : undefined;
+    }, 20_000);
+    assert.equal(value(l3, 'west_tunnel_connects_total', client) - value(l1, 'west_tunnel_connects_total', client), 1);
+  });
+});
+
+/** The whole raw answer of a GET on a fresh connection (the dump is HTTP/1.0: it closes). */
+function rawGet(port: number, path: string, headers: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.setTimeout(10_000, () => socket.destroy(new Error('raw GET timed out')));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => { socket.destroy(); resolve(Buffer.concat(chunks).toString('utf8')); });
+    socket.on('error', reject);
+    socket.write([`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', ...headers, '', ''].join('\r\n'));
+  });
+}
+
+/** Splits a raw HTTP answer into status line, header names in order, and body. */
+function splitRaw(raw: string): { statusLine: string; headerNames: string[]; contentType: string; body: string } {
+  const end = raw.indexOf('\r\n\r\n');
+  assert.ok(end > 0, 'a complete head');
+  const [statusLine, ...lines] = raw.slice(0, end).split('\r\n');
+  const headerNames = lines.map((h) => h.slice(0, h.indexOf(':')));
+  const contentType = lines.find((h) => /^content-type:/i.test(h))?.replace(/^[^:]+:\s*/, '') ?? '';
+  return { statusLine: statusLine!, headerNames, contentType, body: raw.slice(end + 4) };
+}
+
+describe('text dump, status page and escaping', () => {
+  const EVIL_NODE = '<script>alert(1)</script>';
+  const EVIL_PEER = '<img src=x onerror=alert(2)>';
+  let cpPort: number;
+  let listener: string;
+  let node: WestProcess;
+
+  before(async () => {
+    const [sp, proxy] = await Promise.all([freePort(), freePort()]);
+    cpPort = await freePort();
+    listener = `http://127.0.0.1:${proxy}`;
+    const file = await writeConfig(dir, 'evil.json', {
+      west: { nm: EVIL_NODE, cp: `127.0.0.1:${cpPort}` },
+      wsts: { sp: `ws://127.0.0.1:${sp}` },
+      // The peer never connects: requests fail with a message that quotes its name.
+      proxy: { [listener]: { en: EVIL_PEER, '/p': { ou: `http://127.0.0.1:${origin.port}/x` } } },
+    });
+    node = await WestProcess.start(file);
+  });
+
+  after(async () => {
+    await node.stop();
+  });
+
+  test('clients that do not ask for text/html get the original dump, exactly as before', async () => {
+    const variants = [
+      [],
+      ['Accept: */*'],
+      ['User-Agent: Wget/1.21.3', 'Accept: */*', 'Accept-Encoding: identity'],
+      ['User-Agent: curl/8.5.0', 'Accept: */*'],
+      ['Accept: application/json'],
+      ['Accept: text/html;q=0, */*;q=0.1'],
+    ];
+    const bodies: string[] = [];
+    for (const headers of variants) {
+      const r = splitRaw(await rawGet(cpPort, '/', headers));
+      assert.equal(r.statusLine, 'HTTP/1.0 200 OK', headers.join(' | '));
+      assert.deepEqual(r.headerNames, ['Server', 'Date', 'Content-Type', 'Content-Length', 'Cache-Control']);
+      assert.equal(r.contentType, 'text/plain; charset=utf-8');
+      // Uptime is the one value that may tick between two requests.
+      bodies.push(r.body.replace(/"uptimeS":\d+/, '"uptimeS":0'));
+    }
+    const sections = [...bodies[0]!.matchAll(/^--- (\w+) object ---$/gm)].map((m) => m[1]);
+    assert.deepEqual(sections, ['west', 'wsts', 'wstc', 'proxy']);
+    assert.ok(bodies[0]!.includes(`"nm":${JSON.stringify(EVIL_NODE)}`), 'the dump is JSON text, not HTML: the name as written');
+    for (const b of bodies) assert.equal(b, bodies[0]);
+    // Any other unknown path is the dump too.
+    assert.equal(splitRaw(await rawGet(cpPort, '/anything/else', [])).body.replace(/"uptimeS":\d+/, '"uptimeS":0'), bodies[0]);
+  });
+
+  test('/state.json, /healthz and /metrics keep their own types whatever the Accept header', async () => {
+    const html = { Accept: 'text/html' };
+    const state = await fetchText(`http://127.0.0.1:${cpPort}/state.json`, { headers: html });
+    assert.match(String(state.headers['content-type']), /^application\/json/);
+    assert.equal((JSON.parse(state.text) as { name: string }).name, EVIL_NODE);
+    const health = await fetchText(`http://127.0.0.1:${cpPort}/healthz`, { headers: html });
+    assert.equal((JSON.parse(health.text) as { status: string }).status, 'ok');
+    const metrics = await fetchText(`http://127.0.0.1:${cpPort}/metrics`, { headers: html });
+    assert.match(String(metrics.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  });
+
+  test('the status page escapes node names, peer names and error messages', async () => {
+    const failed = await fetchText(`${listener}/p/a`);
+    assert.equal(failed.status, 503);
+    await waitFor('the failure to reach the page', async () => {
+      const r = await fetchText(`http://127.0.0.1:${cpPort}/`, { headers: { Accept: 'text/html' } });
+      return r.text.includes('peer_not_connected');
+    });
+
+    const r = await fetchText(`http://127.0.0.1:${cpPort}/some/unknown/path`, {
+      headers: { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'text/html; charset=utf-8');
+    assert.match(String(r.headers['content-security-policy']), /default-src 'none'/);
+    assert.equal(r.headers.vary, 'Accept');
+    assert.match(r.text, /^<!doctype html>/);
+    assert.match(r.text, /<meta http-equiv="refresh" content="5">/);
+    assert.match(r.text, /<meta name="viewport" content="width=device-width, initial-scale=1">/);
+    // No markup from values: the page has no script and no img element at all.
+    assert.ok(!/<script/i.test(r.text), 'no <script> element');
+    assert.ok(!/<img/i.test(r.text), 'no <img> element');
+    assert.ok(r.text.includes('<h1 id="node-name">&lt;script&gt;alert(1)&lt;/script&gt;</h1>'), 'the node name, escaped');
+    assert.ok(r.text.includes('&lt;img src=x onerror=alert(2)&gt;'), 'the peer name, escaped');
+    // The error row: its message quotes the peer's name, escaped too.
+    assert.ok(r.text.includes('peer &lt;img src=x onerror=alert(2)&gt; is not connected'), 'the error message, escaped');
+    // No external asset: every src/href is local or a data: URL.
+    for (const m of r.text.matchAll(/\b(?:src|href)="([^"]*)"/g)) assert.match(m[1]!, /^(\/|data:)/, m[1]);
+
+    const head = await fetchText(`http://127.0.0.1:${cpPort}/`, { method: 'HEAD', headers: { Accept: 'text/html' } });
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers['content-type'], 'text/html; charset=utf-8');
+  });
+});
