@@ -201,7 +201,10 @@ export class WestNode {
   }
 
   private makeControl(): ControlServer {
-    return new ControlServer({ endpoint: this.config.control!, state: () => this.state(), events: this.events, log: this.log });
+    return new ControlServer({
+      endpoint: this.config.control!, state: () => this.state(), events: this.events, log: this.log,
+      token: () => this.config.controlToken,
+    });
   }
 
   /** A listener that left the config: stop accepting, let its requests finish, then close. */

@@ -179,11 +179,8 @@ function tunnelPill(t: TunnelState): Html {
   }
 }
 
-/**
- * Requests recorded under mapping '-': none matched, or west refused them (403, 503, 508)
- * before a stream was open, which the access record does not yet tell apart.
- */
-const UNROUTED = html`<span class="muted" title="no mapping matched, or west refused the request before routing it">(not routed)</span>`;
+/** Requests recorded under mapping '-': no mapping matched their path. */
+const UNROUTED = html`<span class="muted" title="no mapping matched the request's path">(not routed)</span>`;
 
 function targetPill(l: ListenerState): Html {
   if ('ea' in l.target) return l.connected ? html`<span class="pill up">tunnel up</span>` : html`<span class="pill down">tunnel down</span>`;

@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import { bearerToken, sameSecret } from '../auth.js';
 import type { Endpoint } from '../config/types.js';
 import type { NodeEvents } from '../events.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
@@ -21,6 +22,8 @@ export interface ControlServerOptions {
   state: () => NodeState;
   /** The node's live events (requests finished, tunnels up and down). */
   events: EventEmitter<NodeEvents>;
+  /** The bearer token every request must carry (`west.cpToken`), read per request so a reload applies. */
+  token?: () => string | undefined;
   log: Logger;
 }
 
@@ -60,6 +63,15 @@ export class ControlServer {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('the control port is read-only: use GET\n');
       return;
+    }
+    const token = this.opts.token?.();
+    if (token !== undefined) {
+      const given = bearerToken(req.headers.authorization);
+      if (given === undefined || !sameSecret(given, token)) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Bearer realm="west control port"', 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end(`${given === undefined ? 'this control port needs' : 'wrong'} bearer token (west.cpToken)\n`);
+        return;
+      }
     }
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {

@@ -153,7 +153,10 @@ export class ProxyListener {
    * The checks every request passes, in order (404, 403, 508, 503), then the stream to the far
    * end. `gone()` says whether the client left while we waited for the tunnel.
    */
-  private async route(req: http.IncomingMessage, requestId: string, upgrade: string | undefined, gone: () => boolean): Promise<Routed | WestError | undefined> {
+  private async route(
+    req: http.IncomingMessage, requestId: string, upgrade: string | undefined, gone: () => boolean,
+    matched: (mappingPath: string) => void,
+  ): Promise<Routed | WestError | undefined> {
     const { nodeName, tuning } = this.opts;
     if (this.draining) return new WestError('draining', nodeName, 'this node is shutting down');
 
@@ -165,6 +168,7 @@ export class ProxyListener {
     }
     const match = this.paths.match(target.pathname, target.search);
     if (!match) return new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${this.config.key}`);
+    matched(match.mapping.path);
 
     if (!this.allowlists.get(match.mapping.path)!.allows(req.socket.remoteAddress)) {
       return new WestError('client_denied', nodeName, `client ${req.socket.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`);
@@ -226,11 +230,10 @@ export class ProxyListener {
       sendFailure(res, err, tuning.retryAfterS);
     };
 
-    const routed = await this.route(req, requestId, undefined, () => res.destroyed);
+    const routed = await this.route(req, requestId, undefined, () => res.destroyed, (path) => { mapping = path; });
     if (routed === undefined) return;
     if (routed instanceof WestError) return fail(routed);
     const { stream } = routed;
-    mapping = routed.match.mapping.path;
 
     req.on('data', (c: Buffer) => { bytesIn += c.length; });
     req.pipe(stream);
@@ -266,10 +269,11 @@ export class ProxyListener {
       client: req.socket.remoteAddress ?? '', completed: status === 101, upgrade: protocol,
       failure: failure && { code: failure.code, node: failure.node, message: failure.message },
     });
-    const routed = await this.route(req, requestId, protocol, () => socket.destroyed);
+    let mapping = '-';
+    const routed = await this.route(req, requestId, protocol, () => socket.destroyed, (path) => { mapping = path; });
     if (routed === undefined) return;
     if (routed instanceof WestError) {
-      record(routed.status, '-', routed);
+      record(routed.status, mapping, routed);
       sendRawFailure(socket, routed, tuning.retryAfterS);
       return;
     }

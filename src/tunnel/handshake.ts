@@ -20,12 +20,6 @@ export function peerWindow(headers: IncomingHttpHeaders): number {
   return Number.isInteger(n) && n >= MIN_WINDOW && n <= MAX_WINDOW ? n : MIN_WINDOW;
 }
 
-/** The token of an `Authorization: Bearer <token>` header, or undefined. */
-export function bearerToken(header: string | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return m?.[1];
-}
-
 /** A header value that names a node: printable ASCII, bounded length. */
 export function validNodeName(name: unknown): name is string {
   return typeof name === 'string' && name.length > 0 && name.length <= 255 && /^[\x21-\x7e]+$/.test(name);

@@ -8,7 +8,6 @@
  * name is free.
  */
 import { EventEmitter } from 'node:events';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -19,7 +18,8 @@ import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
 import { AddressAllowlist } from '../proxy/allow.js';
-import { bearerToken, MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
+import { bearerToken, sameSecret } from '../auth.js';
+import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';
 
 export interface TunnelServerOptions {
@@ -181,11 +181,4 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.opts.log.info('tunnel.client_connected', { peer: name, address: session.remoteAddress, port: session.remotePort });
     this.emit('session', session);
   }
-}
-
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
