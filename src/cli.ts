@@ -6,9 +6,10 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { LOG_LEVELS } from './log.js';
 import { VERSION } from './node.js';
-import { checkConfigs } from './check.js';
+import { checkConfigs } from './check/index.js';
 import { startEchoOrigin } from './demo.js';
 import { runNode } from './run.js';
+import { showState } from './state-cli.js';
 
 const demoConfig = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sample', 'demo', 'demo.json');
 
@@ -42,11 +43,29 @@ await yargs(hideBin(process.argv))
     },
   )
   .command(
+    'state <url>',
+    "print a running node's live state from its control port (west.cp; a token goes in WEST_CP_TOKEN)",
+    (y) => y
+      .positional('url', { type: 'string', demandOption: true, describe: 'the control port: http://host:port, host:port or :port' })
+      .option('json', { type: 'boolean', default: false, describe: 'print /state.json as it is' })
+      .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the answer' }),
+    async (argv) => {
+      const timeoutMs = Number.isFinite(argv.timeout) && argv.timeout > 0 ? Math.ceil(argv.timeout * 1000) : 5000;
+      const token = process.env.WEST_CP_TOKEN || undefined;
+      process.exit(await showState({ target: argv.url, json: argv.json, timeoutMs, token }, process.stdout, process.stderr));
+    },
+  )
+  .command(
     'demo',
     'run the self-contained demo (sample/demo/demo.json)',
     () => {},
     async (argv) => {
-      await startEchoOrigin(9901);
+      try {
+        await startEchoOrigin(9901);
+      } catch (err) {
+        process.stderr.write(`west demo: cannot start the demo's echo origin on 127.0.0.1:9901: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
       process.stderr.write(
         'west demo: one node that tunnels to itself. Try, in another terminal:\n' +
         '  curl http://127.0.0.1:9900/hello/world      (through the tunnel to a built-in echo origin)\n' +

@@ -1,0 +1,176 @@
+/**
+ * A set of configs seen as one deployment: which node serves each tunnel URL, which machine
+ * each node shares with others, and which listener an `ou` lands on. Everything is inferred
+ * from the configs alone (no names are resolved, nothing is dialled).
+ */
+import { parseTunnelUrl, serverEndpoint } from '../config/endpoint.js';
+import { formatPath } from '../config/messages.js';
+import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from '../config/types.js';
+import { accepts, isLoopback, isWildcard } from './hosts.js';
+
+export interface TopoNode {
+  /** Position on the command line. */
+  index: number;
+  file: string;
+  config: NodeConfig;
+  /** `canonicalName(west.nm)`: how the tree and the chains name the node. */
+  name: string;
+}
+
+/** One tunnel a node dials (a `wstc` entry, or implied by an `ea`), and who serves it. */
+export interface Tunnel {
+  client: TopoNode;
+  config: ClientConfig;
+  /** JSON path where it is declared: `wstc["url"]`, or the first `proxy[...].ea` implying it. */
+  at: string;
+  /** The name presented to the server, canonical. */
+  presents: string;
+  /** The node whose `wsts.sp` serves the URL; undefined when no config does. */
+  server: TopoNode | undefined;
+  /** Further nodes that would serve the URL just as well (the deployment is ambiguous). */
+  alsoServedBy: TopoNode[];
+  /** A node listening on that address with the other scheme (ws:// versus wss://). */
+  otherScheme: TopoNode | undefined;
+}
+
+/** A proxy listener of a node. */
+export interface ListenerRef {
+  node: TopoNode;
+  listener: ListenerConfig;
+}
+
+export class Deployment {
+  readonly nodes: TopoNode[];
+  readonly tunnels: Tunnel[];
+  /** Union-find parents: nodes known to run on one machine share a root. */
+  private readonly machineOf: number[];
+
+  constructor(configs: readonly { file: string; config: NodeConfig }[]) {
+    this.nodes = configs.map(({ file, config }, index) => ({ index, file, config, name: canonicalName(config.name) }));
+    this.tunnels = this.nodes.flatMap((node) => node.config.clients.map((c) => this.resolveTunnel(node, c)));
+    this.machineOf = this.nodes.map((n) => n.index);
+    // Only a loopback address proves two nodes share a machine: 127.0.0.1 reaches nothing else.
+    for (const t of this.tunnels) {
+      const url = parseTunnelUrl(t.config.url);
+      if (t.server && url && isLoopback(url.hostname)) this.join(t.client, t.server);
+    }
+    this.joinByLoopbackOutgoing();
+  }
+
+  /** Who performs a listener's requests: its `ea` tunnel's server, or the peer its `en` names. */
+  performerOf(node: TopoNode, listener: ListenerConfig): { node?: TopoNode; why: string } {
+    const target = listener.target;
+    if (target.kind === 'ea') {
+      const server = this.tunnelOf(node, target.url)?.server;
+      return server ? { node: server, why: '' } : { why: `no server for ${target.url}` };
+    }
+    const peer = this.peersNamed(node, target.name)[0];
+    return peer ? { node: peer.client, why: '' } : { why: `no peer ${canonicalName(target.name)}` };
+  }
+
+  sameMachine(a: TopoNode, b: TopoNode): boolean {
+    return this.root(a.index) === this.root(b.index);
+  }
+
+  /** The tunnel `node` dials for a listener's `ea` URL (as written, like ListenerTarget). */
+  tunnelOf(node: TopoNode, url: string): Tunnel | undefined {
+    return this.tunnels.find((t) => t.client === node && t.config.url === url);
+  }
+
+  /** Tunnels that connect to `server`'s tunnel server presenting `name`. */
+  peersNamed(server: TopoNode, name: string): Tunnel[] {
+    const want = canonicalName(name);
+    return this.tunnels.filter((t) => t.server === server && t.presents === want);
+  }
+
+  /**
+   * The listener an outgoing URL lands on when `performer` performs it: a loopback host means
+   * the performer's own machine (its own listeners first); any other host must be bound exactly.
+   */
+  listenerFor(performer: TopoNode, ou: URL): ListenerRef | undefined {
+    const local = isLoopback(ou.hostname);
+    const order = [performer, ...this.nodes.filter((n) => n !== performer)];
+    for (const node of order) {
+      if (local && !this.sameMachine(node, performer)) continue;
+      const listener = listenerOn(node, ou);
+      if (listener) return { node, listener };
+    }
+    return undefined;
+  }
+
+  /**
+   * A node that performs an `ou` on 127.0.0.1 which lands on no listener of its machine so far,
+   * but on exactly one other node's, shares that node's machine. Repeated until nothing joins.
+   */
+  private joinByLoopbackOutgoing(): void {
+    for (let joined = true; joined;) {
+      joined = false;
+      for (const node of this.nodes) {
+        for (const listener of node.config.listeners) {
+          const performer = this.performerOf(node, listener).node;
+          if (!performer) continue;
+          for (const m of listener.mappings) {
+            if (!isLoopback(m.outgoing.hostname) || this.listenerFor(performer, m.outgoing)) continue;
+            const elsewhere = this.nodes.filter((n) => !this.sameMachine(n, performer) && listenerOn(n, m.outgoing));
+            if (elsewhere.length !== 1) continue;
+            this.join(performer, elsewhere[0]!);
+            joined = true;
+          }
+        }
+      }
+    }
+  }
+
+  private resolveTunnel(client: TopoNode, config: ClientConfig): Tunnel {
+    const tunnel: Tunnel = {
+      client, config, at: declaredAt(client.config, config.url), presents: canonicalName(config.name),
+      server: undefined, alsoServedBy: [], otherScheme: undefined,
+    };
+    const url = parseTunnelUrl(config.url);
+    if (!url) return tunnel;
+    const { host, port } = serverEndpoint(url);
+    const tls = url.protocol === 'wss:';
+    const listening = this.nodes.filter((n) => {
+      const sp = n.config.server;
+      return sp !== undefined && sp.port === port && port !== 0 && accepts(sp.host, host);
+    });
+    // A server bound to exactly this address is a better answer than one bound to all of them.
+    const exact = listening.filter((n) => !isWildcard(n.config.server?.host ?? ''));
+    const best = exact.length > 0 ? exact : listening;
+    const sameScheme = best.filter((n) => n.config.server?.tls === tls);
+    tunnel.server = sameScheme[0];
+    tunnel.alsoServedBy = sameScheme.slice(1);
+    tunnel.otherScheme = sameScheme.length === 0 ? best[0] : undefined;
+    return tunnel;
+  }
+
+  private root(i: number): number {
+    let r = i;
+    while (this.machineOf[r] !== r) r = this.machineOf[r]!;
+    return r;
+  }
+
+  private join(a: TopoNode, b: TopoNode): void {
+    this.machineOf[this.root(a.index)] = this.root(b.index);
+  }
+}
+
+/**
+ * The listener of `node` an outgoing URL lands on, by port, scheme and address. A wildcard
+ * listener takes a loopback address, but not a host name: a listener on all interfaces of
+ * some machine cannot be told apart from an unrelated server with the same port.
+ */
+function listenerOn(node: TopoNode, ou: URL): ListenerConfig | undefined {
+  const tls = ou.protocol === 'https:';
+  const port = ou.port === '' ? (tls ? 443 : 80) : Number(ou.port);
+  const local = isLoopback(ou.hostname);
+  return node.config.listeners.find((l) => l.port === port && port !== 0 && (l.tlsMaterial !== undefined) === tls &&
+    (local || !isWildcard(l.host)) && accepts(l.host, ou.hostname));
+}
+
+/** `wstc["url"]` when written there, else the first listener whose `ea` implies it. */
+function declaredAt(config: NodeConfig, url: string): string {
+  if (config.raw.wstc && Object.hasOwn(config.raw.wstc, url)) return formatPath(['wstc', url]);
+  const listener = config.listeners.find((l) => l.target.kind === 'ea' && l.target.url === url);
+  return listener ? formatPath(['proxy', listener.key, 'ea']) : formatPath(['wstc', url]);
+}

@@ -1,0 +1,73 @@
+/**
+ * `west check`: validates config files without starting anything. One file is checked on its
+ * own; several are checked as one deployment (topology.ts, chains.ts), drawn as a tree
+ * (tree.ts). Warnings are printed but only errors make the exit status 1.
+ */
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { loadConfigFile } from '../config/load.js';
+import type { NodeConfig } from '../config/types.js';
+import { ConfigError } from '../errors.js';
+import { walkChains } from './chains.js';
+import { Deployment } from './deployment.js';
+import { describeNode } from './describe.js';
+import { bySeverity, formatFinding, type TopologyFinding } from './findings.js';
+import { openRelayFindings, topologyFindings } from './topology.js';
+import { renderChain, renderTunnelTree } from './tree.js';
+
+export type { TopologyFinding } from './findings.js';
+
+/** Beyond this many chains a list stops helping anyone read it. */
+const MAX_CHAINS_SHOWN = 200;
+
+/** Checks each file, then (for two or more) the set as one deployment; returns the exit status. */
+export async function checkConfigs(files: string[], out: Writable): Promise<number> {
+  const unique = files.filter((f, i) => files.findIndex((g) => path.resolve(g) === path.resolve(f)) === i);
+  const loaded: { file: string; config: NodeConfig }[] = [];
+  for (const file of unique) {
+    try {
+      const config = await loadConfigFile(file);
+      loaded.push({ file, config });
+      out.write(`${file}: ok\n${describeNode(config).join('\n')}\n`);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      out.write(`${err.message}\n`);
+    }
+  }
+  const failed = unique.length - loaded.length;
+  const deployment = new Deployment(loaded);
+
+  if (unique.length === 1) {
+    writeFindings(out, openRelayFindings(deployment.nodes), '');
+    return failed === 0 ? 0 : 1;
+  }
+  if (failed > 0) {
+    out.write(`\ndeployment not checked: ${failed} of ${unique.length} configs did not load; fix ${failed === 1 ? 'it' : 'them'} first\n`);
+    return 1;
+  }
+  const { chains, findings: chainFindings } = walkChains(deployment);
+  const findings = bySeverity([...topologyFindings(deployment), ...chainFindings, ...openRelayFindings(deployment.nodes)]);
+
+  out.write(`\ndeployment of ${deployment.nodes.length} nodes:\n  tunnels:\n`);
+  const tree = renderTunnelTree(deployment);
+  out.write(tree.map((l) => `    ${l}\n`).join(''));
+  out.write('  chains:\n');
+  out.write(chains.length > 0 ? chains.slice(0, MAX_CHAINS_SHOWN).map((c) => `    ${renderChain(c)}\n`).join('') : '    (none: no proxy listeners)\n');
+  if (chains.length > MAX_CHAINS_SHOWN) out.write(`    ... and ${chains.length - MAX_CHAINS_SHOWN} more\n`);
+  writeFindings(out, findings, '  ');
+
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  const warnings = findings.length - errors;
+  const counts = `${plural(deployment.nodes.length, 'node')}, ${plural(deployment.tunnels.length, 'tunnel')}, ` +
+    `${plural(chains.length, 'chain')}; ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
+  out.write(`${errors === 0 ? 'sound' : 'NOT sound'}: ${counts}\n`);
+  return errors === 0 ? 0 : 1;
+}
+
+function writeFindings(out: Writable, findings: readonly TopologyFinding[], indent: string): void {
+  for (const f of findings) out.write(`${indent}${formatFinding(f)}\n`);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
