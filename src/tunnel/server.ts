@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { canonicalName, type NameClaimPolicy, type ServerConfig } from '../config/types.js';
@@ -68,8 +69,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.http = opts.config.tls && tls
       ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, onPlainRequest)
       : http.createServer(onPlainRequest);
-    this.http.on('tlsClientError', (err, socket) => {
-      opts.log.warn('tunnel.tls_refused', { address: socket.remoteAddress, reason: err.message });
+    this.http.on('tlsClientError', (err, socket: TLSSocket) => {
+      // Under TLS 1.3 a client certificate from the wrong CA is refused after the handshake,
+      // so the error is a bare reset; the socket still knows the real reason.
+      const why = socket.authorizationError ? `client certificate refused: ${String(socket.authorizationError)}` : err.message;
+      opts.log.warn('tunnel.tls_refused', { address: socket.remoteAddress, reason: why });
     });
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => socket.destroy());
