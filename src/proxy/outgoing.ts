@@ -49,10 +49,23 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   // Every failure below resets the stream, which emits 'error': the reset already told the
   // peer, so there is nothing more to do with it here (and no listener would crash us).
   stream.on('error', () => {});
+  const started = process.hrtime.bigint();
+  let status = 0;
+  let failure: FailureCode | undefined;
   const fail = (code: FailureCode, message: string): void => {
+    failure ??= code;
     ctx.log.debug('outgoing.failed', { id: head.id, url: head.url, code, error: message });
     stream.reset(code, message, ctx.nodeName);
   };
+  // One line per performed request, with the id the listener logged: one grep follows a
+  // request through every hop of a chain.
+  stream.once('close', () => {
+    ctx.log.info('perform', {
+      id: head.id, peer, method: head.method, url: head.url, status: failure ? undefined : status || undefined,
+      error: failure ?? (stream.writableFinished ? undefined : 'cancel'),
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10, in: stream.bytesIn, out: stream.bytesOut,
+    });
+  });
 
   let url: URL;
   try {
@@ -128,6 +141,7 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   req.on('response', (res) => {
     clearTimeout(responseTimer);
     answered = true;
+    status = res.statusCode ?? 502;
     stream.respond({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: stripHopByHop(res.rawHeaders, false) });
     res.pipe(stream);
     res.on('close', () => {
