@@ -154,13 +154,28 @@ function portClashes(d: Deployment): TopologyFinding[] {
 }
 
 /**
- * A tunnel server without a `west.egress` allowlist fetches whatever its peers ask: a warning,
- * so the operator decides who may connect (or sets the allowlist).
+ * A node without a `west.egress` allowlist fetches whatever its peers ask: a tunnel server for
+ * anyone who connects, a tunnel client for the servers it dials. A warning, so the operator
+ * decides who may connect (or sets the allowlist).
  */
 export function openRelayFindings(nodes: readonly TopoNode[]): TopologyFinding[] {
-  return nodes.filter((n) => n.config.server && !n.config.egress).map((n) => ({
-    rule: 'open relay' as const, severity: 'warning' as const, file: n.file, path: 'wsts.sp',
-    message: `any peer that connects to ${n.config.server?.url} can make ${n.name} fetch any URL it can reach ` +
-      '(no west.egress allowlist); let only trusted peers reach this port',
-  }));
+  const findings: TopologyFinding[] = [];
+  for (const n of nodes) {
+    if (n.config.egress) continue;
+    if (n.config.server) {
+      findings.push({
+        rule: 'open relay', severity: 'warning', file: n.file, path: 'wsts.sp',
+        message: `any peer that connects to ${n.config.server.url} can make ${n.name} fetch any URL it can reach ` +
+          '(no west.egress allowlist); let only trusted peers reach this port',
+      });
+    } else if (n.config.clients.length > 0) {
+      const servers = n.config.clients.map((c) => c.url).join(', ');
+      findings.push({
+        rule: 'open relay', severity: 'warning', file: n.file, path: 'west',
+        message: `the tunnel server${n.config.clients.length > 1 ? 's' : ''} ${servers} can make ${n.name} fetch any URL it can reach ` +
+          '(no west.egress allowlist)',
+      });
+    }
+  }
+  return findings;
 }

@@ -65,6 +65,10 @@ const key = (f: Pick<Reported, 'severity' | 'file' | 'path' | 'rule'>): string =
 
 const relay = (file: string): Expected => ({ severity: 'warning', file, path: 'wsts.sp', rule: 'open relay', message: /can make .* fetch any URL it can reach \(no west\.egress allowlist\)/ });
 
+/** The open-relay warning for a node that runs no tunnel server but dials some, without `west.egress`. */
+const clientRelay = (file: string, message = /the tunnel servers? .* can make .* fetch any URL it can reach \(no west\.egress allowlist\)/): Expected =>
+  ({ severity: 'warning', file, path: 'west', rule: 'open relay', message });
+
 interface Expected {
   severity: 'error' | 'warning';
   file: string;
@@ -86,7 +90,7 @@ const CASES: SetCase[] = [
     set: 'loop', exit: 1,
     findings: [
       { severity: 'error', file: 'B.json', path: 'proxy["http://127.0.0.1:9912"]["/b"].ou', rule: 'loop', message: /goes back to A:9911, which the request already passed: A:9911\/a -> B:9912\/b -> A:9911\/a \(west answers 508\)/ },
-      relay('B.json'),
+      relay('B.json'), clientRelay('A.json'),
     ],
     chains: ['A:9911/a -> B:9912/b -> A:9911/a [loop]'],
   },
@@ -95,7 +99,7 @@ const CASES: SetCase[] = [
     findings: [
       { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9931"].en', rule: 'unknown name', message: /no config in this deployment connects as "ws:\/\/nobody\.example" \(nodes here: G, L, L2\)/ },
       { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9932"].en', rule: 'unknown name', message: /"L2", which connects to "ws:\/\/127\.0\.0\.1:9802" \(served by L\), not to this node's tunnel server/ },
-      relay('G.json'), relay('L.json'),
+      relay('G.json'), relay('L.json'), clientRelay('L2.json', /^the tunnel server ws:\/\/127\.0\.0\.1:9802 can make L2 fetch/),
     ],
     chains: ['G:9931/pa -> ? (no peer nobody.example)', 'G:9932/pb -> ? (no peer L2)'],
   },
@@ -105,6 +109,7 @@ const CASES: SetCase[] = [
       { severity: 'error', file: 'L.json', path: 'wstc["ws://relay.example.org:9801"]', rule: 'missing server', message: /no config in this deployment serves "ws:\/\/relay\.example\.org:9801"/ },
       { severity: 'error', file: 'L.json', path: 'proxy["http://127.0.0.1:9911"].ea', rule: 'missing server', message: /serves "ws:\/\/127\.0\.0\.1:9899"/ },
       relay('G.json'),
+      clientRelay('L.json', /^the tunnel servers ws:\/\/127\.0\.0\.1:9801, ws:\/\/relay\.example\.org:9801, ws:\/\/127\.0\.0\.1:9899 can make L fetch any URL it can reach \(no west\.egress allowlist\)$/),
     ],
     chains: ['L:9911/px -> ? (no server for ws://127.0.0.1:9899)'],
   },
@@ -113,24 +118,24 @@ const CASES: SetCase[] = [
     findings: [
       { severity: 'error', file: 'L.json', path: 'west.cp', rule: 'port clash', message: /\*:9701 is also bound by .*G\.json west\.cp/ },
       { severity: 'error', file: 'L.json', path: 'proxy["http://:9801"]', rule: 'port clash', message: /\*:9801 is also bound by .*G\.json wsts\.sp \(127\.0\.0\.1:9801\)/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json', /^the tunnel server ws:\/\/localhost:9801 can make L fetch/),
     ],
   },
   {
     set: 'open-relay', exit: 0,
-    findings: [relay('G.json')],
+    findings: [relay('G.json'), clientRelay('L.json', /^the tunnel server ws:\/\/127\.0\.0\.1:9801 can make L fetch any URL it can reach \(no west\.egress allowlist\)$/)],
     chains: ['G:9931/pa -> L -> http://127.0.0.1:9941/a'],
   },
   {
     set: 'egress', exit: 0,
-    findings: [],
+    findings: [clientRelay('L.json')],
     chains: ['L:9911/px -> G -> http://127.0.0.1:9921/x'],
   },
   {
     set: 'no-mapping', exit: 1,
     findings: [
       { severity: 'error', file: 'L.json', path: 'proxy["http://127.0.0.1:9951"]["/bx"].ou', rule: 'no mapping', message: /leads to G:9961 .* no mapping for \/zz; requests would get 404/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json'), clientRelay('L2.json'),
     ],
     chains: ['G:9961/by -> L2 -> http://127.0.0.1:9971/b', 'L:9951/bx -> G:9961/zz [no mapping: 404]'],
   },
@@ -138,28 +143,28 @@ const CASES: SetCase[] = [
     set: 'duplicate-name', exit: 1,
     findings: [
       { severity: 'error', file: 'L.json', path: 'west.nm', rule: 'duplicate name', message: /G\.json is also named "site"/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json'),
     ],
   },
   {
     set: 'name-claimed-twice', exit: 1,
     findings: [
       { severity: 'error', file: 'L2.json', path: 'wstc["ws://127.0.0.1:9801"]', rule: 'name claimed twice', message: /connects to G as "edge", as does L1/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L1.json'), clientRelay('L2.json'),
     ],
   },
   {
     set: 'dials-late', exit: 1,
     findings: [
       { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9931"].en', rule: 'dials late', message: /never dials this node: wstc\["ws:\/\/127\.0\.0\.1:9801"\] has "ee": "no"/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json'),
     ],
   },
   {
     set: 'hop-limit', exit: 1,
     findings: [
       { severity: 'error', file: 'L.json', path: 'proxy["http://127.0.0.1:9951"]["/bx"].ou', rule: 'hop limit', message: /reaches G:9961 after 1 west listener, but that node allows at most 1/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json'), clientRelay('L2.json'),
     ],
     chains: ['L:9951/bx -> G:9961/by -> L2 -> http://127.0.0.1:9971/b'],
   },
@@ -167,20 +172,20 @@ const CASES: SetCase[] = [
     set: 'wrong-scheme', exit: 1,
     findings: [
       { severity: 'error', file: 'L.json', path: 'wstc["wss://127.0.0.1:9801"]', rule: 'missing server', message: /listens there with wsts\.sp "ws:\/\/127\.0\.0\.1:9801" \(ws:\/\/ and wss:\/\/ do not mix\)/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json', /^the tunnel server wss:\/\/127\.0\.0\.1:9801 can make L fetch/),
     ],
     tree: ['G  (tunnel server ws://127.0.0.1:9801)', '? wss://127.0.0.1:9801  (no config serves it)', '└─ L'],
   },
   {
     set: 'two-machines', exit: 0,
-    findings: [relay('G.json')],
+    findings: [relay('G.json'), clientRelay('L.json', /^the tunnel server ws:\/\/relay\.example\.org:9801 can make site-l fetch/)],
     chains: ['relay.example.org:9931/pa -> site-l -> http://127.0.0.1:9941/a'],
   },
   {
     set: 'ambiguous', exit: 0,
     findings: [
       { severity: 'warning', file: 'L.json', path: 'wstc["ws://relay.example.org:9801"]', rule: 'ambiguous server', message: /could be served by G1 .* or G2 .*; the check assumes G1/ },
-      relay('G1.json'), relay('G2.json'),
+      relay('G1.json'), relay('G2.json'), clientRelay('L.json'),
     ],
   },
   {
@@ -196,13 +201,13 @@ const CASES: SetCase[] = [
     set: 'beside', exit: 1,
     findings: [
       { severity: 'error', file: 'X.json', path: 'west.cp', rule: 'port clash', message: /\*:9702 is also bound by .*L\.json west\.cp .*X and L run on one machine/ },
-      relay('G.json'),
+      relay('G.json'), clientRelay('L.json'), clientRelay('X.json', /^the tunnel server ws:\/\/relay\.example\.org:9801 can make X fetch/),
     ],
     chains: ['G:9931/pa -> L -> X:9961/x -> G -> http://127.0.0.1:9971/y'],
   },
   {
     set: 'fan-out', exit: 0,
-    findings: [relay('G.json')],
+    findings: [relay('G.json'), clientRelay('L.json'), clientRelay('L2.json')],
     chains: [
       'L:9951/all -> G:9961/a -> L2 -> http://127.0.0.1:9971/a',
       'L:9951/all -> G:9961/b -> L2 -> http://127.0.0.1:9972/b',
@@ -214,7 +219,10 @@ interface SampleCase {
   dir: string;
   chains: string[];
   tree: string[];
+  /** Files that run a tunnel server without west.egress. */
   relays: string[];
+  /** Files that run no tunnel server, dial one, and have no west.egress. */
+  clientRelays: string[];
 }
 
 const SAMPLE_CASES: SampleCase[] = [
@@ -223,18 +231,21 @@ const SAMPLE_CASES: SampleCase[] = [
     chains: ['[case1.L.fiap.org:9802]:9911/px -> ws//case1.G.flap.org -> http://127.0.0.1:9921/x'],
     tree: ['ws//case1.G.flap.org  (tunnel server ws://127.0.0.1:9801)', '└─ [case1.L.fiap.org:9802]'],
     relays: ['G.json'],
+    clientRelays: ['L.json'],
   },
   {
     dir: 'case2',
     chains: ['case2.G.fiap.org:9931/pa -> case2.L.fiap.org -> http://127.0.0.1:9941/a'],
     tree: ['case2.G.fiap.org  (tunnel server ws://127.0.0.1:9801)', '└─ case2.L.fiap.org'],
     relays: ['G.json'],
+    clientRelays: ['L.json'],
   },
   {
     dir: 'case3',
     chains: ['case3.L.fiap.org:9951/bx -> case3.G.fiap.org:9961/by -> case3.L2.fiap.org -> http://127.0.0.1:9971/b'],
     tree: ['case3.G.fiap.org  (tunnel server ws://127.0.0.1:9801)', '├─ case3.L.fiap.org', '└─ case3.L2.fiap.org'],
     relays: ['G.json'],
+    clientRelays: ['L.json', 'L2.json'],
   },
   {
     dir: 'case4',
@@ -245,6 +256,7 @@ const SAMPLE_CASES: SampleCase[] = [
       '   └─ case4.L2.fiap.org',
     ],
     relays: ['G.json', 'L.json'],
+    clientRelays: ['L2.json'],
   },
 ];
 
@@ -261,7 +273,10 @@ describe('west check on the sample deployments', { concurrency: 4 }, () => {
       for (const f of files) assert.ok(r.stdout.includes(`${f}: ok`), r.stdout);
       assert.deepEqual(tree(r.stdout), c.tree, r.stdout);
       assert.deepEqual(chains(r.stdout), c.chains, r.stdout);
-      assert.deepEqual(findings(r.stdout).map(key).sort(), c.relays.map((f) => key(relay(f))).sort(), r.stdout);
+      const want = [...c.relays.map(relay), ...c.clientRelays.map((f) => clientRelay(f))];
+      const got = findings(r.stdout);
+      assert.deepEqual(got.map(key).sort(), want.map(key).sort(), r.stdout);
+      for (const w of want) assert.match(got.find((g) => key(g) === key(w))!.message, w.message!, r.stdout);
       assert.match(r.stdout, new RegExp(`^sound: ${files.length} nodes, `, 'm'));
     });
   }
@@ -324,11 +339,63 @@ describe('west check: one file, and files that do not load', { concurrency: 4 },
     assert.doesNotMatch(r.stdout, /deployment|unknown name|missing server/);
   });
 
-  test('one file without a tunnel server: no warnings at all', async () => {
+  test('one file that only dials a tunnel server, without west.egress: exactly the client open-relay warning, exit 0', async () => {
     const file = path.join(SAMPLES, 'case1', 'L.json');
     const r = await runCli(['check', file], 30_000);
     assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(findings(r.stdout), [{
+      severity: 'warning', file: 'L.json', path: 'west', rule: 'open relay',
+      message: 'the tunnel server ws://127.0.0.1:9801 can make case1.L.fiap.org:9802 fetch any URL it can reach (no west.egress allowlist)',
+    }]);
+    assert.doesNotMatch(r.stdout, /deployment|unknown name|missing server/);
+  });
+
+  test('one file that dials two tunnel servers: the warning names both', async () => {
+    const file = await writeConfig(dir, 'two-servers.json', {
+      west: { nm: 'site' },
+      wstc: { 'ws://127.0.0.1:9801': {} },
+      proxy: { 'http://127.0.0.1:9911': { ea: 'ws://127.0.0.1:9802', '/x': { ou: 'http://127.0.0.1:9921/x' } } },
+    });
+    const r = await runCli(['check', file], 30_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(findings(r.stdout), [{
+      severity: 'warning', file: 'two-servers.json', path: 'west', rule: 'open relay',
+      message: 'the tunnel servers ws://127.0.0.1:9801, ws://127.0.0.1:9802 can make site fetch any URL it can reach (no west.egress allowlist)',
+    }]);
+  });
+
+  test('one file that only dials a tunnel server, with west.egress: no warnings at all', async () => {
+    const file = await writeConfig(dir, 'client-egress.json', {
+      west: { nm: 'site', egress: { G: ['http://127.0.0.1:9941/a'] } },
+      wstc: { 'ws://127.0.0.1:9801': {} },
+      proxy: { 'http://127.0.0.1:9911': { ea: 'ws://127.0.0.1:9801', '/x': { ou: 'http://127.0.0.1:9921/x' } } },
+    });
+    const r = await runCli(['check', file], 30_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(findings(r.stdout), []);
+  });
+
+  test('one file that neither serves nor dials a tunnel: no warnings at all', async () => {
+    const file = await writeConfig(dir, 'standalone.json', { west: { nm: 'alone' } });
+    const r = await runCli(['check', file], 30_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(findings(r.stdout), []);
+  });
+
+  test('a deployment where the server and its client both have west.egress: sound, no warnings', async () => {
+    const server = await writeConfig(dir, 'egress-G.json', {
+      west: { nm: 'G', cp: '127.0.0.1:9701', egress: { L: ['http://127.0.0.1:9921/x'] } },
+      wsts: { sp: 'ws://127.0.0.1:9801' },
+      proxy: { 'http://127.0.0.1:9931': { en: 'L', '/pa': { ou: 'http://127.0.0.1:9941/a' } } },
+    });
+    const client = await writeConfig(dir, 'egress-L.json', {
+      west: { nm: 'L', cp: '127.0.0.1:9702', egress: { G: ['http://127.0.0.1:9941/a'] } },
+      proxy: { 'http://127.0.0.1:9911': { ea: 'ws://127.0.0.1:9801', '/px': { ou: 'http://127.0.0.1:9921/x' } } },
+    });
+    const r = await runCli(['check', server, client], 30_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(findings(r.stdout), [], r.stdout);
+    assert.match(r.stdout, /^sound: 2 nodes, .*; 0 errors, 0 warnings$/m, r.stdout);
   });
 
   test('the same file named twice is checked once, on its own', async () => {
