@@ -94,7 +94,7 @@ export class WestNode {
     const plan = planReload(this.config, next);
     if (plan.refused) throw new Error(plan.refused);
 
-    const added = plan.listeners.add.map((l) => this.makeListener(l));
+    const added = plan.listeners.add.map((l) => this.makeListener(l, next.tuning));
     try {
       for (const l of added) await l.listen();
     } catch (err) {
@@ -103,6 +103,16 @@ export class WestNode {
     }
     this.config = next;
     this.applyTuning();
+    if (plan.tuning) {
+      const t = next.tuning;
+      const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs };
+      this.server?.setTuning(shared);
+      for (const c of this.clients.values()) {
+        c.setTuning({ ...shared, connectTimeoutMs: t.connectTimeoutMs, reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs });
+      }
+      // Kept listeners take the new tuning with update(); only their header limit is fixed at bind time.
+      for (const l of this.listeners.values()) l.update(l.config, t);
+    }
     for (const l of added) this.listeners.set(endpointKey(l.config), l);
     for (const l of plan.listeners.update) this.listeners.get(endpointKey(l))?.update(l, next.tuning);
     for (const key of plan.listeners.remove) {
@@ -192,9 +202,9 @@ export class WestNode {
     return client;
   }
 
-  private makeListener(l: ListenerConfig): ProxyListener {
+  private makeListener(l: ListenerConfig, tuning = this.config.tuning): ProxyListener {
     return new ProxyListener({
-      config: l, nodeName: this.config.name, tuning: this.config.tuning, log: this.log,
+      config: l, nodeName: this.config.name, tuning, log: this.log,
       resolveSession: (cfg) => this.resolveSession(cfg),
       onAccess: (record) => this.events.emit('access', record),
     });

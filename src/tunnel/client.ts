@@ -43,7 +43,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   lastError: string | undefined;
   connects = 0;
   private readonly opts: TunnelClientOptions;
-  private readonly backoff: Backoff;
+  private backoff: Backoff;
   private ws: WebSocket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
@@ -52,6 +52,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.opts = opts;
     this.config = opts.config;
     this.backoff = new Backoff(opts.reconnectMinMs, opts.reconnectMaxMs);
+  }
+
+  /** Takes reloaded tuning: the next dial and session use it; a live session keeps its own. */
+  setTuning(t: Pick<TunnelClientOptions, 'recvWindow' | 'heartbeatMs' | 'connectTimeoutMs' | 'maxStreams' | 'idleTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs'>): void {
+    Object.assign(this.opts, t);
+    this.backoff = new Backoff(t.reconnectMinMs, t.reconnectMaxMs);
   }
 
   /** Starts dialing (idempotent). */

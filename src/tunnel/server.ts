@@ -88,6 +88,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.opts.log.info('tunnel.server_listening', { url: this.opts.config.url, port: this.port });
   }
 
+  /** Takes reloaded tuning: sessions accepted from now on use it; live ones keep their own. */
+  setTuning(t: Pick<TunnelServerOptions, 'recvWindow' | 'heartbeatMs' | 'maxStreams' | 'idleTimeoutMs'>): void {
+    Object.assign(this.opts, t);
+  }
+
   /** Applies a reloaded `wsts.claim` to the next connection. */
   setClaimPolicy(claim: NameClaimPolicy): void {
     this.opts.config = { ...this.opts.config, claim };

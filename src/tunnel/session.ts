@@ -10,7 +10,7 @@ import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeFrame, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
-import { TunnelStream, type FrameSink } from './stream.js';
+import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
 export interface SessionOptions {
   localName: string;
@@ -54,6 +54,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private nextId: number;
   private lastHeard = Date.now();
   private lastPing = 0;
+  private corked = false;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
 
@@ -105,11 +106,35 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   send(frame: Buffer, cb?: (err?: Error | null) => void): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) {
-      if (cb) queueMicrotask(() => cb(new Error('tunnel is closed')));
+      if (cb) queueMicrotask(() => cb(this.lostError('closed')));
       return;
     }
     this.bytesOut += frame.length;
-    this.ws.send(frame, { binary: true }, cb);
+    this.corkUntilImmediate();
+    // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away,
+    // not a fault of this stream: it must fail as tunnel_lost (502), never as internal (500).
+    this.ws.send(frame, { binary: true }, cb && ((err) => cb(err ? this.lostError(err.message) : null)));
+  }
+
+  private lostError(why: string): StreamResetError {
+    return new StreamResetError({ code: 'tunnel_lost', message: `tunnel to ${this.peerName} ${why === 'closed' ? 'is closed' : `failed (${why})`}`, node: this.localName }, true);
+  }
+
+  /**
+   * The frames of one request (RESPONSE, DATA, END; OPEN, END; window grants) are sent from
+   * several ticks of one I/O callback: holding the socket corked until setImmediate lets
+   * them leave in one writev instead of one syscall each.
+   */
+  private corkUntilImmediate(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.corked = true;
+    socket.cork();
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   release(id: number): void {
@@ -129,9 +154,15 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     // Silent for 1.5 intervals while we ping every interval: the peer missed a pong. Checked
     // every half interval, so a dead peer is dropped within two intervals of its last word.
     if (Date.now() - this.lastHeard > 1.5 * this.opts.heartbeatMs) {
-      this.opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs: Date.now() - this.lastHeard });
-      this.ws.terminate();
-      this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
+      // Timers run before the poll phase: after this process was paused or blocked, the peer's
+      // pings may be sitting unread in the socket. Decide after the poll phase has read them.
+      setImmediate(() => {
+        const silentMs = Date.now() - this.lastHeard;
+        if (this.closed || silentMs <= 1.5 * this.opts.heartbeatMs) return;
+        this.opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs });
+        this.ws.terminate();
+        this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
+      });
       return;
     }
     if (this.ws.readyState === this.ws.OPEN && Date.now() - this.lastPing >= this.opts.heartbeatMs - 5) {
