@@ -1,0 +1,247 @@
+/**
+ * SIGHUP reloads (issue 4, item 7; doc/operations.md) on a live node: L of a pair (L dials G
+ * and has an `ea` listener). Mappings and listeners added or removed take effect without
+ * dropping the tunnel (its connect count and connected-since in /state.json stay the same, no
+ * disconnect is logged); a config that does not load, or cannot be applied, is rejected with
+ * its problems and the running config keeps serving; changed tuning keys apply to listeners
+ * and tunnel sessions created after the reload.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type NodeStateView } from '../helpers/chain.js';
+import { fetchText, freePort, waitFor } from '../helpers/net.js';
+import { Origin, patternSha256 } from '../helpers/origin.js';
+import { stopAll, tempDir, WestProcess, type LogEvent } from '../helpers/west.js';
+
+let origin: Origin;
+let cleanup: () => Promise<void>;
+let p: Pair;
+let g: WestProcess;
+let l: WestProcess;
+/** L's `ea` listener, without a mapping path. */
+let lBase: string;
+let lKey: string;
+/** The tunnel L-G as first connected. */
+let tunnelAtStart: NodeStateView['tunnels'][number];
+
+before(async () => {
+  origin = new Origin();
+  await origin.listen();
+  let dir: string;
+  ({ dir, cleanup } = await tempDir('west-reload-'));
+  // A removed listener drains its requests for up to drainTimeout before it closes.
+  ({ pair: p, g, l } = await Pair.launch(() => ({ dir, tag: 'reload', originPort: origin.port, lWest: { ...SHORT_TIMERS, drainTimeout: 20 } })));
+  await until200(`${p.lUrl}/warm/echo`, 10_000);
+  lBase = new URL(p.lUrl).origin;
+  lKey = Object.keys(p.configs.L.proxy!)[0]!;
+  tunnelAtStart = (await stateOf(p.control.L)).tunnels[0]!;
+});
+
+after(async () => {
+  await stopAll();
+  await origin.close();
+  await cleanup();
+});
+
+const originUrl = (path: string): string => `http://127.0.0.1:${origin.port}${path}`;
+
+/** Sends SIGHUP to L and waits for its verdict, which must be `expected` when given. */
+async function hup(expected?: 'node.reloaded' | 'node.reload_rejected'): Promise<LogEvent> {
+  const verdicts = (): LogEvent[] => l.events.filter((e) => e.event === 'node.reloaded' || e.event === 'node.reload_rejected');
+  const before = verdicts().length;
+  l.kill('SIGHUP');
+  const verdict = await waitFor('L to reload or reject its config', () => verdicts()[before], 10_000);
+  if (expected) assert.equal(verdict.event, expected, JSON.stringify(verdict));
+  return verdict;
+}
+
+/** The tunnel L-G is the one from the start: never dropped, never redialled. */
+async function assertTunnelKept(): Promise<void> {
+  const t = (await stateOf(p.control.L)).tunnels[0]!;
+  assert.equal(t.connected, true);
+  assert.equal(t.connects, tunnelAtStart.connects, 'the tunnel was redialled');
+  assert.equal(t.since, tunnelAtStart.since, 'the tunnel was replaced');
+  assert.equal(l.events.filter((e) => e.event === 'tunnel.disconnected').length, 0, 'L logged a tunnel disconnect');
+  assert.equal(g.events.filter((e) => e.event === 'tunnel.client_disconnected').length, 0, 'G saw L disconnect');
+}
+
+/** What the node serves right now on L's listener. */
+async function get(path: string, base = lBase): Promise<{ status: number; url?: string; text: string }> {
+  const r = await fetchText(`${base}${path}`);
+  return { status: r.status, text: r.text, url: r.status === 200 ? (JSON.parse(r.text) as { url: string }).url : undefined };
+}
+
+describe('SIGHUP on L', { concurrency: 1 }, () => {
+  test('(a) a mapping added to an existing listener serves at once, and the tunnel is not dropped', async () => {
+    assert.equal((await get('/added/echo')).status, 404);
+    p.configs.L.proxy![lKey]!['/added'] = { ou: originUrl('/added-target') };
+    await p.rewrite('L');
+    const verdict = await hup('node.reloaded');
+    assert.deepEqual(verdict.listenersUpdated, [lKey]);
+    assert.equal((await get('/added/echo')).url, '/added-target/echo');
+    assert.equal((await get('/px/still/echo')).url, '/atG/still/echo');
+    await assertTunnelKept();
+  });
+
+  test('(a2) a changed outgoing URL of a kept mapping applies to the next request', async () => {
+    p.configs.L.proxy![lKey]!['/added'] = { ou: originUrl('/changed-target') };
+    await p.rewrite('L');
+    await hup('node.reloaded');
+    assert.equal((await get('/added/echo')).url, '/changed-target/echo');
+    await assertTunnelKept();
+  });
+
+  let newPort: number;
+  let newKey: string;
+
+  test('(b) a listener added on a new port starts serving', async () => {
+    newPort = await freePort();
+    newKey = `http://127.0.0.1:${newPort}`;
+    p.configs.L.proxy![newKey] = { ea: p.server, '/n': { ou: originUrl('/new-listener') } };
+    await p.rewrite('L');
+    const verdict = await hup('node.reloaded');
+    assert.deepEqual(verdict.listenersAdded, [newKey]);
+    assert.equal((await get('/n/echo', newKey)).url, '/new-listener/echo');
+    const listeners = (await stateOf(p.control.L)).listeners.map((x) => x.key).sort();
+    assert.deepEqual(listeners, [lKey, newKey].sort());
+    await assertTunnelKept();
+  });
+
+  test('(c) a removed listener stops accepting; a transfer it had in flight still completes', async () => {
+    const size = 8 * 1024 * 1024;
+    const inFlight = watchExchange(`${newKey}/n/removed-inflight/bytes/${size}`);
+    const res = await within(5000, 'head of the in-flight transfer', inFlight.head);
+    assert.equal(res.statusCode, 200);
+    res.pause(); // held open across the reload
+
+    delete p.configs.L.proxy![newKey];
+    await p.rewrite('L');
+    const verdict = await hup('node.reloaded');
+    assert.deepEqual(verdict.listenersRemoved, [`127.0.0.1:${newPort}`]);
+    await waitFor(`port ${newPort} to refuse connections`, () => new Promise<boolean>((resolve) => {
+      const s = net.connect(newPort, '127.0.0.1');
+      s.on('connect', () => { s.destroy(); resolve(false); });
+      s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+    }), 5000);
+
+    res.resume();
+    const end = await within(15_000, 'the in-flight transfer to finish', inFlight.ending);
+    assert.equal(end.kind, 'complete', JSON.stringify(end));
+    if (end.kind === 'complete') assert.equal(end.sha256, patternSha256(size));
+    assert.equal((await get('/px/after-remove/echo')).url, '/atG/after-remove/echo');
+    assert.deepEqual((await stateOf(p.control.L)).listeners.map((x) => x.key), [lKey]);
+    await assertTunnelKept();
+  });
+
+  test('(d) a config with a syntax error is rejected with its line and column; the old config keeps serving', async () => {
+    const good = JSON.stringify(p.configs.L, null, 2);
+    await p.rewrite('L', good.replace(/\n}\s*$/, ',\n}\n').replace('"west": {', '"west": {\n    "nm": "renamed-by-a-broken-file",'));
+    const verdict = await hup('node.reload_rejected');
+    const problems = JSON.stringify(verdict.problems ?? verdict.error);
+    assert.match(problems, /line \d+, column \d+/, problems);
+    assert.equal((await get('/added/echo')).url, '/changed-target/echo');
+    assert.equal((await get('/px/after-bad/echo')).url, '/atG/after-bad/echo');
+    await assertTunnelKept();
+    await p.rewrite('L');
+  });
+
+  test('(d2) a config that parses but is invalid is rejected with every problem and its JSON path', async () => {
+    const bad = structuredClone(p.configs.L);
+    Object.assign(bad.west, { heartbeet: 1 });
+    (bad.proxy![lKey]! as Record<string, unknown>)['/added'] = { ou: 'ftp://nowhere/' };
+    await p.rewrite('L', JSON.stringify(bad, null, 2));
+    const verdict = await hup('node.reload_rejected');
+    const problems = (verdict.problems ?? []) as string[];
+    assert.ok(problems.some((x) => x.includes('west.heartbeet')), JSON.stringify(problems));
+    assert.ok(problems.some((x) => x.includes('ftp://')), JSON.stringify(problems));
+    assert.equal((await get('/added/echo')).url, '/changed-target/echo');
+    await assertTunnelKept();
+    await p.rewrite('L');
+  });
+
+  test('(e) a changed west.nm is rejected; the old config keeps running', async () => {
+    const renamed = structuredClone(p.configs.L);
+    renamed.west.nm = 'reload-L-renamed';
+    await p.rewrite('L', JSON.stringify(renamed, null, 2));
+    const verdict = await hup('node.reload_rejected');
+    assert.match(String(verdict.error), /west\.nm/);
+    assert.equal((await stateOf(p.control.L)).name, p.names.L);
+    assert.equal((await get('/px/after-rename/echo')).url, '/atG/after-rename/echo');
+    const peers = (await stateOf(p.control.G)).server!.peers.map((x) => x.name);
+    assert.deepEqual(peers, [p.names.L]);
+    await assertTunnelKept();
+    await p.rewrite('L');
+  });
+
+  test('(f) a new listener on a port that is taken: rejected, nothing changes', async () => {
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as net.AddressInfo).port;
+    try {
+      const taken = structuredClone(p.configs.L);
+      taken.proxy![`http://127.0.0.1:${port}`] = { ea: p.server, '/t': { ou: originUrl('/taken') } };
+      taken.proxy![lKey]!['/never'] = { ou: originUrl('/never') };
+      await p.rewrite('L', JSON.stringify(taken, null, 2));
+      const verdict = await hup('node.reload_rejected');
+      assert.match(String(verdict.error), /EADDRINUSE|in use/);
+      assert.equal((await get('/never/echo')).status, 404, 'part of the rejected config was applied');
+      assert.equal((await get('/px/after-taken/echo')).url, '/atG/after-taken/echo');
+      await assertTunnelKept();
+    } finally {
+      squatter.close();
+      await p.rewrite('L');
+    }
+  });
+
+  test('(g) a changed west.maxHeaderSize applies to a listener the same reload adds (kept listeners keep theirs, as documented)', async () => {
+    const port = await freePort();
+    const key = `http://127.0.0.1:${port}`;
+    const small = structuredClone(p.configs.L);
+    Object.assign(small.west, { maxHeaderSize: 2048 });
+    small.proxy![key] = { ea: p.server, '/s': { ou: originUrl('/small-heads') } };
+    await p.rewrite('L', JSON.stringify(small, null, 2));
+    await hup('node.reloaded');
+    try {
+      const big = { 'X-Big': 'a'.repeat(4096) };
+      const added = await fetchText(`${key}/s/echo`, { headers: big });
+      assert.equal(added.status, 431, `a 4 KiB head on the listener added with maxHeaderSize 2048 got ${added.status}`);
+      const kept = await fetchText(`${p.lUrl}/kept-heads/echo`, { headers: big });
+      assert.equal(kept.status, 200, 'doc/operations.md: maxHeaderSize applies to listeners created after the reload');
+      await assertTunnelKept();
+    } finally {
+      await p.rewrite('L');
+      await hup('node.reloaded');
+    }
+  });
+
+  test('(h) a changed tuning key applies to tunnel sessions that start after the reload (west.maxStreams)', async () => {
+    // doc/operations.md: tuning keys "apply to requests, dials and sessions that start after
+    // the reload". Lower L's stream limit, then make the tunnel start a new session.
+    const limited = structuredClone(p.configs.L);
+    Object.assign(limited.west, { maxStreams: 2 });
+    await p.rewrite('L', JSON.stringify(limited, null, 2));
+    await hup('node.reloaded');
+    const connects = (await stateOf(p.control.L)).tunnels[0]!.connects;
+    await g.stop();
+    g = await WestProcess.start(p.files.G);
+    await waitFor('L to connect a new session', async () => {
+      const t = (await stateOf(p.control.L)).tunnels[0]!;
+      return t.connected && t.connects === connects + 1;
+    }, 10_000);
+
+    const hangs = Array.from({ length: 4 }, (_, i) => watchExchange(`${p.lUrl}/limit-${i}/hang`));
+    try {
+      await waitFor('the requests to reach the origin or be refused', async () => {
+        const atOrigin = origin.seen.filter((x) => x.url.includes('/limit-')).length;
+        const refused = (await stateOf(p.control.L)).listeners[0]!.statuses['503'] ?? 0;
+        return atOrigin + refused >= 4;
+      }, 5000);
+      const atOrigin = origin.seen.filter((x) => x.url.includes('/limit-')).length;
+      assert.equal(atOrigin, 2, `${atOrigin} of 4 parallel requests reached the origin on a new session after reloading maxStreams 2`);
+    } finally {
+      for (const h of hangs) h.req.destroy();
+      await p.rewrite('L');
+    }
+  });
+});

@@ -1,0 +1,458 @@
+/**
+ * The three-hop chain of sample/case4 (G <- L <- L2, L both tunnel server and client) with
+ * every port rewritten to a free one, the origin behind L2 pointed at a test origin, and extra
+ * `west.*` keys (short heartbeats and redial delays) added to each node, so fault-injection
+ * tests can kill, pause and restart nodes and see the chain heal in seconds.
+ *
+ *   client -> G:/baz ==G<-L==> L performs L:/ba ==L<-L2==> L2 performs origin /a
+ *
+ * Also here: a two-node Pair (a tunnel server and one client, a listener each way), a Link
+ * (a TCP relay a test cuts and restores like a network link), and watchExchange, which follows
+ * one request to its end and says whether the response arrived complete.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import type http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fetchText, freePort, waitFor, type FetchResult } from './net.js';
+import { startRequest, type StreamOptions } from './stream.js';
+import { portedSamples, WestProcess } from './west.js';
+
+export type ChainNode = 'G' | 'L' | 'L2';
+export const CHAIN_NODES: readonly ChainNode[] = ['G', 'L', 'L2'];
+
+/**
+ * A free port picked by the OS may be taken again before a node binds it (the same range
+ * serves outgoing connections), so launches that hit EADDRINUSE start over on fresh ports.
+ */
+const LAUNCH_ATTEMPTS = 3;
+
+function portTaken(err: unknown): boolean {
+  return err instanceof Error && err.message.includes('EADDRINUSE');
+}
+
+/** `west.*` keys, e.g. `{ heartbeat: 0.5, reconnectMin: 0.1 }`. */
+export type WestKeys = Record<string, number>;
+
+/**
+ * Short timers: a dead peer is dropped within two seconds, a lost tunnel redialled within one.
+ * (A heartbeat much below a second drops live peers on a machine busy enough to starve a
+ * process that long; tests that measure dead-peer detection use CHAIN_TIMERS.)
+ */
+export const SHORT_TIMERS: WestKeys = { heartbeat: 1, reconnectMin: 0.1, reconnectMax: 1, connectTimeout: 2, drainTimeout: 1 };
+/** The chain's default: SHORT_TIMERS with a 0.5 s heartbeat, so a paused node is dropped within a second. */
+export const CHAIN_TIMERS: WestKeys = { ...SHORT_TIMERS, heartbeat: 0.5 };
+
+export interface ChainOptions {
+  /** Directory the configs are written to. */
+  dir: string;
+  /** Port of the origin L2 performs requests against (its `/a` prefix is kept). */
+  originPort: number;
+  /** Keys added to every node's `west` section (default CHAIN_TIMERS). */
+  west?: WestKeys;
+  /** Keys added to one node's `west` section, after `west`. */
+  perNode?: Partial<Record<ChainNode, WestKeys>>;
+}
+
+export interface RawNodeConfig {
+  west: Record<string, unknown>;
+  wsts?: Record<string, unknown>;
+  wstc?: Record<string, unknown>;
+  proxy?: Record<string, Record<string, unknown>>;
+}
+
+export class Chain {
+  /** Config file of each node. */
+  readonly files: Record<ChainNode, string>;
+  /** `west.nm` of each node, as written in the sample. */
+  readonly names: Record<ChainNode, string>;
+  /** Control port base URL of each node. */
+  readonly control: Record<ChainNode, string>;
+  /** G's listener with its mapping: `${url}/x` is performed by L2 as origin `/a/x`. */
+  readonly url: string;
+  /** L's listener with its mapping (the second hop alone). */
+  readonly lUrl: string;
+  /** The running process of each node, while it runs. */
+  readonly procs: Partial<Record<ChainNode, WestProcess>> = {};
+
+  private constructor(files: Record<ChainNode, string>, names: Record<ChainNode, string>, control: Record<ChainNode, string>, url: string, lUrl: string) {
+    this.files = files;
+    this.names = names;
+    this.control = control;
+    this.url = url;
+    this.lUrl = lUrl;
+  }
+
+  /** Writes the three configs into `opts.dir` (nothing is started). */
+  static async create(opts: ChainOptions): Promise<Chain> {
+    const samples = ['case4/G.json', 'case4/L.json', 'case4/L2.json'];
+    const { paths, ports } = await portedSamples(opts.dir, samples);
+    const files = { G: paths['case4/G.json']!, L: paths['case4/L.json']!, L2: paths['case4/L2.json']! };
+    const names = {} as Record<ChainNode, string>;
+    const control = {} as Record<ChainNode, string>;
+    for (const node of CHAIN_NODES) {
+      const config = JSON.parse(await readFile(files[node], 'utf8')) as RawNodeConfig;
+      Object.assign(config.west, opts.west ?? CHAIN_TIMERS, opts.perNode?.[node]);
+      if (node === 'L') {
+        // L's listener sends /ba down to L2, which performs it against the test origin.
+        const listener = Object.values(config.proxy ?? {})[0]!;
+        listener['/ba'] = { ou: `http://127.0.0.1:${opts.originPort}/a` };
+      }
+      names[node] = String(config.west.nm);
+      control[node] = `http://127.0.0.1:${String(config.west.cp).split(':').pop()}`;
+      await writeFile(files[node], JSON.stringify(config, null, 2));
+    }
+    const url = `http://127.0.0.1:${ports.get(9981)}/baz`;
+    const lUrl = `http://127.0.0.1:${ports.get(9982)}/ba`;
+    return new Chain(files, names, control, url, lUrl);
+  }
+
+  /**
+   * Creates a chain and starts its nodes in `order` (default G, L, L2); on EADDRINUSE it starts
+   * over with fresh ports.
+   */
+  static async launch(opts: ChainOptions, order: readonly ChainNode[] = CHAIN_NODES): Promise<Chain> {
+    for (let attempt = 1; ; attempt++) {
+      const chain = await Chain.create(opts);
+      try {
+        await chain.startAll(order);
+        return chain;
+      } catch (err) {
+        await chain.stopAll();
+        if (!portTaken(err) || attempt >= LAUNCH_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** Starts one node (waits for node.started, not for its tunnels). */
+  async start(node: ChainNode): Promise<WestProcess> {
+    const p = await WestProcess.start(this.files[node]);
+    this.procs[node] = p;
+    return p;
+  }
+
+  /** Resumes paused nodes and starts those that are not running (a test that failed half-way may leave some). */
+  async ensureRunning(): Promise<void> {
+    for (const node of CHAIN_NODES) {
+      if (this.procs[node]?.exitCode === null) this.procs[node].kill('SIGCONT');
+      else await this.start(node);
+    }
+  }
+
+  /** Starts the nodes in the given order (default G, L, L2). */
+  async startAll(order: readonly ChainNode[] = CHAIN_NODES): Promise<void> {
+    for (const node of order) await this.start(node);
+  }
+
+  /** The running process of a node (throws when it is not running). */
+  proc(node: ChainNode): WestProcess {
+    const p = this.procs[node];
+    if (!p) throw new Error(`${node} is not running`);
+    return p;
+  }
+
+  /** SIGKILLs a node and waits for it to exit. */
+  async kill(node: ChainNode): Promise<void> {
+    const p = this.proc(node);
+    p.kill('SIGKILL');
+    await p.exited;
+    await p.stop();
+    delete this.procs[node];
+  }
+
+  /** SIGTERMs a node (it drains) and waits for it to exit. */
+  async stop(node: ChainNode): Promise<void> {
+    const p = this.procs[node];
+    if (!p) return;
+    p.kill('SIGCONT'); // a paused node cannot drain
+    await p.stop(5000);
+    delete this.procs[node];
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(CHAIN_NODES.map((n) => this.stop(n)));
+  }
+
+  /** GETs `${url}${path}` until it answers 200 (bounded); returns that answer. */
+  until200(path = '/echo', timeoutMs = 10_000, url = this.url): Promise<FetchResult> {
+    return until200(`${url}${path}`, timeoutMs);
+  }
+
+  /** The node's /state.json. */
+  state(node: ChainNode): Promise<NodeStateView> {
+    return stateOf(this.control[node]);
+  }
+}
+
+/** GETs `url` until it answers 200 (bounded); returns that answer. */
+export function until200(url: string, timeoutMs = 10_000): Promise<FetchResult> {
+  return waitFor(`200 from ${url}`, async () => {
+    const r = await fetchText(url, { timeoutMs: 5000 });
+    return r.status === 200 ? r : undefined;
+  }, timeoutMs, 50);
+}
+
+/** A node's /state.json, from its control port base URL. */
+export async function stateOf(control: string): Promise<NodeStateView> {
+  const r = await fetchText(`${control}/state.json`, { timeoutMs: 5000 });
+  if (r.status !== 200) throw new Error(`${control}/state.json answered ${r.status}`);
+  return JSON.parse(r.text) as NodeStateView;
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How one HTTP exchange ended: a complete response (body hashed), or broken off. */
+export type Ending =
+  | { kind: 'complete'; status: number; headers: http.IncomingHttpHeaders; bytes: number; sha256: string; text: string }
+  | { kind: 'broken'; status: number | undefined; headers: http.IncomingHttpHeaders | undefined; bytes: number; error: string };
+
+export interface WatchedExchange {
+  req: http.ClientRequest;
+  /** Resolves with the response head (never rejects: a request that fails before it stays pending). */
+  head: Promise<http.IncomingMessage>;
+  /** Body bytes received so far. */
+  bytes(): number;
+  /** Resolves once at least `n` body bytes have arrived (never rejects). */
+  received(n: number): Promise<void>;
+  /** How the exchange ended; never rejects. A client-side timeout ends it as broken ('timeout'). */
+  ending: Promise<Ending>;
+}
+
+/**
+ * Starts a request and watches it to its end: the body is read as it comes (hashed, the first
+ * 64 KiB kept as text), and the ending says whether the response arrived complete.
+ */
+export function watchExchange(url: string, opts: StreamOptions = {}): WatchedExchange {
+  const { req, response } = startRequest(url, opts);
+  let got = 0;
+  let status: number | undefined;
+  let headers: http.IncomingHttpHeaders | undefined;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const wake = (): void => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (got >= waiters[i]!.n) waiters.splice(i, 1)[0]!.resolve();
+    }
+  };
+  const head = new Promise<http.IncomingMessage>((resolve) => { response.then(resolve, () => { /* see ending */ }); });
+  const ending = (async (): Promise<Ending> => {
+    let res: http.IncomingMessage;
+    try {
+      res = await response;
+    } catch (err) {
+      return { kind: 'broken', status, headers, bytes: got, error: (err as Error).message };
+    }
+    status = res.statusCode;
+    headers = res.headers;
+    const hash = createHash('sha256');
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        got += chunk.length;
+        if (keptBytes < 64 * 1024) {
+          kept.push(chunk.subarray(0, 64 * 1024 - keptBytes));
+          keptBytes += kept[kept.length - 1]!.length;
+        }
+        wake();
+      }
+    } catch (err) {
+      return { kind: 'broken', status, headers, bytes: got, error: (err as Error).message };
+    }
+    if (!res.complete) return { kind: 'broken', status, headers, bytes: got, error: 'response incomplete' };
+    return { kind: 'complete', status: res.statusCode ?? 0, headers: res.headers, bytes: got, sha256: hash.digest('hex'), text: Buffer.concat(kept).toString('utf8') };
+  })();
+  return {
+    req,
+    head,
+    bytes: () => got,
+    received: (n) => new Promise<void>((resolve) => {
+      waiters.push({ n, resolve });
+      wake();
+    }),
+    ending,
+  };
+}
+
+/** The parts of /state.json the resilience tests read. */
+export interface NodeStateView {
+  name: string;
+  server?: { peers: { name: string; address: string; port: number; since: string; streams: number }[] };
+  tunnels: { url: string; connected: boolean; since?: string; connects: number; state: string; streams: number; bytesIn: number; bytesOut: number; lastError?: string }[];
+  listeners: { key: string; port: number; inFlight: number; requests: number; connected: boolean; statuses: Record<string, number> }[];
+}
+
+export interface PairOptions {
+  dir: string;
+  /** Prefix for the file names and node names (`${tag}-G`, `${tag}-L`). */
+  tag: string;
+  originPort: number;
+  /** Keys added to G's and L's `west` sections (default SHORT_TIMERS). */
+  west?: WestKeys;
+  gWest?: WestKeys;
+  lWest?: WestKeys;
+  /** `wsts.claim` of G. */
+  claim?: 'replace' | 'refuse';
+  /** Port of G's tunnel server (default: a free one). */
+  serverPort?: number;
+  /** Tunnel server URL L dials instead of G's own (a Link in between, say). */
+  lDials?: string;
+}
+
+/** Config objects of a pair, as written (tests may change them and write them again). */
+export interface PairConfigs {
+  G: RawNodeConfig;
+  L: RawNodeConfig;
+}
+
+/**
+ * Two nodes: G runs the tunnel server and an `en` listener down to L; L dials G and has an
+ * `ea` listener up to G. `${gUrl}/x` is performed at L as origin `/atL/x`, `${lUrl}/x` at G as
+ * origin `/atG/x`. Files are written; nothing is started.
+ */
+export class Pair {
+  readonly files: Record<'G' | 'L', string>;
+  readonly names: Record<'G' | 'L', string>;
+  readonly control: Record<'G' | 'L', string>;
+  readonly configs: PairConfigs;
+  /** The tunnel server URL (G's wsts.sp). */
+  readonly server: string;
+  /** G's `en` listener with its mapping (performed at L). */
+  readonly gUrl: string;
+  /** L's `ea` listener with its mapping (performed at G). */
+  readonly lUrl: string;
+
+  private constructor(init: Omit<Pair, 'rewrite'>) {
+    this.files = init.files;
+    this.names = init.names;
+    this.control = init.control;
+    this.configs = init.configs;
+    this.server = init.server;
+    this.gUrl = init.gUrl;
+    this.lUrl = init.lUrl;
+  }
+
+  static async create(opts: PairOptions): Promise<Pair> {
+    const [sp, gProxy, lProxy, gCp, lCp] = await Promise.all([opts.serverPort ?? freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const server = `ws://127.0.0.1:${sp}`;
+    const names = { G: `${opts.tag}-G`, L: `${opts.tag}-L` };
+    const origin = `http://127.0.0.1:${opts.originPort}`;
+    const configs: PairConfigs = {
+      G: {
+        west: { nm: names.G, cp: `127.0.0.1:${gCp}`, ...(opts.west ?? SHORT_TIMERS), ...opts.gWest },
+        wsts: { sp: server, ...(opts.claim ? { claim: opts.claim } : {}) },
+        proxy: { [`http://127.0.0.1:${gProxy}`]: { en: names.L, '/px': { ou: `${origin}/atL` } } },
+      },
+      L: {
+        west: { nm: names.L, cp: `127.0.0.1:${lCp}`, ...(opts.west ?? SHORT_TIMERS), ...opts.lWest },
+        proxy: { [`http://127.0.0.1:${lProxy}`]: { ea: opts.lDials ?? server, '/px': { ou: `${origin}/atG` } } },
+      },
+    };
+    const files = {
+      G: path.join(opts.dir, `${opts.tag}-G.json`),
+      L: path.join(opts.dir, `${opts.tag}-L.json`),
+    };
+    const pair = new Pair({
+      files, names, configs, server,
+      control: { G: `http://127.0.0.1:${gCp}`, L: `http://127.0.0.1:${lCp}` },
+      gUrl: `http://127.0.0.1:${gProxy}/px`,
+      lUrl: `http://127.0.0.1:${lProxy}/px`,
+    });
+    await pair.rewrite('G');
+    await pair.rewrite('L');
+    return pair;
+  }
+
+  /**
+   * Creates a pair and starts G, then L; on EADDRINUSE it starts over with fresh ports (and
+   * fresh options: `makeOptions` runs once per attempt).
+   */
+  static async launch(makeOptions: () => PairOptions | Promise<PairOptions>): Promise<{ pair: Pair; g: WestProcess; l: WestProcess }> {
+    for (let attempt = 1; ; attempt++) {
+      const pair = await Pair.create(await makeOptions());
+      let g: WestProcess | undefined;
+      try {
+        g = await WestProcess.start(pair.files.G);
+        const l = await WestProcess.start(pair.files.L);
+        return { pair, g, l };
+      } catch (err) {
+        await g?.stop();
+        if (!portTaken(err) || attempt >= LAUNCH_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** Writes a node's config object (as changed by the test) to its file, or `text` instead. */
+  async rewrite(node: 'G' | 'L', text?: string): Promise<void> {
+    await writeFile(this.files[node], text ?? JSON.stringify(this.configs[node], null, 2));
+  }
+}
+
+/**
+ * A TCP relay in front of a port that the test opens and cuts, like a network link: while cut
+ * it refuses new connections (accepts and destroys them) and has dropped the ones it carried.
+ * A node that dials through it keeps redialling, so opening the link brings the peer back
+ * within one redial delay, however long a process takes to start on a busy machine.
+ */
+export class Link {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private up = false;
+
+  private constructor(private readonly target: number) {
+    this.server = net.createServer((client) => this.onConnection(client));
+  }
+
+  /** Listens on a free port of 127.0.0.1, relaying to `target` on 127.0.0.1; starts cut. */
+  static async listen(target: number): Promise<Link> {
+    const link = new Link(target);
+    await new Promise<void>((resolve) => link.server.listen(0, '127.0.0.1', resolve));
+    return link;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  open(): void {
+    this.up = true;
+  }
+
+  /** Cuts the link: existing connections are destroyed, new ones refused. */
+  cut(): void {
+    this.up = false;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onConnection(client: net.Socket): void {
+    if (!this.up) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on('error', () => { client.destroy(); upstream.destroy(); });
+      s.on('close', () => { this.sockets.delete(s); client.destroy(); upstream.destroy(); });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}

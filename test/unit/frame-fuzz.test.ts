@@ -1,0 +1,255 @@
+/**
+ * Property-based tests of the frame codec (fast-check): every valid frame survives an
+ * encode/decode round trip, and decodeFrame on any bytes (random, structured junk, truncated or
+ * mutated valid frames) either returns a well-formed Frame or throws FrameError: never
+ * another exception, never a hang. The properties run in a worker thread: one that does not
+ * report in time fails its test and the worker is terminated, so a decoder that loops for ever
+ * fails the run instead of hanging it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import {
+  decodeFrame, encodeFrame, FrameError, FrameType, HEADER_SIZE, MAX_STREAM_ID, type Frame,
+} from '../../src/tunnel/frame.js';
+
+const RUNS = 1000;
+/** A single decode of at most a few KiB taking this long counts as a hang. */
+const SLOW_DECODE_MS = 1000;
+/** A whole property (1000 runs) taking this long counts as a hang. */
+const PROPERTY_TIMEOUT_MS = 30_000;
+
+// ---- arbitraries ----
+
+/** Strings of any code points, lone surrogates included (JSON escapes them). */
+const anyString = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 24 }),
+  fc.string({ unit: fc.constantFrom('\ud800', '\udfff', '"', '\\', '\u0000', '\n', 'é', '😀'), maxLength: 8 }),
+);
+const streamId = fc.oneof(fc.integer({ min: 1, max: MAX_STREAM_ID }), fc.constantFrom(1, 2, MAX_STREAM_ID));
+const headerList = fc.array(fc.tuple(anyString, anyString), { maxLength: 6 }).map((pairs) => pairs.flat());
+
+/** fc.record with ordinary objects (decodeFrame builds plain objects; deepEqual compares prototypes). */
+const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
+
+const openFrame = record({
+  type: fc.constant('open' as const),
+  stream: streamId,
+  head: fc.record({
+    kind: fc.constant('http' as const),
+    method: anyString,
+    url: anyString,
+    headers: headerList,
+    hops: fc.integer({ min: 0, max: 255 }),
+    to: anyString,
+    id: anyString,
+    upgrade: anyString,
+  }, { requiredKeys: ['kind', 'method', 'url', 'headers', 'hops', 'to', 'id'], noNullPrototype: true }),
+});
+const responseFrame = record({
+  type: fc.constant('response' as const),
+  stream: streamId,
+  head: record({ status: fc.integer({ min: 100, max: 999 }), statusMessage: anyString, headers: headerList }),
+});
+const dataFrame = record({
+  type: fc.constant('data' as const),
+  stream: streamId,
+  data: fc.uint8Array({ maxLength: 2048 }).map((a) => Buffer.from(a)),
+});
+const endFrame = record({ type: fc.constant('end' as const), stream: streamId });
+const resetFrame = record({
+  type: fc.constant('reset' as const),
+  stream: streamId,
+  info: record({ code: anyString, message: anyString, node: anyString }),
+});
+const windowFrame = record({
+  type: fc.constant('window' as const),
+  stream: streamId,
+  increment: fc.oneof(fc.integer({ min: 1, max: 0xffff_ffff }), fc.constantFrom(1, 0xffff_ffff)),
+});
+const validFrame: fc.Arbitrary<Frame> = fc.oneof(openFrame, responseFrame, dataFrame, endFrame, resetFrame, windowFrame);
+
+/** A 5-byte header (any type byte, any id including 0) and a payload built to reach deep into the decoder. */
+const structuredJunk = fc.tuple(
+  fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...Object.values(FrameType))),
+  fc.oneof(fc.integer({ min: 0, max: MAX_STREAM_ID }), fc.constant(0)),
+  fc.oneof(
+    fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+    fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+    // A valid head with one key given any JSON value (wrong types, missing, nested junk).
+    fc.tuple(fc.oneof(openFrame, responseFrame, resetFrame), fc.string({ maxLength: 16 }), fc.jsonValue()).map(([f, key, value]) => {
+      const body = { ...('head' in f ? f.head : f.info) } as Record<string, unknown>;
+      const k = Object.keys(body)[key.length % Object.keys(body).length] ?? key;
+      body[k] = value;
+      return Buffer.from(JSON.stringify(body));
+    }),
+    fc.constantFrom('{"__proto__":{"kind":"http"}}', '[]', 'null', '"str"', '1e999', '{"kind":"http","hops":1e308}', `${'['.repeat(5000)}`)
+      .map((s) => Buffer.from(s)),
+  ),
+).map(([type, stream, payload]) => {
+  const buf = Buffer.alloc(HEADER_SIZE + payload.length);
+  buf[0] = type;
+  buf.writeUInt32BE(stream, 1);
+  payload.copy(buf, HEADER_SIZE);
+  return buf;
+});
+
+// ---- checks ----
+
+/** decodeFrame's answer: a Frame, or the FrameError it threw. Anything else thrown is a failure. */
+function decodeOrFrameError(buf: Buffer): Frame | FrameError {
+  const started = performance.now();
+  let result: Frame | FrameError;
+  try {
+    result = decodeFrame(buf);
+  } catch (err) {
+    if (!(err instanceof FrameError)) {
+      throw new Error(`decodeFrame threw ${(err as Error)?.name ?? typeof err} instead of FrameError: ${(err as Error)?.message ?? String(err)}`);
+    }
+    result = err;
+  }
+  const ms = performance.now() - started;
+  if (ms > SLOW_DECODE_MS) throw new Error(`decoding ${buf.length} bytes took ${ms.toFixed(0)} ms`);
+  return result;
+}
+
+const isStringList = (v: unknown): boolean => Array.isArray(v) && v.length % 2 === 0 && v.every((s) => typeof s === 'string');
+const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+/** A decoded frame must be well-formed and agree with the bytes it came from. */
+function assertWellFormed(frame: Frame, buf: Buffer): void {
+  const typeOf: Record<Frame['type'], number> = {
+    open: FrameType.open, response: FrameType.response, data: FrameType.data, end: FrameType.end, reset: FrameType.reset, window: FrameType.window,
+  };
+  assert.equal(typeOf[frame.type], buf[0], 'frame type agrees with byte 0');
+  assert.ok(isInt(frame.stream, 1, MAX_STREAM_ID), `stream id ${frame.stream}`);
+  assert.equal(frame.stream, buf.readUInt32BE(1));
+  switch (frame.type) {
+    case 'open': {
+      const h = frame.head;
+      assert.equal(h.kind, 'http');
+      for (const k of ['method', 'url', 'to', 'id'] as const) assert.equal(typeof h[k], 'string', k);
+      assert.ok(isStringList(h.headers), 'headers');
+      assert.ok(isInt(h.hops, 0, 255), 'hops');
+      assert.ok(h.upgrade === undefined || typeof h.upgrade === 'string', 'upgrade');
+      break;
+    }
+    case 'response':
+      assert.ok(isInt(frame.head.status, 100, 999), 'status');
+      assert.equal(typeof frame.head.statusMessage, 'string');
+      assert.ok(isStringList(frame.head.headers), 'headers');
+      break;
+    case 'data':
+      assert.ok(Buffer.isBuffer(frame.data));
+      assert.ok(frame.data.equals(buf.subarray(HEADER_SIZE)), 'data is the payload');
+      break;
+    case 'end':
+      assert.equal(buf.length, HEADER_SIZE);
+      break;
+    case 'reset':
+      for (const k of ['code', 'message', 'node'] as const) assert.equal(typeof frame.info[k], 'string', k);
+      break;
+    case 'window':
+      assert.equal(buf.length, HEADER_SIZE + 4);
+      assert.ok(isInt(frame.increment, 1, 0xffff_ffff), 'increment');
+      break;
+  }
+}
+
+function checkDecode(buf: Buffer): void {
+  const result = decodeOrFrameError(buf);
+  if (!(result instanceof FrameError)) assertWellFormed(result, buf);
+}
+
+// ---- properties (each run in a worker, see below) ----
+
+const PROPERTIES: Record<string, () => void> = {
+  'encode/decode round trip of any valid frame': () => fc.assert(fc.property(validFrame, (frame) => {
+    assert.deepEqual(decodeFrame(encodeFrame(frame)), frame);
+  }), { numRuns: RUNS }),
+
+  'arbitrary bytes decode to a well-formed frame or throw FrameError': () => fc.assert(fc.property(
+    fc.uint8Array({ maxLength: 512 }), (bytes) => checkDecode(Buffer.from(bytes)),
+  ), { numRuns: RUNS }),
+
+  'structured junk (every type byte, id 0, bad JSON heads) decodes or throws FrameError': () => fc.assert(fc.property(
+    structuredJunk, (buf) => checkDecode(buf),
+  ), { numRuns: RUNS }),
+
+  'every truncation of a valid frame decodes or throws FrameError': () => fc.assert(fc.property(
+    validFrame, fc.nat(), (frame, cut) => {
+      const buf = encodeFrame(frame);
+      checkDecode(buf.subarray(0, cut % (buf.length + 1)));
+    },
+  ), { numRuns: RUNS }),
+
+  'a single-byte mutation of a valid frame decodes or throws FrameError': () => fc.assert(fc.property(
+    validFrame, fc.nat(), fc.integer({ min: 0, max: 255 }), (frame, at, byte) => {
+      const buf = Buffer.from(encodeFrame(frame));
+      buf[at % buf.length] = byte;
+      checkDecode(buf);
+    },
+  ), { numRuns: RUNS }),
+};
+
+interface WorkerResult {
+  property: string;
+  ok: boolean;
+  message?: string;
+}
+
+if (isMainThread) {
+  // One worker runs every property in turn and reports each; a test waits for its report.
+  let worker: Worker | undefined;
+  const reports = new Map<string, (r: WorkerResult) => void>();
+  const failures = new Set<(err: Error) => void>();
+  const startWorker = (): void => {
+    if (worker) return;
+    worker = new Worker(new URL(import.meta.url));
+    worker.unref();
+    worker.on('message', (r: WorkerResult) => reports.get(r.property)?.(r));
+    worker.on('error', (err) => { for (const f of failures) f(err); });
+  };
+  const names = Object.keys(PROPERTIES);
+  const pending = new Map(names.map((name) => [name, new Promise<WorkerResult>((resolve, reject) => {
+    reports.set(name, resolve);
+    failures.add(reject);
+  })]));
+  for (const p of pending.values()) p.catch(() => { /* reported by the test that waits for it */ });
+
+  for (const [i, name] of names.entries()) {
+    test(`frame codec property: ${name}`, async () => {
+      startWorker();
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const result = await Promise.race([
+          pending.get(name)!,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const hung = new Error(`no result within ${PROPERTY_TIMEOUT_MS} ms: the decoder hangs`);
+              for (const f of failures) f(hung); // the properties after it cannot run either
+              void worker?.terminate();
+              reject(hung);
+            }, PROPERTY_TIMEOUT_MS);
+          }),
+        ]);
+        assert.ok(result.ok, result.message);
+      } finally {
+        clearTimeout(timer);
+        if (i === names.length - 1) await worker?.terminate();
+      }
+    });
+  }
+} else {
+  for (const property of Object.keys(PROPERTIES)) {
+    let result: WorkerResult;
+    try {
+      PROPERTIES[property]!();
+      result = { property, ok: true };
+    } catch (err) {
+      result = { property, ok: false, message: err instanceof Error ? err.message : String(err) };
+    }
+    parentPort!.postMessage(result);
+  }
+}
