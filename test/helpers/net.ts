@@ -1,14 +1,53 @@
 /** Small network helpers for tests: free ports, bounded waits, HTTP requests with full bodies. */
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+/**
+ * The ephemeral range the kernel takes source ports of outgoing connections from. A port a
+ * test picks there (as `listen(0)` does) can be taken by some connection between the pick and
+ * the west process binding it, so tests pick below it.
+ */
+function ephemeralLow(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low && low > 12_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const PICK_LOW = 10_000;
+const PICK_HIGH = ephemeralLow() - 1;
+const handedOut = new Set<number>();
+
+function tryBind(port: number, host: string): Promise<'ok' | 'in-use' | 'no-family'> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? 'in-use' : 'no-family'));
+    server.listen(port, host, () => server.close(() => resolve('ok')));
+  });
+}
+
+/**
+ * '::' (dual stack) takes the port on every interface, IPv4 included: the strictest test, as
+ * west binds ":port" configs on all interfaces. Without IPv6, '0.0.0.0' does the same for IPv4.
+ */
+async function bindable(port: number): Promise<boolean> {
+  const v6 = await tryBind(port, '::');
+  if (v6 !== 'no-family') return v6 === 'ok';
+  return (await tryBind(port, '0.0.0.0')) === 'ok';
+}
+
+/** A port that was free a moment ago, below the ephemeral range and not handed out before by this process. */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PICK_LOW + Math.floor(Math.random() * (PICK_HIGH - PICK_LOW));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port found in ${PICK_LOW}-${PICK_HIGH}`);
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
