@@ -133,8 +133,8 @@ export class WestNode {
       await this.server?.close();
       this.server = next.server ? this.makeServer() : undefined;
       await this.server?.listen();
-    } else if (plan.serverClaim && next.server) {
-      this.server?.setClaimPolicy(next.server.claim);
+    } else if (plan.serverUpdate && next.server) {
+      this.server?.setConfig(next.server);
     }
     if (plan.rebindControl) {
       await this.control?.close();

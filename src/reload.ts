@@ -13,8 +13,8 @@ export interface ReloadPlan {
   listeners: { add: ListenerConfig[]; remove: string[]; update: ListenerConfig[] };
   /** The tunnel server must be rebound (its URL changed, or it appears or goes). */
   rebindServer: boolean;
-  /** Only the server's name-claim policy changed. */
-  serverClaim: boolean;
+  /** Same address and certificates, other admission settings (claim, tokens, wsts.ca): applied in place. */
+  serverUpdate: boolean;
   rebindControl: boolean;
   tuning: boolean;
 }
@@ -33,7 +33,7 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
     clients: { add: [], remove: [], replace: [] },
     listeners: { add: [], remove: [], update: [] },
     rebindServer: false,
-    serverClaim: false,
+    serverUpdate: false,
     rebindControl: false,
     tuning: !same(current.tuning, next.tuning),
   };
@@ -62,8 +62,11 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
 
   const s0 = current.server;
   const s1 = next.server;
-  plan.rebindServer = (s0 === undefined) !== (s1 === undefined) || (s0 !== undefined && s1 !== undefined && s0.url !== s1.url);
-  plan.serverClaim = !plan.rebindServer && s0 !== undefined && s1 !== undefined && s0.claim !== s1.claim;
+  // Tokens are a Map, which JSON does not serialise: compare them as entry lists.
+  const admission = (s: NonNullable<NodeConfig['server']>): unknown => ({ ...s, tokens: s.tokens ? [...s.tokens] : undefined });
+  plan.rebindServer = (s0 === undefined) !== (s1 === undefined) ||
+    (s0 !== undefined && s1 !== undefined && (s0.url !== s1.url || !same(s0.tlsMaterial, s1.tlsMaterial)));
+  plan.serverUpdate = !plan.rebindServer && s0 !== undefined && s1 !== undefined && !same(admission(s0), admission(s1));
   plan.rebindControl = !same(current.control, next.control);
   return plan;
 }
@@ -77,7 +80,7 @@ export function describePlan(plan: ReloadPlan): Record<string, unknown> {
     listenersAdded: plan.listeners.add.map((l) => l.key),
     listenersRemoved: plan.listeners.remove,
     listenersUpdated: plan.listeners.update.map((l) => l.key),
-    server: plan.rebindServer ? 'rebound' : plan.serverClaim ? 'claim policy changed' : 'unchanged',
+    server: plan.rebindServer ? 'rebound' : plan.serverUpdate ? 'admission settings changed' : 'unchanged',
     control: plan.rebindControl ? 'rebound' : 'unchanged',
     tuning: plan.tuning ? 'changed' : 'unchanged',
   };

@@ -13,7 +13,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { canonicalName, type NameClaimPolicy, type ServerConfig } from '../config/types.js';
+import { canonicalName, type ServerConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
@@ -44,7 +44,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private readonly opts: TunnelServerOptions;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
-  private readonly allowAddresses: AddressAllowlist;
+  private allowAddresses: AddressAllowlist;
 
   constructor(opts: TunnelServerOptions) {
     super();
@@ -93,9 +93,13 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     Object.assign(this.opts, t);
   }
 
-  /** Applies a reloaded `wsts.claim` to the next connection. */
-  setClaimPolicy(claim: NameClaimPolicy): void {
-    this.opts.config = { ...this.opts.config, claim };
+  /**
+   * Applies reloaded admission settings (claim policy, tokens, wsts.ca) of the same address and
+   * certificates to the next connection; connected clients stay.
+   */
+  setConfig(config: ServerConfig): void {
+    this.opts.config = config;
+    this.allowAddresses = new AddressAllowlist(config.allowAddresses);
   }
 
   /** The session of a connected client, by name as written or canonical. */

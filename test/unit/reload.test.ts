@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../src/config/load.js';
+import { planReload } from '../../src/reload.js';
+
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures');
+const source = join(fixtures, 'reload.json');
+
+function config(edit: (c: Record<string, any>) => void = () => {}): ReturnType<typeof parseConfig> {
+  const c: Record<string, any> = {
+    west: { nm: 'G' },
+    wsts: { sp: 'wss://127.0.0.1:9801', cert: 'tls/server.crt', key: 'tls/server.key', tokens: { L: 'one' } },
+    wstc: { 'ws://127.0.0.1:9802': { token: 'up' } },
+    proxy: { 'http://127.0.0.1:9911': { en: 'L', '/px': { ou: 'http://127.0.0.1:9921/x' } } },
+  };
+  edit(c);
+  return parseConfig(JSON.stringify(c), source);
+}
+
+const CASES: { name: string; edit: (c: Record<string, any>) => void; want: Partial<Record<string, unknown>> }[] = [
+  { name: 'nothing changed', edit: () => {}, want: { rebindServer: false, serverUpdate: false, tuning: false } },
+  { name: 'a token revoked', edit: (c) => { c.wsts.tokens = { L: 'two' }; }, want: { rebindServer: false, serverUpdate: true } },
+  { name: 'wsts.ca added', edit: (c) => { c.wsts.ca = ['10.0.0.0/8']; }, want: { rebindServer: false, serverUpdate: true } },
+  { name: 'claim policy', edit: (c) => { c.wsts.claim = 'refuse'; }, want: { rebindServer: false, serverUpdate: true } },
+  { name: 'the same certificate under another path', edit: (c) => { c.wsts.cert = '../fixtures/tls/server.crt'; }, want: { rebindServer: false, serverUpdate: false } },
+  { name: 'a new certificate', edit: (c) => { c.wsts.cert = '../../sample/hardened/tls/relay.crt'; c.wsts.key = '../../sample/hardened/tls/relay.key'; }, want: { rebindServer: true } },
+  { name: 'server address', edit: (c) => { c.wsts.sp = 'wss://127.0.0.1:9805'; }, want: { rebindServer: true, serverUpdate: false } },
+  { name: 'a tuning key', edit: (c) => { c.west.maxStreams = 10; }, want: { tuning: true } },
+  { name: 'west.nm', edit: (c) => { c.west.nm = 'G2'; }, want: { refused: 'west.nm changed from "G" to "G2": restart west to rename a node' } },
+];
+
+for (const c of CASES) {
+  test(`planReload: ${c.name}`, () => {
+    const plan = planReload(config(), config(c.edit)) as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(c.want)) assert.deepEqual(plan[k], v, k);
+  });
+}
+
+test('planReload: a changed mapping updates its listener in place; a changed client token redials that tunnel only', () => {
+  const plan = planReload(config(), config((c) => {
+    c.proxy['http://127.0.0.1:9911']['/py'] = { ou: 'http://127.0.0.1:9921/y' };
+    c.wstc['ws://127.0.0.1:9802'].token = 'up2';
+    c.wstc['ws://127.0.0.1:9803'] = {};
+  }));
+  assert.deepEqual(plan.listeners.update.map((l) => l.key), ['http://127.0.0.1:9911']);
+  assert.deepEqual(plan.listeners.add, []);
+  assert.deepEqual(plan.clients.replace.map((c) => c.url), ['ws://127.0.0.1:9802']);
+  assert.deepEqual(plan.clients.add.map((c) => c.url), ['ws://127.0.0.1:9803']);
+});
