@@ -177,14 +177,25 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       log: this.opts.log,
     });
     const previous = this.sessions.get(key);
-    this.sessions.set(key, session);
-    if (previous) {
-      this.opts.log.warn('tunnel.name_reclaimed', {
-        peer: name,
-        old: `${previous.remoteAddress}:${previous.remotePort}`,
-        new: `${session.remoteAddress}:${session.remotePort}`,
+    if (!previous) {
+      this.sessions.set(key, session);
+    } else {
+      // The newer connection takes the name only once it proves alive: an upgrade the client
+      // abandoned long ago (say, queued while this process was paused) must not displace the
+      // live tunnel that replaced it.
+      void session.proveAlive().then((alive) => {
+        if (!alive || this.sessions.get(key) !== previous) {
+          if (alive && !this.sessions.has(key)) this.sessions.set(key, session);
+          return;
+        }
+        this.sessions.set(key, session);
+        this.opts.log.warn('tunnel.name_reclaimed', {
+          peer: name,
+          old: `${previous.remoteAddress}:${previous.remotePort}`,
+          new: `${session.remoteAddress}:${session.remotePort}`,
+        });
+        previous.close(CLOSE.nameReplaced, 'name claimed by a newer connection');
       });
-      previous.close(CLOSE.nameReplaced, 'name claimed by a newer connection');
     }
     session.on('close', (code, reason) => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);

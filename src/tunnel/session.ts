@@ -33,6 +33,8 @@ export interface SessionOptions {
 }
 
 export interface SessionEvents {
+  /** The peer has sent something: the connection is live, not a stale handshake. */
+  alive: [];
   stream: [TunnelStream];
   close: [code: number, reason: string];
 }
@@ -54,6 +56,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private nextId: number;
   private lastHeard = Date.now();
   private lastPing = 0;
+  private aliveSeen = false;
   private corked = false;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
@@ -70,8 +73,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => { this.lastHeard = Date.now(); });
-    ws.on('ping', () => { this.lastHeard = Date.now(); });
+    ws.on('pong', () => this.heard());
+    ws.on('ping', () => this.heard());
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     ws.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
 
@@ -180,8 +183,27 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     }
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  /** Resolves once the peer has sent anything at all (a pong, a ping or a frame). */
+  proveAlive(): Promise<boolean> {
+    if (this.aliveSeen) return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    return new Promise((resolve) => {
+      this.once('alive', () => resolve(true));
+      this.once('close', () => resolve(false));
+    });
+  }
+
+  private heard(): void {
     this.lastHeard = Date.now();
+    if (!this.aliveSeen) {
+      this.aliveSeen = true;
+      this.emit('alive');
+    }
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.heard();
     if (!isBinary || !Buffer.isBuffer(data)) {
       this.protocolError('text message on a binary tunnel');
       return;
