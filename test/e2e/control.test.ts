@@ -8,27 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
-import { Origin } from '../helpers/origin.js';
-import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { originAndTempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const G = 'ctl-G';
 const L = 'ctl-L';
 
-let origin: Origin;
-let dir: string;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  origin = new Origin();
-  await origin.listen();
-  ({ dir, cleanup } = await tempDir('west-control-'));
-});
-
-after(async () => {
-  await stopAll();
-  await origin.close();
-  await cleanup();
-});
+const fixture = originAndTempDir('west-control-');
+const { origin } = fixture;
 
 // ---- Prometheus text format, as much as the tests need ----
 
@@ -89,8 +75,8 @@ async function pair(tag: string): Promise<Pair> {
   const server = `ws://127.0.0.1:${sp}`;
   const lListener = `http://127.0.0.1:${lProxy}`;
   return {
-    gFile: await writeConfig(dir, `${tag}-G.json`, { west: { nm: G, cp: `127.0.0.1:${gCp}` }, wsts: { sp: server } }),
-    lFile: await writeConfig(dir, `${tag}-L.json`, {
+    gFile: await writeConfig(fixture.dir, `${tag}-G.json`, { west: { nm: G, cp: `127.0.0.1:${gCp}` }, wsts: { sp: server } }),
+    lFile: await writeConfig(fixture.dir, `${tag}-L.json`, {
       west: { nm: L, cp: `127.0.0.1:${lCp}` },
       proxy: {
         [lListener]: {
@@ -281,7 +267,7 @@ describe('text dump, status page and escaping', () => {
     const [sp, proxy] = await Promise.all([freePort(), freePort()]);
     cpPort = await freePort();
     listener = `http://127.0.0.1:${proxy}`;
-    const file = await writeConfig(dir, 'evil.json', {
+    const file = await writeConfig(fixture.dir, 'evil.json', {
       west: { nm: EVIL_NODE, cp: `127.0.0.1:${cpPort}` },
       wsts: { sp: `ws://127.0.0.1:${sp}` },
       // The peer never connects: requests fail with a message that quotes its name.

@@ -5,32 +5,20 @@
  * never answering, `ca` denying, loops, lazy tunnels, clients hanging up, a tunnel server
  * killed mid-request, and draining on SIGTERM.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import { within } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor, type FetchResult } from '../helpers/net.js';
-import { Origin, patternSha256 } from '../helpers/origin.js';
-import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { patternSha256 } from '../helpers/origin.js';
+import { originAndTempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const G = 'test-G';
 const L = 'test-L';
 
-let origin: Origin;
-let dir: string;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  origin = new Origin();
-  await origin.listen();
-  ({ dir, cleanup } = await tempDir('west-failures-'));
-});
-
-after(async () => {
-  await stopAll();
-  await origin.close();
-  await cleanup();
-});
+const fixture = originAndTempDir('west-failures-');
+const { origin } = fixture;
 
 /** Tuning keys (seconds) for `west`. */
 type Tuning = Record<string, number>;
@@ -84,8 +72,8 @@ async function pair(opts: PairOptions): Promise<Pair> {
     },
   };
   return {
-    gFile: await writeConfig(dir, `${opts.tag}-G.json`, gConfig),
-    lFile: await writeConfig(dir, `${opts.tag}-L.json`, lConfig),
+    gFile: await writeConfig(fixture.dir, `${opts.tag}-G.json`, gConfig),
+    lFile: await writeConfig(fixture.dir, `${opts.tag}-L.json`, lConfig),
     gUrl: `http://127.0.0.1:${gProxy}`,
     lUrl: `http://127.0.0.1:${lProxy}`,
     gControl: `http://127.0.0.1:${gCp}`,
@@ -117,18 +105,6 @@ function until200(url: string, timeoutMs = 10_000): Promise<FetchResult> {
   }, timeoutMs, 100);
 }
 
-/** Rejects when `promise` has not settled within `ms`. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** How a streamed exchange ended. */
 type Ending =
@@ -296,7 +272,7 @@ describe('loops and hop limits', () => {
   test('508 for a mapping that loops back to its own listener through a tunnel to itself, quickly', async () => {
     const [sp, a, b, c, cp] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const server = `ws://127.0.0.1:${sp}`;
-    const file = await writeConfig(dir, 'loop.json', {
+    const file = await writeConfig(fixture.dir, 'loop.json', {
       west: { nm: 'loop-N', cp: `127.0.0.1:${cp}`, maxHops: 2 },
       wsts: { sp: server },
       proxy: {

@@ -13,25 +13,12 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Chain, CHAIN_TIMERS, Link, Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type Ending, type WestKeys } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
-import { Origin, patternSha256 } from '../helpers/origin.js';
+import { patternSha256 } from '../helpers/origin.js';
 import { patternBody } from '../helpers/stream.js';
-import { stopAll, tempDir, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
+import { originAndTempDir, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
 
-let origin: Origin;
-let dir: string;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  origin = new Origin();
-  await origin.listen();
-  ({ dir, cleanup } = await tempDir('west-resilience-'));
-});
-
-after(async () => {
-  await stopAll();
-  await origin.close();
-  await cleanup();
-});
+const fixture = originAndTempDir('west-resilience-');
+const { origin } = fixture;
 
 const HEARTBEAT_MS = CHAIN_TIMERS.heartbeat! * 1000;
 /** Timer lateness allowed on a loaded machine; detection itself is bounded by two heartbeats. */
@@ -62,7 +49,7 @@ function nthEvent(p: WestProcess, event: string, n: number, match: (e: LogEvent)
 
 /** A running chain with short timers, its configs in a directory of their own (they are named after the sample). */
 async function launchChain(): Promise<Chain> {
-  const chainDir = path.join(dir, 'chain');
+  const chainDir = path.join(fixture.dir, 'chain');
   await mkdir(chainDir);
   return Chain.launch({ dir: chainDir, originPort: origin.port });
 }
@@ -71,7 +58,7 @@ async function launchChain(): Promise<Chain> {
 async function twins(tag: string, claim: 'replace' | 'refuse', aWest: WestKeys) {
   const [sp, proxy, sCp, aCp, bCp] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const server = `ws://127.0.0.1:${sp}`;
-  const sFile = await writeConfig(dir, `${tag}-S.json`, {
+  const sFile = await writeConfig(fixture.dir, `${tag}-S.json`, {
     west: { nm: `${tag}-S`, cp: `127.0.0.1:${sCp}`, ...SHORT_TIMERS },
     wsts: { sp: server, claim },
     proxy: { [`http://127.0.0.1:${proxy}`]: { en: 'twin', '/px': { ou: `http://127.0.0.1:${origin.port}/twin` } } },
@@ -79,8 +66,8 @@ async function twins(tag: string, claim: 'replace' | 'refuse', aWest: WestKeys) 
   const client = (cp: number, west: WestKeys) => ({ west: { nm: `${tag}-client`, cp: `127.0.0.1:${cp}`, ...SHORT_TIMERS, ...west }, wstc: { [server]: { nm: 'twin' } } });
   return {
     sFile,
-    aFile: await writeConfig(dir, `${tag}-A.json`, client(aCp, aWest)),
-    bFile: await writeConfig(dir, `${tag}-B.json`, client(bCp, {})),
+    aFile: await writeConfig(fixture.dir, `${tag}-A.json`, client(aCp, aWest)),
+    bFile: await writeConfig(fixture.dir, `${tag}-B.json`, client(bCp, {})),
     url: `http://127.0.0.1:${proxy}/px`,
     sControl: `http://127.0.0.1:${sCp}`,
     aControl: `http://127.0.0.1:${aCp}`,
@@ -97,7 +84,7 @@ async function bytesOut(control: string): Promise<number> {
 function suitePair(tag: string, opts: { west?: WestKeys; gWest?: WestKeys; lWest?: WestKeys }) {
   const ctx = {} as { p: Pair; g: WestProcess; l: WestProcess };
   before(async () => {
-    ({ pair: ctx.p, g: ctx.g, l: ctx.l } = await Pair.launch(() => ({ dir, tag, originPort: origin.port, ...opts })));
+    ({ pair: ctx.p, g: ctx.g, l: ctx.l } = await Pair.launch(() => ({ dir: fixture.dir, tag, originPort: origin.port, ...opts })));
     await until200(`${ctx.p.lUrl}/${tag}-warm/echo`);
     await until200(`${ctx.p.gUrl}/${tag}-warm/echo`);
   });
@@ -329,7 +316,7 @@ describe('resilience', { concurrency: true }, () => {
         await link?.close();
         const serverPort = await freePort();
         link = await Link.listen(serverPort);
-        return { dir, tag: 'wait', originPort: origin.port, serverPort, lDials: `ws://127.0.0.1:${link.port}`, gWest: { peerWait: 5 }, lWest: { peerWait: 5 } };
+        return { dir: fixture.dir, tag: 'wait', originPort: origin.port, serverPort, lDials: `ws://127.0.0.1:${link.port}`, gWest: { peerWait: 5 }, lWest: { peerWait: 5 } };
       }));
       await l.waitForEvent('tunnel.redial');
     });
@@ -365,7 +352,7 @@ describe('resilience', { concurrency: true }, () => {
     });
 
     test('peerWait 1 and the peer never comes: 503 after about a second', async () => {
-      const p = await Pair.create({ dir, tag: 'wait-none', originPort: origin.port, gWest: { peerWait: 1 } });
+      const p = await Pair.create({ dir: fixture.dir, tag: 'wait-none', originPort: origin.port, gWest: { peerWait: 1 } });
       const g = await WestProcess.start(p.files.G);
       try {
         const started = Date.now();
@@ -379,7 +366,7 @@ describe('resilience', { concurrency: true }, () => {
     });
 
     test('peerWait 0: 503 at once', async () => {
-      const p = await Pair.create({ dir, tag: 'wait-zero', originPort: origin.port, gWest: { peerWait: 0 } });
+      const p = await Pair.create({ dir: fixture.dir, tag: 'wait-zero', originPort: origin.port, gWest: { peerWait: 0 } });
       const g = await WestProcess.start(p.files.G);
       try {
         const started = Date.now();

@@ -7,7 +7,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { freePort, waitFor } from './net.js';
+import { Origin } from './origin.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Repository root (tests run compiled from dist/test/helpers). */
@@ -139,4 +141,24 @@ export async function runCli(args: string[], timeoutMs = 15_000): Promise<{ code
   clearTimeout(timer);
   running.delete(p);
   return { code, stdout: p.stdout, stderr: p.stderr };
+}
+
+/**
+ * A test file's origin and temporary directory: set up before its tests and torn down after
+ * them, together with every west process the file started. Call it at the top level.
+ */
+export function originAndTempDir(prefix: string): { readonly origin: Origin; readonly dir: string } {
+  const origin = new Origin();
+  let dir = '';
+  let cleanup = async (): Promise<void> => {};
+  before(async () => {
+    await origin.listen();
+    ({ dir, cleanup } = await tempDir(prefix));
+  });
+  after(async () => {
+    await stopAll();
+    await origin.close();
+    await cleanup();
+  });
+  return { origin, get dir() { return dir; } };
 }
