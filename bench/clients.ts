@@ -8,7 +8,7 @@
 import WebSocket from 'ws';
 import { Inspector, INSPECT_FLAG } from './inspector.js';
 import { get, waitFor } from './net.js';
-import { benchScript, spawnNode, stopAll, type Child } from './procs.js';
+import { benchScript, spawnNode, withProcesses, type Child } from './procs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { settledRss } from './rss.js';
 import { count, kib, markdownTable, mib, seconds } from './table.js';
@@ -125,11 +125,7 @@ async function measureServer(label: string, child: Child, url: string, n: number
 }
 
 export async function runClients(opts: ClientsOptions, ctx: RunContext): Promise<string> {
-  try {
-    return await measure(opts, ctx);
-  } finally {
-    await stopAll();
-  }
+  return withProcesses(() => measure(opts, ctx));
 }
 
 async function measure(opts: ClientsOptions, ctx: RunContext): Promise<string> {

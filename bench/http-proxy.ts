@@ -5,7 +5,7 @@
  * new origin connection per request (`Connection: close`), which is not how anyone runs it.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveAndReport } from './procs.js';
 import httpProxy from 'http-proxy';
 
 const target = process.argv[2];
@@ -25,13 +25,4 @@ proxy.on('error', (err, _req, res) => {
   }
 });
 
-const server = http.createServer((req, res) => proxy.web(req, res));
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port }) + '\n');
-});
-process.on('SIGTERM', () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-});
+serveAndReport(http.createServer((req, res) => proxy.web(req, res)));

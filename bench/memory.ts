@@ -3,7 +3,7 @@
  * that reads slowly, with the resident memory of every west process sampled throughout. With
  * flow control working, memory is bounded by the windows, not by the body.
  */
-import { stopAll } from './procs.js';
+import { withProcesses } from './procs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { readMemory, RssSampler } from './rss.js';
 import { slowRead } from './slow-reader.js';
@@ -27,11 +27,7 @@ function sizeText(bytes: number): string {
 }
 
 export async function runMemory(opts: MemoryOptions, ctx: RunContext): Promise<string> {
-  try {
-    return await measure(opts, ctx);
-  } finally {
-    await stopAll();
-  }
+  return withProcesses(() => measure(opts, ctx));
 }
 
 async function measure(opts: MemoryOptions, ctx: RunContext): Promise<string> {

@@ -8,7 +8,7 @@
  *   .../delay/<ms>     200, the small body after <ms> milliseconds
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveAndReport } from './procs.js';
 
 const SMALL_BODY = Buffer.from('west benchmark origin: a small body'.padEnd(99, '.') + '\n');
 const MIB = 1024 * 1024;
@@ -64,13 +64,4 @@ function route(req: http.IncomingMessage, res: http.ServerResponse): void {
   res.end('no such route\n');
 }
 
-const server = http.createServer(route);
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port }) + '\n');
-});
-process.on('SIGTERM', () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-});
+serveAndReport(http.createServer(route));

@@ -4,6 +4,8 @@
  * happens (an error, Ctrl-C) `stopAll()` and the exit hook end every one of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -159,4 +161,29 @@ export function installCleanup(onSignal?: () => Promise<void>): void {
 /** Path of a compiled bench script, e.g. `benchScript('origin')`. */
 export function benchScript(name: string): string {
   return path.join(BENCH_DIST, `${name}.js`);
+}
+
+/** Runs one measurement and stops every process it started, whatever happens. */
+export async function withProcesses<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } finally {
+    await stopAll();
+  }
+}
+
+/**
+ * In a benchmark child process: listens on a free loopback port, reports it on stdout as
+ * `{"port": n}` for the parent, and exits cleanly on SIGTERM.
+ */
+export function serveAndReport(server: http.Server): void {
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(JSON.stringify({ port: (server.address() as AddressInfo).port }) + '\n');
+  });
+  process.on('SIGTERM', () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
 }

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { get } from './net.js';
-import { stopAll } from './procs.js';
+import { withProcesses } from './procs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { RssSampler } from './rss.js';
 import { count, markdownTable, mib, mibps, ms, seconds } from './table.js';
@@ -114,11 +114,7 @@ function failureSummary(outcomes: Outcome[]): string[] {
 }
 
 export async function runStreams(opts: StreamsOptions, ctx: RunContext): Promise<string> {
-  try {
-    return await measure(opts, ctx);
-  } finally {
-    await stopAll();
-  }
+  return withProcesses(() => measure(opts, ctx));
 }
 
 async function measure(opts: StreamsOptions, ctx: RunContext): Promise<string> {

@@ -9,7 +9,7 @@ import {
   directTarget, LABEL, startHttpProxy, startOneHop, startOrigin, startThreeHops, westIncidents,
   type Target,
 } from './topology.js';
-import { stopAll } from './procs.js';
+import { withProcesses } from './procs.js';
 
 export interface ThroughputOptions {
   dir: string;
@@ -149,11 +149,7 @@ function targetsTable(many: Line[], one: Line[]): string {
 
 /** Runs the whole comparison and returns its section of doc/benchmarks.md. */
 export async function runThroughput(opts: ThroughputOptions, ctx: RunContext): Promise<string> {
-  try {
-    return await compare(opts, ctx);
-  } finally {
-    await stopAll();
-  }
+  return withProcesses(() => compare(opts, ctx));
 }
 
 async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string> {
