@@ -12,7 +12,9 @@ import type { Logger } from './log.js';
 import { snapshotState } from './node-state.js';
 import { ProxyListener } from './proxy/listener.js';
 import { EgressPolicy } from './proxy/egress.js';
-import { makeAgents, performRequest, type OutgoingContext } from './proxy/outgoing.js';
+import type { OutgoingContext } from './proxy/attempt.js';
+import { performRequest } from './proxy/outgoing.js';
+import { OriginPools } from './proxy/origins.js';
 import { describePlan, endpointKey, planReload } from './reload.js';
 import { TunnelClient } from './tunnel/client.js';
 import { TunnelServer } from './tunnel/server.js';
@@ -37,7 +39,7 @@ export class WestNode {
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
-    this.outgoing = { nodeName: config.name, egress: undefined, responseTimeoutMs: 0, connectTimeoutMs: 0, log, ...makeAgents() };
+    this.outgoing = { nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs) };
     this.applyTuning();
     if (config.server) this.server = this.makeServer();
     for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
@@ -80,8 +82,7 @@ export class WestNode {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await this.server?.close();
     await this.control?.close();
-    this.outgoing.httpAgent.destroy();
-    this.outgoing.httpsAgent.destroy();
+    this.outgoing.origins.close();
     this.log.info('node.stopped', { name: this.config.name });
   }
 
@@ -168,7 +169,7 @@ export class WestNode {
   private applyTuning(): void {
     const t = this.config.tuning;
     this.outgoing.responseTimeoutMs = t.responseTimeoutMs;
-    this.outgoing.connectTimeoutMs = t.connectTimeoutMs;
+    this.outgoing.origins.setConnectTimeout(t.connectTimeoutMs);
     this.outgoing.egress = this.config.egress ? new EgressPolicy(this.config.egress) : undefined;
   }
 

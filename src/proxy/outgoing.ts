@@ -1,46 +1,18 @@
 /**
  * The far end of a stream: performs the request it carries against the outgoing URL and
  * streams the origin's answer back, status, headers and body as the origin sent them.
+ * Ordinary requests go through undici's pools (see origins.ts); upgrades through Node's
+ * client (see upgrade.ts).
  */
-import http from 'node:http';
-import https from 'node:https';
-import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { FailureCode } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { canonicalName } from '../config/types.js';
-import { setHeader, stripHopByHop } from './passes.js';
-import type { EgressPolicy } from './egress.js';
-import { splice } from './upgrade.js';
+import { classifyOriginError, type Attempt, type OutgoingContext } from './attempt.js';
+import { headerValues, setHeader, stripHopByHop, withoutHeader } from './passes.js';
+import { performUpgrade } from './upgrade.js';
 import { invalidRequestHead } from './validate.js';
-
-export interface OutgoingContext {
-  nodeName: string;
-  /** Undefined: fetch whatever peers ask (open relay). */
-  egress: EgressPolicy | undefined;
-  responseTimeoutMs: number;
-  connectTimeoutMs: number;
-  log: Logger;
-  httpAgent: http.Agent;
-  httpsAgent: https.Agent;
-}
-
-/** Keep-alive pools to origins, one per node. */
-export function makeAgents(): { httpAgent: http.Agent; httpsAgent: https.Agent } {
-  const opts = { keepAlive: true, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  return { httpAgent: new http.Agent(opts), httpsAgent: new https.Agent(opts) };
-}
-
-/** Maps a socket error from the origin connection to a failure code. */
-export function classifyOriginError(err: NodeJS.ErrnoException): FailureCode {
-  switch (err.code) {
-    case 'ECONNREFUSED': return 'origin_refused';
-    case 'ENOTFOUND': case 'EAI_AGAIN': return 'origin_dns';
-    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EADDRNOTAVAIL': return 'origin_unreachable';
-    case 'HPE_INVALID_CONSTANT': case 'HPE_INVALID_STATUS': case 'HPE_INVALID_HEADER_TOKEN': return 'origin_error';
-    default: return 'origin_reset';
-  }
-}
 
 /** Performs the request a peer opened on `stream`. Never throws; failures become RESET frames. */
 export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
@@ -60,6 +32,7 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   // One line per performed request, with the id the listener logged: one grep follows a
   // request through every hop of a chain.
   stream.once('close', () => {
+    if (!ctx.log.enabled('info')) return;
     ctx.log.info('perform', {
       id: head.id, peer, method: head.method, url: head.url, status: failure ? undefined : status || undefined,
       error: failure ?? (stream.writableFinished ? undefined : 'cancel'),
@@ -90,10 +63,8 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     return;
   }
 
-  const tls = url.protocol === 'https:';
   // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
-  let headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
-  if (head.upgrade) headers = [...headers, 'Connection', 'Upgrade', 'Upgrade', head.upgrade];
+  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
   // A peer could send what no HTTP parser would have let through (CR/LF in a value, a method
   // with spaces): refuse it here rather than inject it into the origin request.
   const invalid = invalidRequestHead(head.method, headers);
@@ -101,68 +72,84 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     fail('bad_request', invalid);
     return;
   }
-  let req: http.ClientRequest;
-  try {
-    req = (tls ? https : http).request(url, {
-      method: head.method,
-      headers,
-      setHost: false,
-      agent: tls ? ctx.httpsAgent : ctx.httpAgent,
-    });
-  } catch (err) {
-    fail('bad_request', `cannot send this request to the origin: ${err instanceof Error ? err.message : String(err)}`);
-    return;
-  }
 
-  let answered = false;
   const responseTimer = setTimeout(() => {
     fail('origin_timeout', `origin ${url.origin} sent no response within ${ctx.responseTimeoutMs / 1000} s`);
-    req.destroy();
   }, ctx.responseTimeoutMs);
-
-  req.on('socket', (socket: Socket) => {
-    if (!socket.connecting) return;
-    const connectTimer = setTimeout(() => {
-      fail('connect_timeout', `connection to origin ${url.host} timed out after ${ctx.connectTimeoutMs / 1000} s`);
-      req.destroy();
-    }, ctx.connectTimeoutMs);
-    socket.once('connect', () => clearTimeout(connectTimer));
-    socket.once('close', () => clearTimeout(connectTimer));
-  });
-
-  req.on('error', (err: NodeJS.ErrnoException) => {
-    clearTimeout(responseTimer);
-    if (stream.destroyed) return;
-    const code = classifyOriginError(err);
-    const why = err.code ? `${err.code}: ${err.message}` : err.message;
-    fail(code, answered ? `origin ${url.origin} broke off mid-response (${why})` : `origin ${url.origin} failed (${why})`);
-  });
-
-  req.on('response', (res) => {
-    clearTimeout(responseTimer);
-    answered = true;
-    status = res.statusCode ?? 502;
-    stream.respond({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: stripHopByHop(res.rawHeaders, false) });
-    res.pipe(stream);
-    res.on('close', () => {
-      if (!res.complete && !stream.destroyed) fail('origin_reset', `origin ${url.origin} closed the connection mid-response`);
-    });
-  });
-
-  req.on('upgrade', (res, socket, early) => {
-    clearTimeout(responseTimer);
-    answered = true;
-    // A 101 keeps its Connection/Upgrade headers: the client needs them to switch too.
-    stream.respond({ status: 101, statusMessage: res.statusMessage ?? '', headers: res.rawHeaders });
-    splice(socket, stream, early);
-  });
-
-  // The requester gave up (client hung up, or the tunnel fell): stop the origin request too.
-  stream.on('close', () => {
-    clearTimeout(responseTimer);
-    if (!req.destroyed && !(answered && stream.writableFinished)) req.destroy();
-  });
-  if (head.upgrade) req.end();
-  else stream.pipe(req);
+  stream.once('close', () => clearTimeout(responseTimer));
+  const attempt: Attempt = {
+    stream, url, method: head.method, headers, ctx, fail,
+    answered: (s) => {
+      clearTimeout(responseTimer);
+      status = s;
+    },
+  };
+  if (head.upgrade) performUpgrade(attempt, head.upgrade);
+  else performPlain(attempt);
 }
 
+/** Raw header names and values as undici hands them over (bytes, read as latin1 like Node). */
+function rawStrings(raw: Buffer[] | string[] | null): string[] {
+  const out: string[] = [];
+  for (const h of raw ?? []) out.push(typeof h === 'string' ? h : h.toString('latin1'));
+  return out;
+}
+
+/**
+ * An ordinary request through undici: the body streams from the tunnel with back-pressure,
+ * and the origin's answer streams back, undici pausing the origin socket while the tunnel's
+ * window is used up.
+ */
+function performPlain(a: Attempt): void {
+  const { stream, url } = a;
+  const chunked = headerValues(a.headers, 'transfer-encoding').length > 0;
+  const length = Number(headerValues(a.headers, 'content-length')[0] ?? 0);
+  // undici frames the body itself (chunked when no Content-Length is given), and the
+  // listener has already answered any Expect: 100-continue.
+  const headers = withoutHeader(withoutHeader(a.headers, 'transfer-encoding'), 'expect');
+  const hasBody = chunked || length > 0;
+  // The body's iterator must not destroy the stream when the body ends: the response still
+  // flows the other way.
+  // (undici documents AsyncIterable bodies; its types list only Readable.)
+  const body = hasBody ? stream.iterator({ destroyOnReturn: false }) as unknown as Readable : null;
+  if (!hasBody) stream.resume();
+
+  let abort: ((err?: Error) => void) | undefined;
+  let resume: (() => void) | undefined;
+  let answered = false;
+  stream.on('drain', () => resume?.());
+  stream.once('close', () => {
+    if (!(answered && stream.writableFinished)) abort?.(new Error('request cancelled'));
+  });
+
+  const handler: Dispatcher.DispatchHandlers = {
+    onConnect: (abortRequest) => {
+      if (stream.destroyed) abortRequest(new Error('request cancelled'));
+      abort = abortRequest;
+    },
+    onHeaders: (statusCode, rawHeaders, resumeOrigin, statusText) => {
+      // 1xx informational answers are not relayed; the final answer follows.
+      if (statusCode < 200) return true;
+      answered = true;
+      resume = resumeOrigin;
+      a.answered(statusCode);
+      stream.respond({ status: statusCode, statusMessage: statusText, headers: stripHopByHop(rawStrings(rawHeaders), false) });
+      return true;
+    },
+    onData: (chunk) => stream.destroyed || stream.write(chunk),
+    onComplete: () => {
+      if (!stream.destroyed) stream.end();
+    },
+    onError: (err: NodeJS.ErrnoException) => {
+      if (stream.destroyed) return;
+      const why = err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
+      const code = classifyOriginError(err);
+      if (code === 'connect_timeout') a.fail(code, `connection to origin ${url.host} timed out after ${a.ctx.origins.connectTimeoutS} s`);
+      else if (code === 'bad_request') a.fail(code, `cannot send this request to the origin: ${why}`);
+      else a.fail(code, answered ? `origin ${url.origin} broke off mid-response (${why})` : `origin ${url.origin} failed (${why})`);
+    },
+  };
+  a.ctx.origins.dispatcher.dispatch({
+    origin: url.origin, path: url.pathname + url.search, method: a.method as Dispatcher.HttpMethod, headers, body,
+  }, handler);
+}

@@ -1,0 +1,47 @@
+/**
+ * What performing one request at the far end shares between its two ways (outgoing.ts for
+ * ordinary requests, upgrade.ts for protocol upgrades): the node's context, the attempt, and
+ * how origin errors map to failure codes.
+ */
+import type { FailureCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TunnelStream } from '../tunnel/stream.js';
+import type { EgressPolicy } from './egress.js';
+import type { OriginPools } from './origins.js';
+
+export interface OutgoingContext {
+  nodeName: string;
+  /** Undefined: fetch whatever peers ask (open relay). */
+  egress: EgressPolicy | undefined;
+  responseTimeoutMs: number;
+  log: Logger;
+  origins: OriginPools;
+}
+
+/** One request on its way to the origin, as each way of performing it sees it. */
+export interface Attempt {
+  stream: TunnelStream;
+  url: URL;
+  method: string;
+  /** Checked request headers, Host set to the outgoing URL's. */
+  headers: string[];
+  ctx: OutgoingContext;
+  /** Resets the stream with a failure (the first failure is the one logged). */
+  fail(code: FailureCode, message: string): void;
+  /** The origin answered: stops the response timer. */
+  answered(status: number): void;
+}
+
+/** Maps an error from the origin connection (Node's or undici's) to a failure code. */
+export function classifyOriginError(err: NodeJS.ErrnoException): FailureCode {
+  const code = err.code ?? '';
+  switch (code) {
+    case 'ECONNREFUSED': return 'origin_refused';
+    case 'ENOTFOUND': case 'EAI_AGAIN': return 'origin_dns';
+    case 'EHOSTUNREACH': case 'ENETUNREACH': case 'EADDRNOTAVAIL': return 'origin_unreachable';
+    case 'UND_ERR_CONNECT_TIMEOUT': return 'connect_timeout';
+    case 'UND_ERR_INVALID_ARG': case 'UND_ERR_NOT_SUPPORTED': case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH': return 'bad_request';
+    case 'UND_ERR_HEADERS_OVERFLOW': case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return 'origin_error';
+    default: return code.startsWith('HPE_') ? 'origin_error' : 'origin_reset';
+  }
+}
