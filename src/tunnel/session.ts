@@ -12,6 +12,9 @@ import type { Logger } from '../log.js';
 import { decodeFrame, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
+/** Bytes the tunnel socket may hold before writers wait for it to drain (see send()). */
+export const SOCKET_LOW_WATER = 128 * 1024;
+
 export interface SessionOptions {
   localName: string;
   /** Name the peer presented (client) or reported (server), as written. */
@@ -114,6 +117,15 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     }
     this.bytesOut += frame.length;
     this.corkUntilImmediate();
+    // While the socket holds little, the writer may go on at once: a stream's END then leaves
+    // in the same write as its last DATA instead of one event-loop turn later. Past the mark,
+    // writers wait for the socket to take their frame, so a slow tunnel holds at most about
+    // SOCKET_LOW_WATER plus one frame per stream.
+    if (cb && this.ws.bufferedAmount < SOCKET_LOW_WATER) {
+      this.ws.send(frame, { binary: true });
+      cb(null);
+      return;
+    }
     // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away,
     // not a fault of this stream: it must fail as tunnel_lost (502), never as internal (500).
     this.ws.send(frame, { binary: true }, cb && ((err) => cb(err ? this.lostError(err.message) : null)));
