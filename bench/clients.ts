@@ -1,11 +1,12 @@
 /**
  * Many client nodes on one tunnel server: rather than 1,000 west processes, 1,000 WebSocket
- * connections that speak west's handshake (subprotocol `west.v1`, a unique `X-West-Node`, an
+ * connections that speak west's handshake (subprotocol `west.v2`, a unique `X-West-Node`, an
  * `X-West-Window`) to a real west tunnel server process, which then holds 1,000 sessions. The
  * server's RSS before, with all connected and after they leave gives the memory per idle
  * client. A bare `ws` server measured the same way gives the floor that Node and ws set.
  */
 import WebSocket from 'ws';
+import { SUBPROTOCOL } from '../src/tunnel/frame.js';
 import { Inspector, INSPECT_FLAG } from './inspector.js';
 import { get, waitFor } from './net.js';
 import { benchScript, spawnNode, withProcesses, type Child } from './procs.js';
@@ -29,7 +30,7 @@ interface Dialed {
 
 function dialOne(url: string, name: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, ['west.v1'], {
+    const ws = new WebSocket(url, [SUBPROTOCOL], {
       headers: { 'X-West-Node': name, 'X-West-Window': String(256 * 1024) },
       perMessageDeflate: false,
       handshakeTimeout: 30_000,
@@ -158,7 +159,7 @@ async function measure(opts: ClientsOptions, ctx: RunContext): Promise<string> {
     '',
     contextLines(ctx),
     '',
-    `${count(n)} WebSocket connections speaking west's handshake (\`west.v1\`, a unique \`X-West-Node\` each, ` +
+    `${count(n)} WebSocket connections speaking west's handshake (\`${SUBPROTOCOL}\`, a unique \`X-West-Node\` each, ` +
     '`X-West-Window: 262144`), dialed 50 at a time from the benchmark process to one west tunnel server process ' +
     '(`wsts.sp` only), then held idle. Memory is read idle before, with all connected (once the server\'s control port ' +
     'counts them all), and after all have closed: the JS heap in use right after a full GC (asked through the ' +

@@ -5,12 +5,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { SUBPROTOCOL } from '../src/tunnel/frame.js';
 
 const wss = new WebSocketServer({
   host: '127.0.0.1',
   port: 0,
   perMessageDeflate: false,
-  handleProtocols: (protocols) => (protocols.has('west.v1') ? 'west.v1' : false),
+  handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
 });
 wss.on('connection', (ws) => ws.on('error', () => ws.terminate()));
 wss.on('listening', () => {

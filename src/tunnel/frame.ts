@@ -1,18 +1,22 @@
 /**
- * The west tunnel frame codec (protocol version 1, see doc/protocol.md).
+ * The west tunnel frame codec (protocol version 2, see doc/protocol.md).
  *
- * Every WebSocket binary message carries exactly one frame:
+ * Every WebSocket binary message carries one or more frames back to back; each frame is
  *
  *   byte 0      frame type
  *   bytes 1-4   stream id, unsigned 32-bit big-endian
- *   bytes 5-    payload (meaning depends on the type)
+ *   bytes 5-8   payload length, unsigned 32-bit big-endian
+ *   bytes 9-    payload (meaning depends on the type)
+ *
+ * Heads (OPEN, RESPONSE, RESET) are UTF-8 text, one field per line (LF); nothing a field may
+ * hold can contain a line feed.
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** WebSocket subprotocol both ends must agree on; a new wire format gets a new one. */
 export const SUBPROTOCOL = `west.v${PROTOCOL_VERSION}`;
 
-export const HEADER_SIZE = 5;
+export const HEADER_SIZE = 9;
 export const MAX_STREAM_ID = 0xffff_ffff;
 
 export const FrameType = {
@@ -82,22 +86,37 @@ function header(type: number, stream: number, payloadSize: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_SIZE + payloadSize);
   buf[0] = type;
   buf.writeUInt32BE(stream, 1);
+  buf.writeUInt32BE(payloadSize, 5);
   return buf;
 }
 
-function jsonFrame(type: number, stream: number, value: unknown): Buffer {
-  const json = Buffer.from(JSON.stringify(value), 'utf8');
-  const buf = header(type, stream, json.length);
-  json.copy(buf, HEADER_SIZE);
+function line(value: string, what: string): string {
+  if (value.includes('\n')) throw new FrameError(`${what} frame: a field contains a line feed`);
+  return value;
+}
+
+function textFrame(type: number, stream: number, text: string): Buffer {
+  const buf = header(type, stream, Buffer.byteLength(text, 'utf8'));
+  buf.write(text, HEADER_SIZE, 'utf8');
   return buf;
 }
 
+/** `text` followed by the header list, one name or value per line. */
+function withHeaders(text: string, headers: string[], what: string): string {
+  for (const h of headers) text += '\n' + line(h, what);
+  return text;
+}
+
+/** OPEN: kind, method, url, hops, to, id, upgrade ('' for none), then header names and values. */
 export function encodeOpen(stream: number, head: OpenHead): Buffer {
-  return jsonFrame(FrameType.open, stream, head);
+  const text = `${head.kind}\n${line(head.method, 'open')}\n${line(head.url, 'open')}\n${head.hops}\n${line(head.to, 'open')}\n` +
+    `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}`;
+  return textFrame(FrameType.open, stream, withHeaders(text, head.headers, 'open'));
 }
 
+/** RESPONSE: status, status message, then header names and values. */
 export function encodeResponse(stream: number, head: ResponseHead): Buffer {
-  return jsonFrame(FrameType.response, stream, head);
+  return textFrame(FrameType.response, stream, withHeaders(`${head.status}\n${line(head.statusMessage, 'response')}`, head.headers, 'response'));
 }
 
 export function encodeData(stream: number, data: Uint8Array, start = 0, end = data.length): Buffer {
@@ -110,8 +129,9 @@ export function encodeEnd(stream: number): Buffer {
   return header(FrameType.end, stream, 0);
 }
 
+/** RESET: code, node, then the message (the rest of the payload, line feeds and all). */
 export function encodeReset(stream: number, info: ResetInfo): Buffer {
-  return jsonFrame(FrameType.reset, stream, info);
+  return textFrame(FrameType.reset, stream, `${line(info.code, 'reset')}\n${line(info.node, 'reset')}\n${info.message}`);
 }
 
 export function encodeWindow(stream: number, increment: number): Buffer {
@@ -131,78 +151,54 @@ export function encodeFrame(frame: Frame): Buffer {
   }
 }
 
-function parseJson(buf: Buffer, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(buf.subarray(HEADER_SIZE).toString('utf8'));
-  } catch {
-    throw new FrameError(`${what} frame payload is not valid JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new FrameError(`${what} frame payload must be a JSON object`);
-  }
-  return value as Record<string, unknown>;
+function fields(buf: Buffer): string[] {
+  return buf.toString('utf8', HEADER_SIZE).split('\n');
 }
 
-function isStringList(v: unknown): v is string[] {
-  return Array.isArray(v) && v.length % 2 === 0 && v.every((s) => typeof s === 'string');
-}
+const DECIMAL = /^(0|[1-9][0-9]{0,2})$/;
 
-function str(obj: Record<string, unknown>, key: string, what: string): string {
-  const v = obj[key];
-  if (typeof v !== 'string') throw new FrameError(`${what} frame: "${key}" must be a string`);
-  return v;
-}
-
-function int(obj: Record<string, unknown>, key: string, what: string, min: number, max: number): number {
-  const v = obj[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new FrameError(`${what} frame: "${key}" must be an integer in ${min}..${max}`);
-  }
-  return v;
-}
-
-function headers(obj: Record<string, unknown>, what: string): string[] {
-  const v = obj.headers;
-  if (!isStringList(v)) throw new FrameError(`${what} frame: "headers" must be a flat list of name/value strings`);
-  return v;
+function int(field: string | undefined, name: string, what: string, min: number, max: number): number {
+  const n = field !== undefined && DECIMAL.test(field) ? Number(field) : NaN;
+  if (!(n >= min && n <= max)) throw new FrameError(`${what} frame: "${name}" must be an integer in ${min}..${max}`);
+  return n;
 }
 
 function decodeOpen(buf: Buffer): OpenHead {
-  const o = parseJson(buf, 'open');
-  if (o.kind !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(o.kind)}`);
+  const f = fields(buf);
+  if (f.length < 7 || (f.length - 7) % 2 !== 0) {
+    throw new FrameError('open frame: expected 7 fields, then header names and values in pairs');
+  }
+  if (f[0] !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(f[0]!.slice(0, 40))}`);
   const head: OpenHead = {
-    kind: 'http',
-    method: str(o, 'method', 'open'),
-    url: str(o, 'url', 'open'),
-    headers: headers(o, 'open'),
-    hops: int(o, 'hops', 'open', 0, 255),
-    to: str(o, 'to', 'open'),
-    id: str(o, 'id', 'open'),
+    kind: 'http', method: f[1]!, url: f[2]!, hops: int(f[3], 'hops', 'open', 0, 255), to: f[4]!, id: f[5]!,
+    headers: f.slice(7),
   };
-  if (o.upgrade !== undefined) head.upgrade = str(o, 'upgrade', 'open');
+  if (f[6]) head.upgrade = f[6];
   return head;
 }
 
 function decodeResponse(buf: Buffer): ResponseHead {
-  const o = parseJson(buf, 'response');
-  return {
-    status: int(o, 'status', 'response', 100, 999),
-    statusMessage: str(o, 'statusMessage', 'response'),
-    headers: headers(o, 'response'),
-  };
+  const f = fields(buf);
+  if (f.length < 2 || f.length % 2 !== 0) {
+    throw new FrameError('response frame: expected status and message, then header names and values in pairs');
+  }
+  return { status: int(f[0], 'status', 'response', 100, 999), statusMessage: f[1]!, headers: f.slice(2) };
 }
 
 function decodeReset(buf: Buffer): ResetInfo {
-  const o = parseJson(buf, 'reset');
-  return { code: str(o, 'code', 'reset'), message: str(o, 'message', 'reset'), node: str(o, 'node', 'reset') };
+  const text = buf.toString('utf8', HEADER_SIZE);
+  const a = text.indexOf('\n');
+  const b = a < 0 ? -1 : text.indexOf('\n', a + 1);
+  if (b < 0) throw new FrameError('reset frame: expected code, node and message');
+  return { code: text.slice(0, a), node: text.slice(a + 1, b), message: text.slice(b + 1) };
 }
 
-/** Decodes one frame; throws FrameError on anything malformed. */
+/** Decodes one frame (header and exactly its payload); throws FrameError on anything malformed. */
 export function decodeFrame(buf: Buffer): Frame {
   if (buf.length < HEADER_SIZE) throw new FrameError(`frame of ${buf.length} bytes is shorter than its ${HEADER_SIZE}-byte header`);
   const type = buf[0];
   const stream = buf.readUInt32BE(1);
+  if (buf.readUInt32BE(5) !== buf.length - HEADER_SIZE) throw new FrameError('frame length does not match its payload');
   if (stream === 0) throw new FrameError('stream id 0 is reserved');
   switch (type) {
     case FrameType.open: return { type: 'open', stream, head: decodeOpen(buf) };
@@ -221,4 +217,19 @@ export function decodeFrame(buf: Buffer): Frame {
     default:
       throw new FrameError(`unknown frame type 0x${(type ?? 0).toString(16).padStart(2, '0')}`);
   }
+}
+
+/** Decodes every frame of one WebSocket message, in order; throws FrameError if any is malformed. */
+export function decodeMessage(message: Buffer): Frame[] {
+  const frames: Frame[] = [];
+  let offset = 0;
+  while (offset < message.length) {
+    if (message.length - offset < HEADER_SIZE) throw new FrameError(`message ends inside a frame header (${message.length - offset} bytes left)`);
+    const end = offset + HEADER_SIZE + message.readUInt32BE(offset + 5);
+    if (end > message.length) throw new FrameError('frame length runs past the end of its message');
+    frames.push(decodeFrame(message.subarray(offset, end)));
+    offset = end;
+  }
+  if (frames.length === 0) throw new FrameError('empty message');
+  return frames;
 }

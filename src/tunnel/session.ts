@@ -9,11 +9,15 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeFrame, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import { decodeMessage, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
 /** Bytes the tunnel socket may hold before writers wait for it to drain (see send()). */
 export const SOCKET_LOW_WATER = 128 * 1024;
+/** Frames sent in one turn of the event loop are packed into messages of about this size. */
+export const BATCH_BYTES = 64 * 1024;
+
+type SendCallback = (err?: Error | null) => void;
 
 export interface SessionOptions {
   localName: string;
@@ -60,7 +64,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private lastHeard = Date.now();
   private lastPing = 0;
   private aliveSeen = false;
-  private corked = false;
+  /** Frames waiting for the end of this event-loop turn, and the writers waiting on them. */
+  private outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  private waiting: SendCallback[] = [];
+  private flushScheduled = false;
+  private readonly flushNow = (): void => this.flush();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
 
@@ -110,46 +119,66 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     return stream;
   }
 
-  send(frame: Buffer, cb?: (err?: Error | null) => void): void {
+  /**
+   * Queues a frame. The frames of one request (OPEN, END; RESPONSE, DATA, END; window grants)
+   * come from several ticks of one I/O callback, and under load from many streams at once:
+   * they leave together at the end of this event-loop turn, packed into as few WebSocket
+   * messages as possible, in one write.
+   *
+   * `cb` paces a writer: while the socket and the queue hold little it is called at once (so a
+   * stream's END leaves with its last DATA); past SOCKET_LOW_WATER it waits until the socket
+   * has taken the frame, so a slow tunnel holds about that much plus one frame per stream.
+   */
+  send(frame: Buffer, cb?: SendCallback): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) {
       if (cb) queueMicrotask(() => cb(this.lostError('closed')));
       return;
     }
     this.bytesOut += frame.length;
-    this.corkUntilImmediate();
-    // While the socket holds little, the writer may go on at once: a stream's END then leaves
-    // in the same write as its last DATA instead of one event-loop turn later. Past the mark,
-    // writers wait for the socket to take their frame, so a slow tunnel holds at most about
-    // SOCKET_LOW_WATER plus one frame per stream.
-    if (cb && this.ws.bufferedAmount < SOCKET_LOW_WATER) {
-      this.ws.send(frame, { binary: true });
-      cb(null);
+    this.outbox.push(frame);
+    this.outboxBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+    if (!cb) return;
+    if (this.ws.bufferedAmount + this.outboxBytes < SOCKET_LOW_WATER) cb(null);
+    else this.waiting.push(cb);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const frames = this.outbox;
+    const waiting = this.waiting;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    this.waiting = [];
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+      for (const cb of waiting) cb(this.lostError('closed'));
       return;
     }
     // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away,
-    // not a fault of this stream: it must fail as tunnel_lost (502), never as internal (500).
-    this.ws.send(frame, { binary: true }, cb && ((err) => cb(err ? this.lostError(err.message) : null)));
+    // not a fault of any stream: it must fail as tunnel_lost (502), never as internal (500).
+    const done = waiting.length === 0 ? undefined : (err?: Error | null): void => {
+      for (const cb of waiting) cb(err ? this.lostError(err.message) : null);
+    };
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    socket?.cork();
+    for (let i = 0; i < frames.length;) {
+      // Small frames share a message; a frame of BATCH_BYTES or more (a full DATA) goes alone,
+      // so body bytes are not copied once more.
+      let j = i + 1;
+      let size = frames[i]!.length;
+      while (j < frames.length && size + frames[j]!.length <= BATCH_BYTES) size += frames[j++]!.length;
+      const message = j - i === 1 ? frames[i]! : Buffer.concat(frames.slice(i, j), size);
+      this.ws.send(message, { binary: true }, j === frames.length ? done : undefined);
+      i = j;
+    }
+    socket?.uncork();
   }
 
   private lostError(why: string): StreamResetError {
     return new StreamResetError({ code: 'tunnel_lost', message: `tunnel to ${this.peerName} ${why === 'closed' ? 'is closed' : `failed (${why})`}`, node: this.localName }, true);
-  }
-
-  /**
-   * The frames of one request (RESPONSE, DATA, END; OPEN, END; window grants) are sent from
-   * several ticks of one I/O callback: holding the socket corked until setImmediate lets
-   * them leave in one writev instead of one syscall each.
-   */
-  private corkUntilImmediate(): void {
-    if (this.corked) return;
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (!socket) return;
-    this.corked = true;
-    socket.cork();
-    setImmediate(() => {
-      this.corked = false;
-      socket.uncork();
-    });
   }
 
   release(id: number): void {
@@ -221,14 +250,17 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       return;
     }
     this.bytesIn += data.length;
-    let frame: Frame;
+    let frames: Frame[];
     try {
-      frame = decodeFrame(data);
+      frames = decodeMessage(data);
     } catch (err) {
       this.protocolError(err instanceof FrameError ? err.message : String(err));
       return;
     }
-    this.dispatch(frame);
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.dispatch(frame);
+    }
   }
 
   private dispatch(frame: Frame): void {

@@ -1,7 +1,7 @@
 /**
  * Hostile input against a live node (issue 4, item 6): garbage and malformed requests on a
  * proxy listener, garbage on the control port, plain HTTP and non-west WebSocket clients on the
- * tunnel server, and a "west" client (the ws package with subprotocol west.v1) that sends bad
+ * tunnel server, and a "west" client (the ws package with subprotocol west.v2) that sends bad
  * frames. Each time the node answers or closes that one connection with a reason, logs it once,
  * and keeps serving: a transfer in flight through it completes intact, a new request succeeds,
  * and its process is still running.
@@ -12,7 +12,7 @@ import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import {
-  decodeFrame, encodeData, encodeEnd, encodeOpen, encodeWindow, FrameType, HEADER_SIZE, type Frame, type OpenHead,
+  decodeMessage, encodeData, encodeEnd, encodeOpen, encodeWindow, FrameType, HEADER_SIZE, SUBPROTOCOL, type Frame, type OpenHead,
 } from '../../src/tunnel/frame.js';
 import { Pair, SHORT_TIMERS, until200, within } from '../helpers/chain.js';
 import { fetchText, waitFor } from '../helpers/net.js';
@@ -181,7 +181,8 @@ describe('the tunnel server, with clients that are not west', () => {
 
   for (const [what, protocols, headers] of [
     ['without a subprotocol', undefined, { 'X-West-Node': 'not-west-1' }],
-    ['with west.v1 but no X-West-Node', ['west.v1'], {}],
+    ['with west.v2 but no X-West-Node', [SUBPROTOCOL], {}],
+    ['with only the old west.v1', ['west.v1'], { 'X-West-Node': 'old-west' }],
     ['with another subprotocol', ['chat'], { 'X-West-Node': 'not-west-2' }],
   ] as const) {
     test(`a WebSocket client ${what}: refused 400, logged once`, async () => {
@@ -205,7 +206,7 @@ describe('the tunnel server, with clients that are not west', () => {
   }
 });
 
-/** A raw west.v1 peer built on the ws package, speaking frames through src/tunnel/frame.ts. */
+/** A raw west.v2 peer built on the ws package, speaking frames through src/tunnel/frame.ts. */
 interface WestPeer {
   ws: WebSocket;
   /** The per-stream window the node announced in X-West-Window. */
@@ -216,11 +217,11 @@ interface WestPeer {
 }
 
 async function westPeer(name: string): Promise<WestPeer> {
-  const ws = new WebSocket(p.server, ['west.v1'], { headers: { 'X-West-Node': name }, perMessageDeflate: false, maxPayload: 4 * 1024 * 1024 });
+  const ws = new WebSocket(p.server, [SUBPROTOCOL], { headers: { 'X-West-Node': name }, perMessageDeflate: false, maxPayload: 4 * 1024 * 1024 });
   let window = 0;
   const frames: Frame[] = [];
   ws.on('upgrade', (res: IncomingMessage) => { window = Number(res.headers['x-west-window']); });
-  ws.on('message', (data: Buffer) => frames.push(decodeFrame(data)));
+  ws.on('message', (data: Buffer) => frames.push(...decodeMessage(data)));
   ws.on('error', () => { /* the close tells */ });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
@@ -236,12 +237,13 @@ function openHead(path: string, method = 'GET'): OpenHead {
   return { kind: 'http', method, url: `http://127.0.0.1:${origin.port}${path}`, headers: [], hops: 1, to: '', id: `hostile-${path}` };
 }
 
-/** A frame with a bad payload but a valid header (type, stream id). */
+/** A frame with a bad payload but a valid header (type, stream id, length). */
 function rawFrame(type: number, stream: number, payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const buf = Buffer.alloc(HEADER_SIZE + body.length);
   buf[0] = type;
   buf.writeUInt32BE(stream, 1);
+  buf.writeUInt32BE(body.length, 5);
   body.copy(buf, HEADER_SIZE);
   return buf;
 }
@@ -265,13 +267,16 @@ async function assertStillOpen(peer: WestPeer, stream: number): Promise<void> {
   assert.equal(peer.ws.readyState, WebSocket.OPEN);
 }
 
-describe('a west.v1 client that sends bad frames', () => {
+describe('a west.v2 client that sends bad frames', () => {
   const closing: [what: string, frame: () => Buffer | string][] = [
     ['a 3-byte message', () => Buffer.from([FrameType.data, 0, 0])],
+    ['an empty message', () => Buffer.alloc(0)],
     ['a text message', () => 'hello, west'],
     ['an unknown frame type', () => rawFrame(0x7f, 1, '')],
-    ['an OPEN with invalid JSON', () => rawFrame(FrameType.open, 1, '{"kind": "http", "method": ')],
-    ['an OPEN that is JSON but not a request', () => rawFrame(FrameType.open, 1, '[1, 2, 3]')],
+    ['an OPEN with too few lines', () => rawFrame(FrameType.open, 1, 'http\nGET\n/')],
+    ['an OPEN in protocol v1\'s JSON', () => rawFrame(FrameType.open, 1, '{"kind":"http","method":"GET","url":"/","headers":[],"hops":1,"to":"","id":"x"}')],
+    ['a frame whose length runs past its message', () => encodeEnd(1).fill(0xff, 5, 9)],
+    ['a valid END followed by half a frame header', () => Buffer.concat([encodeEnd(1), Buffer.from([FrameType.end, 0, 0])])],
     ['an OPEN with the wrong parity (an even id from the dialing side)', () => encodeOpen(2, openHead('/parity/echo'))],
     ['a frame for stream id 0', () => encodeEnd(0)],
     ['a WINDOW of 0', () => rawFrame(FrameType.window, 1, Buffer.alloc(4))],

@@ -16,6 +16,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { fetchText, freePort, type FetchResult } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
+import { SUBPROTOCOL } from '../../src/tunnel/frame.js';
 import { makeTestPki, pem, type TestPki } from '../helpers/tls.js';
 import { stopAll, tempDir, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
 
@@ -385,7 +386,7 @@ describe('tokens (wsts.tokens) and names (wsts.ca)', () => {
   });
 
   test('by hand: bad handshakes get 400/401, a second claim of a connected name gets 409 (claim: "refuse")', async () => {
-    const proto = { 'Sec-WebSocket-Protocol': 'west.v1' };
+    const proto = { 'Sec-WebSocket-Protocol': SUBPROTOCOL };
     const cases: { what: string; headers: Record<string, string>; status: number; body: RegExp }[] = [
       { what: 'no subprotocol', headers: { 'X-West-Node': 'tok-inline', Authorization: `Bearer ${secret.inline}` }, status: 400, body: /subprotocol/ },
       { what: 'no name', headers: { ...proto, Authorization: `Bearer ${secret.inline}` }, status: 400, body: /X-West-Node/ },

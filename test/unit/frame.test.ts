@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeFrame, encodeFrame, encodeData, FrameError, FrameType, HEADER_SIZE, MAX_STREAM_ID,
+  decodeFrame, decodeMessage, encodeFrame, encodeData, encodeEnd, FrameError, FrameType, HEADER_SIZE, MAX_STREAM_ID,
   type Frame, type OpenHead,
 } from '../../src/tunnel/frame.js';
 
@@ -38,9 +38,38 @@ for (const c of ROUND_TRIPS) {
   });
 }
 
-test('frame layout: type byte, big-endian stream id, payload', () => {
+test('frame layout: type byte, big-endian stream id, big-endian payload length, payload', () => {
   const buf = encodeFrame({ type: 'data', stream: 0x01020304, data: Buffer.from([0xaa, 0xbb]) });
-  assert.deepEqual([...buf], [FrameType.data, 1, 2, 3, 4, 0xaa, 0xbb]);
+  assert.deepEqual([...buf], [FrameType.data, 1, 2, 3, 4, 0, 0, 0, 2, 0xaa, 0xbb]);
+});
+
+test('heads are UTF-8 lines: OPEN, RESPONSE and RESET as doc/protocol.md shows them', () => {
+  const text = (f: Frame): string => encodeFrame(f).subarray(HEADER_SIZE).toString('utf8');
+  assert.equal(text({ type: 'open', stream: 1, head: OPEN_HEAD }),
+    'http\nPOST\nhttp://127.0.0.1:9921/x/a?b=c\n3\n\nreq-1\n\nHost\n127.0.0.1:9921\nX-Dup\n1\nx-dup\n2');
+  assert.equal(text({ type: 'response', stream: 2, head: { status: 200, statusMessage: 'OK', headers: ['A', 'b'] } }), '200\nOK\nA\nb');
+  assert.equal(text({ type: 'reset', stream: 2, info: { code: 'cancel', node: 'L', message: 'gone\naway' } }), 'cancel\nL\ngone\naway');
+});
+
+test('a message carries frames back to back; decodeMessage returns them in order', () => {
+  const frames: Frame[] = [
+    { type: 'open', stream: 1, head: OPEN_HEAD }, { type: 'data', stream: 1, data: Buffer.from('body') }, { type: 'end', stream: 1 },
+  ];
+  assert.deepEqual(decodeMessage(Buffer.concat(frames.map(encodeFrame))), frames);
+});
+
+test('decodeMessage refuses an empty message, a cut header and a length past the end', () => {
+  const end = encodeEnd(1);
+  assert.throws(() => decodeMessage(Buffer.alloc(0)), /empty message/);
+  assert.throws(() => decodeMessage(Buffer.concat([end, end.subarray(0, 4)])), /message ends inside a frame header/);
+  const long = Buffer.from(end);
+  long.writeUInt32BE(1, 5);
+  assert.throws(() => decodeMessage(long), /frame length runs past the end of its message/);
+});
+
+test('a head field with a line feed is refused when encoding, not sent to corrupt the peer', () => {
+  assert.throws(() => encodeFrame({ type: 'open', stream: 1, head: { ...OPEN_HEAD, headers: ['X-A', 'a\nb'] } }), /open frame: a field contains a line feed/);
+  assert.throws(() => encodeFrame({ type: 'response', stream: 2, head: { status: 200, statusMessage: 'O\nK', headers: [] } }), /response frame: a field/);
 });
 
 test('encodeData encodes only the given slice', () => {
@@ -48,12 +77,13 @@ test('encodeData encodes only the given slice', () => {
   assert.deepEqual(frame, { type: 'data', stream: 1, data: ALL_BYTES.subarray(10, 20) });
 });
 
-/** A raw frame: type, stream id, payload (a string is UTF-8, an object is JSON). */
-function raw(type: number, stream: number, payload: string | Buffer | object = Buffer.alloc(0)): Buffer {
-  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload), 'utf8');
+/** A raw frame: type, stream id, payload (a string is UTF-8), length as given or the payload's. */
+function raw(type: number, stream: number, payload: string | Buffer = Buffer.alloc(0), length?: number): Buffer {
+  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8');
   const head = Buffer.alloc(HEADER_SIZE);
   head[0] = type;
   head.writeUInt32BE(stream, 1);
+  head.writeUInt32BE(length ?? body.length, 5);
   return Buffer.concat([head, body]);
 }
 
@@ -62,60 +92,42 @@ function win(increment: Buffer): Buffer {
 }
 
 const { open, response, end, reset, window: windowType } = FrameType;
-const badOpen = (patch: Record<string, unknown>): object => ({ ...OPEN_HEAD, ...patch });
-const withoutKey = (key: keyof OpenHead): object => {
-  const copy: Record<string, unknown> = { ...OPEN_HEAD };
-  delete copy[key];
-  return copy;
-};
+/** OPEN lines: kind, method, url, hops, to, id, upgrade, then headers. */
+const openLines = (...lines: string[]): string => lines.join('\n');
 
 const MALFORMED: { name: string; input: Buffer; message: RegExp }[] = [
-  { name: 'empty buffer', input: Buffer.alloc(0), message: /0 bytes is shorter than its 5-byte header/ },
-  { name: '4 bytes', input: Buffer.from([FrameType.end, 0, 0, 1]), message: /4 bytes is shorter than its 5-byte header/ },
+  { name: 'empty buffer', input: Buffer.alloc(0), message: /0 bytes is shorter than its 9-byte header/ },
+  { name: '8 bytes', input: Buffer.from([FrameType.end, 0, 0, 0, 1, 0, 0, 0]), message: /8 bytes is shorter than its 9-byte header/ },
+  { name: 'a length longer than the payload', input: raw(end, 1, '', 1), message: /frame length does not match its payload/ },
+  { name: 'a length shorter than the payload', input: raw(open, 1, 'http', 2), message: /frame length does not match its payload/ },
   { name: 'stream id 0', input: raw(end, 0), message: /stream id 0 is reserved/ },
   { name: 'unknown type 0x00', input: raw(0x00, 1), message: /unknown frame type 0x00/ },
   { name: 'unknown type 0x07', input: raw(0x07, 1), message: /unknown frame type 0x07/ },
   { name: 'unknown type 0xff', input: raw(0xff, 1), message: /unknown frame type 0xff/ },
-  { name: 'open with invalid JSON', input: raw(open, 1, '{"kind":'), message: /open frame payload is not valid JSON/ },
-  { name: 'open with no payload', input: raw(open, 1), message: /open frame payload is not valid JSON/ },
-  { name: 'open with invalid UTF-8', input: raw(open, 1, Buffer.from([0xff, 0xfe])), message: /open frame payload is not valid JSON/ },
-  { name: 'open with an array', input: raw(open, 1, '[]'), message: /open frame payload must be a JSON object/ },
-  { name: 'open with null', input: raw(open, 1, 'null'), message: /open frame payload must be a JSON object/ },
-  { name: 'open with a string', input: raw(open, 1, '"http"'), message: /open frame payload must be a JSON object/ },
-  { name: 'open with a number', input: raw(open, 1, '42'), message: /open frame payload must be a JSON object/ },
-  { name: 'open without kind', input: raw(open, 1, withoutKey('kind')), message: /open frame: unsupported stream kind undefined/ },
-  { name: 'open with kind tcp', input: raw(open, 1, badOpen({ kind: 'tcp' })), message: /open frame: unsupported stream kind "tcp"/ },
-  { name: 'open without method', input: raw(open, 1, withoutKey('method')), message: /open frame: "method" must be a string/ },
-  { name: 'open with numeric method', input: raw(open, 1, badOpen({ method: 1 })), message: /open frame: "method" must be a string/ },
-  { name: 'open without url', input: raw(open, 1, withoutKey('url')), message: /open frame: "url" must be a string/ },
-  { name: 'open with null url', input: raw(open, 1, badOpen({ url: null })), message: /open frame: "url" must be a string/ },
-  { name: 'open without headers', input: raw(open, 1, withoutKey('headers')), message: /open frame: "headers" must be a flat list of name\/value strings/ },
-  { name: 'open with odd-length headers', input: raw(open, 1, badOpen({ headers: ['Host'] })), message: /open frame: "headers" must be a flat list/ },
-  { name: 'open with a non-string header', input: raw(open, 1, badOpen({ headers: ['Content-Length', 5] })), message: /open frame: "headers" must be a flat list/ },
-  { name: 'open with headers as an object', input: raw(open, 1, badOpen({ headers: { Host: 'a' } })), message: /open frame: "headers" must be a flat list/ },
-  { name: 'open without hops', input: raw(open, 1, withoutKey('hops')), message: /open frame: "hops" must be an integer in 0\.\.255/ },
-  { name: 'open with string hops', input: raw(open, 1, badOpen({ hops: '1' })), message: /open frame: "hops" must be an integer/ },
-  { name: 'open with fractional hops', input: raw(open, 1, badOpen({ hops: 1.5 })), message: /open frame: "hops" must be an integer/ },
-  { name: 'open with negative hops', input: raw(open, 1, badOpen({ hops: -1 })), message: /open frame: "hops" must be an integer in 0\.\.255/ },
-  { name: 'open with hops 256', input: raw(open, 1, badOpen({ hops: 256 })), message: /open frame: "hops" must be an integer in 0\.\.255/ },
-  { name: 'open without to', input: raw(open, 1, withoutKey('to')), message: /open frame: "to" must be a string/ },
-  { name: 'open without id', input: raw(open, 1, withoutKey('id')), message: /open frame: "id" must be a string/ },
-  { name: 'response with invalid JSON', input: raw(response, 2, 'nope'), message: /response frame payload is not valid JSON/ },
-  { name: 'response with an array', input: raw(response, 2, '[200]'), message: /response frame payload must be a JSON object/ },
-  { name: 'response status 99', input: raw(response, 2, { status: 99, statusMessage: '', headers: [] }), message: /response frame: "status" must be an integer in 100\.\.999/ },
-  { name: 'response status 1000', input: raw(response, 2, { status: 1000, statusMessage: '', headers: [] }), message: /response frame: "status" must be an integer in 100\.\.999/ },
-  { name: 'response status as a string', input: raw(response, 2, { status: '200', statusMessage: '', headers: [] }), message: /response frame: "status" must be an integer/ },
-  { name: 'response without statusMessage', input: raw(response, 2, { status: 200, headers: [] }), message: /response frame: "statusMessage" must be a string/ },
-  { name: 'response with odd-length headers', input: raw(response, 2, { status: 200, statusMessage: 'OK', headers: ['a', 'b', 'c'] }), message: /response frame: "headers" must be a flat list/ },
+  { name: 'open with no payload', input: raw(open, 1), message: /open frame: expected 7 fields/ },
+  { name: 'open with 6 fields', input: raw(open, 1, openLines('http', 'GET', '/', '1', '', 'id')), message: /open frame: expected 7 fields/ },
+  { name: 'open with an odd header list', input: raw(open, 1, openLines('http', 'GET', '/', '1', '', 'id', '', 'Host')), message: /header names and values in pairs/ },
+  { name: 'open with JSON (protocol v1)', input: raw(open, 1, JSON.stringify(OPEN_HEAD)), message: /open frame: expected 7 fields/ },
+  { name: 'open with kind tcp', input: raw(open, 1, openLines('tcp', 'GET', '/', '1', '', 'id', '')), message: /open frame: unsupported stream kind "tcp"/ },
+  { name: 'open with empty hops', input: raw(open, 1, openLines('http', 'GET', '/', '', '', 'id', '')), message: /open frame: "hops" must be an integer in 0\.\.255/ },
+  { name: 'open with fractional hops', input: raw(open, 1, openLines('http', 'GET', '/', '1.5', '', 'id', '')), message: /open frame: "hops" must be an integer/ },
+  { name: 'open with negative hops', input: raw(open, 1, openLines('http', 'GET', '/', '-1', '', 'id', '')), message: /open frame: "hops" must be an integer/ },
+  { name: 'open with hops 256', input: raw(open, 1, openLines('http', 'GET', '/', '256', '', 'id', '')), message: /open frame: "hops" must be an integer in 0\.\.255/ },
+  { name: 'open with hops 1e2', input: raw(open, 1, openLines('http', 'GET', '/', '1e2', '', 'id', '')), message: /open frame: "hops" must be an integer/ },
+  { name: 'open with hops 007', input: raw(open, 1, openLines('http', 'GET', '/', '007', '', 'id', '')), message: /open frame: "hops" must be an integer/ },
+  { name: 'response with no payload', input: raw(response, 2), message: /response frame: expected status and message/ },
+  { name: 'response with an odd header list', input: raw(response, 2, '200\nOK\nA'), message: /response frame: expected status and message/ },
+  { name: 'response status 99', input: raw(response, 2, '99\n'), message: /response frame: "status" must be an integer in 100\.\.999/ },
+  { name: 'response status 1000', input: raw(response, 2, '1000\n'), message: /response frame: "status" must be an integer in 100\.\.999/ },
+  { name: 'response status " 200"', input: raw(response, 2, ' 200\nOK'), message: /response frame: "status" must be an integer/ },
   { name: 'end with a payload', input: raw(end, 1, Buffer.from([0])), message: /end frame must have no payload/ },
-  { name: 'reset with invalid JSON', input: raw(reset, 1, '{'), message: /reset frame payload is not valid JSON/ },
-  { name: 'reset without code', input: raw(reset, 1, { message: 'm', node: 'n' }), message: /reset frame: "code" must be a string/ },
-  { name: 'reset without node', input: raw(reset, 1, { code: 'cancel', message: 'm' }), message: /reset frame: "node" must be a string/ },
+  { name: 'reset with one line', input: raw(reset, 1, 'cancel'), message: /reset frame: expected code, node and message/ },
+  { name: 'reset with two lines', input: raw(reset, 1, 'cancel\nL'), message: /reset frame: expected code, node and message/ },
   { name: 'window with no payload', input: win(Buffer.alloc(0)), message: /window frame payload must be 4 bytes/ },
   { name: 'window with 3 bytes', input: win(Buffer.from([0, 0, 1])), message: /window frame payload must be 4 bytes/ },
   { name: 'window with 5 bytes', input: win(Buffer.from([0, 0, 0, 1, 0])), message: /window frame payload must be 4 bytes/ },
   { name: 'window increment 0', input: win(Buffer.from([0, 0, 0, 0])), message: /window increment must not be 0/ },
-  { name: 'window type with open payload', input: raw(windowType, 1, OPEN_HEAD), message: /window frame payload must be 4 bytes/ },
+  { name: 'window type with open payload', input: raw(windowType, 1, openLines('http', 'GET', '/', '1', '', 'id', '')), message: /window frame payload must be 4 bytes/ },
 ];
 
 for (const c of MALFORMED) {
