@@ -235,8 +235,13 @@ export class ProxyListener {
     if (routed instanceof WestError) return fail(routed);
     const { stream } = routed;
 
-    req.on('data', (c: Buffer) => { bytesIn += c.length; });
-    req.pipe(stream);
+    // HTTP/1.1: a request with neither Content-Length nor Transfer-Encoding has no body.
+    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
+      req.on('data', (c: Buffer) => { bytesIn += c.length; });
+      req.pipe(stream);
+    } else {
+      stream.end();
+    }
     stream.once('response', (head) => {
       const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
       if (invalid) {
@@ -244,8 +249,14 @@ export class ProxyListener {
         return;
       }
       res.writeHead(head.status, head.statusMessage, head.headers);
-      stream.on('data', (c: Buffer) => { bytesOut += c.length; });
-      stream.pipe(res);
+      // What pipe() does, without its per-request listeners: pause the stream (so the far end
+      // runs out of window) while the client's socket is full.
+      stream.on('data', (c: Buffer) => {
+        bytesOut += c.length;
+        if (!res.write(c)) stream.pause();
+      });
+      res.on('drain', () => stream.resume());
+      stream.once('end', () => res.end());
     });
     stream.on('error', (err) => fail(toWestError(err, nodeName)));
     stream.on('end', () => {
@@ -311,7 +322,7 @@ export class ProxyListener {
   /** Counts, logs and reports one finished request. */
   private finish(record: AccessRecord): void {
     this.stats.statuses[record.status] = (this.stats.statuses[record.status] ?? 0) + 1;
-    this.opts.log.info('access', {
+    if (this.opts.log.enabled('info')) this.opts.log.info('access', {
       id: record.id, listener: record.listener, mapping: record.mapping, method: record.method, path: record.path,
       status: record.status, ms: Math.round(record.durationMs * 10) / 10, in: record.bytesIn, out: record.bytesOut,
       client: record.client, completed: record.completed, upgrade: record.upgrade,
