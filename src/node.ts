@@ -22,6 +22,9 @@ import type { TunnelSession } from './tunnel/session.js';
 
 export { VERSION } from './version.js';
 
+/** Host names that always mean this machine (URL.hostname spelling). */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
 export class WestNode {
   /** Requests finished, tunnels up and down: for metrics and the status page. */
   readonly events = new EventEmitter<NodeEvents>();
@@ -39,7 +42,10 @@ export class WestNode {
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
-    this.outgoing = { nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs) };
+    this.outgoing = {
+      nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
+      localListener: (url) => this.localListener(url),
+    };
     this.applyTuning();
     if (config.server) this.server = this.makeServer();
     for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
@@ -235,6 +241,23 @@ export class WestNode {
   private *sessions(): Iterable<TunnelSession> {
     if (this.server) yield* this.server.sessions.values();
     for (const c of this.clients.values()) if (c.session) yield c.session;
+  }
+
+  /**
+   * The plain-HTTP listener of this node that `url` reaches over loopback: same port, and a
+   * loopback host the listener is bound to (or it is bound to every interface).
+   */
+  private localListener(url: URL): ProxyListener | undefined {
+    if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) return undefined;
+    const port = Number(url.port || 80);
+    for (const l of this.listeners.values()) {
+      if (l.port !== port || l.config.tlsMaterial) continue;
+      const bound = l.config.host;
+      const host = url.hostname === '[::1]' ? '::1' : url.hostname;
+      if (bound === '' || bound === '0.0.0.0' || bound === '::' || bound === host) return l;
+      if (host === 'localhost' && (bound === '127.0.0.1' || bound === '::1')) return l;
+    }
+    return undefined;
   }
 
   /** Streams a peer opens are requests to perform here (refused once we are draining). */

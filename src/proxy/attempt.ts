@@ -7,6 +7,7 @@ import type { FailureCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import type { EgressPolicy } from './egress.js';
+import type { ProxyListener } from './listener.js';
 import type { OriginPools } from './origins.js';
 
 export interface OutgoingContext {
@@ -16,6 +17,12 @@ export interface OutgoingContext {
   responseTimeoutMs: number;
   log: Logger;
   origins: OriginPools;
+  /**
+   * This node's own plain-HTTP listener that a URL reaches over loopback, if any: a request
+   * for it is handed to the listener directly instead of going out and back in through a
+   * socket (see ProxyListener.relay).
+   */
+  localListener?: (url: URL) => ProxyListener | undefined;
 }
 
 /** One request on its way to the origin, as each way of performing it sees it. */
@@ -26,8 +33,8 @@ export interface Attempt {
   /** Checked request headers, Host set to the outgoing URL's. */
   headers: string[];
   ctx: OutgoingContext;
-  /** Resets the stream with a failure (the first failure is the one logged). */
-  fail(code: FailureCode, message: string): void;
+  /** Resets the stream with a failure (the first failure is the one logged); `node` defaults to this one. */
+  fail(code: FailureCode, message: string, node?: string): void;
   /** The origin answered: stops the response timer. */
   answered(status: number): void;
 }

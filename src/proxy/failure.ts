@@ -25,21 +25,33 @@ function fromReset(info: ResetInfo, localNode: string): WestError {
   return new WestError(code, info.node || localNode, info.message);
 }
 
+/** The answer to a failed request: status, headers (flat, as on the wire) and a plain-text body. */
+export interface FailureAnswer {
+  status: number;
+  headers: string[];
+  body: string;
+}
+
+export function failureAnswer(err: WestError, retryAfterS: number): FailureAnswer {
+  const status = err.status;
+  const body = `${status} ${STATUS_CODES[status] ?? ''}: west node ${err.node}: ${err.message}\n`;
+  const headers = [
+    'Content-Type', 'text/plain; charset=utf-8',
+    'Content-Length', String(Buffer.byteLength(body)),
+    'Proxy-Status', proxyStatusValue(err),
+    'Cache-Control', 'no-store',
+  ];
+  if (status === 503) headers.push('Retry-After', String(retryAfterS));
+  return { status, headers, body };
+}
+
 /** Answers a request with a failure; does nothing when a response is already under way. */
 export function sendFailure(res: ServerResponse, err: WestError, retryAfterS: number): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const status = err.status;
-  const body = `${status} ${STATUS_CODES[status] ?? ''}: west node ${err.node}: ${err.message}\n`;
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    'Proxy-Status': proxyStatusValue(err),
-    'Cache-Control': 'no-store',
-  };
-  if (status === 503) headers['Retry-After'] = retryAfterS;
-  res.writeHead(status, headers);
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+  const answer = failureAnswer(err, retryAfterS);
+  res.writeHead(answer.status, answer.headers);
+  res.end(res.req.method === 'HEAD' ? undefined : answer.body);
 }

@@ -13,8 +13,9 @@ import type { Logger } from '../log.js';
 import type { TunnelSession } from '../tunnel/session.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { AddressAllowlist } from './allow.js';
-import { sendFailure, toWestError } from './failure.js';
-import { addForwardingHeaders, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
+import type { Attempt } from './attempt.js';
+import { failureAnswer, sendFailure, toWestError } from './failure.js';
+import { addForwardingHeaders, hasRequestBody, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
 import { PathMap, type PathMatch } from './pathmap.js';
 import { rawResponseHead, sendRawFailure, splice } from './upgrade.js';
 import { invalidResponseHead } from './validate.js';
@@ -59,6 +60,25 @@ export interface ProxyListenerOptions {
   log: Logger;
   /** Called once per finished request (after the access log line). */
   onAccess?: (record: AccessRecord) => void;
+}
+
+/** What routing needs of a request, whether it came over a socket or from this node's own far end. */
+interface RequestInfo {
+  method: string;
+  /** The request target: path and query. */
+  url: string;
+  rawHeaders: string[];
+  remoteAddress: string;
+  host: string | undefined;
+}
+
+function infoOf(req: http.IncomingMessage): RequestInfo {
+  return { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress ?? '', host: req.headers.host };
+}
+
+/** The address a loopback connection to `hostname` comes from. */
+function loopbackFrom(hostname: string): string {
+  return hostname === '[::1]' ? '::1' : '127.0.0.1';
 }
 
 /** A request that passed every check and has a stream open to the far end. */
@@ -154,7 +174,7 @@ export class ProxyListener {
    * end. `gone()` says whether the client left while we waited for the tunnel.
    */
   private async route(
-    req: http.IncomingMessage, requestId: string, upgrade: string | undefined, gone: () => boolean,
+    req: RequestInfo, requestId: string, upgrade: string | undefined, gone: () => boolean,
     matched: (mappingPath: string) => void,
   ): Promise<Routed | WestError | undefined> {
     const { nodeName, tuning } = this.opts;
@@ -162,7 +182,7 @@ export class ProxyListener {
 
     let target: URL;
     try {
-      target = new URL(req.url ?? '/', 'http://placeholder');
+      target = new URL(req.url, 'http://placeholder');
     } catch {
       return new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`);
     }
@@ -170,8 +190,8 @@ export class ProxyListener {
     if (!match) return new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${this.config.key}`);
     matched(match.mapping.path);
 
-    if (!this.allowlists.get(match.mapping.path)!.allows(req.socket.remoteAddress)) {
-      return new WestError('client_denied', nodeName, `client ${req.socket.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`);
+    if (!this.allowlists.get(match.mapping.path)!.allows(req.remoteAddress)) {
+      return new WestError('client_denied', nodeName, `client ${req.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`);
     }
 
     const vias = westVias(req.rawHeaders);
@@ -187,15 +207,15 @@ export class ProxyListener {
     if (gone()) return undefined;
 
     const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
-      clientAddress: req.socket.remoteAddress ?? '',
+      clientAddress: req.remoteAddress,
       proto: this.config.tlsMaterial ? 'https' : 'http',
-      host: req.headers.host,
+      host: req.host,
       via: this.via,
       requestId,
     });
     try {
       const stream = session.openStream({
-        kind: 'http', method: req.method ?? 'GET', url: match.outgoing.href, headers,
+        kind: 'http', method: req.method, url: match.outgoing.href, headers,
         hops: vias.length + 1, to: '', id: requestId, ...(upgrade ? { upgrade } : {}),
       });
       this.opts.log.debug('proxy.forward', { id: requestId, to: match.outgoing.href, peer: session.peerName, stream: stream.id });
@@ -230,7 +250,7 @@ export class ProxyListener {
       sendFailure(res, err, tuning.retryAfterS);
     };
 
-    const routed = await this.route(req, requestId, undefined, () => res.destroyed, (path) => { mapping = path; });
+    const routed = await this.route(infoOf(req), requestId, undefined, () => res.destroyed, (path) => { mapping = path; });
     if (routed === undefined) return;
     if (routed instanceof WestError) return fail(routed);
     const { stream } = routed;
@@ -281,7 +301,7 @@ export class ProxyListener {
       failure: failure && { code: failure.code, node: failure.node, message: failure.message },
     });
     let mapping = '-';
-    const routed = await this.route(req, requestId, protocol, () => socket.destroyed, (path) => { mapping = path; });
+    const routed = await this.route(infoOf(req), requestId, protocol, () => socket.destroyed, (path) => { mapping = path; });
     if (routed === undefined) return;
     if (routed instanceof WestError) {
       record(routed.status, mapping, routed);
@@ -317,6 +337,88 @@ export class ProxyListener {
     });
     // The request direction stays open: after a 101 it carries the client's bytes.
     socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
+  }
+
+  /**
+   * A request this node's own far end was asked to send to this listener over loopback (the
+   * middle node of a chain, whose `ou` is its own listener): routed exactly as if it had come
+   * in from the loopback address, with the same checks, headers, access line and metrics,
+   * but without the round trip through the node's own sockets and HTTP parser. The stream it
+   * came in on is spliced to the stream it goes out on; a failure here is answered as this
+   * listener would answer it (status, Proxy-Status, body), and one further along the chain
+   * travels back as a reset that still names the node where it happened.
+   */
+  async relay(a: Attempt): Promise<void> {
+    const { nodeName, tuning } = this.opts;
+    const incoming = a.stream;
+    const started = process.hrtime.bigint();
+    const info: RequestInfo = {
+      method: a.method, url: a.url.pathname + a.url.search, rawHeaders: a.headers, remoteAddress: loopbackFrom(a.url.hostname), host: a.url.host,
+    };
+    const requestId = requestIdOf(a.headers);
+    this.stats.requests++;
+    this.stats.inFlight++;
+    let status = 499;
+    let mapping = '-';
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let failure: AccessRecord['failure'];
+    incoming.once('close', () => {
+      this.stats.inFlight--;
+      this.finish({
+        id: requestId, listener: this.config.key, mapping, method: info.method, path: info.url, status,
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6, bytesIn, bytesOut,
+        client: info.remoteAddress, completed: incoming.writableFinished, failure,
+      });
+    });
+    const answer = (err: WestError): void => {
+      failure ??= { code: err.code, node: err.node, message: err.message };
+      if (incoming.destroyed) return;
+      const f = failureAnswer(err, tuning.retryAfterS);
+      status = f.status;
+      a.answered(f.status);
+      incoming.resume();
+      incoming.respond({ status: f.status, statusMessage: '', headers: f.headers });
+      incoming.end(a.method === 'HEAD' ? undefined : f.body);
+    };
+
+    const routed = await this.route(info, requestId, undefined, () => incoming.destroyed, (path) => { mapping = path; });
+    if (routed === undefined) return;
+    if (routed instanceof WestError) return answer(routed);
+    const { stream } = routed;
+
+    if (hasRequestBody(a.headers)) {
+      incoming.on('data', (c: Buffer) => { bytesIn += c.length; });
+      incoming.pipe(stream);
+    } else {
+      incoming.resume();
+      stream.end();
+    }
+    stream.once('response', (head) => {
+      const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
+      if (invalid) {
+        stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
+        return;
+      }
+      status = head.status;
+      a.answered(head.status);
+      incoming.respond(head);
+      stream.on('data', (c: Buffer) => { bytesOut += c.length; });
+      stream.pipe(incoming);
+    });
+    stream.on('error', (err) => {
+      const e = toWestError(err, nodeName);
+      if (!stream.response) return answer(e);
+      failure ??= { code: e.code, node: e.node, message: e.message };
+      a.fail(e.code, e.message, e.node);
+    });
+    stream.on('end', () => {
+      if (!stream.response) answer(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
+    });
+    // The requester gave up (or the request failed here): cancel the stream further along.
+    incoming.once('close', () => {
+      if (!incoming.writableFinished) stream.destroy();
+    });
   }
 
   /** Counts, logs and reports one finished request. */

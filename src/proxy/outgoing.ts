@@ -10,7 +10,7 @@ import type { FailureCode } from '../errors.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { canonicalName } from '../config/types.js';
 import { classifyOriginError, type Attempt, type OutgoingContext } from './attempt.js';
-import { headerValues, setHeader, stripHopByHop, withoutHeader } from './passes.js';
+import { hasRequestBody, setHeader, stripHopByHop, withoutHeader } from './passes.js';
 import { performUpgrade } from './upgrade.js';
 import { invalidRequestHead } from './validate.js';
 
@@ -24,10 +24,10 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   const started = process.hrtime.bigint();
   let status = 0;
   let failure: FailureCode | undefined;
-  const fail = (code: FailureCode, message: string): void => {
+  const fail = (code: FailureCode, message: string, node = ctx.nodeName): void => {
     failure ??= code;
-    ctx.log.debug('outgoing.failed', { id: head.id, url: head.url, code, error: message });
-    stream.reset(code, message, ctx.nodeName);
+    ctx.log.debug('outgoing.failed', { id: head.id, url: head.url, code, error: message, at: node });
+    stream.reset(code, message, node);
   };
   // One line per performed request, with the id the listener logged: one grep follows a
   // request through every hop of a chain.
@@ -84,8 +84,17 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
       status = s;
     },
   };
-  if (head.upgrade) performUpgrade(attempt, head.upgrade);
-  else performPlain(attempt);
+  const local = head.upgrade ? undefined : ctx.localListener?.(url);
+  if (local) {
+    local.relay(attempt).catch((err: unknown) => {
+      ctx.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
+      fail('internal', 'internal error relaying to this node\'s own listener');
+    });
+  } else if (head.upgrade) {
+    performUpgrade(attempt, head.upgrade);
+  } else {
+    performPlain(attempt);
+  }
 }
 
 /** Raw header names and values as undici hands them over (bytes, read as latin1 like Node). */
@@ -102,12 +111,10 @@ function rawStrings(raw: Buffer[] | string[] | null): string[] {
  */
 function performPlain(a: Attempt): void {
   const { stream, url } = a;
-  const chunked = headerValues(a.headers, 'transfer-encoding').length > 0;
-  const length = Number(headerValues(a.headers, 'content-length')[0] ?? 0);
   // undici frames the body itself (chunked when no Content-Length is given), and the
   // listener has already answered any Expect: 100-continue.
   const headers = withoutHeader(withoutHeader(a.headers, 'transfer-encoding'), 'expect');
-  const hasBody = chunked || length > 0;
+  const hasBody = hasRequestBody(a.headers);
   // The body's iterator must not destroy the stream when the body ends: the response still
   // flows the other way.
   // (undici documents AsyncIterable bodies; its types list only Readable.)

@@ -51,6 +51,12 @@ export function headerValues(raw: string[], name: string): string[] {
   return out;
 }
 
+/** HTTP/1.1: a request has a body when it carries Transfer-Encoding or a non-zero Content-Length. */
+export function hasRequestBody(raw: string[]): boolean {
+  if (headerValues(raw, 'transfer-encoding').length > 0) return true;
+  return Number(headerValues(raw, 'content-length')[0] ?? 0) > 0;
+}
+
 /** Removes every copy of a header. */
 export function withoutHeader(raw: string[], name: string): string[] {
   const want = name.toLowerCase();

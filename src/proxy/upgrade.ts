@@ -6,8 +6,8 @@ import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { FAILURES, type WestError } from '../errors.js';
-import { proxyStatusValue } from './failure.js';
+import type { WestError } from '../errors.js';
+import { failureAnswer } from './failure.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { classifyOriginError, type Attempt } from './attempt.js';
 import { stripHopByHop } from './passes.js';
@@ -22,16 +22,8 @@ export function rawResponseHead(status: number, statusMessage: string, headers: 
 /** Answers an upgrade request with a failure and closes the socket. */
 export function sendRawFailure(socket: Duplex, err: WestError, retryAfterS: number): void {
   if (socket.destroyed) return;
-  const status = err.status;
-  const body = `${status} ${STATUS_CODES[status] ?? ''}: west node ${err.node}: ${err.message}\n`;
-  const headers = [
-    'Content-Type', 'text/plain; charset=utf-8',
-    'Content-Length', String(Buffer.byteLength(body)),
-    'Proxy-Status', proxyStatusValue(err),
-    'Connection', 'close',
-  ];
-  if (FAILURES[err.code].status === 503) headers.push('Retry-After', String(retryAfterS));
-  socket.end(rawResponseHead(status, '', headers) + body);
+  const answer = failureAnswer(err, retryAfterS);
+  socket.end(rawResponseHead(answer.status, '', [...answer.headers, 'Connection', 'close']) + answer.body);
 }
 
 /** Joins a socket and a stream both ways; either side closing or failing closes the other. */

@@ -188,6 +188,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   /** Closes the WebSocket; every open stream fails with `tunnel_lost`. */
   close(code: number = CLOSE.normal, reason = ''): void {
     if (this.closed) return;
+    // Frames queued this turn (a RESET, the last DATA of a drained request) leave before the close.
+    if (this.outbox.length > 0) this.flush();
     this.ws.close(code, reason);
     // A peer that never answers the close handshake must not keep us waiting.
     setTimeout(() => this.ws.terminate(), 2000).unref();

@@ -355,3 +355,32 @@ test('session: the tunnel_lost message names the peer', () => withPair(async (p)
   const e = await err;
   assert.match(e instanceof Error ? e.message : String(e), /node-C: tunnel to node-S closed \(shutting down\)/);
 }));
+
+test('session: frames queued in the same turn as close() still reach the peer, before the close', () => withPair(async (p) => {
+  const incoming = nextStream(p.server);
+  const s = p.client.openStream(head('last-words'));
+  const atServer = await incoming;
+  const reset = failure(atServer);
+  const serverClosed = closeOf(p.server);
+  // A RESET queued and the tunnel closed in one turn, as a draining node does when its last
+  // request times out: the peer must learn why the stream ended, not just that the tunnel went.
+  s.on('error', () => {});
+  s.reset('origin_timeout', 'no answer in time');
+  p.client.close(1001, 'shutting down');
+  assert.equal(resetCode(await reset), 'origin_timeout');
+  assert.equal((await serverClosed).code, 1001);
+}));
+
+test('session: the frames of one turn leave as one WebSocket message', () => withPair(async (p) => {
+  let messages = 0;
+  p.serverWs.on('message', () => { messages++; });
+  const arrived = within(new Promise<void>((resolve) => {
+    let n = 0;
+    p.server.on('stream', (st) => { st.resume(); st.on('end', () => { if (++n === 3) resolve(); }); });
+  }), 'three streams to end at the server');
+  for (let i = 0; i < 3; i++) {
+    p.client.openStream(head(`batch-${i}`)).end(Buffer.from(`body ${i}`));
+  }
+  await arrived;
+  assert.equal(messages, 1, 'three OPEN, DATA and END frames in one message');
+}));
