@@ -12,8 +12,12 @@ import type { Logger } from '../log.js';
 import { decodeMessage, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
-/** Bytes the tunnel socket may hold before writers wait for it to drain (see send()). */
-export const SOCKET_LOW_WATER = 128 * 1024;
+/**
+ * Bytes queued for the tunnel socket (in ws and Node's socket buffer, and frames packed this
+ * turn) past which DATA writers wait for it to drain: a bound on the tunnel as a whole,
+ * whatever the number of streams (see congested()).
+ */
+export const TUNNEL_HIGH_WATER = 256 * 1024;
 /** Frames sent in one turn of the event loop are packed into messages of about this size. */
 export const BATCH_BYTES = 64 * 1024;
 
@@ -67,9 +71,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   /** Frames waiting for the end of this event-loop turn, and the writers waiting on them. */
   private outbox: Buffer[] = [];
   private outboxBytes = 0;
-  private waiting: SendCallback[] = [];
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
+  /** DATA writers waiting for the tunnel to drain, woken in the order they came. */
+  private writers: (() => void)[] = [];
+  private readonly afterWrite = (): void => this.wakeWriters();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
 
@@ -123,15 +129,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
    * Queues a frame. The frames of one request (OPEN, END; RESPONSE, DATA, END; window grants)
    * come from several ticks of one I/O callback, and under load from many streams at once:
    * they leave together at the end of this event-loop turn, packed into as few WebSocket
-   * messages as possible, in one write.
-   *
-   * `cb` paces a writer: while the socket and the queue hold little it is called at once (so a
-   * stream's END leaves with its last DATA); past SOCKET_LOW_WATER it waits until the socket
-   * has taken the frame, so a slow tunnel holds about that much plus one frame per stream.
+   * messages as possible, in one write. `cb` is called at once (so a stream's END leaves with
+   * its last DATA): writers are paced before they encode a frame, by congested().
    */
   send(frame: Buffer, cb?: SendCallback): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) {
-      if (cb) queueMicrotask(() => cb(this.lostError('closed')));
+      if (cb) queueMicrotask(() => cb(this.closedError()));
       return;
     }
     this.bytesOut += frame.length;
@@ -141,27 +144,31 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.flushScheduled = true;
       setImmediate(this.flushNow);
     }
-    if (!cb) return;
-    if (this.ws.bufferedAmount + this.outboxBytes < SOCKET_LOW_WATER) cb(null);
-    else this.waiting.push(cb);
+    cb?.(null);
+  }
+
+  congested(): boolean {
+    return this.ws.bufferedAmount + this.outboxBytes >= TUNNEL_HIGH_WATER;
+  }
+
+  whenWritable(resume: () => void): void {
+    if (this.closed) queueMicrotask(resume);
+    else this.writers.push(resume);
+  }
+
+  /** Wakes waiting writers, in order, until the tunnel is full again. */
+  private wakeWriters(): void {
+    while (this.writers.length > 0 && (this.closed || !this.congested())) this.writers.shift()!();
   }
 
   private flush(): void {
     this.flushScheduled = false;
     const frames = this.outbox;
-    const waiting = this.waiting;
     this.outbox = [];
     this.outboxBytes = 0;
-    this.waiting = [];
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
-      for (const cb of waiting) cb(this.lostError('closed'));
-      return;
-    }
-    // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away,
-    // not a fault of any stream: it must fail as tunnel_lost (502), never as internal (500).
-    const done = waiting.length === 0 ? undefined : (err?: Error | null): void => {
-      for (const cb of waiting) cb(err ? this.lostError(err.message) : null);
-    };
+    // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away:
+    // the close that follows fails every stream with tunnel_lost (502), never internal (500).
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     socket?.cork();
     for (let i = 0; i < frames.length;) {
@@ -171,14 +178,15 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       let size = frames[i]!.length;
       while (j < frames.length && size + frames[j]!.length <= BATCH_BYTES) size += frames[j++]!.length;
       const message = j - i === 1 ? frames[i]! : Buffer.concat(frames.slice(i, j), size);
-      this.ws.send(message, { binary: true }, j === frames.length ? done : undefined);
+      // Once the socket has taken the last message, writers waiting for room go on.
+      this.ws.send(message, { binary: true }, j === frames.length ? this.afterWrite : undefined);
       i = j;
     }
     socket?.uncork();
   }
 
-  private lostError(why: string): StreamResetError {
-    return new StreamResetError({ code: 'tunnel_lost', message: `tunnel to ${this.peerName} ${why === 'closed' ? 'is closed' : `failed (${why})`}`, node: this.localName }, true);
+  private closedError(): StreamResetError {
+    return new StreamResetError({ code: 'tunnel_lost', message: `tunnel to ${this.peerName} is closed`, node: this.localName }, true);
   }
 
   release(id: number): void {
@@ -328,6 +336,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const info = { code: 'tunnel_lost', message: `tunnel to ${this.peerName} closed (${reason || code})`, node: this.localName };
     for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
     this.streams.clear();
+    this.wakeWriters();
     this.emit('close', code, reason);
   }
 }

@@ -16,6 +16,10 @@ export const MAX_DATA_FRAME = 64 * 1024;
 export interface FrameSink {
   readonly localName: string;
   send(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /** True while the tunnel holds as much as it should: DATA writers wait (see whenWritable). */
+  congested(): boolean;
+  /** Calls `resume` once, when the tunnel can take more (or is closed). */
+  whenWritable(resume: () => void): void;
   /** The stream is finished (both ways or reset); the session drops it. */
   release(id: number): void;
 }
@@ -121,8 +125,12 @@ export class TunnelStream extends Duplex {
 
   onWindow(increment: number): void {
     this.sendWindow += increment;
+    this.resumePending();
+  }
+
+  private resumePending(): void {
     const p = this.pending;
-    if (p) {
+    if (p && !this.destroyed) {
       this.pending = undefined;
       this.writeFrom(p.chunk, p.offset, p.cb);
     }
@@ -198,11 +206,16 @@ export class TunnelStream extends Duplex {
         this.pending = { chunk, offset, cb };
         return;
       }
+      // The tunnel as a whole is full (a bound across all its streams): wait for the socket.
+      if (this.sink.congested()) {
+        this.pending = { chunk, offset, cb };
+        this.sink.whenWritable(() => this.resumePending());
+        return;
+      }
       const last = offset + n === chunk.length;
       this.sendWindow -= n;
       this.bytesOut += n;
       this.lastActivity = Date.now();
-      // The socket write callback of the last piece paces us to the socket's drain.
       this.sink.send(encodeData(this.id, chunk, offset, offset + n), last ? (err) => cb(err ?? null) : undefined);
       offset += n;
     }

@@ -13,9 +13,27 @@ class RecordingSink implements FrameSink {
   readonly frames: Frame[] = [];
   readonly released: number[] = [];
 
+  /** Set by a test: the tunnel is full, DATA writers must wait for drain(). */
+  full = false;
+  private readonly writers: (() => void)[] = [];
+
   send(frame: Buffer, cb?: (err?: Error | null) => void): void {
     this.frames.push(decodeFrame(frame));
     if (cb) setImmediate(() => cb(null));
+  }
+
+  congested(): boolean {
+    return this.full;
+  }
+
+  whenWritable(resume: () => void): void {
+    this.writers.push(resume);
+  }
+
+  /** The tunnel has room again: wakes the waiting writers. */
+  drain(): void {
+    this.full = false;
+    for (const w of this.writers.splice(0)) w();
   }
 
   release(id: number): void {
@@ -120,6 +138,36 @@ test('stream send: grants smaller than the remainder release it piece by piece',
   }
   await w.promise;
   assert.deepEqual(seen, [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+});
+
+test('stream send: while the tunnel is congested no DATA is encoded and the write waits; it goes on when the tunnel drains', async () => {
+  const { sink, stream } = makeStream({ sendWindow: 10 * MAX_DATA_FRAME });
+  const body = pattern(3 * MAX_DATA_FRAME);
+  sink.full = true;
+  const w = writeAsync(stream, body);
+  await settle();
+  assert.deepEqual({ sent: sink.dataBytes(), writeDone: w.done() }, { sent: 0, writeDone: false });
+  sink.drain();
+  await w.promise;
+  assert.ok(sink.dataConcat().equals(body), 'every byte, in order, after the drain');
+});
+
+test('stream send: a tunnel that fills mid-write stops the write at a frame boundary', async () => {
+  const { sink, stream } = makeStream({ sendWindow: 10 * MAX_DATA_FRAME });
+  const body = pattern(3 * MAX_DATA_FRAME);
+  // The tunnel is full once the first frame is queued.
+  const send = sink.send.bind(sink);
+  sink.send = (frame, cb) => {
+    send(frame, cb);
+    sink.full = true;
+  };
+  const w = writeAsync(stream, body);
+  await settle();
+  assert.deepEqual({ sent: sink.dataBytes(), writeDone: w.done() }, { sent: MAX_DATA_FRAME, writeDone: false });
+  sink.send = send;
+  sink.drain();
+  await w.promise;
+  assert.ok(sink.dataConcat().equals(body));
 });
 
 const FRAME_SIZE_CASES: { name: string; size: number }[] = [
