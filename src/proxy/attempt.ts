@@ -20,7 +20,7 @@ export interface OutgoingContext {
   /**
    * This node's own plain-HTTP listener that a URL reaches over loopback, if any: a request
    * for it is handed to the listener directly instead of going out and back in through a
-   * socket (see ProxyListener.relay).
+   * socket (see relay.ts).
    */
   localListener?: (url: URL) => ProxyListener | undefined;
 }

@@ -5,17 +5,17 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { ListenerConfig, Tuning } from '../config/types.js';
 import { WestError } from '../errors.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import type { TunnelSession } from '../tunnel/session.js';
+import type { ResponseHead } from '../tunnel/frame.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { AddressAllowlist } from './allow.js';
-import type { Attempt } from './attempt.js';
-import { failureAnswer, sendFailure, toWestError } from './failure.js';
-import { addForwardingHeaders, hasRequestBody, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
+import { sendFailure, toWestError } from './failure.js';
+import { addForwardingHeaders, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
 import { PathMap, type PathMatch } from './pathmap.js';
 import { rawResponseHead, sendRawFailure, splice } from './upgrade.js';
 import { invalidResponseHead } from './validate.js';
@@ -63,7 +63,7 @@ export interface ProxyListenerOptions {
 }
 
 /** What routing needs of a request, whether it came over a socket or from this node's own far end. */
-interface RequestInfo {
+export interface RequestInfo {
   method: string;
   /** The request target: path and query. */
   url: string;
@@ -76,9 +76,27 @@ function infoOf(req: http.IncomingMessage): RequestInfo {
   return { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress ?? '', host: req.headers.host };
 }
 
-/** The address a loopback connection to `hostname` comes from. */
-function loopbackFrom(hostname: string): string {
-  return hostname === '[::1]' ? '::1' : '127.0.0.1';
+/** Sends a request body into the stream (piped, counted), or ends the stream at once when there is none. */
+export function forwardBody(body: Readable, hasBody: boolean, stream: TunnelStream, count: (bytes: number) => void): void {
+  if (hasBody) {
+    body.on('data', (c: Buffer) => count(c.length));
+    body.pipe(stream);
+  } else {
+    body.resume();
+    stream.end();
+  }
+}
+
+/**
+ * Calls `use` with the far end's response head when it arrives; a head HTTP would not allow
+ * (CR in a value, a bad status) resets the stream instead and is never written anywhere.
+ */
+export function onResponseHead(stream: TunnelStream, use: (head: ResponseHead) => void): void {
+  stream.once('response', (head: ResponseHead) => {
+    const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
+    if (invalid) stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
+    else use(head);
+  });
 }
 
 /** A request that passed every check and has a stream open to the far end. */
@@ -140,6 +158,14 @@ export class ProxyListener {
     return boundPort(this.server);
   }
 
+  get nodeName(): string {
+    return this.opts.nodeName;
+  }
+
+  get tuning(): Tuning {
+    return this.opts.tuning;
+  }
+
   async listen(): Promise<void> {
     await listenOn(this.server, this.config);
     this.via = viaPseudonym(this.opts.nodeName, this.port);
@@ -171,9 +197,10 @@ export class ProxyListener {
 
   /**
    * The checks every request passes, in order (404, 403, 508, 503), then the stream to the far
-   * end. `gone()` says whether the client left while we waited for the tunnel.
+   * end. `gone()` says whether the client left while we waited for the tunnel. (Also the
+   * first step of relay.ts.)
    */
-  private async route(
+  async route(
     req: RequestInfo, requestId: string, upgrade: string | undefined, gone: () => boolean,
     matched: (mappingPath: string) => void,
   ): Promise<Routed | WestError | undefined> {
@@ -256,18 +283,9 @@ export class ProxyListener {
     const { stream } = routed;
 
     // HTTP/1.1: a request with neither Content-Length nor Transfer-Encoding has no body.
-    if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
-      req.on('data', (c: Buffer) => { bytesIn += c.length; });
-      req.pipe(stream);
-    } else {
-      stream.end();
-    }
-    stream.once('response', (head) => {
-      const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
-      if (invalid) {
-        stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
-        return;
-      }
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    forwardBody(req, hasBody, stream, (n) => { bytesIn += n; });
+    onResponseHead(stream, (head) => {
       res.writeHead(head.status, head.statusMessage, head.headers);
       // What pipe() does, without its per-request listeners: pause the stream (so the far end
       // runs out of window) while the client's socket is full.
@@ -309,12 +327,7 @@ export class ProxyListener {
       return;
     }
     const { stream } = routed;
-    stream.once('response', (head) => {
-      const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
-      if (invalid) {
-        stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
-        return;
-      }
+    onResponseHead(stream, (head) => {
       record(head.status, routed.match.mapping.path);
       if (head.status === 101) {
         socket.write(rawResponseHead(101, head.statusMessage, head.headers));
@@ -339,90 +352,8 @@ export class ProxyListener {
     socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
   }
 
-  /**
-   * A request this node's own far end was asked to send to this listener over loopback (the
-   * middle node of a chain, whose `ou` is its own listener): routed exactly as if it had come
-   * in from the loopback address, with the same checks, headers, access line and metrics,
-   * but without the round trip through the node's own sockets and HTTP parser. The stream it
-   * came in on is spliced to the stream it goes out on; a failure here is answered as this
-   * listener would answer it (status, Proxy-Status, body), and one further along the chain
-   * travels back as a reset that still names the node where it happened.
-   */
-  async relay(a: Attempt): Promise<void> {
-    const { nodeName, tuning } = this.opts;
-    const incoming = a.stream;
-    const started = process.hrtime.bigint();
-    const info: RequestInfo = {
-      method: a.method, url: a.url.pathname + a.url.search, rawHeaders: a.headers, remoteAddress: loopbackFrom(a.url.hostname), host: a.url.host,
-    };
-    const requestId = requestIdOf(a.headers);
-    this.stats.requests++;
-    this.stats.inFlight++;
-    let status = 499;
-    let mapping = '-';
-    let bytesIn = 0;
-    let bytesOut = 0;
-    let failure: AccessRecord['failure'];
-    incoming.once('close', () => {
-      this.stats.inFlight--;
-      this.finish({
-        id: requestId, listener: this.config.key, mapping, method: info.method, path: info.url, status,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6, bytesIn, bytesOut,
-        client: info.remoteAddress, completed: incoming.writableFinished, failure,
-      });
-    });
-    const answer = (err: WestError): void => {
-      failure ??= { code: err.code, node: err.node, message: err.message };
-      if (incoming.destroyed) return;
-      const f = failureAnswer(err, tuning.retryAfterS);
-      status = f.status;
-      a.answered(f.status);
-      incoming.resume();
-      incoming.respond({ status: f.status, statusMessage: '', headers: f.headers });
-      incoming.end(a.method === 'HEAD' ? undefined : f.body);
-    };
-
-    const routed = await this.route(info, requestId, undefined, () => incoming.destroyed, (path) => { mapping = path; });
-    if (routed === undefined) return;
-    if (routed instanceof WestError) return answer(routed);
-    const { stream } = routed;
-
-    if (hasRequestBody(a.headers)) {
-      incoming.on('data', (c: Buffer) => { bytesIn += c.length; });
-      incoming.pipe(stream);
-    } else {
-      incoming.resume();
-      stream.end();
-    }
-    stream.once('response', (head) => {
-      const invalid = invalidResponseHead(head.status, head.statusMessage, head.headers);
-      if (invalid) {
-        stream.reset('origin_error', `the far end sent an invalid response head: ${invalid}`);
-        return;
-      }
-      status = head.status;
-      a.answered(head.status);
-      incoming.respond(head);
-      stream.on('data', (c: Buffer) => { bytesOut += c.length; });
-      stream.pipe(incoming);
-    });
-    stream.on('error', (err) => {
-      const e = toWestError(err, nodeName);
-      if (!stream.response) return answer(e);
-      failure ??= { code: e.code, node: e.node, message: e.message };
-      a.fail(e.code, e.message, e.node);
-    });
-    stream.on('end', () => {
-      if (!stream.response) answer(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
-    });
-    // The requester gave up (or the request failed here): cancel the stream further along.
-    incoming.once('close', () => {
-      if (!incoming.writableFinished) stream.destroy();
-    });
-  }
-
   /** Counts, logs and reports one finished request. */
-  private finish(record: AccessRecord): void {
+  finish(record: AccessRecord): void {
     this.stats.statuses[record.status] = (this.stats.statuses[record.status] ?? 0) + 1;
     if (this.opts.log.enabled('info')) this.opts.log.info('access', {
       id: record.id, listener: record.listener, mapping: record.mapping, method: record.method, path: record.path,

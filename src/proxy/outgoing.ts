@@ -11,6 +11,7 @@ import type { TunnelStream } from '../tunnel/stream.js';
 import { canonicalName } from '../config/types.js';
 import { classifyOriginError, type Attempt, type OutgoingContext } from './attempt.js';
 import { hasRequestBody, setHeader, stripHopByHop, withoutHeader } from './passes.js';
+import { relay } from './relay.js';
 import { performUpgrade } from './upgrade.js';
 import { invalidRequestHead } from './validate.js';
 
@@ -86,7 +87,7 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   };
   const local = head.upgrade ? undefined : ctx.localListener?.(url);
   if (local) {
-    local.relay(attempt).catch((err: unknown) => {
+    relay(local, attempt).catch((err: unknown) => {
       ctx.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
       fail('internal', 'internal error relaying to this node\'s own listener');
     });
