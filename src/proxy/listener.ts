@@ -300,9 +300,11 @@ export class ProxyListener {
     stream.on('end', () => {
       if (!stream.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
     });
-    // The client hung up: cancel the stream, which cancels the work at every further hop.
+    // The client hung up: cancel the stream, which cancels the work at every further hop. So
+    // too when the response is complete but the request body is not (the origin answered
+    // early, a 413 say): nobody will read the rest, and the stream must not wait for it.
     res.once('close', () => {
-      if (!res.writableFinished) stream.destroy();
+      if (!res.writableFinished || !stream.writableFinished) stream.destroy();
     });
   }
 

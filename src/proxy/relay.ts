@@ -80,8 +80,9 @@ export async function relay(listener: ProxyListener, a: Attempt): Promise<void> 
   stream.on('end', () => {
     if (!stream.response) answer(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
   });
-  // The requester gave up (or the request failed here): cancel the stream further along.
+  // The requester gave up (or the request failed here), or the answer is complete while the
+  // request body is not (the origin answered early): cancel the stream further along.
   incoming.once('close', () => {
-    if (!incoming.writableFinished) stream.destroy();
+    if (!incoming.writableFinished || !stream.writableFinished) stream.destroy();
   });
 }

@@ -9,7 +9,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { within } from '../helpers/chain.js';
+import { stateOf, within } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor, type FetchResult } from '../helpers/net.js';
 import { patternSha256 } from '../helpers/origin.js';
 import { originAndTempDir, WestProcess, writeConfig } from '../helpers/west.js';
@@ -253,6 +253,26 @@ describe('origin and client failures across one connected pair', () => {
     req.destroy();
     await ending;
     await waitFor('origin to see the /hang request aborted', () => seen.aborted);
+  });
+
+  test('an origin that answers an upload early (413, body unread): the client gets the answer, and no stream is left behind on either node', async () => {
+    const status = await within(8000, 'the 413', new Promise<number>((resolve, reject) => {
+      const req = http.request(`${p.lUrl}/px/early/early413`, { method: 'POST', headers: { 'Content-Length': String(8 * 1024 * 1024) }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      // Half the body now, the rest never: the answer comes before the upload is done.
+      req.write(Buffer.alloc(4 * 1024 * 1024, 0x61));
+    }));
+    assert.equal(status, 413);
+    // The request body will never complete: both ends must let the stream go, not wait for it.
+    await waitFor('no stream in flight on G or L', async () => {
+      const [g, l] = await Promise.all([stateOf(p.gControl), stateOf(p.lControl)]);
+      const streams = [...(g.server?.peers ?? []), ...l.tunnels].reduce((n, t) => n + t.streams, 0);
+      const inFlight = l.listeners.reduce((n, x) => n + x.inFlight, 0);
+      return streams === 0 && inFlight === 0;
+    }, 5000);
   });
 
   test('a client hanging up mid-body cancels the origin request (/stall)', async () => {

@@ -8,7 +8,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { Chain, until200 } from '../helpers/chain.js';
+import http from 'node:http';
+import { Chain, until200, within } from '../helpers/chain.js';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { originAndTempDir } from '../helpers/west.js';
 
@@ -67,6 +68,24 @@ describe('a middle node relays to its own listener without a socket', () => {
     assert.equal(access.status, 200);
     assert.equal(access.mapping, '/ba');
     await l.waitForEvent('perform', (e) => e.id === 'relay-id-1' && e.status === 200);
+  });
+
+  test('an origin that answers an upload early (413): no stream is left behind on any node of the chain', async () => {
+    const status = await within(8000, 'the 413', new Promise<number>((resolve, reject) => {
+      const req = http.request(`${chain.url}/relay-early/early413`, { method: 'POST', headers: { 'Content-Length': String(8 * 1024 * 1024) }, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(4 * 1024 * 1024, 0x61)); // half the body, the rest never
+    }));
+    assert.equal(status, 413);
+    await waitFor('no stream in flight on G, L or L2', async () => {
+      const states = await Promise.all((['G', 'L', 'L2'] as const).map((n) => chain.state(n)));
+      const streams = states.flatMap((st) => [...(st.server?.peers ?? []), ...st.tunnels]).reduce((n, t) => n + t.streams, 0);
+      const inFlight = states.flatMap((st) => st.listeners).reduce((n, l) => n + l.inFlight, 0);
+      return streams === 0 && inFlight === 0;
+    }, 5000);
   });
 
   test('a failure at the middle node\'s listener is answered as that listener answers it: 503, Proxy-Status naming L, Retry-After', async () => {

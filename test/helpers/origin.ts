@@ -90,6 +90,12 @@ export class Origin {
       res.write(Buffer.alloc(1024, 7));
     } else if (path.endsWith('/hang')) {
       req.resume();
+    } else if (path.endsWith('/early413')) {
+      // Answers before reading the request body: what a server does with an upload it will not
+      // take. (It keeps the connection: closing it with the body unread would reset it, and
+      // whether the answer or the reset reaches the client first is a race.)
+      res.writeHead(413, { 'Content-Type': 'text/plain' });
+      res.end('too large');
     } else {
       const hash = createHash('sha256');
       let size = 0;
