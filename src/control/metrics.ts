@@ -9,10 +9,11 @@
  * request paths, so the number of series stays bounded.
  */
 import type { EventEmitter } from 'node:events';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { canonicalName } from '../config/types.js';
 import type { NodeEvents, TunnelEvent } from '../events.js';
 import type { AccessRecord } from '../proxy/listener.js';
+import { AccessMetrics } from './access-metrics.js';
 import type { NodeState } from './state.js';
 
 /** From 1 ms (a local hop) to 60 s (past the default 30 s response timeout). */
@@ -34,15 +35,12 @@ export class NodeMetrics {
   private readonly seenPeers = new Set<string>();
   /** One state snapshot per scrape, shared by every gauge of that scrape. */
   private scraped: NodeState | undefined;
-  /** Listener/mapping pairs the histogram has a series for (`zero()` would wipe one that exists). */
-  private readonly durationSeries = new Set<string>();
 
   private readonly connects: Counter<TunnelLabels>;
   private readonly disconnects: Counter<TunnelLabels>;
   private readonly dialFailures: Counter<'url'>;
-  private readonly requests: Counter<'listener' | 'mapping' | 'status'>;
-  private readonly duration: Histogram<'listener' | 'mapping'>;
-  private readonly bytes: Counter<'listener' | 'mapping' | 'direction'>;
+  /** Requests, durations and bytes: counted in plain numbers, turned into samples when scraped. */
+  private readonly access: AccessMetrics;
   private readonly failures: Counter<'listener' | 'code' | 'at'>;
 
   private readonly onAccess = (r: AccessRecord): void => this.recordAccess(r);
@@ -97,19 +95,7 @@ export class NodeMetrics {
         streams.set(n);
       },
     });
-    this.requests = new Counter({
-      name: 'west_requests_total', help: 'Requests finished on a proxy listener, by mapping ("-": not routed to one) and status (499: client went away).',
-      labelNames: ['listener', 'mapping', 'status'], registers,
-    });
-    this.duration = new Histogram({
-      name: 'west_request_duration_seconds',
-      help: 'Time from a request\'s arrival on a listener until its response ended (for upgrades: until the origin answered the upgrade).',
-      labelNames: ['listener', 'mapping'], buckets: DURATION_BUCKETS, registers,
-    });
-    this.bytes = new Counter({
-      name: 'west_request_bytes_total', help: 'Body bytes through proxy listeners: direction="in" from clients, "out" to clients.',
-      labelNames: ['listener', 'mapping', 'direction'], registers,
-    });
+    this.access = new AccessMetrics(this.registry, DURATION_BUCKETS);
     this.failures = new Counter({
       name: 'west_request_failures_total',
       help: 'Requests west answered with its own failure (no origin answer), by failure code and the node where it happened.',
@@ -151,12 +137,7 @@ export class NodeMetrics {
   }
 
   private recordAccess(r: AccessRecord): void {
-    const where = { listener: r.listener, mapping: r.mapping };
-    this.requests.inc({ ...where, status: String(r.status) });
-    this.durationSeries.add(seriesKey(where));
-    this.duration.observe(where, r.durationMs / 1000);
-    if (r.bytesIn > 0) this.bytes.inc({ ...where, direction: 'in' }, r.bytesIn);
-    if (r.bytesOut > 0) this.bytes.inc({ ...where, direction: 'out' }, r.bytesOut);
+    this.access.record(r);
     if (r.failure) this.failures.inc({ listener: r.listener, code: r.failure.code, at: r.failure.node });
   }
 
@@ -204,15 +185,7 @@ export class NodeMetrics {
       }
     }
     for (const l of s.listeners) {
-      for (const m of l.mappings) {
-        const where = { listener: l.key, mapping: m.path };
-        if (!this.durationSeries.has(seriesKey(where))) {
-          this.durationSeries.add(seriesKey(where));
-          this.duration.zero(where);
-        }
-        this.bytes.inc({ ...where, direction: 'in' }, 0);
-        this.bytes.inc({ ...where, direction: 'out' }, 0);
-      }
+      for (const m of l.mappings) this.access.known(l.key, m.path);
     }
   }
 }
@@ -220,8 +193,4 @@ export class NodeMetrics {
 /** Client tunnels are keyed by server URL: stable before the first connect and across renames. */
 function tunnelLabels(e: TunnelEvent): { side: 'client' | 'server'; peer: string } {
   return e.side === 'client' ? { side: 'client', peer: e.url ?? e.peer } : { side: 'server', peer: canonicalName(e.peer) };
-}
-
-function seriesKey(where: { listener: string; mapping: string }): string {
-  return `${where.listener}\u0000${where.mapping}`;
 }
