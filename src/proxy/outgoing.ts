@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { FailureCode } from '../errors.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { canonicalName } from '../config/types.js';
+import { PROTOCOL_VERSION } from '../tunnel/frame.js';
 import { classifyOriginError, type Attempt, type OutgoingContext } from './attempt.js';
 import { hasRequestBody, setHeader, stripHopByHop, withoutHeader } from './passes.js';
 import { relay } from './relay.js';
@@ -60,7 +61,7 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   }
 
   if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
-    fail('bad_request', `routing to node ${head.to} through ${ctx.nodeName} is not supported by protocol v1`);
+    fail('bad_request', `routing to node ${head.to} through ${ctx.nodeName} is not supported by this protocol version (west.v${PROTOCOL_VERSION})`);
     return;
   }
 
