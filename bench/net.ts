@@ -1,40 +1,12 @@
-/** Network helpers for the benchmark: free ports, bounded polling, one-shot requests. */
+/**
+ * Network helpers for the benchmark: one-shot requests and readiness. Free ports and bounded
+ * polling are the tests' own (below the ephemeral range, so a port is not taken by an outgoing
+ * connection between the pick and the bind).
+ */
 import http from 'node:http';
-import net from 'node:net';
+import { waitFor } from '../test/helpers/net.js';
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Polls `check` until it returns a truthy value; throws once `timeoutMs` has passed. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 50): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    }
-    await delay(everyMs);
-  }
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { freePort, waitFor } from '../test/helpers/net.js';
 
 /** GET `url` on a fresh connection; resolves with the status and the body as text (bounded). */
 export function get(url: string, timeoutMs = 5000): Promise<{ status: number; text: string }> {

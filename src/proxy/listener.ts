@@ -15,7 +15,7 @@ import type { ResponseHead } from '../tunnel/frame.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { AddressAllowlist } from './allow.js';
 import { sendFailure, toWestError } from './failure.js';
-import { addForwardingHeaders, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
+import { addForwardingHeaders, framesBody, headerValues, requestIdOf, stripHopByHop, viaPseudonym, westVias } from './passes.js';
 import { PathMap, type PathMatch } from './pathmap.js';
 import { rawResponseHead, sendRawFailure, splice } from './upgrade.js';
 import { invalidResponseHead } from './validate.js';
@@ -282,8 +282,7 @@ export class ProxyListener {
     if (routed instanceof WestError) return fail(routed);
     const { stream } = routed;
 
-    // HTTP/1.1: a request with neither Content-Length nor Transfer-Encoding has no body.
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    const hasBody = framesBody(req.headers['transfer-encoding'], req.headers['content-length']);
     forwardBody(req, hasBody, stream, (n) => { bytesIn += n; });
     onResponseHead(stream, (head) => {
       res.writeHead(head.status, head.statusMessage, head.headers);

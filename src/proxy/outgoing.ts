@@ -115,7 +115,7 @@ function performPlain(a: Attempt): void {
   const { stream, url } = a;
   // undici frames the body itself (chunked when no Content-Length is given), and the
   // listener has already answered any Expect: 100-continue.
-  const headers = withoutHeader(withoutHeader(a.headers, 'transfer-encoding'), 'expect');
+  const headers = withoutHeader(a.headers, 'transfer-encoding', 'expect');
   const hasBody = hasRequestBody(a.headers);
   // The body's iterator must not destroy the stream when the body ends: the response still
   // flows the other way.

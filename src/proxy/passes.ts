@@ -51,17 +51,24 @@ export function headerValues(raw: string[], name: string): string[] {
   return out;
 }
 
-/** HTTP/1.1: a request has a body when it carries Transfer-Encoding or a non-zero Content-Length. */
-export function hasRequestBody(raw: string[]): boolean {
-  if (headerValues(raw, 'transfer-encoding').length > 0) return true;
-  return Number(headerValues(raw, 'content-length')[0] ?? 0) > 0;
+/**
+ * HTTP/1.1: a request has a body when it carries Transfer-Encoding or a non-zero
+ * Content-Length (given as header values, parsed or raw).
+ */
+export function framesBody(transferEncoding: string | undefined, contentLength: string | undefined): boolean {
+  return transferEncoding !== undefined || Number(contentLength ?? 0) > 0;
 }
 
-/** Removes every copy of a header. */
-export function withoutHeader(raw: string[], name: string): string[] {
-  const want = name.toLowerCase();
+/** framesBody of a raw header list. */
+export function hasRequestBody(raw: string[]): boolean {
+  return framesBody(headerValues(raw, 'transfer-encoding')[0], headerValues(raw, 'content-length')[0]);
+}
+
+/** Removes every copy of the named headers, in one pass. */
+export function withoutHeader(raw: string[], ...names: string[]): string[] {
+  const drop = new Set(names.map((n) => n.toLowerCase()));
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== want) out.push(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i < raw.length; i += 2) if (!drop.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
   return out;
 }
 

@@ -12,6 +12,7 @@ import http from 'node:http';
 import { stateOf, within } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor, type FetchResult } from '../helpers/net.js';
 import { patternSha256 } from '../helpers/origin.js';
+import { halfUpload } from '../helpers/stream.js';
 import { originAndTempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const G = 'test-G';
@@ -256,15 +257,8 @@ describe('origin and client failures across one connected pair', () => {
   });
 
   test('an origin that answers an upload early (413, body unread): the client gets the answer, and no stream is left behind on either node', async () => {
-    const status = await within(8000, 'the 413', new Promise<number>((resolve, reject) => {
-      const req = http.request(`${p.lUrl}/px/early/early413`, { method: 'POST', headers: { 'Content-Length': String(8 * 1024 * 1024) }, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      // Half the body now, the rest never: the answer comes before the upload is done.
-      req.write(Buffer.alloc(4 * 1024 * 1024, 0x61));
-    }));
+    // Half the body now, the rest never: the answer comes before the upload is done.
+    const status = await within(8000, 'the 413', halfUpload(`${p.lUrl}/px/early/early413`, 8 * 1024 * 1024));
     assert.equal(status, 413);
     // The request body will never complete: both ends must let the stream go, not wait for it.
     await waitFor('no stream in flight on G or L', async () => {

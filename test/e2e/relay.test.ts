@@ -8,9 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
 import { Chain, until200, within } from '../helpers/chain.js';
 import { fetchText, waitFor } from '../helpers/net.js';
+import { halfUpload } from '../helpers/stream.js';
 import { originAndTempDir } from '../helpers/west.js';
 
 const fixture = originAndTempDir('west-relay-');
@@ -71,14 +71,7 @@ describe('a middle node relays to its own listener without a socket', () => {
   });
 
   test('an origin that answers an upload early (413): no stream is left behind on any node of the chain', async () => {
-    const status = await within(8000, 'the 413', new Promise<number>((resolve, reject) => {
-      const req = http.request(`${chain.url}/relay-early/early413`, { method: 'POST', headers: { 'Content-Length': String(8 * 1024 * 1024) }, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.write(Buffer.alloc(4 * 1024 * 1024, 0x61)); // half the body, the rest never
-    }));
+    const status = await within(8000, 'the 413', halfUpload(`${chain.url}/relay-early/early413`, 8 * 1024 * 1024));
     assert.equal(status, 413);
     await waitFor('no stream in flight on G, L or L2', async () => {
       const states = await Promise.all((['G', 'L', 'L2'] as const).map((n) => chain.state(n)));

@@ -72,6 +72,24 @@ export function startRequest(url: string, opts: StreamOptions = {}): { req: http
 }
 
 /** Opens a request and resolves with its response head; the body is left unread (paused). */
+/**
+ * POSTs half of a declared `bytes`-long body and never the rest; resolves with the status of
+ * the answer (which must come early, before the body is done) and closes the connection.
+ */
+export function halfUpload(url: string, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'Content-Length': String(bytes) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        req.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+    });
+    req.on('error', reject);
+    req.write(Buffer.alloc(Math.floor(bytes / 2), 0x61));
+  });
+}
+
 export async function openRequest(url: string, opts: StreamOptions = {}): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
   const { req, response } = startRequest(url, opts);
   return { req, res: await response };

@@ -6,6 +6,7 @@ import { WestError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
 import { TunnelSession, TUNNEL_HIGH_WATER } from '../../src/tunnel/session.js';
+import { waitFor } from '../helpers/net.js';
 import { MAX_DATA_FRAME, StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
 
 const WAIT_MS = 5000;
@@ -18,14 +19,6 @@ function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> 
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `check` (which paces itself) until it is true, within WAIT_MS. */
-async function waitUntil(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${WAIT_MS} ms`);
-  }
 }
 
 function head(path: string, method = 'POST'): OpenHead {
@@ -401,22 +394,24 @@ test('session: however many streams write, the tunnel queues at most TUNNEL_HIGH
   const clientWs = p.clientWs;
   let most = 0;
   const sampler = setInterval(() => { most = Math.max(most, clientWs.bufferedAmount); }, 1);
-  const streams = Array.from({ length: 200 }, (_, i) => p.client.openStream(head(`flood-${i}`)));
-  for (const s of streams) {
-    s.on('error', () => {});
-    s.write(Buffer.alloc(WINDOW, 0x61));
+  try {
+    const streams = Array.from({ length: 200 }, (_, i) => p.client.openStream(head(`flood-${i}`)));
+    for (const s of streams) {
+      s.on('error', () => {});
+      s.write(Buffer.alloc(WINDOW, 0x61));
+    }
+    // Wait until the writers are parked: the queue holds the same bytes on two polls in a row.
+    let last = -1;
+    await waitFor('the writers to park', () => {
+      const now = clientWs.bufferedAmount;
+      const settled = now > 0 && now === last;
+      last = now;
+      return settled;
+    }, WAIT_MS, 20);
+    most = Math.max(most, clientWs.bufferedAmount);
+  } finally {
+    clearInterval(sampler);
+    peerSocket.resume();
   }
-  // Wait until the writers are parked (nothing more is queued over a few sampling rounds).
-  let last = -1;
-  await waitUntil(async () => {
-    const now = clientWs.bufferedAmount;
-    const settled = now === last;
-    last = now;
-    await new Promise((r) => setTimeout(r, 20));
-    return settled && now > 0;
-  });
-  clearInterval(sampler);
-  most = Math.max(most, clientWs.bufferedAmount);
-  peerSocket.resume();
   assert.ok(most <= TUNNEL_HIGH_WATER + MAX_DATA_FRAME + 1024, `the tunnel queued ${most} bytes (bound ${TUNNEL_HIGH_WATER} + one frame)`);
 }));
