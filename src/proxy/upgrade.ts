@@ -74,6 +74,9 @@ export function performUpgrade(a: Attempt, protocol: string): void {
   req.on('response', (res) => {
     answered = true;
     a.answered(res.statusCode ?? 502);
+    // Nothing of the request side goes to the origin now; read it to its END so the stream
+    // finishes both ways and leaves the tunnel (a declined upgrade must not hold a stream).
+    stream.resume();
     stream.respond({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: stripHopByHop(res.rawHeaders, false) });
     res.pipe(stream);
     res.on('close', () => {
