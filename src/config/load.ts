@@ -104,6 +104,8 @@ function resolveTuning(west: RawWest): Tuning {
     maxStreams: west.maxStreams ?? DEFAULT_TUNING.maxStreams,
     maxHeaderSize: west.maxHeaderSize ?? DEFAULT_TUNING.maxHeaderSize,
     idleTimeoutMs: ms(west.idleTimeout, DEFAULT_TUNING.idleTimeoutMs),
+    headerTimeoutMs: ms(west.headerTimeout, DEFAULT_TUNING.headerTimeoutMs),
+    maxConnectionsPerAddress: west.maxConnectionsPerAddress ?? DEFAULT_TUNING.maxConnectionsPerAddress,
   };
 }
 

@@ -73,6 +73,8 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
   maxStreams: integer(1, 65_536),
   maxHeaderSize: integer(1024, 1_048_576, ' (bytes)'),
   idleTimeout: seconds(),
+  headerTimeout: seconds(),
+  maxConnectionsPerAddress: integer(0, 1_000_000),
   egress: {
     type: 'object',
     propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },

@@ -56,6 +56,10 @@ export interface RawWest {
   maxHeaderSize?: number;
   /** Seconds a stream may carry no bytes either way before it is cut (504 if no response yet). */
   idleTimeout?: number;
+  /** Seconds a listener waits for a whole request head (each request of a connection) before 408. */
+  headerTimeout?: number;
+  /** Most connections one client address may hold open to a listener; 0 = no cap. */
+  maxConnectionsPerAddress?: number;
   /** What peers may make this node fetch; absent = anything (an open relay, warned about). */
   egress?: RawEgress;
   /** Bearer token the control port requires. */
@@ -178,6 +182,8 @@ export interface Tuning {
   maxStreams: number;
   maxHeaderSize: number;
   idleTimeoutMs: number;
+  headerTimeoutMs: number;
+  maxConnectionsPerAddress: number;
 }
 
 /** The resolved config of one node. */
@@ -213,6 +219,8 @@ export const DEFAULT_TUNING: Tuning = {
   maxStreams: 1024,
   maxHeaderSize: 16 * 1024,
   idleTimeoutMs: 300_000,
+  headerTimeoutMs: 20_000,
+  maxConnectionsPerAddress: 256,
 };
 
 /** Default port of a proxy listener whose key names none (as the original). */

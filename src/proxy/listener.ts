@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { ListenerConfig, Tuning } from '../config/types.js';
 import { WestError } from '../errors.js';
@@ -99,6 +100,29 @@ export function onResponseHead(stream: TunnelStream, use: (head: ResponseHead) =
   });
 }
 
+/**
+ * Request framing west does not carry (RFC 9112 §6.1, §6.3): a Transfer-Encoding whose last
+ * coding is not chunked (400: the body's end cannot be known), codings other than chunked
+ * (501: re-framing would drop them), and an upgrade request with a body (501: the body and
+ * the bytes after a 101 share one direction of the stream).
+ */
+export function framingProblem(rawHeaders: string[], upgrade: boolean): { code: 'bad_request' | 'unsupported'; message: string } | undefined {
+  const te = headerValues(rawHeaders, 'transfer-encoding');
+  if (te.length > 0) {
+    const codings = te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+    if (codings[codings.length - 1] !== 'chunked') {
+      return { code: 'bad_request', message: `Transfer-Encoding ${JSON.stringify(te.join(', '))} does not end in chunked` };
+    }
+    if (codings.length > 1) {
+      return { code: 'unsupported', message: `transfer codings other than chunked are not carried (${JSON.stringify(te.join(', '))})` };
+    }
+  }
+  if (upgrade && framesBody(te[0], headerValues(rawHeaders, 'content-length')[0])) {
+    return { code: 'unsupported', message: 'an upgrade request with a body is not carried' };
+  }
+  return undefined;
+}
+
 /** A request that passed every check and has a stream open to the far end. */
 interface Routed {
   match: PathMatch;
@@ -111,6 +135,8 @@ export class ProxyListener {
   private readonly opts: ProxyListenerOptions;
   private readonly server: http.Server;
   private paths: PathMap;
+  /** Open connections by client address, for west.maxConnectionsPerAddress. */
+  private readonly connections = new Map<string, number>();
   private allowlists: Map<string, AddressAllowlist>;
   private via = '';
   private draining = false;
@@ -120,8 +146,14 @@ export class ProxyListener {
     this.config = opts.config;
     this.paths = new PathMap(opts.config.mappings);
     this.allowlists = new Map(opts.config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
-    // requestTimeout 0: bodies may stream for hours; headersTimeout (60 s) still stops slowloris.
-    const serverOptions = { requestTimeout: 0, keepAliveTimeout: 5000, maxHeaderSize: opts.tuning.maxHeaderSize };
+    // requestTimeout 0: bodies may stream for hours. It would also turn Node's headersTimeout
+    // off (its default is the smaller of the two), so that is set on its own: a client that
+    // sends nothing or drips its head is answered 408 (checked every quarter of the timeout).
+    const serverOptions = {
+      requestTimeout: 0, headersTimeout: opts.tuning.headerTimeoutMs, keepAliveTimeout: 5000,
+      connectionsCheckingInterval: Math.max(250, Math.min(5000, opts.tuning.headerTimeoutMs / 4)),
+      maxHeaderSize: opts.tuning.maxHeaderSize,
+    };
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.onRequest(req, res).catch((err: unknown) => {
         opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
@@ -138,19 +170,25 @@ export class ProxyListener {
         socket.destroy();
       });
     });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    // A forward proxy's CONNECT is not what a west listener is: say so instead of hanging up.
+    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      sendRawFailure(socket, new WestError('unsupported', opts.nodeName, 'CONNECT is not supported: a west listener is not a forward proxy'), opts.tuning.retryAfterS);
+      opts.log.debug('proxy.bad_request', { listener: opts.config.key, status: 501, error: 'CONNECT', client: req.socket.remoteAddress });
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) {
         socket.destroy();
         return;
       }
-      const [status, why] = err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, `request head is larger than ${opts.tuning.maxHeaderSize} bytes (west.maxHeaderSize)`]
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [408, 'request head took too long']
-          : [400, `malformed HTTP request (${err.code ?? err.message})`];
-      const body = `${status} ${http.STATUS_CODES[status]}: west node ${opts.nodeName}: ${why}\n`;
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      opts.log.debug('proxy.bad_request', { listener: opts.config.key, status, error: err.code ?? err.message });
+      const failure = err.code === 'HPE_HEADER_OVERFLOW'
+        ? new WestError('head_too_large', opts.nodeName, `request head is larger than ${opts.tuning.maxHeaderSize} bytes (west.maxHeaderSize)`)
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+          ? new WestError('head_timeout', opts.nodeName, 'request head took too long')
+          : new WestError('bad_request', opts.nodeName, `malformed HTTP request (${err.code ?? err.message})`);
+      sendRawFailure(socket, failure, opts.tuning.retryAfterS);
+      opts.log.debug('proxy.bad_request', { listener: opts.config.key, status: failure.status, error: err.code ?? err.message });
     });
   }
 
@@ -179,8 +217,30 @@ export class ProxyListener {
   update(config: ListenerConfig, tuning: Tuning): void {
     this.config = config;
     this.opts.tuning = tuning;
+    this.server.headersTimeout = tuning.headerTimeoutMs;
     this.paths = new PathMap(config.mappings);
     this.allowlists = new Map(config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
+  }
+
+  /**
+   * Counts a new connection against its address's cap; one past the cap is closed at once,
+   * before a byte of it is parsed (slowloris from one address cannot starve the others).
+   */
+  private admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const open = (this.connections.get(address) ?? 0) + 1;
+    const cap = this.opts.tuning.maxConnectionsPerAddress;
+    if (cap > 0 && open > cap) {
+      this.opts.log.debug('proxy.connection_limit', { listener: this.config.key, client: address, cap });
+      socket.destroy();
+      return;
+    }
+    this.connections.set(address, open);
+    socket.once('close', () => {
+      const left = (this.connections.get(address) ?? 1) - 1;
+      if (left > 0) this.connections.set(address, left);
+      else this.connections.delete(address);
+    });
   }
 
   /** Stops accepting; in-flight requests go on until they finish or `close()` is called. */
@@ -206,6 +266,10 @@ export class ProxyListener {
   ): Promise<Routed | WestError | undefined> {
     const { nodeName, tuning } = this.opts;
     if (this.draining) return new WestError('draining', nodeName, 'this node is shutting down');
+    // Framing is judged before anything leaves this node: a request refused here must never
+    // reach an origin (the parser's own verdict on the body can come after the head).
+    const framing = framingProblem(req.rawHeaders, upgrade !== undefined);
+    if (framing) return new WestError(framing.code, nodeName, framing.message);
 
     let target: URL;
     try {
@@ -273,6 +337,8 @@ export class ProxyListener {
     });
     const fail = (err: WestError): void => {
       failure ??= { code: err.code, node: err.node, message: err.message };
+      // After a refused framing the rest of the connection cannot be parsed: close it.
+      if (err.code === 'bad_request' || err.code === 'unsupported') res.shouldKeepAlive = false;
       req.resume();
       sendFailure(res, err, tuning.retryAfterS);
     };
@@ -312,6 +378,9 @@ export class ProxyListener {
     const started = process.hrtime.bigint();
     const requestId = requestIdOf(req.rawHeaders);
     const protocol = headerValues(req.rawHeaders, 'upgrade')[0] ?? '';
+    // Node's server drops its own 'error' listener before it hands over an upgrade's socket:
+    // without this one, a client that resets while we wait for the far end crashes the node.
+    socket.on('error', () => socket.destroy());
     this.stats.requests++;
     const record = (status: number, mapping: string, failure?: WestError): void => this.finish({
       id: requestId, listener: this.config.key, mapping, method: req.method ?? '', path: req.url ?? '', status,

@@ -1,0 +1,89 @@
+/**
+ * Slowloris against a proxy listener (issue 11, item 3): connections that send nothing, or
+ * drip their head, are answered 408 once `headerTimeout` passes, one address holds no more
+ * than `maxConnectionsPerAddress`, and other clients are served all the while.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { fetchText, freePort, waitFor } from '../helpers/net.js';
+import { Origin } from '../helpers/origin.js';
+import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+
+const CAP = 32;
+const ATTACKERS = 250;
+/** Linux routes all of 127/8 to loopback: the attacker's address differs from the honest client's. */
+const ATTACKER_ADDRESS = '127.0.0.2';
+
+const origin = new Origin();
+let lp: number;
+let cleanup: () => Promise<void>;
+
+before(async () => {
+  await origin.listen();
+  const sp = await freePort();
+  lp = await freePort();
+  let dir: string;
+  ({ dir, cleanup } = await tempDir('west-slowloris-'));
+  const config = await writeConfig(dir, 'self.json', {
+    west: { nm: 'self', headerTimeout: 1, maxConnectionsPerAddress: CAP },
+    wsts: { sp: `ws://127.0.0.1:${sp}` },
+    proxy: { [`http://127.0.0.1:${lp}`]: { ea: `ws://127.0.0.1:${sp}`, '/o': { ou: `http://127.0.0.1:${origin.port}/` } } },
+  });
+  const node = await WestProcess.start(config);
+  await node.waitForEvent('tunnel.connected');
+});
+
+after(async () => {
+  await stopAll();
+  await origin.close();
+  await cleanup();
+});
+
+interface Attacker {
+  socket: net.Socket;
+  answer: string;
+  closed: boolean;
+}
+
+test(`${ATTACKERS} silent and dripping connections from one address: capped, timed out with 408, others served`, async () => {
+  const attackers: Attacker[] = [];
+  const drips: NodeJS.Timeout[] = [];
+  try {
+    for (let i = 0; i < ATTACKERS; i++) {
+      const socket = net.connect({ port: lp, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
+      const a: Attacker = { socket, answer: '', closed: false };
+      socket.on('error', () => { /* resets are expected */ });
+      socket.setEncoding('latin1').on('data', (c: string) => { a.answer += c; });
+      socket.on('close', () => { a.closed = true; });
+      attackers.push(a);
+      if (i % 2 === 1) {
+        // Drips one header line at a time, never finishing the head.
+        socket.once('connect', () => socket.write(`GET /o/echo HTTP/1.1\r\nHost: x\r\n`));
+        drips.push(setInterval(() => { if (!socket.destroyed) socket.write('X-Drip: 1\r\n'); }, 200));
+      }
+    }
+    // Beyond the cap, connections are closed at once.
+    await waitFor(`all but ${CAP} attacker connections closed`, () => attackers.filter((a) => !a.closed).length <= CAP, 5000);
+    // An honest client from another address is served while the attacker holds its share.
+    const res = await fetchText(`http://127.0.0.1:${lp}/o/echo`);
+    assert.equal(res.status, 200, res.text);
+    // The ones held are answered 408 once the header timeout passes.
+    await waitFor('every attacker connection closed', () => attackers.every((a) => a.closed), 8000);
+    const timedOut = attackers.filter((a) => /^HTTP\/1\.1 408 /.test(a.answer));
+    assert.ok(timedOut.length > 0 && timedOut.length <= CAP, `${timedOut.length} answered 408`);
+    assert.match(timedOut[0]!.answer, /Proxy-Status: "self"; error=http_request_error/);
+  } finally {
+    for (const d of drips) clearInterval(d);
+    for (const a of attackers) a.socket.destroy();
+  }
+  // The address's count went back to zero: it can connect again.
+  const again = net.connect({ port: lp, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
+  await once(again, 'connect');
+  let answer = '';
+  again.setEncoding('latin1').on('data', (c: string) => { answer += c; });
+  again.write('GET /o/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  await once(again, 'close');
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+});
