@@ -1,5 +1,27 @@
 /** What a running node reports as it happens, for metrics and the status page. */
-import type { AccessRecord } from './proxy/listener.js';
+import type { FailureCode } from './errors.js';
+
+/** One finished request, as the access log and the metrics see it. */
+export interface AccessRecord {
+  id: string;
+  listener: string;
+  /** The mapping path, or '-' when none matched. */
+  mapping: string;
+  method: string;
+  path: string;
+  /** 499: the client went away before any response. */
+  status: number;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  client: string;
+  /** False when the response was cut off. */
+  completed: boolean;
+  /** Upgrade protocol (e.g. "websocket") for upgrade requests. */
+  upgrade?: string;
+  /** Why west answered with a failure, and where it happened. */
+  failure?: { code: FailureCode; node: string; message: string };
+}
 
 export interface TunnelEvent {
   /** 'client': a tunnel this node dials; 'server': a peer connected to this node's server. */

@@ -1,10 +1,16 @@
 /** The live-state snapshot of a running node, for the control port (`/state.json`, the dump). */
 import { canonicalName } from './config/types.js';
 import type { NodeState } from './control/state.js';
-import type { WestNode } from './node.js';
+import type { RoutingHost } from './routing.js';
 import { VERSION } from './version.js';
 
-export function snapshotState(node: WestNode): NodeState {
+/** What a snapshot reads of the running node. */
+export interface StateSource extends RoutingHost {
+  readonly startedAt: Date;
+  readonly control: { readonly port: number } | undefined;
+}
+
+export function snapshotState(node: StateSource): NodeState {
   const c = node.config;
   const server = node.server;
   return {

@@ -3,27 +3,24 @@
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
 import { EventEmitter } from 'node:events';
-import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
+import type { ClientConfig, ListenerConfig, NodeConfig } from './config/types.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
-import { WestError } from './errors.js';
 import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
 import { snapshotState } from './node-state.js';
-import { ProxyListener } from './proxy/listener.js';
-import { EgressPolicy } from './proxy/egress.js';
-import type { OutgoingContext } from './proxy/attempt.js';
-import { performRequest } from './proxy/outgoing.js';
-import { OriginPools } from './proxy/origins.js';
+import type { OutgoingContext } from './proxy/far/attempt.js';
+import { EgressPolicy } from './proxy/far/egress.js';
+import { OriginPools } from './proxy/far/origins.js';
+import { performRequest } from './proxy/far/perform.js';
+import { ProxyListener } from './proxy/near/listener.js';
 import { describePlan, endpointKey, planReload } from './reload.js';
+import { Router } from './routing.js';
 import { TunnelClient } from './tunnel/client.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
 
 export { VERSION } from './version.js';
-
-/** Host names that always mean this machine (URL.hostname spelling). */
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export class WestNode {
   /** Requests finished, tunnels up and down: for metrics and the status page. */
@@ -37,6 +34,7 @@ export class WestNode {
   control: ControlServer | undefined;
   private readonly log: Logger;
   private readonly outgoing: OutgoingContext;
+  private readonly router = new Router(this);
   private stopped = false;
 
   constructor(config: NodeConfig, log: Logger) {
@@ -44,7 +42,7 @@ export class WestNode {
     this.log = log;
     this.outgoing = {
       nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
-      localListener: (url) => this.localListener(url),
+      localListener: (url) => this.router.localListener(url),
     };
     this.applyTuning();
     if (config.server) this.server = this.makeServer();
@@ -212,7 +210,7 @@ export class WestNode {
   private makeListener(l: ListenerConfig, tuning = this.config.tuning): ProxyListener {
     return new ProxyListener({
       config: l, nodeName: this.config.name, tuning, log: this.log,
-      resolveSession: (cfg) => this.resolveSession(cfg),
+      resolveSession: (cfg) => this.router.sessionFor(cfg),
       onAccess: (record) => this.events.emit('access', record),
     });
   }
@@ -243,23 +241,6 @@ export class WestNode {
     for (const c of this.clients.values()) if (c.session) yield c.session;
   }
 
-  /**
-   * The plain-HTTP listener of this node that `url` reaches over loopback: same port, and a
-   * loopback host the listener is bound to (or it is bound to every interface).
-   */
-  private localListener(url: URL): ProxyListener | undefined {
-    if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) return undefined;
-    const port = Number(url.port || 80);
-    for (const l of this.listeners.values()) {
-      if (l.port !== port || l.config.tlsMaterial) continue;
-      const bound = l.config.host;
-      const host = url.hostname === '[::1]' ? '::1' : url.hostname;
-      if (bound === '' || bound === '0.0.0.0' || bound === '::' || bound === host) return l;
-      if (host === 'localhost' && (bound === '127.0.0.1' || bound === '::1')) return l;
-    }
-    return undefined;
-  }
-
   /** Streams a peer opens are requests to perform here (refused once we are draining). */
   private adopt(session: TunnelSession): void {
     session.on('stream', (stream) => {
@@ -268,42 +249,6 @@ export class WestNode {
         stream.reset('draining', `node ${this.config.name} is shutting down`);
       }
       else performRequest(stream, session.peerName, this.outgoing);
-    });
-  }
-
-  private async resolveSession(listener: ListenerConfig): Promise<TunnelSession | WestError> {
-    const { name, tuning } = this.config;
-    const target = listener.target;
-    if (target.kind === 'ea') {
-      const client = this.clients.get(target.url);
-      if (!client) return new WestError('internal', name, `no tunnel client for ${target.url}`);
-      const session = await client.acquire(tuning.connectTimeoutMs, tuning.peerWaitMs);
-      if (session) return session;
-      const why = client.lastError ? `: ${client.lastError}` : '';
-      return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected${why}`);
-    }
-    const session = this.server?.get(target.name) ?? await this.waitForPeer(target.name);
-    if (session) return session;
-    return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server`);
-  }
-
-  /** Waits up to `west.peerWait` for a peer of that name to connect (not at all by default). */
-  private waitForPeer(name: string): Promise<TunnelSession | undefined> {
-    const server = this.server;
-    const waitMs = this.config.tuning.peerWaitMs;
-    if (!server || waitMs <= 0) return Promise.resolve(undefined);
-    const want = canonicalName(name);
-    return new Promise((resolve) => {
-      const done = (s: TunnelSession | undefined): void => {
-        clearTimeout(timer);
-        server.off('session', onSession);
-        resolve(s);
-      };
-      const onSession = (s: TunnelSession): void => {
-        if (canonicalName(s.peerName) === want) done(s);
-      };
-      const timer = setTimeout(() => done(undefined), waitMs);
-      server.on('session', onSession);
     });
   }
 }

@@ -5,7 +5,7 @@
  */
 import { normaliseMappingPath } from '../config/checks.js';
 import type { ListenerConfig, MappingConfig } from '../config/types.js';
-import { PathMap } from '../proxy/pathmap.js';
+import { PathMap } from '../proxy/shared/pathmap.js';
 import type { Deployment, ListenerRef, TopoNode } from './deployment.js';
 import { mappingPath, type TopologyFinding } from './findings.js';
 import { listenerLabel, renderChain, stepLabel } from './tree.js';

@@ -7,7 +7,7 @@
  * for `get()` at scrape time), so the exposition format is prom-client's.
  */
 import type { Registry } from 'prom-client';
-import type { AccessRecord } from '../proxy/listener.js';
+import type { AccessRecord } from '../events.js';
 
 type Labels = Record<string, string | number>;
 

@@ -12,7 +12,7 @@ import type { EventEmitter } from 'node:events';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { canonicalName } from '../config/types.js';
 import type { NodeEvents, TunnelEvent } from '../events.js';
-import type { AccessRecord } from '../proxy/listener.js';
+import type { AccessRecord } from '../events.js';
 import { AccessMetrics } from './access-metrics.js';
 import type { NodeState } from './state.js';
 

@@ -5,7 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { NodeEvents, TunnelEvent } from '../events.js';
-import type { AccessRecord } from '../proxy/listener.js';
+import type { AccessRecord } from '../events.js';
 
 /** How many failures and tunnel drops the page lists. */
 export const RECENT_ERRORS = 50;

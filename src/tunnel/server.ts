@@ -18,7 +18,7 @@ import { CLOSE } from '../errors.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
-import { AddressAllowlist } from '../proxy/allow.js';
+import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
 import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { AccessMetrics } from '../../src/control/access-metrics.js';
-import type { AccessRecord } from '../../src/proxy/listener.js';
+import type { AccessRecord } from '../../src/events.js';
 
 const BOUNDS = [0.001, 0.01, 1];
 

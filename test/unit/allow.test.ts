@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AddressAllowlist } from '../../src/proxy/allow.js';
+import { AddressAllowlist } from '../../src/net/allow.js';
 
 const CASES: { name: string; list: string[]; address: string | undefined; allowed: boolean }[] = [
   { name: 'IPv4 address listed', list: ['127.0.0.1'], address: '127.0.0.1', allowed: true },

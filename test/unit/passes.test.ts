@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   addForwardingHeaders, headerValues, requestIdOf, setHeader, stripHopByHop, viaPseudonym, westVias, withoutHeader,
   type ForwardInfo,
-} from '../../src/proxy/passes.js';
+} from '../../src/proxy/shared/passes.js';
 
 // ---- stripHopByHop ----
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinOutgoing, PathMap } from '../../src/proxy/pathmap.js';
+import { joinOutgoing, PathMap } from '../../src/proxy/shared/pathmap.js';
 import type { MappingConfig } from '../../src/config/types.js';
 
 function mappings(table: Record<string, string>): MappingConfig[] {

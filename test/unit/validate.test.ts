@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { invalidRequestHead, invalidResponseHead } from '../../src/proxy/validate.js';
+import { invalidRequestHead, invalidResponseHead } from '../../src/proxy/shared/validate.js';
 
 const requests: Array<[string, string, string[], RegExp | undefined]> = [
   ['plain GET', 'GET', ['Accept', '*/*'], undefined],

@@ -1,41 +1,13 @@
 /**
- * Protocol upgrades (WebSocket and the like) carried through a stream: after the origin's
- * 101 the stream is a plain byte pipe between the client's socket and the origin's.
+ * Protocol upgrades (WebSocket and the like) at the far end: after the origin's 101 the
+ * stream is a plain byte pipe between the origin's socket and, at the near end, the client's.
  */
-import http, { STATUS_CODES } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { WestError } from '../errors.js';
-import { failureAnswer } from './failure.js';
-import type { TunnelStream } from '../tunnel/stream.js';
+import { stripHopByHop } from '../shared/passes.js';
+import { splice } from '../shared/splice.js';
 import { classifyOriginError, type Attempt } from './attempt.js';
-import { stripHopByHop } from './passes.js';
-
-/** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse for upgrades). */
-export function rawResponseHead(status: number, statusMessage: string, headers: string[]): string {
-  const lines = [`HTTP/1.1 ${status} ${statusMessage || STATUS_CODES[status] || ''}`];
-  for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
-  return lines.join('\r\n') + '\r\n\r\n';
-}
-
-/** Answers an upgrade request with a failure and closes the socket. */
-export function sendRawFailure(socket: Duplex, err: WestError, retryAfterS: number): void {
-  if (socket.destroyed) return;
-  const answer = failureAnswer(err, retryAfterS);
-  socket.end(rawResponseHead(answer.status, '', [...answer.headers, 'Connection', 'close']) + answer.body);
-}
-
-/** Joins a socket and a stream both ways; either side closing or failing closes the other. */
-export function splice(socket: Duplex, stream: TunnelStream, early: Buffer | undefined): void {
-  if (early && early.length) stream.write(early);
-  socket.pipe(stream);
-  stream.pipe(socket);
-  socket.on('error', () => stream.destroy());
-  stream.on('error', () => socket.destroy());
-  socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
-  stream.on('close', () => { if (!socket.destroyed) socket.destroy(); });
-}
 
 /**
  * Performs an upgrade request at the far end with Node's client: after the origin's 101 the

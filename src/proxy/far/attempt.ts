@@ -1,14 +1,18 @@
 /**
- * What performing one request at the far end shares between its two ways (outgoing.ts for
- * ordinary requests, upgrade.ts for protocol upgrades): the node's context, the attempt, and
- * how origin errors map to failure codes.
+ * What performing one request at the far end shares between its ways (plain.ts for ordinary
+ * requests, upgrade.ts for protocol upgrades, a local listener's relay): the node's context,
+ * the attempt, and how origin errors map to failure codes.
  */
-import type { FailureCode } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { TunnelStream } from '../tunnel/stream.js';
+import type { FailureCode } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { TunnelStream } from '../../tunnel/stream.js';
 import type { EgressPolicy } from './egress.js';
-import type { ProxyListener } from './listener.js';
 import type { OriginPools } from './origins.js';
+
+/** A listener of this node that can take an attempt straight from its far end (near/relay.ts). */
+export interface LocalHandoff {
+  relay(a: Attempt): Promise<void>;
+}
 
 export interface OutgoingContext {
   nodeName: string;
@@ -20,9 +24,9 @@ export interface OutgoingContext {
   /**
    * This node's own plain-HTTP listener that a URL reaches over loopback, if any: a request
    * for it is handed to the listener directly instead of going out and back in through a
-   * socket (see relay.ts).
+   * socket (see near/relay.ts).
    */
-  localListener?: (url: URL) => ProxyListener | undefined;
+  localListener?: (url: URL) => LocalHandoff | undefined;
 }
 
 /** One request on its way to the origin, as each way of performing it sees it. */

@@ -1,8 +1,14 @@
-/** Failure answers: precise status, a short plain-text body and an RFC 9209 Proxy-Status header. */
+/**
+ * Failure answers: precise status, a short plain-text body and an RFC 9209 Proxy-Status
+ * header. Every failure west answers itself is built by failureAnswer() and written by one of
+ * the three writers below, one per kind of downstream: a ServerResponse, a raw socket (upgrades,
+ * CONNECT, parse errors) or a tunnel stream (a middle node answering for its own listener).
+ */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { FAILURES, isFailureCode, WestError, type FailureCode } from '../errors.js';
-import type { ResetInfo } from '../tunnel/frame.js';
-import { StreamResetError } from '../tunnel/stream.js';
+import type { Duplex } from 'node:stream';
+import { FAILURES, isFailureCode, WestError, type FailureCode } from '../../errors.js';
+import type { ResetInfo } from '../../tunnel/frame.js';
+import { StreamResetError, type TunnelStream } from '../../tunnel/stream.js';
 
 /** An sf-string for a structured-field header: printable ASCII, quotes and backslashes escaped. */
 function sfString(s: string): string {
@@ -45,7 +51,14 @@ export function failureAnswer(err: WestError, retryAfterS: number): FailureAnswe
   return { status, headers, body };
 }
 
-/** Answers a request with a failure; does nothing when a response is already under way. */
+/** An HTTP/1.1 response head written straight to a socket (there is no ServerResponse for upgrades). */
+export function rawResponseHead(status: number, statusMessage: string, headers: string[]): string {
+  const lines = [`HTTP/1.1 ${status} ${statusMessage || STATUS_CODES[status] || ''}`];
+  for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
+  return lines.join('\r\n') + '\r\n\r\n';
+}
+
+/** Answers a request with a failure; a response already under way is cut off instead. */
 export function sendFailure(res: ServerResponse, err: WestError, retryAfterS: number): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
@@ -54,4 +67,20 @@ export function sendFailure(res: ServerResponse, err: WestError, retryAfterS: nu
   const answer = failureAnswer(err, retryAfterS);
   res.writeHead(answer.status, answer.headers);
   res.end(res.req.method === 'HEAD' ? undefined : answer.body);
+}
+
+/** Answers on a raw socket (an upgrade, CONNECT, a head Node could not parse) and closes it. */
+export function sendRawFailure(socket: Duplex, err: WestError, retryAfterS: number): void {
+  if (socket.destroyed) return;
+  const answer = failureAnswer(err, retryAfterS);
+  socket.end(rawResponseHead(answer.status, '', [...answer.headers, 'Connection', 'close']) + answer.body);
+}
+
+/** Answers on a tunnel stream the peer opened, as the listener it was meant for would have. */
+export function streamFailure(stream: TunnelStream, method: string, err: WestError, retryAfterS: number): void {
+  if (stream.destroyed) return;
+  const answer = failureAnswer(err, retryAfterS);
+  stream.resume();
+  stream.respond({ status: answer.status, statusMessage: '', headers: answer.headers });
+  stream.end(method === 'HEAD' ? undefined : answer.body);
 }

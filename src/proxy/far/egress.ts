@@ -2,8 +2,8 @@
  * The egress allowlist (`west.egress`): which URLs each peer may make this node fetch. Without
  * one, a node fetches whatever a peer asks (the original's behaviour: an open relay).
  */
-import { parseEgressEntry } from '../config/endpoint.js';
-import { canonicalName } from '../config/types.js';
+import { parseEgressEntry } from '../../config/endpoint.js';
+import { canonicalName } from '../../config/types.js';
 
 interface Rule {
   origin?: string;

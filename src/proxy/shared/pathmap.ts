@@ -3,7 +3,7 @@
  * never `/pxy`); the longest mapping wins; the unmatched remainder and the query are carried
  * to the outgoing URL.
  */
-import type { MappingConfig } from '../config/types.js';
+import type { MappingConfig } from '../../config/types.js';
 
 export interface PathMatch {
   mapping: MappingConfig;

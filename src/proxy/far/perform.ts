@@ -1,0 +1,99 @@
+/**
+ * The far end of a stream: checks the request it carries (URL, egress, head) and performs it
+ * against the outgoing URL, streaming the origin's answer back, status, headers and body as
+ * the origin sent them. Ordinary requests go through undici's pools (plain.ts); upgrades
+ * through Node's client (upgrade.ts); a URL that is this node's own listener to that
+ * listener directly.
+ */
+import type { FailureCode } from '../../errors.js';
+import type { TunnelStream } from '../../tunnel/stream.js';
+import { canonicalName } from '../../config/types.js';
+import { PROTOCOL_VERSION } from '../../tunnel/frame.js';
+import type { Attempt, OutgoingContext } from './attempt.js';
+import { setHeader, stripHopByHop } from '../shared/passes.js';
+import { invalidRequestHead } from '../shared/validate.js';
+import { performPlain } from './plain.js';
+import { performUpgrade } from './upgrade.js';
+
+/** Performs the request a peer opened on `stream`. Never throws; failures become RESET frames. */
+export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
+  const head = stream.head;
+  if (!head) return;
+  // Every failure below resets the stream, which emits 'error': the reset already told the
+  // peer, so there is nothing more to do with it here (and no listener would crash us).
+  stream.on('error', () => {});
+  const started = process.hrtime.bigint();
+  let status = 0;
+  let failure: FailureCode | undefined;
+  const fail = (code: FailureCode, message: string, node = ctx.nodeName): void => {
+    failure ??= code;
+    ctx.log.debug('outgoing.failed', { id: head.id, url: head.url, code, error: message, at: node });
+    stream.reset(code, message, node);
+  };
+  // One line per performed request, with the id the listener logged: one grep follows a
+  // request through every hop of a chain.
+  stream.once('close', () => {
+    if (!ctx.log.enabled('info')) return;
+    ctx.log.info('perform', {
+      id: head.id, peer, method: head.method, url: head.url, status: failure ? undefined : status || undefined,
+      error: failure ?? (stream.writableFinished ? undefined : 'cancel'),
+      ms: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10, in: stream.bytesIn, out: stream.bytesOut,
+    });
+  });
+
+  let url: URL;
+  try {
+    url = new URL(head.url);
+  } catch {
+    fail('bad_request', `outgoing URL ${JSON.stringify(head.url)} is not a URL`);
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    fail('bad_request', `outgoing URL ${url.href} is not http or https`);
+    return;
+  }
+
+  if (ctx.egress && !ctx.egress.allows(peer, url)) {
+    ctx.log.warn('outgoing.egress_denied', { id: head.id, peer, url: url.href });
+    fail('egress_denied', `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)`);
+    return;
+  }
+
+  if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
+    fail('bad_request', `routing to node ${head.to} through ${ctx.nodeName} is not supported by this protocol version (west.v${PROTOCOL_VERSION})`);
+    return;
+  }
+
+  // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
+  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
+  // A peer could send what no HTTP parser would have let through (CR/LF in a value, a method
+  // with spaces): refuse it here rather than inject it into the origin request.
+  const invalid = invalidRequestHead(head.method, headers);
+  if (invalid) {
+    fail('bad_request', invalid);
+    return;
+  }
+
+  const responseTimer = setTimeout(() => {
+    fail('origin_timeout', `origin ${url.origin} sent no response within ${ctx.responseTimeoutMs / 1000} s`);
+  }, ctx.responseTimeoutMs);
+  stream.once('close', () => clearTimeout(responseTimer));
+  const attempt: Attempt = {
+    stream, url, method: head.method, headers, ctx, fail,
+    answered: (s) => {
+      clearTimeout(responseTimer);
+      status = s;
+    },
+  };
+  const local = head.upgrade ? undefined : ctx.localListener?.(url);
+  if (local) {
+    local.relay(attempt).catch((err: unknown) => {
+      ctx.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
+      fail('internal', 'internal error relaying to this node\'s own listener');
+    });
+  } else if (head.upgrade) {
+    performUpgrade(attempt, head.upgrade);
+  } else {
+    performPlain(attempt);
+  }
+}

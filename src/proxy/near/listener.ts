@@ -1,0 +1,194 @@
+/**
+ * A proxy listener (`proxy["http://host:port"]`): the server that takes plain HTTP requests
+ * and protocol upgrades from clients, and what it owns: who may connect and for how long, the
+ * route table, and the counts. Each request is carried by http.ts, upgrade.ts or (from this
+ * node's own far end) relay.ts.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ListenerConfig, Tuning } from '../../config/types.js';
+import { WestError } from '../../errors.js';
+import type { AccessRecord } from '../../events.js';
+import { boundPort, closeNow, listenOn } from '../../listen.js';
+import type { Logger } from '../../log.js';
+import { AddressAllowlist } from '../../net/allow.js';
+import type { Attempt, LocalHandoff } from '../far/attempt.js';
+import { sendFailure, sendRawFailure } from '../shared/failure.js';
+import { viaPseudonym } from '../shared/passes.js';
+import { PathMap } from '../shared/pathmap.js';
+import type { ExchangeSink, ListenerStats } from './exchange.js';
+import { acceptRequest } from './http.js';
+import { relayToListener } from './relay.js';
+import type { RouteTable, SessionResolver } from './route.js';
+import { acceptUpgrade } from './upgrade.js';
+
+export interface ProxyListenerOptions {
+  config: ListenerConfig;
+  nodeName: string;
+  tuning: Tuning;
+  resolveSession: SessionResolver;
+  log: Logger;
+  /** Called once per finished request (after the access log line). */
+  onAccess?: (record: AccessRecord) => void;
+}
+
+export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
+  config: ListenerConfig;
+  tuning: Tuning;
+  paths: PathMap;
+  allowlists: Map<string, AddressAllowlist>;
+  via = '';
+  draining = false;
+  readonly stats: ListenerStats = { requests: 0, inFlight: 0, statuses: {} };
+  readonly nodeName: string;
+  readonly log: Logger;
+  readonly resolveSession: SessionResolver;
+  private readonly onAccess: ((record: AccessRecord) => void) | undefined;
+  private readonly server: http.Server;
+  /** Open connections by client address, for west.maxConnectionsPerAddress. */
+  private readonly connections = new Map<string, number>();
+
+  constructor(opts: ProxyListenerOptions) {
+    this.config = opts.config;
+    this.tuning = opts.tuning;
+    this.nodeName = opts.nodeName;
+    this.log = opts.log;
+    this.resolveSession = opts.resolveSession;
+    this.onAccess = opts.onAccess;
+    this.paths = new PathMap(opts.config.mappings);
+    this.allowlists = allowlistsOf(opts.config);
+    // requestTimeout 0: bodies may stream for hours. It would also turn Node's headersTimeout
+    // off (its default is the smaller of the two), so that is set on its own: a client that
+    // sends nothing or drips its head is answered 408 (checked every quarter of the timeout).
+    const serverOptions = {
+      requestTimeout: 0, headersTimeout: opts.tuning.headerTimeoutMs, keepAliveTimeout: 5000,
+      connectionsCheckingInterval: Math.max(250, Math.min(5000, opts.tuning.headerTimeoutMs / 4)),
+      maxHeaderSize: opts.tuning.maxHeaderSize,
+    };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      acceptRequest(this, req, res).catch((err: unknown) => {
+        this.internalError(err);
+        sendFailure(res, new WestError('internal', this.nodeName, 'internal error'), this.tuning.retryAfterS);
+      });
+    };
+    const tls = opts.config.tlsMaterial;
+    this.server = tls
+      ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, onRequest)
+      : http.createServer(serverOptions, onRequest);
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      acceptUpgrade(this, req, socket, head).catch((err: unknown) => {
+        this.internalError(err);
+        socket.destroy();
+      });
+    });
+    // A forward proxy's CONNECT is not what a west listener is: say so instead of hanging up.
+    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => socket.destroy());
+      this.refuseRaw(socket, new WestError('unsupported', this.nodeName, 'CONNECT is not supported: a west listener is not a forward proxy'), `CONNECT ${req.url ?? ''}`);
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const failure = err.code === 'HPE_HEADER_OVERFLOW'
+        ? new WestError('head_too_large', this.nodeName, `request head is larger than ${this.tuning.maxHeaderSize} bytes (west.maxHeaderSize)`)
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+          ? new WestError('head_timeout', this.nodeName, 'request head took too long')
+          : new WestError('bad_request', this.nodeName, `malformed HTTP request (${err.code ?? err.message})`);
+      this.refuseRaw(socket, failure, err.code ?? err.message);
+    });
+  }
+
+  get key(): string {
+    return this.config.key;
+  }
+
+  get port(): number {
+    return boundPort(this.server);
+  }
+
+  async listen(): Promise<void> {
+    await listenOn(this.server, this.config);
+    this.via = viaPseudonym(this.nodeName, this.port);
+    this.log.info('proxy.listening', { listener: this.config.key, port: this.port });
+  }
+
+  /**
+   * Takes a reloaded config for the same endpoint: new mappings, target and tuning apply to
+   * the next request; requests in flight finish as they started.
+   */
+  update(config: ListenerConfig, tuning: Tuning): void {
+    this.config = config;
+    this.tuning = tuning;
+    this.server.headersTimeout = tuning.headerTimeoutMs;
+    this.paths = new PathMap(config.mappings);
+    this.allowlists = allowlistsOf(config);
+  }
+
+  /** A request this node's own far end would send to this listener over loopback (see relay.ts). */
+  relay(a: Attempt): Promise<void> {
+    return relayToListener(this, a);
+  }
+
+  /** Stops accepting; in-flight requests go on until they finish or `close()` is called. */
+  stopAccepting(): void {
+    this.draining = true;
+    this.server.close();
+    this.server.closeIdleConnections();
+  }
+
+  async close(): Promise<void> {
+    this.draining = true;
+    await closeNow(this.server);
+  }
+
+  /** Logs and reports one finished exchange. */
+  record(record: AccessRecord): void {
+    if (this.log.enabled('info')) this.log.info('access', {
+      id: record.id, listener: record.listener, mapping: record.mapping, method: record.method, path: record.path,
+      status: record.status, ms: Math.round(record.durationMs * 10) / 10, in: record.bytesIn, out: record.bytesOut,
+      client: record.client, completed: record.completed, upgrade: record.upgrade,
+      error: record.failure?.code, at: record.failure?.node,
+    });
+    this.onAccess?.(record);
+  }
+
+  /**
+   * Counts a new connection against its address's cap; one past the cap is closed at once,
+   * before a byte of it is parsed (slowloris from one address cannot starve the others).
+   */
+  private admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const open = (this.connections.get(address) ?? 0) + 1;
+    const cap = this.tuning.maxConnectionsPerAddress;
+    if (cap > 0 && open > cap) {
+      this.log.debug('proxy.connection_limit', { listener: this.config.key, client: address, cap });
+      socket.destroy();
+      return;
+    }
+    this.connections.set(address, open);
+    socket.once('close', () => {
+      const left = (this.connections.get(address) ?? 1) - 1;
+      if (left > 0) this.connections.set(address, left);
+      else this.connections.delete(address);
+    });
+  }
+
+  /** A request refused before it became an exchange (no head Node could parse, CONNECT). */
+  private refuseRaw(socket: Duplex, failure: WestError, why: string): void {
+    sendRawFailure(socket, failure, this.tuning.retryAfterS);
+    this.log.debug('proxy.bad_request', { listener: this.config.key, status: failure.status, error: why });
+  }
+
+  private internalError(err: unknown): void {
+    this.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
+  }
+}
+
+function allowlistsOf(config: ListenerConfig): Map<string, AddressAllowlist> {
+  return new Map(config.mappings.map((m) => [m.path, new AddressAllowlist(m.allow)]));
+}

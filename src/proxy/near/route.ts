@@ -1,0 +1,119 @@
+/**
+ * The checks every request passes at the near end, in order (framing 400/501, 404, 403, 508,
+ * 503), then the stream to the far end. One request in, one discriminated result out.
+ */
+import type { ListenerConfig, Tuning } from '../../config/types.js';
+import { WestError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { AddressAllowlist } from '../../net/allow.js';
+import type { TunnelSession } from '../../tunnel/session.js';
+import type { TunnelStream } from '../../tunnel/stream.js';
+import { toWestError } from '../shared/failure.js';
+import { addForwardingHeaders, framesBody, headerValues, stripHopByHop, westVias } from '../shared/passes.js';
+import type { PathMap, PathMatch } from '../shared/pathmap.js';
+import type { Exchange } from './exchange.js';
+
+/** Finds (or dials, or waits for) the tunnel a listener's requests travel through. */
+export type SessionResolver = (listener: ListenerConfig) => Promise<TunnelSession | WestError>;
+
+/** What routing needs of the listener a request arrived at. */
+export interface RouteTable {
+  readonly config: ListenerConfig;
+  readonly nodeName: string;
+  readonly tuning: Tuning;
+  readonly log: Logger;
+  readonly paths: PathMap;
+  readonly allowlists: ReadonlyMap<string, AddressAllowlist>;
+  /** This listener's Via received-by pseudonym. */
+  readonly via: string;
+  readonly draining: boolean;
+  readonly resolveSession: SessionResolver;
+}
+
+export type RouteResult =
+  | { kind: 'routed'; match: PathMatch; stream: TunnelStream }
+  | { kind: 'failed'; error: WestError }
+  /** The client went away while the request waited for its tunnel: nothing to answer. */
+  | { kind: 'abandoned' };
+
+/**
+ * Request framing west does not carry (RFC 9112 §6.1, §6.3): a Transfer-Encoding whose last
+ * coding is not chunked (400: the body's end cannot be known), codings other than chunked
+ * (501: re-framing would drop them), and an upgrade request with a body (501: the body and
+ * the bytes after a 101 share one direction of the stream).
+ */
+export function framingProblem(rawHeaders: string[], upgrade: boolean): { code: 'bad_request' | 'unsupported'; message: string } | undefined {
+  const te = headerValues(rawHeaders, 'transfer-encoding');
+  if (te.length > 0) {
+    const codings = te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
+    if (codings[codings.length - 1] !== 'chunked') {
+      return { code: 'bad_request', message: `Transfer-Encoding ${JSON.stringify(te.join(', '))} does not end in chunked` };
+    }
+    if (codings.length > 1) {
+      return { code: 'unsupported', message: `transfer codings other than chunked are not carried (${JSON.stringify(te.join(', '))})` };
+    }
+  }
+  if (upgrade && framesBody(te[0], headerValues(rawHeaders, 'content-length')[0])) {
+    return { code: 'unsupported', message: 'an upgrade request with a body is not carried' };
+  }
+  return undefined;
+}
+
+function failed(error: WestError): RouteResult {
+  return { kind: 'failed', error };
+}
+
+/** Routes one exchange: every check, then a stream opened to the far end. */
+export async function route(table: RouteTable, ex: Exchange): Promise<RouteResult> {
+  const { nodeName, tuning, config } = table;
+  const req = ex.request;
+  if (table.draining) return failed(new WestError('draining', nodeName, 'this node is shutting down'));
+  // Framing is judged before anything leaves this node: a request refused here must never
+  // reach an origin (the parser's own verdict on the body can come after the head).
+  const framing = framingProblem(req.rawHeaders, ex.upgrade !== undefined);
+  if (framing) return failed(new WestError(framing.code, nodeName, framing.message));
+
+  let target: URL;
+  try {
+    target = new URL(req.url, 'http://placeholder');
+  } catch {
+    return failed(new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`));
+  }
+  const match = table.paths.match(target.pathname, target.search);
+  if (!match) return failed(new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${config.key}`));
+  ex.mapping = match.mapping.path;
+
+  if (!table.allowlists.get(match.mapping.path)?.allows(req.remoteAddress)) {
+    return failed(new WestError('client_denied', nodeName, `client ${req.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`));
+  }
+
+  const vias = westVias(req.rawHeaders);
+  if (vias.includes(table.via)) {
+    return failed(new WestError('loop_detected', nodeName, `request already passed listener ${table.via} (via ${vias.join(', ')})`));
+  }
+  if (vias.length >= tuning.maxHops) {
+    return failed(new WestError('hop_limit', nodeName, `request passed ${vias.length} west listeners; the limit is ${tuning.maxHops}`));
+  }
+
+  const session = await table.resolveSession(config);
+  if (session instanceof WestError) return failed(session);
+  if (ex.gone()) return { kind: 'abandoned' };
+
+  const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
+    clientAddress: req.remoteAddress,
+    proto: config.tlsMaterial ? 'https' : 'http',
+    host: req.host,
+    via: table.via,
+    requestId: ex.id,
+  });
+  try {
+    const stream = session.openStream({
+      kind: 'http', method: req.method, url: match.outgoing.href, headers,
+      hops: vias.length + 1, to: '', id: ex.id, ...(ex.upgrade ? { upgrade: ex.upgrade } : {}),
+    });
+    table.log.debug('proxy.forward', { id: ex.id, to: match.outgoing.href, peer: session.peerName, stream: stream.id });
+    return { kind: 'routed', match, stream };
+  } catch (err) {
+    return failed(toWestError(err, nodeName));
+  }
+}

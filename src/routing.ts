@@ -1,0 +1,106 @@
+/**
+ * Where a request goes from this node: the tunnel a listener's target names (dialled or
+ * awaited), and this node's own listener a far end's URL reaches over loopback. The narrow
+ * interface between the proxy layer and the node's tunnels.
+ */
+import { canonicalName, type ListenerConfig, type NodeConfig } from './config/types.js';
+import { WestError } from './errors.js';
+import { boundAcceptsLoopback, isLoopbackHost } from './net/loopback.js';
+import type { ProxyListener } from './proxy/near/listener.js';
+import type { TunnelClient } from './tunnel/client.js';
+import type { TunnelServer } from './tunnel/server.js';
+import type { TunnelSession } from './tunnel/session.js';
+
+/** What routing reads of the running node (its live parts change on reload). */
+export interface RoutingHost {
+  readonly config: NodeConfig;
+  readonly server: TunnelServer | undefined;
+  readonly clients: ReadonlyMap<string, TunnelClient>;
+  readonly listeners: ReadonlyMap<string, ProxyListener>;
+}
+
+/** One wait for a peer name, shared by every request that waits for it. */
+interface PeerWait {
+  session: Promise<TunnelSession | undefined>;
+  waiters: number;
+  cancel(): void;
+}
+
+export class Router {
+  private readonly peerWaits = new Map<string, PeerWait>();
+
+  constructor(private readonly host: RoutingHost) {}
+
+  /** The tunnel session a listener's requests travel through, or why there is none. */
+  async sessionFor(listener: ListenerConfig): Promise<TunnelSession | WestError> {
+    const { name, tuning } = this.host.config;
+    const target = listener.target;
+    if (target.kind === 'ea') {
+      const client = this.host.clients.get(target.url);
+      if (!client) return new WestError('internal', name, `no tunnel client for ${target.url}`);
+      const session = await client.acquire(tuning.connectTimeoutMs, tuning.peerWaitMs);
+      if (session) return session;
+      const why = client.lastError ? `: ${client.lastError}` : '';
+      return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected${why}`);
+    }
+    const session = this.host.server?.get(target.name) ?? await this.waitForPeer(target.name);
+    if (session) return session;
+    return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server`);
+  }
+
+  /**
+   * The plain-HTTP listener of this node that `url` reaches over loopback: same port, and a
+   * loopback host the listener is bound to (or it is bound to every interface).
+   */
+  localListener(url: URL): ProxyListener | undefined {
+    if (url.protocol !== 'http:' || !isLoopbackHost(url.hostname)) return undefined;
+    const port = Number(url.port || 80);
+    for (const l of this.host.listeners.values()) {
+      if (l.port === port && !l.config.tlsMaterial && boundAcceptsLoopback(l.config.host, url.hostname)) return l;
+    }
+    return undefined;
+  }
+
+  /**
+   * Waits up to `west.peerWait` for a peer of that name to connect (not at all by default).
+   * Every request waiting for one name shares one listener on the server, however many wait.
+   */
+  private async waitForPeer(name: string): Promise<TunnelSession | undefined> {
+    const server = this.host.server;
+    const waitMs = this.host.config.tuning.peerWaitMs;
+    if (!server || waitMs <= 0) return undefined;
+    const key = canonicalName(name);
+    let wait = this.peerWaits.get(key);
+    if (!wait) {
+      wait = this.nextSession(server, key);
+      this.peerWaits.set(key, wait);
+    }
+    const shared = wait;
+    shared.waiters++;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), waitMs); });
+    try {
+      return await Promise.race([shared.session, timeout]);
+    } finally {
+      clearTimeout(timer);
+      if (--shared.waiters === 0) shared.cancel();
+    }
+  }
+
+  /** The next session of `key` on `server` (undefined if the wait is cancelled first). */
+  private nextSession(server: TunnelServer, key: string): PeerWait {
+    let done!: (s: TunnelSession | undefined) => void;
+    const session = new Promise<TunnelSession | undefined>((resolve) => { done = resolve; });
+    const finish = (s: TunnelSession | undefined): void => {
+      server.off('session', onSession);
+      if (this.peerWaits.get(key) === wait) this.peerWaits.delete(key);
+      done(s);
+    };
+    const onSession = (s: TunnelSession): void => {
+      if (canonicalName(s.peerName) === key) finish(s);
+    };
+    server.on('session', onSession);
+    const wait: PeerWait = { session, waiters: 0, cancel: () => finish(undefined) };
+    return wait;
+  }
+}
