@@ -8,7 +8,6 @@ import type { Duplex } from 'node:stream';
 import type { WestError } from '../../errors.js';
 import { rawResponseHead, sendRawFailure, toWestError } from '../shared/failure.js';
 import { headerValues } from '../shared/passes.js';
-import { splice } from '../shared/splice.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
 import { onResponseHead } from './forward.js';
 import { requestInfo } from './http.js';
@@ -39,21 +38,31 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
   if (routed.kind === 'abandoned') return;
   if (routed.kind === 'failed') return fail(routed.error);
   const { stream } = routed;
+  // The client's bytes go into the stream from now on: the far end hands them to the origin
+  // only after a 101 (and drops them otherwise), and reading the socket is how a client that
+  // leaves before the answer is noticed (Node hands the socket over unread).
+  if (early.length > 0) stream.write(early);
+  socket.pipe(stream);
   onResponseHead(stream, (head) => {
     answered = head.status;
     if (head.status === 101) {
       socket.write(rawResponseHead(101, head.statusMessage, head.headers));
       ex.end(101, true);
-      splice(socket, stream, early);
+      stream.pipe(socket);
       return;
     }
     // The origin declined to switch: relay its answer, then close (no framing to reuse).
+    socket.unpipe(stream);
     socket.write(rawResponseHead(head.status, head.statusMessage, [...head.headers, 'Connection', 'close']));
     stream.end();
     stream.on('data', (c: Buffer) => { ex.bytesOut += c.length; });
     stream.pipe(socket);
   });
   stream.on('error', (err) => fail(toWestError(err, nodeName)));
-  // The request direction stays open: after a 101 it carries the client's bytes.
+  // A client that hangs up before the answer has given up (the listener's sockets are
+  // half-open, so its FIN alone would not close ours); after a 101, half-closes are carried.
+  socket.once('end', () => { if (answered === undefined) socket.destroy(); });
+  // Either side closing closes the other.
   socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
+  stream.on('close', () => { if (answered === 101 && !socket.destroyed) socket.destroy(); });
 }

@@ -1,0 +1,179 @@
+/**
+ * The proxy's near and far ends in one process, over a real pair of TunnelSessions: a
+ * ProxyListener on a free port whose tunnel is `pair.near`, and performRequest on whatever
+ * `pair.far` receives. Every way a request can end leaves exactly one access record.
+ */
+import { after, before, beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { DEFAULT_TUNING, type ListenerConfig } from '../../src/config/types.js';
+import type { AccessRecord } from '../../src/events.js';
+import { silentLogger } from '../../src/log.js';
+import type { OutgoingContext } from '../../src/proxy/far/attempt.js';
+import { OriginPools } from '../../src/proxy/far/origins.js';
+import { performRequest } from '../../src/proxy/far/perform.js';
+import { ProxyListener } from '../../src/proxy/near/listener.js';
+import type { TunnelStream } from '../../src/tunnel/stream.js';
+import { fetchText, waitFor } from '../helpers/net.js';
+import { Origin } from '../helpers/origin.js';
+import { sessionPair, type SessionPair } from '../helpers/session-pair.js';
+
+const origin = new Origin();
+let pair: SessionPair;
+let listener: ProxyListener;
+let ctx: OutgoingContext;
+const records: AccessRecord[] = [];
+/** What the far end does with a stream; by default it performs it. */
+let farEnd: (stream: TunnelStream) => void;
+
+function listenerConfig(port: number): ListenerConfig {
+  const ou = (p: string): URL => new URL(`http://127.0.0.1:${port}${p}`);
+  return {
+    key: 'http://127.0.0.1:0', host: '127.0.0.1', port: 0, target: { kind: 'ea', url: 'ws://test' },
+    mappings: [
+      { path: '/o', outgoing: ou('/'), allow: [] },
+      { path: '/local', outgoing: new URL('http://127.0.0.1:1/'), allow: [] },
+      { path: '/denied', outgoing: ou('/'), allow: ['10.9.9.9'] },
+    ],
+  };
+}
+
+before(async () => {
+  await origin.listen();
+  pair = await sessionPair();
+  ctx = { nodeName: 'far', egress: undefined, responseTimeoutMs: 5000, log: silentLogger, origins: new OriginPools(2000) };
+  pair.far.on('stream', (s) => {
+    s.on('error', () => { /* resets are what some tests provoke */ });
+    farEnd(s);
+  });
+  listener = new ProxyListener({
+    config: listenerConfig(origin.port), nodeName: 'near', tuning: DEFAULT_TUNING, log: silentLogger,
+    resolveSession: () => Promise.resolve(pair.near),
+    onAccess: (r) => records.push(r),
+  });
+  await listener.listen();
+});
+
+beforeEach(() => {
+  records.length = 0;
+  farEnd = (s) => performRequest(s, 'near', ctx);
+});
+
+after(async () => {
+  await listener.close();
+  await pair.close();
+  ctx.origins.close();
+  await origin.close();
+});
+
+const url = (path: string): string => `http://127.0.0.1:${listener.port}${path}`;
+
+function rawUpgrade(path: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+}
+
+async function record(): Promise<AccessRecord> {
+  return waitFor('one access record', () => (records.length === 1 ? records[0] : undefined), 5000);
+}
+
+test('a request crosses both ends: origin answer as sent, forwarding headers, one access record', async () => {
+  const res = await fetchText(url('/o/echo?q=1'), { method: 'POST', body: 'hello' });
+  assert.equal(res.status, 200);
+  const seen = JSON.parse(res.text) as { url: string; bodyBytes: number; headers: Record<string, string> };
+  assert.equal(seen.url, '/echo?q=1');
+  assert.equal(seen.bodyBytes, 5);
+  assert.match(seen.headers.via ?? '', /^1\.1 near:\d+ \(west\)$/);
+  assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+  const r = await record();
+  assert.deepEqual([r.status, r.mapping, r.completed, r.bytesIn, r.failure], [200, '/o', true, 5, undefined]);
+  assert.equal(listener.stats.inFlight, 0);
+});
+
+test('failures west answers itself are recorded with their code and node', async () => {
+  for (const [path, status, code] of [['/none', 404, 'no_mapping'], ['/denied/x', 403, 'client_denied'], ['/local/x', 502, 'origin_refused']] as const) {
+    records.length = 0;
+    const res = await fetchText(url(path));
+    assert.equal(res.status, status, res.text);
+    const r = await record();
+    assert.equal(r.status, status);
+    assert.equal(r.failure?.code, code);
+    assert.equal(r.failure?.node, code === 'origin_refused' ? 'far' : 'near');
+  }
+});
+
+test('a declined upgrade closes its stream on both ends and is recorded', async () => {
+  const socket = net.connect(listener.port, '127.0.0.1');
+  let answer = '';
+  socket.setEncoding('latin1').on('data', (c: string) => { answer += c; });
+  socket.write(rawUpgrade('/o/status/404'));
+  await once(socket, 'close');
+  assert.match(answer, /^HTTP\/1\.1 404 /);
+  const r = await record();
+  assert.deepEqual([r.status, r.upgrade, r.completed], [404, 'websocket', true]);
+  await waitFor('no stream left on either end', () => pair.near.streams.size === 0 && pair.far.streams.size === 0, 5000);
+});
+
+test('an upgrade whose far end sends an invalid head is answered 502 and recorded', async () => {
+  farEnd = (s) => {
+    s.resume();
+    s.respond({ status: 101, statusMessage: 'OK\rX-Injected: 1', headers: [] });
+  };
+  const socket = net.connect(listener.port, '127.0.0.1');
+  let answer = '';
+  socket.setEncoding('latin1').on('data', (c: string) => { answer += c; });
+  socket.write(rawUpgrade('/o/ws'));
+  await once(socket, 'close');
+  assert.match(answer, /^HTTP\/1\.1 502 /);
+  assert.doesNotMatch(answer, /X-Injected/);
+  const r = await record();
+  assert.deepEqual([r.status, r.failure?.code], [502, 'origin_error']);
+});
+
+test('an upgrade abandoned before its head is recorded as 499 and its stream cancelled', async () => {
+  let held: TunnelStream | undefined;
+  farEnd = (s) => { held = s; s.on('error', () => {}); };
+  const socket = net.connect(listener.port, '127.0.0.1');
+  socket.write(rawUpgrade('/o/ws'));
+  await waitFor('the far end holds the stream', () => held);
+  socket.destroy();
+  const r = await record();
+  assert.deepEqual([r.status, r.completed, r.mapping], [499, false, '/o']);
+  await waitFor('the far end sees the cancel', () => held?.destroyed);
+  assert.equal(listener.stats.inFlight, 0);
+});
+
+test('a middle node hands a request for its own listener to it, with one record there', async () => {
+  // The far end's "origin" is the listener itself: relay.ts instead of a socket.
+  ctx.localListener = (u) => (u.port === String(listener.port) ? listener : undefined);
+  try {
+    farEnd = (s) => performRequest(s, 'near', ctx);
+    const stream = pair.near.openStream({
+      kind: 'http', method: 'GET', url: `http://127.0.0.1:${listener.port}/o/echo`, headers: ['X-Request-Id', 'relay-1'], hops: 1, to: '', id: 'relay-1',
+    });
+    stream.end();
+    const [head] = await once(stream, 'response') as [{ status: number }];
+    stream.resume();
+    await once(stream, 'end');
+    assert.equal(head.status, 200);
+    // The relayed request is an exchange of the listener like any other, from the loopback address.
+    const r = await record();
+    assert.deepEqual([r.status, r.client, r.mapping, r.id], [200, '127.0.0.1', '/o', 'relay-1']);
+  } finally {
+    delete ctx.localListener;
+  }
+});
+
+test('HEAD and a plain GET keep the connection for the next request', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    for (const method of ['HEAD', 'GET']) {
+      const res = await fetchText(url('/o/echo'), { method, agent });
+      assert.equal(res.status, 200);
+    }
+    await waitFor('two records', () => records.length === 2);
+  } finally {
+    agent.destroy();
+  }
+});
