@@ -114,9 +114,15 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node's HTTP server takes its own 'error' listener off the socket before it emits
+    // 'upgrade': a client that resets now, while it is judged or refused, would otherwise be an
+    // uncaught exception that ends the process. ws adds its own once it takes the socket.
+    socket.on('error', (err) => this.opts.log.debug('tunnel.upgrade_socket_error', { address: req.socket.remoteAddress, error: err.message }));
     const name = req.headers[NODE_HEADER];
     const refuse = (status: number, message: string): void => {
       this.opts.log.warn('tunnel.client_refused', { address: req.socket.remoteAddress, reason: message });
+      // As ws does for the handshakes it aborts: once the answer is out, the socket is ours to close.
+      socket.once('finish', () => socket.destroy());
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
     };
     const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
