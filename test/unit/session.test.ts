@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WestError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import { encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
+import { encodeData, encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
 import { TunnelSession, TUNNEL_HIGH_WATER } from '../../src/tunnel/session.js';
 import { waitFor } from '../helpers/net.js';
 import { MAX_DATA_FRAME, StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
@@ -84,8 +84,8 @@ interface Pair {
   close(): Promise<void>;
 }
 
-/** Two sessions over a real WebSocket on 127.0.0.1. */
-async function pair(): Promise<Pair> {
+/** Two sessions over a real WebSocket on 127.0.0.1, granting each other `window` per stream. */
+async function pair(window = WINDOW): Promise<Pair> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await within(new Promise<void>((resolve) => wss.once('listening', resolve)), 'the server to listen');
   const { port } = wss.address() as AddressInfo;
@@ -93,7 +93,7 @@ async function pair(): Promise<Pair> {
   const clientWs = new WebSocket(`ws://127.0.0.1:${port}`);
   const opened = within(new Promise<void>((resolve, reject) => { clientWs.once('open', resolve); clientWs.once('error', reject); }), 'the client to connect');
   const [serverWs] = await Promise.all([accepted, opened]);
-  const common = { recvWindow: WINDOW, sendWindow: WINDOW, heartbeatMs: 1000, log: silentLogger, remoteAddress: '127.0.0.1' };
+  const common = { recvWindow: window, sendWindow: window, heartbeatMs: 1000, log: silentLogger, remoteAddress: '127.0.0.1' };
   const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, remotePort: port });
   const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, remotePort: 0 });
   // Streams the peer opens fail when the pair is torn down; tests that care listen themselves.
@@ -113,8 +113,8 @@ async function pair(): Promise<Pair> {
 }
 
 /** Runs `body` with a fresh pair and always closes it. */
-async function withPair(fn: (p: Pair) => Promise<void>): Promise<void> {
-  const p = await pair();
+async function withPair(fn: (p: Pair) => Promise<void>, window = WINDOW): Promise<void> {
+  const p = await pair(window);
   try {
     await fn(p);
   } finally {
@@ -304,6 +304,32 @@ test('session: a second open for a live stream id is answered with a RESET, not 
   const err = await error;
   assert.deepEqual({ code: resetCode(err), extra, open: p.client.closed }, { code: 'internal', extra: 0, open: false });
 }));
+
+// A window far larger than one frame, so only the frame size can be what refuses the DATA.
+const BIG_WINDOW = 1024 * 1024;
+
+test('session: a DATA frame over MAX_DATA_FRAME resets its stream at the receiver; the tunnel and its other streams go on', () => withPair(async (p) => {
+  const incoming = nextStream(p.server);
+  const victim = p.client.openStream(head('oversized'));
+  const atClient = failure(victim);
+  const atServer = failure(await incoming);
+  // Written raw: this side's own encoder never makes a frame this big.
+  p.clientWs.send(encodeData(victim.id, Buffer.alloc(70_000, 0x61)), { binary: true });
+  const [clientErr, serverErr] = await Promise.all([atClient, atServer]);
+  assert.ok(serverErr instanceof StreamResetError && !serverErr.remote, `the receiver resets the stream itself, got ${String(serverErr)}`);
+  assert.ok(clientErr instanceof StreamResetError && clientErr.remote, `the sender hears the RESET, got ${String(clientErr)}`);
+  assert.match(clientErr.info.message, /70000 bytes.*65536/);
+
+  // The tunnel is still up, and a frame of exactly MAX_DATA_FRAME is fine.
+  const next = nextStream(p.server);
+  const ok = p.client.openStream(head('full-frame'));
+  const farEnd = await next;
+  const served = body(farEnd);
+  p.clientWs.send(encodeData(ok.id, Buffer.alloc(MAX_DATA_FRAME, 0x62)), { binary: true });
+  ok.end();
+  const got = await served;
+  assert.deepEqual({ got: got.length, closed: [p.client.closed, p.server.closed] }, { got: MAX_DATA_FRAME, closed: [false, false] });
+}, BIG_WINDOW));
 
 const CLOSERS: { name: string; closer: 'client' | 'server' }[] = [
   { name: 'the initiator', closer: 'client' },
