@@ -302,14 +302,17 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.protocolError(`peer opened stream ${id} with this side's parity`);
       return;
     }
+    const open = this.streams.get(id);
+    if (open) {
+      // The peer has lost track of the stream, so neither request can be trusted: the RESET
+      // ends both, and the original's answer (its handler does not know) never follows it.
+      open.reset('internal', `stream ${id} was opened twice`);
+      return;
+    }
     if (this.streams.size >= (this.opts.maxStreams ?? Infinity)) {
       this.send(encodeReset(id, {
         code: 'too_many_streams', message: `${this.streams.size} requests already in flight on the tunnel from ${this.peerName}`, node: this.localName,
       }));
-      return;
-    }
-    if (this.streams.has(id)) {
-      this.send(encodeReset(id, { code: 'internal', message: `stream ${id} is already open`, node: this.localName }));
       return;
     }
     const stream = new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });

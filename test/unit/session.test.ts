@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WestError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import { encodeData, encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
+import { decodeMessage, encodeData, encodeOpen, type Frame, type OpenHead } from '../../src/tunnel/frame.js';
 import { TunnelSession, TUNNEL_HIGH_WATER } from '../../src/tunnel/session.js';
 import { waitFor } from '../helpers/net.js';
 import { MAX_DATA_FRAME, StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
@@ -293,16 +293,35 @@ test('session: an open with the receiver\'s own parity is refused by the initiat
   assert.equal((await closed).code, 1002);
 }));
 
-test('session: a second open for a live stream id is answered with a RESET, not a second stream', () => withPair(async (p) => {
+test('session: a second open for a live stream id resets that stream at both ends, and nothing of it follows the RESET', () => withPair(async (p) => {
+  // Every frame the opener receives, in order, to see what follows the RESET on the wire.
+  const seen: Frame[] = [];
+  p.clientWs.on('message', (data: Buffer) => seen.push(...decodeMessage(data)));
   const incoming = nextStream(p.server);
   const first = p.client.openStream(head('dup'));
-  const error = failure(first);
-  await incoming;
+  const atOpener = failure(first);
+  const original = await incoming;
+  const atFarEnd = failure(original);
   let extra = 0;
-  p.server.on('stream', () => { extra++; });
+  p.server.on('stream', (s) => { if (s.id === first.id) extra++; });
   p.clientWs.send(encodeOpen(first.id, head('dup-again')), { binary: true });
-  const err = await error;
-  assert.deepEqual({ code: resetCode(err), extra, open: p.client.closed }, { code: 'internal', extra: 0, open: false });
+  const [openerErr, farEndErr] = await Promise.all([atOpener, atFarEnd]);
+  // The far end's handler, unaware, answers anyway: nothing of it may leave.
+  original.respond({ status: 200, statusMessage: 'OK', headers: [] });
+  original.end('late answer');
+  // A round trip on another stream after it: whatever the far end sent for `first` has arrived.
+  const after = nextStream(p.server);
+  const barrier = p.client.openStream(head('barrier'));
+  const farBarrier = await after;
+  farBarrier.respond({ status: 204, statusMessage: 'No Content', headers: [] });
+  farBarrier.end();
+  barrier.end();
+  await body(barrier);
+  const ofFirst = seen.filter((f) => f.stream === first.id).map((f) => f.type);
+  assert.deepEqual(
+    { opener: resetCode(openerErr), farEnd: resetCode(farEndErr), farEndLocal: farEndErr instanceof StreamResetError && !farEndErr.remote, extra, ofFirst, open: [p.client.closed, p.server.closed], left: p.server.streams.has(first.id) },
+    { opener: 'internal', farEnd: 'internal', farEndLocal: true, extra: 0, ofFirst: ['reset'], open: [false, false], left: false },
+  );
 }));
 
 // A window far larger than one frame, so only the frame size can be what refuses the DATA.
