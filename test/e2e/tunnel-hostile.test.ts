@@ -9,6 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { SUBPROTOCOL } from '../../src/tunnel/frame.js';
@@ -20,6 +21,7 @@ const TOKEN = `good-${randomBytes(12).toString('hex')}`;
 const HOLDER_TOKEN = `holder-${randomBytes(12).toString('hex')}`;
 
 let cleanup: () => Promise<void>;
+let dir: string;
 let g: WestProcess;
 let port: number;
 /** Holds the name "holder-L", so a second claim of it is refused 409 (claim: "refuse"). */
@@ -52,7 +54,6 @@ function closeWs(ws: WebSocket): Promise<void> {
 }
 
 before(async () => {
-  let dir: string;
   ({ dir, cleanup } = await tempDir('west-tunnel-hostile-'));
   port = await freePort();
   const file = await writeConfig(dir, 'g.json', {
@@ -146,4 +147,73 @@ test('upgrade requests reset mid-head, right after the head or once the answer s
   await closeWs(good);
   assert.equal(holder.readyState, holder.OPEN, 'the connected client kept its tunnel');
   assert.equal(g.exitCode, null, 'the tunnel server is still running');
+});
+
+interface Answer {
+  status: number;
+  authenticate: string | undefined;
+  body: string;
+}
+
+/** Sends a west upgrade request by hand; the server's answer (101 when accepted). */
+function upgradeAnswer(to: number, headers: Record<string, string>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`http://127.0.0.1:${to}/`, {
+      agent: false,
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': randomBytes(16).toString('base64'), ...headers,
+      },
+    });
+    req.setTimeout(WAIT_MS, () => req.destroy(new Error('the upgrade was not answered in time')));
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, authenticate: undefined, body: '' });
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => {
+        resolve({ status: res.statusCode ?? 0, authenticate: res.headers['www-authenticate'], body });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('every admission refusal (address, name, token) gets the same answer; only the server\'s log says which rule refused', async () => {
+  // A second server that admits no address this test connects from.
+  const farPort = await freePort();
+  const far = await WestProcess.start(await writeConfig(dir, 'far.json', {
+    west: { nm: 'hostile-far', egress: {} },
+    wsts: { sp: `ws://127.0.0.1:${farPort}`, ca: ['10.0.0.0/8'], tokens: { 'good-L': TOKEN } },
+  }));
+  try {
+    const cases: { what: string; at: WestProcess; port: number; headers: Record<string, string>; reason: RegExp }[] = [
+      { what: 'an address outside wsts.ca', at: far, port: farPort, headers: west('good-L', TOKEN), reason: /address 127\.0\.0\.1 .*wsts\.ca/ },
+      { what: 'a name outside wsts.ca', at: g, port, headers: west('stranger-L', TOKEN), reason: /name stranger-L .*wsts\.ca/ },
+      { what: 'a name without a token', at: g, port, headers: west('no-token-L', TOKEN), reason: /no-token-L has no token/ },
+      { what: 'no token', at: g, port, headers: west('good-L'), reason: /missing token for good-L/ },
+      { what: 'a token of another name', at: g, port, headers: west('good-L', HOLDER_TOKEN), reason: /wrong token for good-L/ },
+      { what: 'Basic instead of Bearer', at: g, port, headers: { ...west('good-L'), Authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }, reason: /missing token for good-L/ },
+    ];
+    const answers: Answer[] = [];
+    for (const c of cases) {
+      const before = c.at.events.length;
+      answers.push(await upgradeAnswer(c.port, c.headers));
+      const logged = await c.at.waitForEvent('tunnel.client_refused', (e) => c.at.events.indexOf(e) >= before, WAIT_MS);
+      assert.match(String(logged.reason), c.reason, `${c.what}: the log names the rule`);
+    }
+    const first = answers[0]!;
+    assert.deepEqual(
+      { status: first.status, authenticate: first.authenticate },
+      { status: 401, authenticate: 'Bearer realm="west tunnel"' },
+    );
+    answers.forEach((a, i) => assert.deepEqual(a, first, `${cases[i]!.what} is answered like ${cases[0]!.what}`));
+    for (const word of ['stranger', 'no-token', 'good-L', 'token', 'wsts', '127.0.0.1', TOKEN]) {
+      assert.ok(!first.body.includes(word), `the answer names no rule or party (${JSON.stringify(word)}): ${first.body}`);
+    }
+  } finally {
+    await far.stop();
+  }
 });
