@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { ClientConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
@@ -112,6 +113,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const { url, name } = this.config;
     let peerName = url;
     let recvFromPeer = 0;
+    let socket: Socket | undefined;
     const { token, tlsMaterial } = this.config;
     const ws = new WebSocket(url, [SUBPROTOCOL], {
       headers: {
@@ -131,6 +133,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       const reported = res.headers[NODE_HEADER];
       if (typeof reported === 'string' && reported) peerName = reported;
       recvFromPeer = peerWindow(res.headers);
+      socket = res.socket;
     });
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
@@ -144,7 +147,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     });
     ws.on('open', () => {
       if (this.state === 'closed') { ws.terminate(); return; }
-      const sock = (ws as unknown as { _socket?: { remoteAddress?: string; remotePort?: number } })._socket;
+      // ws emits 'upgrade' before 'open', so this does not happen; were it to, redial.
+      if (!socket) { this.dialFailed(ws, 'the upgrade handed over no socket'); return; }
       const session = new TunnelSession(ws, {
         localName: name,
         peerName,
@@ -154,8 +158,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         heartbeatMs: this.opts.heartbeatMs,
         maxStreams: this.opts.maxStreams,
         idleTimeoutMs: this.opts.idleTimeoutMs,
-        remoteAddress: sock?.remoteAddress ?? '',
-        remotePort: sock?.remotePort ?? 0,
+        socket,
         log: this.opts.log,
       });
       this.session = session;

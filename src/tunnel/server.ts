@@ -193,8 +193,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       heartbeatMs: this.opts.heartbeatMs,
       maxStreams: this.opts.maxStreams,
       idleTimeoutMs: this.opts.idleTimeoutMs,
-      remoteAddress: req.socket.remoteAddress ?? '',
-      remotePort: req.socket.remotePort ?? 0,
+      socket: req.socket,
       log: this.opts.log,
     });
     const previous = this.sessions.get(key);

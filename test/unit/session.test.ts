@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { WestError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -81,6 +81,9 @@ interface Pair {
   server: TunnelSession;
   clientWs: WebSocket;
   serverWs: WebSocket;
+  /** The sockets under clientWs and serverWs, as their upgrades handed them over. */
+  clientSocket: Socket;
+  serverSocket: Socket;
   close(): Promise<void>;
 }
 
@@ -89,17 +92,20 @@ async function pair(window = WINDOW): Promise<Pair> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await within(new Promise<void>((resolve) => wss.once('listening', resolve)), 'the server to listen');
   const { port } = wss.address() as AddressInfo;
-  const accepted = within(new Promise<WebSocket>((resolve) => wss.once('connection', resolve)), 'the server to accept');
+  const accepted = within(new Promise<[WebSocket, Socket]>((resolve) => wss.once('connection', (ws, req) => resolve([ws, req.socket]))), 'the server to accept');
   const clientWs = new WebSocket(`ws://127.0.0.1:${port}`);
+  let clientSocket: Socket | undefined;
+  clientWs.once('upgrade', (res) => { clientSocket = res.socket; });
   const opened = within(new Promise<void>((resolve, reject) => { clientWs.once('open', resolve); clientWs.once('error', reject); }), 'the client to connect');
-  const [serverWs] = await Promise.all([accepted, opened]);
-  const common = { recvWindow: window, sendWindow: window, heartbeatMs: 1000, log: silentLogger, remoteAddress: '127.0.0.1' };
-  const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, remotePort: port });
-  const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, remotePort: 0 });
+  const [[serverWs, serverSocket]] = await Promise.all([accepted, opened]);
+  assert.ok(clientSocket, 'ws emits upgrade before open');
+  const common = { recvWindow: window, sendWindow: window, heartbeatMs: 1000, log: silentLogger };
+  const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, socket: clientSocket });
+  const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, socket: serverSocket });
   // Streams the peer opens fail when the pair is torn down; tests that care listen themselves.
   for (const session of [client, server]) session.on('stream', (s) => s.on('error', () => {}));
   return {
-    client, server, clientWs, serverWs,
+    client, server, clientWs, serverWs, clientSocket, serverSocket,
     async close() {
       for (const s of [...client.streams.values(), ...server.streams.values()]) s.on('error', () => {});
       client.close();
@@ -431,10 +437,26 @@ test('session: the frames of one turn leave as one WebSocket message', () => wit
   assert.equal(messages, 1, 'three OPEN, DATA and END frames in one message');
 }));
 
+test('session: the peer\'s address comes from the socket the upgrade handed over, and that socket is corked while a turn is written', () => withPair(async (p) => {
+  let corks = 0;
+  let uncorks = 0;
+  const socket = p.clientSocket;
+  const { cork, uncork } = socket;
+  socket.cork = function (this: Socket) { corks++; cork.call(this); };
+  socket.uncork = function (this: Socket) { uncorks++; uncork.call(this); };
+  const arrived = nextStream(p.server);
+  p.client.openStream(head('corked')).end('x');
+  await arrived;
+  assert.deepEqual(
+    { corks, uncorks, server: [p.server.remoteAddress, p.server.remotePort], client: [p.client.remoteAddress, p.client.remotePort] },
+    { corks: 1, uncorks: 1, server: ['127.0.0.1', socket.localPort], client: ['127.0.0.1', p.serverSocket.localPort] },
+  );
+}));
+
 test('session: however many streams write, the tunnel queues at most TUNNEL_HIGH_WATER plus one frame', () => withPair(async (p) => {
   // The peer stops reading, so everything written piles up at this end once the kernel's
   // buffers are full: 200 streams with a window each (12.5 MiB) is far more than they hold.
-  const peerSocket = (p.serverWs as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  const peerSocket = p.serverSocket;
   peerSocket.pause();
   const clientWs = p.clientWs;
   let most = 0;
