@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
 import { AddressAllowlist } from '../proxy/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
-import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
+import { certificateNames, MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';
 
 /**
@@ -158,16 +158,18 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   /**
-   * `wsts.ca` and `wsts.tokens`: who may connect, under which name. The reason a client is not
-   * admitted, for the log only (the client hears NOT_ADMITTED). Every check runs whichever
-   * fails, so the time taken tells an outsider no more than the answer does.
+   * `wsts.ca`, `wsts.certNames` and `wsts.tokens`: who may connect, under which name. The
+   * reason a client is not admitted, for the log only (the client hears NOT_ADMITTED). Every
+   * check runs whichever fails, so the time taken tells an outsider no more than the answer.
    */
   private admission(req: http.IncomingMessage, name: string): string | undefined {
-    const { allowNames, tokens } = this.opts.config;
+    const { allowNames, tokens, certNames } = this.opts.config;
     const key = canonicalName(name);
     const address = req.socket.remoteAddress;
     const addressAllowed = this.allowAddresses.allows(address);
     const nameAllowed = allowNames.length === 0 || allowNames.includes(key);
+    // The TLS handshake has already checked the certificate against wsts.clientCa.
+    const vouched = certNames ? certificateNames((req.socket as TLSSocket).getPeerCertificate?.()) : [];
     let tokenProblem: string | undefined;
     if (tokens) {
       const expected = tokens.get(key) ?? tokens.get('*');
@@ -179,6 +181,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     }
     if (!addressAllowed) return `address ${address} may not connect to this tunnel server (wsts.ca)`;
     if (!nameAllowed) return `name ${name} may not connect to this tunnel server (wsts.ca)`;
+    if (certNames && !vouched.includes(key)) {
+      return `name ${name} is not one its client certificate carries (${vouched.join(', ') || 'none'}; wsts.certNames)`;
+    }
     return tokenProblem;
   }
 
