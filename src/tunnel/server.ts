@@ -104,8 +104,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   /**
-   * Applies reloaded admission settings (claim policy, tokens, wsts.ca) of the same address and
-   * certificates to the next connection; connected clients stay.
+   * Applies reloaded admission settings (claim policy, tokens, wsts.ca, certNames) of the same
+   * address and certificates to the next connection; connected clients stay.
    */
   setConfig(config: ServerConfig): void {
     this.opts.config = config;
