@@ -145,6 +145,11 @@ function tlsFindings(root: Json): Finding[] {
   if (sp?.protocol === 'wss:') needPair(wsts, ['wsts'], 'a wss:// tunnel server');
   else refuse(wsts, ['wsts'], ['cert', 'key', 'clientCa'], 'is only used by a wss:// tunnel server (wsts.sp)');
   if (typeof wsts.sp !== 'string') refuse(wsts, ['wsts'], ['tokens'], 'has no effect without a tunnel server (wsts.sp)');
+  // Without client certificates there is no name to compare with: a silent no-op would let the
+  // operator believe names are tied to certificates.
+  if (wsts.certNames === true && (sp?.protocol !== 'wss:' || wsts.clientCa === undefined)) {
+    findings.push({ at: ['wsts', 'certNames'], message: 'is only used by a wss:// tunnel server (wsts.sp) that requires client certificates (wsts.clientCa)' });
+  }
 
   for (const [key, entry] of Object.entries(section(root, 'wstc'))) {
     if (!isRecord(entry)) continue;

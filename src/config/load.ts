@@ -130,6 +130,7 @@ function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerC
     ...(tokens ? { tokens } : {}),
     allowAddresses: ca.filter(isIpOrCidr),
     allowNames: ca.filter((entry) => !isIpOrCidr(entry)).map(canonicalName),
+    ...(wsts.certNames ? { certNames: true as const } : {}),
   };
 }
 

@@ -106,6 +106,7 @@ const serverProperties: Record<keyof RawServer, SchemaObject> = {
     message: 'must be an object: client name (or "*") -> token',
   },
   claim: { type: 'string', enum: ['replace', 'refuse'], message: 'must be "replace" or "refuse"' },
+  certNames: { type: 'boolean', message: 'must be true or false' },
 };
 
 const clientProperties: Record<keyof RawClient, SchemaObject> = {

@@ -79,6 +79,8 @@ export interface RawServer {
   tokens?: Record<string, RawSecret>;
   /** What happens when a client presents a name that is already connected. */
   claim?: NameClaimPolicy;
+  /** With client certificates: a client's name must be its certificate's CN or a DNS name of it. */
+  certNames?: boolean;
 }
 
 /**
@@ -131,6 +133,8 @@ export interface ServerConfig extends Endpoint {
   /** Who may connect (`wsts.ca`); both lists empty = everyone. */
   allowAddresses: string[];
   allowNames: string[];
+  /** `wsts.certNames`: a client's name must be one its certificate carries (CN or DNS SAN). */
+  certNames?: true;
 }
 
 /** One tunnel this node dials (`wstc` entry or implied by an `ea`). */

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { ClientConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
@@ -36,6 +37,29 @@ export interface TunnelClientEvents {
   'dial-failed': [reason: string];
 }
 
+/** A promise and its resolver, settled once for every request waiting on it. */
+interface Outcome {
+  promise: Promise<TunnelSession | undefined>;
+  settle(session: TunnelSession | undefined): void;
+}
+
+function outcome(): Outcome {
+  let settle!: (session: TunnelSession | undefined) => void;
+  const promise = new Promise<TunnelSession | undefined>((resolve) => { settle = resolve; });
+  return { promise, settle };
+}
+
+/** `promise`, or undefined once `ms` have passed; the timer goes either way. */
+async function within(promise: Promise<TunnelSession | undefined>, ms: number): Promise<TunnelSession | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   readonly config: ClientConfig;
   state: ClientState = 'idle';
@@ -46,6 +70,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private backoff: Backoff;
   private ws: WebSocket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /**
+   * What requests wait on, one promise each however many wait (a listener per request on this
+   * long-lived emitter would pile up): the dial in progress (its session, or undefined when it
+   * fails), and the next session whatever dials fail first.
+   */
+  private dialing: Outcome | undefined;
+  private nextSession: Outcome | undefined;
 
   constructor(opts: TunnelClientOptions) {
     super();
@@ -74,28 +105,31 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   async acquire(dialMs: number, waitMs = 0): Promise<TunnelSession | undefined> {
     if (this.session) return this.session;
     if (this.state === 'closed') return undefined;
-    const wasIdle = this.state === 'idle';
     this.start();
-    const patient = waitMs > 0;
-    if (!patient && !wasIdle && this.state !== 'connecting') return undefined;
-    return new Promise((resolve) => {
-      const done = (s: TunnelSession | undefined): void => {
-        clearTimeout(timer);
-        this.off('session', done);
-        this.off('dial-failed', fail);
-        resolve(s);
-      };
-      const fail = (): void => done(undefined);
-      const timer = setTimeout(fail, patient ? waitMs : dialMs);
-      this.on('session', done);
-      if (!patient) this.on('dial-failed', fail);
-    });
+    if (waitMs > 0) {
+      this.nextSession ??= outcome();
+      return within(this.nextSession.promise, waitMs);
+    }
+    // No dial in progress: the client is between redials, and says so at once.
+    if (!this.dialing) return undefined;
+    return within(this.dialing.promise, dialMs);
+  }
+
+  /** Settles what requests wait on: a session for all of them, or undefined. */
+  private settleWaiters(session: TunnelSession | undefined): void {
+    this.dialing?.settle(session);
+    this.dialing = undefined;
+    if (session || this.state === 'closed') {
+      this.nextSession?.settle(session);
+      this.nextSession = undefined;
+    }
   }
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.retryTimer);
+    this.settleWaiters(undefined);
     const ws = this.ws;
     if (this.session) {
       const closed = new Promise<void>((resolve) => ws?.once('close', () => resolve()));
@@ -109,9 +143,11 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private dial(): void {
     if (this.state === 'closed') return;
     this.state = 'connecting';
+    this.dialing = outcome();
     const { url, name } = this.config;
     let peerName = url;
     let recvFromPeer = 0;
+    let socket: Socket | undefined;
     const { token, tlsMaterial } = this.config;
     const ws = new WebSocket(url, [SUBPROTOCOL], {
       headers: {
@@ -131,6 +167,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       const reported = res.headers[NODE_HEADER];
       if (typeof reported === 'string' && reported) peerName = reported;
       recvFromPeer = peerWindow(res.headers);
+      socket = res.socket;
     });
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
@@ -144,7 +181,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     });
     ws.on('open', () => {
       if (this.state === 'closed') { ws.terminate(); return; }
-      const sock = (ws as unknown as { _socket?: { remoteAddress?: string; remotePort?: number } })._socket;
+      // ws emits 'upgrade' before 'open', so this does not happen; were it to, redial.
+      if (!socket) { this.dialFailed(ws, 'the upgrade handed over no socket'); return; }
       const session = new TunnelSession(ws, {
         localName: name,
         peerName,
@@ -154,8 +192,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         heartbeatMs: this.opts.heartbeatMs,
         maxStreams: this.opts.maxStreams,
         idleTimeoutMs: this.opts.idleTimeoutMs,
-        remoteAddress: sock?.remoteAddress ?? '',
-        remotePort: sock?.remotePort ?? 0,
+        socket,
         log: this.opts.log,
       });
       this.session = session;
@@ -164,6 +201,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.lastError = undefined;
       this.opts.log.info('tunnel.connected', { server: url, as: name, peer: peerName });
       session.on('close', (code, reason) => this.onSessionClose(session, code, reason));
+      this.settleWaiters(session);
       this.emit('session', session);
     });
   }
@@ -172,6 +210,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     if (this.ws !== ws || this.state === 'closed' || this.state === 'waiting') return;
     ws.terminate();
     this.lastError = reason;
+    this.settleWaiters(undefined);
     this.emit('dial-failed', reason);
     this.scheduleRedial(reason);
   }

@@ -3,6 +3,8 @@
  * the node name and the per-stream window each side grants.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { PeerCertificate } from 'node:tls';
+import { canonicalName } from '../config/types.js';
 import { MAX_DATA_FRAME } from './stream.js';
 
 export const NODE_HEADER = 'x-west-node';
@@ -23,4 +25,21 @@ export function peerWindow(headers: IncomingHttpHeaders): number {
 /** A header value that names a node: printable ASCII, bounded length. */
 export function validNodeName(name: unknown): name is string {
   return typeof name === 'string' && name.length > 0 && name.length <= 255 && /^[\x21-\x7e]+$/.test(name);
+}
+
+/**
+ * The names a client certificate vouches for (`wsts.certNames`): its subject CNs and its DNS
+ * subject alternative names, in canonical form. None for a socket without a certificate.
+ */
+export function certificateNames(cert: Partial<PeerCertificate> | undefined): string[] {
+  const names: string[] = [];
+  const cn: unknown = cert?.subject?.CN;
+  for (const value of Array.isArray(cn) ? cn : [cn]) if (typeof value === 'string' && value) names.push(value);
+  // Node writes the SANs as "DNS:a, DNS:b, IP Address:…", JSON-quoting a value that holds a comma.
+  for (const [, value] of (cert?.subjectaltname ?? '').matchAll(/(?:^|, )DNS:("(?:[^"\\]|\\.)*"|[^,]*)/g)) {
+    try {
+      names.push(value!.startsWith('"') ? JSON.parse(value!) as string : value!);
+    } catch { /* not a name this side could present anyway */ }
+  }
+  return names.filter((n) => n.length > 0).map(canonicalName);
 }

@@ -7,6 +7,7 @@
  * connection's heartbeat to expire; under `refuse` the newer one is answered 409 until the
  * name is free.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -20,8 +21,15 @@ import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
 import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
-import { MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
+import { certificateNames, MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';
+
+/**
+ * The whole answer to a client that is not admitted, whatever the rule (address, name or
+ * token): an outsider must not learn which names exist or have tokens by trying them. The
+ * reason goes to this server's log (`tunnel.client_refused`) only.
+ */
+export const NOT_ADMITTED = 'Not admitted to this west tunnel server. Its operator can see why in its log.\n';
 
 export interface TunnelServerOptions {
   config: ServerConfig;
@@ -45,6 +53,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
   private allowAddresses: AddressAllowlist;
+  /** Compared against when a name has no token, so that costs the time a real comparison does. */
+  private readonly decoyToken = randomBytes(32).toString('hex');
 
   constructor(opts: TunnelServerOptions) {
     super();
@@ -94,8 +104,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   /**
-   * Applies reloaded admission settings (claim policy, tokens, wsts.ca) of the same address and
-   * certificates to the next connection; connected clients stay.
+   * Applies reloaded admission settings (claim policy, tokens, wsts.ca, certNames) of the same
+   * address and certificates to the next connection; connected clients stay.
    */
   setConfig(config: ServerConfig): void {
     this.opts.config = config;
@@ -114,10 +124,16 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node's HTTP server takes its own 'error' listener off the socket before it emits
+    // 'upgrade': a client that resets now, while it is judged or refused, would otherwise be an
+    // uncaught exception that ends the process. ws adds its own once it takes the socket.
+    socket.on('error', (err) => this.opts.log.debug('tunnel.upgrade_socket_error', { address: req.socket.remoteAddress, error: err.message }));
     const name = req.headers[NODE_HEADER];
-    const refuse = (status: number, message: string): void => {
-      this.opts.log.warn('tunnel.client_refused', { address: req.socket.remoteAddress, reason: message });
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
+    const refuse = (status: number, reason: string, answer = `${reason}\n`, headers = ''): void => {
+      this.opts.log.warn('tunnel.client_refused', { address: req.socket.remoteAddress, reason });
+      // As ws does for the handshakes it aborts: once the answer is out, the socket is ours to close.
+      socket.once('finish', () => socket.destroy());
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n${headers}Connection: close\r\n\r\n${answer}`);
     };
     const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!protocols.includes(SUBPROTOCOL)) {
@@ -130,7 +146,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     }
     const denied = this.admission(req, name);
     if (denied) {
-      refuse(denied.status, denied.message);
+      refuse(401, denied, NOT_ADMITTED, 'WWW-Authenticate: Bearer realm="west tunnel"\r\n');
       return;
     }
     const holder = this.get(name);
@@ -141,24 +157,34 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name));
   }
 
-  /** `wsts.ca` and `wsts.tokens`: who may connect, under which name. */
-  private admission(req: http.IncomingMessage, name: string): { status: number; message: string } | undefined {
-    const { allowNames, tokens } = this.opts.config;
+  /**
+   * `wsts.ca`, `wsts.certNames` and `wsts.tokens`: who may connect, under which name. The
+   * reason a client is not admitted, for the log only (the client hears NOT_ADMITTED). Every
+   * check runs whichever fails, so the time taken tells an outsider no more than the answer.
+   */
+  private admission(req: http.IncomingMessage, name: string): string | undefined {
+    const { allowNames, tokens, certNames } = this.opts.config;
     const key = canonicalName(name);
-    if (!this.allowAddresses.allows(req.socket.remoteAddress)) {
-      return { status: 403, message: `address ${req.socket.remoteAddress} may not connect to this tunnel server (wsts.ca)` };
+    const address = req.socket.remoteAddress;
+    const addressAllowed = this.allowAddresses.allows(address);
+    const nameAllowed = allowNames.length === 0 || allowNames.includes(key);
+    // The TLS handshake has already checked the certificate against wsts.clientCa.
+    const vouched = certNames ? certificateNames((req.socket as TLSSocket).getPeerCertificate?.()) : [];
+    let tokenProblem: string | undefined;
+    if (tokens) {
+      const expected = tokens.get(key) ?? tokens.get('*');
+      const given = bearerToken(req.headers.authorization);
+      const matches = sameSecret(given ?? '', expected ?? this.decoyToken);
+      if (expected === undefined) tokenProblem = `name ${name} has no token on this tunnel server (wsts.tokens)`;
+      else if (given === undefined) tokenProblem = `missing token for ${name}`;
+      else if (!matches) tokenProblem = `wrong token for ${name}`;
     }
-    if (allowNames.length > 0 && !allowNames.includes(key)) {
-      return { status: 403, message: `name ${name} may not connect to this tunnel server (wsts.ca)` };
+    if (!addressAllowed) return `address ${address} may not connect to this tunnel server (wsts.ca)`;
+    if (!nameAllowed) return `name ${name} may not connect to this tunnel server (wsts.ca)`;
+    if (certNames && !vouched.includes(key)) {
+      return `name ${name} is not one its client certificate carries (${vouched.join(', ') || 'none'}; wsts.certNames)`;
     }
-    if (!tokens) return undefined;
-    const expected = tokens.get(key) ?? tokens.get('*');
-    if (expected === undefined) return { status: 403, message: `name ${name} has no token on this tunnel server (wsts.tokens)` };
-    const given = bearerToken(req.headers.authorization);
-    if (given === undefined || !sameSecret(given, expected)) {
-      return { status: 401, message: `${given === undefined ? 'missing' : 'wrong'} token for ${name}` };
-    }
-    return undefined;
+    return tokenProblem;
   }
 
   private accept(ws: WebSocket, req: http.IncomingMessage, name: string): void {
@@ -172,8 +198,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       heartbeatMs: this.opts.heartbeatMs,
       maxStreams: this.opts.maxStreams,
       idleTimeoutMs: this.opts.idleTimeoutMs,
-      remoteAddress: req.socket.remoteAddress ?? '',
-      remotePort: req.socket.remotePort ?? 0,
+      socket: req.socket,
       log: this.opts.log,
     });
     const previous = this.sessions.get(key);

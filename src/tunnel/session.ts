@@ -23,6 +23,17 @@ export const BATCH_BYTES = 64 * 1024;
 
 type SendCallback = (err?: Error | null) => void;
 
+/**
+ * The TCP (or TLS) socket under the WebSocket, as the upgrade handed it over (the server's
+ * `req.socket`, the client's upgrade response `res.socket`): a net.Socket is one.
+ */
+export interface TunnelSocket {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  cork(): void;
+  uncork(): void;
+}
+
 export interface SessionOptions {
   localName: string;
   /** Name the peer presented (client) or reported (server), as written. */
@@ -38,8 +49,8 @@ export interface SessionOptions {
   maxStreams?: number;
   /** A stream with no bytes either way for this long is reset with `idle_timeout`. */
   idleTimeoutMs?: number;
-  remoteAddress: string;
-  remotePort: number;
+  /** The socket under `ws`: who the peer is, and corked while a turn's frames are written. */
+  socket: TunnelSocket;
   log: Logger;
 }
 
@@ -63,6 +74,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   closed = false;
 
   private readonly ws: WebSocket;
+  private readonly socket: TunnelSocket;
   private readonly opts: SessionOptions;
   private nextId: number;
   private lastHeard = Date.now();
@@ -85,8 +97,9 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.opts = opts;
     this.localName = opts.localName;
     this.peerName = opts.peerName;
-    this.remoteAddress = opts.remoteAddress;
-    this.remotePort = opts.remotePort;
+    this.socket = opts.socket;
+    this.remoteAddress = opts.socket.remoteAddress ?? '';
+    this.remotePort = opts.socket.remotePort ?? 0;
     this.nextId = opts.initiator ? 1 : 2;
 
     ws.binaryType = 'nodebuffer';
@@ -169,8 +182,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away:
     // the close that follows fails every stream with tunnel_lost (502), never internal (500).
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    socket?.cork();
+    // One write for the whole turn: ws writes a message's header and payload separately.
+    this.socket.cork();
     for (let i = 0; i < frames.length;) {
       // Small frames share a message; a frame of BATCH_BYTES or more (a full DATA) goes alone,
       // so body bytes are not copied once more.
@@ -182,7 +195,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.ws.send(message, { binary: true }, j === frames.length ? this.afterWrite : undefined);
       i = j;
     }
-    socket?.uncork();
+    this.socket.uncork();
   }
 
   private closedError(): StreamResetError {
@@ -302,14 +315,17 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.protocolError(`peer opened stream ${id} with this side's parity`);
       return;
     }
+    const open = this.streams.get(id);
+    if (open) {
+      // The peer has lost track of the stream, so neither request can be trusted: the RESET
+      // ends both, and the original's answer (its handler does not know) never follows it.
+      open.reset('internal', `stream ${id} was opened twice`);
+      return;
+    }
     if (this.streams.size >= (this.opts.maxStreams ?? Infinity)) {
       this.send(encodeReset(id, {
         code: 'too_many_streams', message: `${this.streams.size} requests already in flight on the tunnel from ${this.peerName}`, node: this.localName,
       }));
-      return;
-    }
-    if (this.streams.has(id)) {
-      this.send(encodeReset(id, { code: 'internal', message: `stream ${id} is already open`, node: this.localName }));
       return;
     }
     const stream = new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });

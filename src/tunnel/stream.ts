@@ -9,7 +9,7 @@ import {
   type OpenHead, type ResetInfo, type ResponseHead,
 } from './frame.js';
 
-/** Largest DATA payload put in one frame. */
+/** Largest DATA payload put in one frame, and accepted in one (doc/protocol.md). */
 export const MAX_DATA_FRAME = 64 * 1024;
 
 /** What a stream needs from the session that owns it. */
@@ -104,6 +104,11 @@ export class TunnelStream extends Duplex {
 
   onData(data: Buffer): void {
     if (this.readableEnded || this.destroyed) return;
+    // A bad frame costs its stream, not the tunnel: the codec has told us which stream it is.
+    if (data.length > MAX_DATA_FRAME) {
+      this.reset('internal', `peer sent a DATA frame of ${data.length} bytes on stream ${this.id}; a frame holds at most ${MAX_DATA_FRAME}`);
+      return;
+    }
     if (this.unacked + data.length > this.recvWindow) {
       this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
       return;

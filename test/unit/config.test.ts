@@ -167,6 +167,16 @@ test('defaults: listener port 18889, wss server port 443, no control port, raw k
   assert.deepEqual(config.raw, JSON.parse(text));
 });
 
+test('wsts.certNames: true on a wss:// server with wsts.clientCa ties names to certificates; false is the same as absent', () => {
+  const source = join(repoRoot, 'test/fixtures/mem.json');
+  const load = (certNames: boolean | undefined): unknown => parseConfig(JSON.stringify({
+    west: { nm: 'n' },
+    wsts: { sp: 'wss://127.0.0.1:9801', cert: 'tls/server.crt', key: 'tls/server.key', clientCa: 'tls/server.crt', certNames },
+  }), source).server?.certNames;
+  assert.deepEqual([load(true), load(false), load(undefined)], [true, undefined, undefined]);
+  assert.doesNotThrow(() => parseConfig(edited((c) => { c.wsts.certNames = false; })), 'false is fine on ws:// too');
+});
+
 test('empty sections and URL-like names are valid', () => {
   const config = parseConfig('{"west":{"nm":"ws//case1.G.flap.org"},"wsts":{},"wstc":{},"proxy":{}}');
   assert.equal(config.name, 'ws//case1.G.flap.org');
@@ -343,6 +353,21 @@ const badCases: BadCase[] = [
     name: 'JSON comment',
     text: '{\n  // my node\n  "west": { "nm": "n" }\n}',
     expect: ['line 2, column 3: invalid JSON: comments are not allowed in JSON'],
+  },
+  {
+    name: 'wsts.certNames not a boolean',
+    text: edited((c) => { c.wsts.certNames = 'yes'; }),
+    expect: ['wsts.certNames: must be true or false, got "yes"'],
+  },
+  {
+    name: 'wsts.certNames on a ws:// tunnel server',
+    text: edited((c) => { c.wsts.certNames = true; }),
+    expect: ['wsts.certNames: is only used by a wss:// tunnel server (wsts.sp) that requires client certificates (wsts.clientCa)'],
+  },
+  {
+    name: 'wsts.certNames on a wss:// tunnel server without wsts.clientCa',
+    text: edited((c) => { c.wsts = { sp: 'wss://127.0.0.1:9801', cert: 'a.crt', key: 'a.key', certNames: true }; }),
+    expect: ['wsts.certNames: is only used by a wss:// tunnel server (wsts.sp) that requires client certificates (wsts.clientCa)'],
   },
   {
     name: 'several errors at once, in file order',

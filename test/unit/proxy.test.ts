@@ -1,7 +1,7 @@
 /**
  * The proxy's near and far ends in one process, over a real pair of TunnelSessions: a
- * ProxyListener on a free port whose tunnel is `pair.near`, and performRequest on whatever
- * `pair.far` receives. Every way a request can end leaves exactly one access record.
+ * ProxyListener on a free port whose tunnel is `pair.client`, and performRequest on whatever
+ * `pair.server` receives. Every way a request can end leaves exactly one access record.
  */
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,10 +18,10 @@ import { ProxyListener } from '../../src/proxy/near/listener.js';
 import type { TunnelStream } from '../../src/tunnel/stream.js';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
-import { sessionPair, type SessionPair } from '../helpers/session-pair.js';
+import { pair as sessionPair, type Pair } from '../helpers/session-pair.js';
 
 const origin = new Origin();
-let pair: SessionPair;
+let pair: Pair;
 let listener: ProxyListener;
 let ctx: OutgoingContext;
 const records: AccessRecord[] = [];
@@ -44,13 +44,13 @@ before(async () => {
   await origin.listen();
   pair = await sessionPair();
   ctx = { nodeName: 'far', egress: undefined, responseTimeoutMs: 5000, log: silentLogger, origins: new OriginPools(2000) };
-  pair.far.on('stream', (s) => {
+  pair.server.on('stream', (s) => {
     s.on('error', () => { /* resets are what some tests provoke */ });
     farEnd(s);
   });
   listener = new ProxyListener({
     config: listenerConfig(origin.port), nodeName: 'near', tuning: DEFAULT_TUNING, log: silentLogger,
-    resolveSession: () => Promise.resolve(pair.near),
+    resolveSession: () => Promise.resolve(pair.client),
     onAccess: (r) => records.push(r),
   });
   await listener.listen();
@@ -112,7 +112,7 @@ test('a declined upgrade closes its stream on both ends and is recorded', async 
   assert.match(answer, /^HTTP\/1\.1 404 /);
   const r = await record();
   assert.deepEqual([r.status, r.upgrade, r.completed], [404, 'websocket', true]);
-  await waitFor('no stream left on either end', () => pair.near.streams.size === 0 && pair.far.streams.size === 0, 5000);
+  await waitFor('no stream left on either end', () => pair.client.streams.size === 0 && pair.server.streams.size === 0, 5000);
 });
 
 test('an upgrade whose far end sends an invalid head is answered 502 and recorded', async () => {
@@ -149,7 +149,7 @@ test('a middle node hands a request for its own listener to it, with one record 
   ctx.localListener = (u) => (u.port === String(listener.port) ? listener : undefined);
   try {
     farEnd = (s) => performRequest(s, 'near', ctx);
-    const stream = pair.near.openStream({
+    const stream = pair.client.openStream({
       kind: 'http', method: 'GET', url: `http://127.0.0.1:${listener.port}/o/echo`, headers: ['X-Request-Id', 'relay-1'], hops: 1, to: '', id: 'relay-1',
     });
     stream.end();

@@ -1,126 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { Socket } from 'node:net';
 import { WestError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { encodeOpen, type OpenHead } from '../../src/tunnel/frame.js';
-import { TunnelSession, TUNNEL_HIGH_WATER } from '../../src/tunnel/session.js';
+import { TUNNEL_HIGH_WATER } from '../../src/tunnel/session.js';
+import { MAX_DATA_FRAME } from '../../src/tunnel/stream.js';
 import { waitFor } from '../helpers/net.js';
-import { MAX_DATA_FRAME, StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
-
-const WAIT_MS = 5000;
-const WINDOW = 64 * 1024;
-
-/** Rejects with `what` if `promise` has not settled within WAIT_MS. */
-function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function head(path: string, method = 'POST'): OpenHead {
-  return { kind: 'http', method, url: `http://127.0.0.1:9/${path}`, headers: ['X-Path', path], hops: 1, to: '', id: `id-${path}` };
-}
-
-function nextStream(session: TunnelSession): Promise<TunnelStream> {
-  return within(new Promise((resolve) => session.once('stream', resolve)), 'a stream from the peer');
-}
-
-function closeOf(session: TunnelSession): Promise<{ code: number; reason: string }> {
-  return within(new Promise((resolve) => session.once('close', (code, reason) => resolve({ code, reason }))), 'the session to close');
-}
-
-/** Reads a stream to its end. */
-function body(stream: TunnelStream): Promise<Buffer> {
-  return within(new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  }), `the body of stream ${stream.id}`);
-}
-
-/**
- * Reads a stream to its end with `for await`, as a paused-mode consumer does. (A plain
- * `for await (… of stream)` would destroy the Duplex at the end, cancelling the reply.)
- */
-function bodyByIterator(stream: TunnelStream): Promise<Buffer> {
-  return within((async () => {
-    const chunks: Buffer[] = [];
-    for await (const c of stream.iterator({ destroyOnReturn: false })) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
-  })(), `the body of stream ${stream.id} (for await)`);
-}
-
-/** The error a stream fails with (resolves with undefined if it closes without one). */
-function failure(stream: TunnelStream): Promise<unknown> {
-  return within(new Promise((resolve) => {
-    let error: unknown;
-    stream.on('error', (err) => { error = err; });
-    stream.on('close', () => resolve(error));
-  }), `stream ${stream.id} to fail`);
-}
-
-function resetCode(err: unknown): string {
-  return err instanceof StreamResetError ? err.info.code : `not a StreamResetError: ${String(err)}`;
-}
-
-function pattern(size: number, seed: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) buf[i] = (i * 7 + seed * 13) & 0xff;
-  return buf;
-}
-
-interface Pair {
-  /** The dialing side (odd ids). */
-  client: TunnelSession;
-  /** The accepting side (even ids). */
-  server: TunnelSession;
-  clientWs: WebSocket;
-  serverWs: WebSocket;
-  close(): Promise<void>;
-}
-
-/** Two sessions over a real WebSocket on 127.0.0.1. */
-async function pair(): Promise<Pair> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await within(new Promise<void>((resolve) => wss.once('listening', resolve)), 'the server to listen');
-  const { port } = wss.address() as AddressInfo;
-  const accepted = within(new Promise<WebSocket>((resolve) => wss.once('connection', resolve)), 'the server to accept');
-  const clientWs = new WebSocket(`ws://127.0.0.1:${port}`);
-  const opened = within(new Promise<void>((resolve, reject) => { clientWs.once('open', resolve); clientWs.once('error', reject); }), 'the client to connect');
-  const [serverWs] = await Promise.all([accepted, opened]);
-  const common = { recvWindow: WINDOW, sendWindow: WINDOW, heartbeatMs: 1000, log: silentLogger, remoteAddress: '127.0.0.1' };
-  const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, remotePort: port });
-  const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, remotePort: 0 });
-  // Streams the peer opens fail when the pair is torn down; tests that care listen themselves.
-  for (const session of [client, server]) session.on('stream', (s) => s.on('error', () => {}));
-  return {
-    client, server, clientWs, serverWs,
-    async close() {
-      for (const s of [...client.streams.values(), ...server.streams.values()]) s.on('error', () => {});
-      client.close();
-      server.close();
-      clientWs.terminate();
-      serverWs.terminate();
-      for (const c of wss.clients) c.terminate();
-      await within(new Promise<void>((resolve) => wss.close(() => resolve())), 'the server to close');
-    },
-  };
-}
-
-/** Runs `body` with a fresh pair and always closes it. */
-async function withPair(fn: (p: Pair) => Promise<void>): Promise<void> {
-  const p = await pair();
-  try {
-    await fn(p);
-  } finally {
-    await p.close();
-  }
-}
+import {
+  body, bodyByIterator, closeOf, failure, head, nextStream, pattern, resetCode, WAIT_MS, WINDOW, withPair, within,
+} from '../helpers/session-pair.js';
 
 // ---- opening streams ----
 
@@ -257,53 +144,7 @@ test('session: a slow stream does not block a fast one', () => withPair(async (p
   assert.ok(got.equals(pattern(1000, 4)));
 }));
 
-// ---- protocol errors and closing ----
-
-const PROTOCOL_ERRORS: { name: string; send: (ws: WebSocket) => void }[] = [
-  { name: 'a 3-byte binary message', send: (ws) => ws.send(Buffer.from([1, 0, 0]), { binary: true }) },
-  { name: 'a frame with stream id 0', send: (ws) => ws.send(Buffer.from([4, 0, 0, 0, 0]), { binary: true }) },
-  { name: 'an unknown frame type', send: (ws) => ws.send(Buffer.from([0x7f, 0, 0, 0, 1]), { binary: true }) },
-  { name: 'a text message', send: (ws) => ws.send('hello', { binary: false }) },
-  { name: 'an open with the receiver\'s own parity', send: (ws) => ws.send(encodeOpen(2, head('wrong')), { binary: true }) },
-];
-
-for (const c of PROTOCOL_ERRORS) {
-  test(`session: ${c.name} closes the session with 1002 and fails open streams with tunnel_lost`, () => withPair(async (p) => {
-    // The acceptor receives the bad message; it has one stream of its own and one the peer opened.
-    const incoming = nextStream(p.server);
-    const fromPeer = p.client.openStream(head('peer'));
-    fromPeer.on('error', () => {});
-    const peerOpened = await incoming;
-    const own = p.server.openStream(head('own'));
-    const failures = [failure(peerOpened), failure(own)];
-    const serverClosed = closeOf(p.server);
-    const clientClosed = closeOf(p.client);
-    c.send(p.clientWs);
-    const [serverClose, clientClose, ...errors] = await Promise.all([serverClosed, clientClosed, ...failures]);
-    assert.deepEqual(
-      { server: serverClose.code, client: clientClose.code, streams: errors.map(resetCode), left: p.server.streams.size },
-      { server: 1002, client: 1002, streams: ['tunnel_lost', 'tunnel_lost'], left: 0 },
-    );
-  }));
-}
-
-test('session: an open with the receiver\'s own parity is refused by the initiator too', () => withPair(async (p) => {
-  const closed = closeOf(p.client);
-  p.serverWs.send(encodeOpen(1, head('wrong')), { binary: true });
-  assert.equal((await closed).code, 1002);
-}));
-
-test('session: a second open for a live stream id is answered with a RESET, not a second stream', () => withPair(async (p) => {
-  const incoming = nextStream(p.server);
-  const first = p.client.openStream(head('dup'));
-  const error = failure(first);
-  await incoming;
-  let extra = 0;
-  p.server.on('stream', () => { extra++; });
-  p.clientWs.send(encodeOpen(first.id, head('dup-again')), { binary: true });
-  const err = await error;
-  assert.deepEqual({ code: resetCode(err), extra, open: p.client.closed }, { code: 'internal', extra: 0, open: false });
-}));
+// ---- closing ----
 
 const CLOSERS: { name: string; closer: 'client' | 'server' }[] = [
   { name: 'the initiator', closer: 'client' },
@@ -386,10 +227,26 @@ test('session: the frames of one turn leave as one WebSocket message', () => wit
   assert.equal(messages, 1, 'three OPEN, DATA and END frames in one message');
 }));
 
+test('session: the peer\'s address comes from the socket the upgrade handed over, and that socket is corked while a turn is written', () => withPair(async (p) => {
+  let corks = 0;
+  let uncorks = 0;
+  const socket = p.clientSocket;
+  const { cork, uncork } = socket;
+  socket.cork = function (this: Socket) { corks++; cork.call(this); };
+  socket.uncork = function (this: Socket) { uncorks++; uncork.call(this); };
+  const arrived = nextStream(p.server);
+  p.client.openStream(head('corked')).end('x');
+  await arrived;
+  assert.deepEqual(
+    { corks, uncorks, server: [p.server.remoteAddress, p.server.remotePort], client: [p.client.remoteAddress, p.client.remotePort] },
+    { corks: 1, uncorks: 1, server: ['127.0.0.1', socket.localPort], client: ['127.0.0.1', p.serverSocket.localPort] },
+  );
+}));
+
 test('session: however many streams write, the tunnel queues at most TUNNEL_HIGH_WATER plus one frame', () => withPair(async (p) => {
   // The peer stops reading, so everything written piles up at this end once the kernel's
   // buffers are full: 200 streams with a window each (12.5 MiB) is far more than they hold.
-  const peerSocket = (p.serverWs as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  const peerSocket = p.serverSocket;
   peerSocket.pause();
   const clientWs = p.clientWs;
   let most = 0;

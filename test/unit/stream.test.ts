@@ -230,6 +230,20 @@ test('stream receive: data that exactly fills the window is accepted', async () 
   stream.destroy();
 });
 
+test('stream receive: a DATA frame over MAX_DATA_FRAME resets the stream, even inside the window', async () => {
+  const { sink, stream } = makeStream({ recvWindow: 4 * MAX_DATA_FRAME });
+  const done = closed(stream);
+  let error: unknown;
+  stream.on('error', (err) => { error = err; });
+  stream.onData(Buffer.alloc(MAX_DATA_FRAME));
+  stream.onData(Buffer.alloc(MAX_DATA_FRAME + 1));
+  await done;
+  const resets = sink.of('reset');
+  assert.deepEqual(resets.map((r) => r.info.code), ['internal']);
+  assert.match(resets[0]!.info.message, new RegExp(`${MAX_DATA_FRAME + 1} bytes.*at most ${MAX_DATA_FRAME}`));
+  assert.ok(error instanceof StreamResetError && error.remote === false, `expected a local StreamResetError, got ${String(error)}`);
+});
+
 /** A consumer: starts reading the stream and reports how many bytes it has taken so far. */
 type Consumer = (s: TunnelStream) => () => number;
 
