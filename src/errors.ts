@@ -39,6 +39,9 @@ export const FAILURES = {
 
 export type FailureCode = keyof typeof FAILURES;
 
+/** What a RESET frame this node sends may carry: a failure, or 'cancel' when the opener gave up. */
+export type ResetCode = FailureCode | 'cancel';
+
 export function isFailureCode(code: string): code is FailureCode {
   return Object.hasOwn(FAILURES, code);
 }

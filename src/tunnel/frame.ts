@@ -59,7 +59,11 @@ export interface ResponseHead {
 }
 
 export interface ResetInfo {
-  /** A FailureCode from src/errors.ts, or 'cancel' when the opener gave up. */
+  /**
+   * A ResetCode (a FailureCode from src/errors.ts, or 'cancel') when this node sends it; any
+   * string when it arrives, as a newer peer may send codes this node does not know (they are
+   * read as tunnel_lost).
+   */
   code: string;
   message: string;
   /** Node where the failure happened. */

@@ -4,6 +4,7 @@
  * more window only as the consumer reads. Nothing here buffers more than one window.
  */
 import { Duplex } from 'node:stream';
+import type { ResetCode } from '../errors.js';
 import {
   encodeData, encodeEnd, encodeReset, encodeResponse, encodeWindow,
   type OpenHead, type ResetInfo, type ResponseHead,
@@ -87,7 +88,7 @@ export class TunnelStream extends Duplex {
   }
 
   /** Aborts the stream both ways and tells the peer why. */
-  reset(code: string, message: string, node = this.sink.localName): void {
+  reset(code: ResetCode, message: string, node = this.sink.localName): void {
     if (this.destroyed) return;
     const info = { code, message, node };
     this.sendReset(info);

@@ -378,8 +378,8 @@ test('stream: reset(code, message) sends that RESET once and fails locally', asy
   const { sink, stream } = makeStream();
   let error: unknown;
   stream.on('error', (err) => { error = err; });
-  stream.reset('timeout', 'origin did not answer');
-  stream.reset('timeout', 'again');
+  stream.reset('origin_timeout', 'origin did not answer');
+  stream.reset('origin_timeout', 'again');
   await closed(stream);
   assert.deepEqual(
     { resets: sink.of('reset').map((f) => f.info), remote: error instanceof StreamResetError ? error.remote : 'not a StreamResetError' },
