@@ -383,7 +383,7 @@ test('stream: reset(code, message) sends that RESET once and fails locally', asy
   await closed(stream);
   assert.deepEqual(
     { resets: sink.of('reset').map((f) => f.info), remote: error instanceof StreamResetError ? error.remote : 'not a StreamResetError' },
-    { resets: [{ code: 'timeout', message: 'origin did not answer', node: 'node-A' }], remote: false },
+    { resets: [{ code: 'origin_timeout', message: 'origin did not answer', node: 'node-A' }], remote: false },
   );
 });
 
