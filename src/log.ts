@@ -3,8 +3,9 @@
  * coloured line; machines (or --log-format json) get one JSON object per line.
  */
 import chalk from 'chalk';
+import type { LogEventAt, LogLevel } from './log-events.js';
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type { LogEvent, LogLevel } from './log-events.js';
 export type LogFormat = 'pretty' | 'json';
 export type LogFields = Record<string, unknown>;
 
@@ -38,10 +39,11 @@ export class Logger {
     return RANK[level] <= RANK[this.opts.level];
   }
 
-  error(event: string, fields: LogFields = {}): void { this.emit('error', event, fields); }
-  warn(event: string, fields: LogFields = {}): void { this.emit('warn', event, fields); }
-  info(event: string, fields: LogFields = {}): void { this.emit('info', event, fields); }
-  debug(event: string, fields: LogFields = {}): void { this.emit('debug', event, fields); }
+  // Each method takes only the events the catalogue (log-events.ts) puts at its level.
+  error(event: LogEventAt<'error'>, fields: LogFields = {}): void { this.emit('error', event, fields); }
+  warn(event: LogEventAt<'warn'>, fields: LogFields = {}): void { this.emit('warn', event, fields); }
+  info(event: LogEventAt<'info'>, fields: LogFields = {}): void { this.emit('info', event, fields); }
+  debug(event: LogEventAt<'debug'>, fields: LogFields = {}): void { this.emit('debug', event, fields); }
 
   private emit(level: LogLevel, event: string, fields: LogFields): void {
     if (!this.enabled(level)) return;

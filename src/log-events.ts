@@ -1,0 +1,66 @@
+/**
+ * Every log event west writes, with its level and what it means: the one catalogue the
+ * logger's types and doc/operations.md (checked by test/unit/log-events.test.ts) follow.
+ */
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+interface LogEventKind {
+  /** The level it is logged at; some events take one of several, by severity. */
+  level: LogLevel | readonly LogLevel[];
+  what: string;
+}
+
+export const LOG_EVENTS = {
+  'node.started': { level: 'info', what: 'the node is up: ports bound, early tunnels dialling' },
+  'node.stopping': { level: 'info', what: 'SIGTERM/SIGINT: stops accepting and drains (carries the signal and the drain time)' },
+  'node.stopped': { level: 'info', what: 'everything closed' },
+  'node.forced_exit': { level: 'warn', what: 'a second SIGTERM/SIGINT while draining: exits at once' },
+  'node.stop_failed': { level: 'error', what: 'closing something failed while stopping; the process exits 1' },
+  'node.drain_timeout': { level: 'warn', what: 'requests were still in flight when the drain time ran out' },
+  'node.reload_requested': { level: 'info', what: 'SIGHUP: the config file is read again' },
+  'node.reloaded': { level: 'info', what: 'a reload was applied, with what changed' },
+  'node.reload_rejected': { level: 'error', what: 'a reload was refused (invalid config, or a port that cannot be bound); the running config stays' },
+  'tunnel.server_listening': { level: 'info', what: 'the tunnel server is bound' },
+  'tunnel.connected': { level: 'info', what: 'a tunnel this node dials is up' },
+  'tunnel.disconnected': { level: ['warn', 'error'], what: 'a tunnel this node dials went down (error when another connection took its name)' },
+  'tunnel.redial': {
+    level: ['info', 'warn', 'error'],
+    what: 'the next dial of a lost or failed tunnel, with the delay and the reason: warn the first time, error when the server refused us or its certificate did not verify',
+  },
+  'tunnel.client_connected': { level: 'info', what: "a peer connected to this node's tunnel server" },
+  'tunnel.client_disconnected': { level: 'info', what: 'a peer left (with close code and reason)' },
+  'tunnel.name_reclaimed': { level: 'warn', what: 'a peer connected with a name that was already connected and took it over' },
+  'tunnel.heartbeat_timeout': { level: 'warn', what: 'a peer stopped answering pings and was dropped' },
+  'tunnel.client_refused': { level: 'warn', what: 'a connection refused at the handshake, with the precise reason (the client only sees 400, 401 or 409)' },
+  'tunnel.protocol_error': { level: 'warn', what: 'a peer broke the protocol; the tunnel is closed (1002)' },
+  'tunnel.error': { level: 'warn', what: "a tunnel's socket failed" },
+  'tunnel.tls_refused': { level: 'warn', what: 'a TLS handshake on a `wss://` tunnel server failed (e.g. no or a wrong client certificate)' },
+  'tunnel.stream_error': { level: 'error', what: 'handling one stream threw; that stream is reset, the tunnel goes on' },
+  'tunnel.upgrade_socket_error': { level: 'debug', what: 'a socket failed while its tunnel handshake was judged' },
+  'security.open_relay': { level: 'warn', what: "at start: this node performs its peers' requests and has no `west.egress` allowlist" },
+  'proxy.listening': { level: 'info', what: 'a proxy listener is bound' },
+  'proxy.forward': { level: 'debug', what: 'a request routed onto a stream (id, outgoing URL, peer, stream)' },
+  'proxy.bad_request': { level: 'debug', what: 'a request refused before it was routed (no head Node could parse, CONNECT)' },
+  'proxy.connection_limit': { level: 'debug', what: 'a connection beyond `west.maxConnectionsPerAddress` was closed at once' },
+  'proxy.internal_error': { level: 'error', what: 'a bug: handling a request threw; the client got 500' },
+  'outgoing.egress_denied': { level: 'warn', what: 'a peer asked this node for a URL `west.egress` does not allow it (the client got 403)' },
+  'outgoing.failed': { level: 'debug', what: 'a request failed at this far end (code, node, reason)' },
+  'control.listening': { level: 'info', what: 'the control port is bound' },
+  'control.metrics_failed': { level: 'error', what: 'building `/metrics` failed (the scrape got 500)' },
+  access: { level: 'info', what: 'one line per request at the listener it arrived at, when its answer ends (fields in observability.md)' },
+  perform: { level: 'info', what: 'one line per request a far end performed, with the same id (fields in observability.md)' },
+} as const satisfies Record<string, LogEventKind>;
+
+export type LogEvent = keyof typeof LOG_EVENTS;
+
+type LevelsOf<E extends LogEvent> = (typeof LOG_EVENTS)[E]['level'] extends infer X ? (X extends readonly (infer U)[] ? U : X) : never;
+
+/** The events that may be logged at one level: the logger's methods take only these. */
+export type LogEventAt<L extends LogLevel> = { [E in LogEvent]: L extends LevelsOf<E> ? E : never }[LogEvent];
+
+/** An event's levels as a list. */
+export function levelsOf(event: LogEvent): readonly LogLevel[] {
+  const level: LogLevel | readonly LogLevel[] = LOG_EVENTS[event].level;
+  return typeof level === 'string' ? [level] : level;
+}
