@@ -61,6 +61,8 @@ export class AccessMetrics {
         'counter', () => this.byteSamples()),
     ];
     // prom-client takes any object with a name and get(); its types only know its own classes.
+    // test/unit/access-metrics.test.ts reads the exposition through prom-client's own
+    // Registry: it is the contract test that fails if an upgrade stops honouring this.
     for (const m of all) registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
