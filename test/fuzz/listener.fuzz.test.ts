@@ -65,6 +65,12 @@ const MAX_HEADER = 8192;
 const ANSWER_MS = 5000;
 const CLOSE_MS = 5000;
 const DRAIN_MS = 2000;
+/**
+ * The drain bound while a property runs under a known bug: its first leak ends it anyway, and
+ * the suite should not wait long for a leak it expects. (Removing the todo restores DRAIN_MS.)
+ */
+const TODO_DRAIN_MS = 500;
+let drainMs = DRAIN_MS;
 
 /** Outgoing paths the client may reach (the origin must see nothing else). */
 const REACHABLE = ['/o', '/o2/x', '/ws-accept'];
@@ -290,12 +296,12 @@ const checked = new Set<OriginRecord>();
 /** Waits for the node to let go of the case's streams and the origin to finish the case's exchanges. */
 async function settle(baseline: number, mine: () => OriginRecord[], what: () => string): Promise<void> {
   const exited = node.exited.then(() => 'exited' as const);
-  const open = await Promise.race([streamsDrained(control, DRAIN_MS, baseline), exited]);
+  const open = await Promise.race([streamsDrained(control, drainMs, baseline), exited]);
   if (open === 'exited') throw new Error(`${what()}\n  the node exited (${node.exitCode}):\n${node.stderr.slice(-3000)}`);
-  if (open) throw new Error(`${what()}\n  streams still open ${DRAIN_MS} ms after the client went away: ${open}`);
+  if (open) throw new Error(`${what()}\n  streams still open ${drainMs} ms after the client went away: ${open}`);
   const busy = (): number => mine().filter((r) => !r.done).length;
-  await waitFor('the origin to finish its exchanges', () => busy() === 0, DRAIN_MS).catch(() => {
-    throw new Error(`${what()}\n  the origin still has ${busy()} exchange(s) of the case open ${DRAIN_MS} ms later`);
+  await waitFor('the origin to finish its exchanges', () => busy() === 0, drainMs).catch(() => {
+    throw new Error(`${what()}\n  the origin still has ${busy()} exchange(s) of the case open ${drainMs} ms later`);
   });
 }
 
@@ -398,6 +404,7 @@ function fuzzTest<T>(name: string, share: number, arb: () => fc.Arbitrary<T>, ch
   const params = fuzzParameters<[T]>(share, todo);
   test(name, { timeout: fuzzTimeout(params.numRuns!, 1500), ...(todo ? { todo } : {}) }, async (t) => {
     Object.assign(tally, { cases: 0, skipped: 0, reachedOrigin: 0, statuses: new Map() });
+    drainMs = todo ? TODO_DRAIN_MS : DRAIN_MS;
     const first = origin.records.length;
     try {
       await fc.assert(fc.asyncProperty(arb(), check), params);

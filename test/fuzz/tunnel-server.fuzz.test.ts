@@ -46,6 +46,9 @@ const SHARED_TOKEN = 'shared-token';
 const ANSWER_MS = 5000;
 const CLOSE_MS = 5000;
 const DRAIN_MS = 2000;
+/** The drain bound while a property runs under a known bug (see listener.fuzz.test.ts). */
+const TODO_DRAIN_MS = 500;
+let drainMs = DRAIN_MS;
 
 let origin: RecordingOrigin;
 let mirror: MirrorParser;
@@ -174,6 +177,7 @@ async function runCase(c: TunnelCase, admit: (c: TunnelCase, parse: MirrorParse)
   const id = ++caseSeq;
   const what = (): string => `case ${id}: ${c[fc.toStringMethod]?.() ?? ''}`;
   const before = openStreams(await stateOf(control)).total;
+  const from = origin.records.length;
   const answerDue = parse.requests.length > 0 || parse.error !== undefined;
   const conn = await connectRaw(serverPort);
   const cutAt = cutOf(c);
@@ -206,17 +210,17 @@ async function runCase(c: TunnelCase, admit: (c: TunnelCase, parse: MirrorParse)
 
   const exited = node.exited.then(() => 'exited' as const);
   const settled = await Promise.race([(async () => {
-    const open = await streamsDrained(control, DRAIN_MS, before);
-    if (open) return `streams still open ${DRAIN_MS} ms after the client went away: ${open}`;
-    const left = await waitFor('fuzz peers to leave', async () => ((await strangers()).length === 0 ? true : undefined), DRAIN_MS).then(() => [], async () => strangers());
-    if (left.length) return `sessions left ${DRAIN_MS} ms after the client went away: ${left.join(', ')}`;
+    const open = await streamsDrained(control, drainMs, before);
+    if (open) return `streams still open ${drainMs} ms after the client went away: ${open}`;
+    const left = await waitFor('fuzz peers to leave', async () => ((await strangers()).length === 0 ? true : undefined), drainMs).then(() => [], async () => strangers());
+    if (left.length) return `sessions left ${drainMs} ms after the client went away: ${left.join(', ')}`;
     return undefined;
   })(), exited]);
   if (settled === 'exited') throw new Error(`${what()}\n  the node exited (${node.exitCode}):\n${node.stderr.slice(-3000)}`);
   if (settled) throw new Error(`${what()}\n  ${settled}`);
   if (unanswered) throw new Error(`${what()}\n  the server neither answered nor closed within ${ANSWER_MS} ms an upgrade request Node's parser read whole`);
   if (!closed) throw new Error(`${what()}\n  the server kept the connection open ${CLOSE_MS} ms after the client ended it (answer ${answer})`);
-  const reached = origin.records.filter((r) => !r.marker?.startsWith('good.'));
+  const reached = origin.records.slice(from).filter((r) => !r.marker?.startsWith('good.'));
   if (reached.length) throw new Error(`${what()}\n  the origin received ${reached.map((r) => `${r.method} ${showBytes(r.url)} [${r.marker}]`).join(', ')} from a fuzz peer`);
   await goodClient().catch((err: Error) => { throw new Error(`${what()}\n  ${err.message}`); });
   await goodRequest(id).catch((err: Error) => { throw new Error(`${what()}\n  ${err.message}`); });
@@ -226,8 +230,12 @@ function fuzzTest(name: string, share: number, arb: () => fc.Arbitrary<TunnelCas
   const params = fuzzParameters<[TunnelCase]>(share, todo);
   test(name, { timeout: fuzzTimeout(params.numRuns!, 1500), ...(todo ? { todo } : {}) }, async (t) => {
     Object.assign(tally, { cases: 0, answers: new Map() });
+    drainMs = todo ? TODO_DRAIN_MS : DRAIN_MS;
     try {
       await fc.assert(fc.asyncProperty(arb(), (c) => runCase(c, admit)), params);
+      // A request that reached the origin after its case was checked counts too.
+      const late = origin.records.filter((r) => !r.marker?.startsWith('good.'));
+      if (late.length) throw new Error(`the origin received ${late.map((r) => `${r.method} ${showBytes(r.url)} [${r.marker}]`).join(', ')} from a fuzz peer`);
     } finally {
       const answers = [...tally.answers].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ');
       t.diagnostic(`seed ${params.seed}, ${tally.cases} cases; upgrade answers ${answers}`);
