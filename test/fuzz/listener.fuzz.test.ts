@@ -88,7 +88,6 @@ let caseSeq = 0;
 /** What the cases of the running property did, reported as a test diagnostic. */
 const tally = { cases: 0, skipped: 0, reachedOrigin: 0, statuses: new Map<string, number>() };
 function count(statuses: number[], reached: boolean, why = ''): void {
-  tally.cases++;
   if (reached) tally.reachedOrigin++;
   // WEST_FUZZ_DEBUG=1 splits the answers by their reason (the parser's error code, say).
   const key = (statuses.length ? statuses.join('+') : 'none') + (process.env.WEST_FUZZ_DEBUG ? ` ${why}` : '');
@@ -313,6 +312,7 @@ async function sendCase(c: RequestCase, admit: (parse: MirrorParse) => boolean):
   const parse = await mirror.parse(raw);
   if (!admit(parse)) tally.skipped++;
   fc.pre(admit(parse));
+  tally.cases++;
   const baseline = await openNow();
   const from = origin.records.length;
   const methods = parse.requests.map((r) => r.method);
@@ -350,6 +350,7 @@ async function hangUp(c: RequestCase, at: number, when: HangUp, admit: (parse: M
   const parse = await mirror.parse(sent);
   if (!admit(parse)) tally.skipped++;
   fc.pre(admit(parse));
+  tally.cases++;
   const baseline = await openNow();
   const from = origin.records.length;
   const conn = await connectRaw(listenerPort);
