@@ -69,11 +69,23 @@ export function sendFailure(res: ServerResponse, err: WestError, retryAfterS: nu
   res.end(res.req.method === 'HEAD' ? undefined : answer.body);
 }
 
-/** Answers on a raw socket (an upgrade, CONNECT, a head Node could not parse) and closes it. */
+/** How long a refused connection is read (and what arrives dropped) before it is cut. */
+const LINGER_MS = 1000;
+
+/**
+ * Answers on a raw socket (an upgrade, CONNECT, a head Node could not parse) and closes it.
+ * A lingering close (RFC 9112 §9.6): what the client still sends is read and dropped, so it
+ * gets the answer rather than a reset, and after LINGER_MS the connection is cut whatever the
+ * client does.
+ */
 export function sendRawFailure(socket: Duplex, err: WestError, retryAfterS: number): void {
   if (socket.destroyed) return;
   const answer = failureAnswer(err, retryAfterS);
+  socket.resume();
   socket.end(rawResponseHead(answer.status, '', [...answer.headers, 'Connection', 'close']) + answer.body);
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
 }
 
 /** Answers on a tunnel stream the peer opened, as the listener it was meant for would have. */
