@@ -41,6 +41,23 @@ for (const c of CASES) {
   });
 }
 
+test('planReload: http -> https, or a new certificate, replaces the listener; a mapping alone updates it', () => {
+  const tls = (c: Record<string, any>): void => {
+    c.proxy['https://127.0.0.1:9911'] = { ...c.proxy['http://127.0.0.1:9911'], cert: 'tls/server.crt', key: 'tls/server.key' };
+    delete c.proxy['http://127.0.0.1:9911'];
+  };
+  const toTls = planReload(config(), config(tls));
+  assert.deepEqual(toTls.listeners.replace.map((l) => l.key), ['https://127.0.0.1:9911']);
+  assert.deepEqual([toTls.listeners.add, toTls.listeners.update, toTls.listeners.remove], [[], [], []]);
+  const newCert = planReload(config(tls), config((c) => {
+    tls(c);
+    Object.assign(c.proxy['https://127.0.0.1:9911'], { cert: '../../sample/hardened/tls/relay.crt', key: '../../sample/hardened/tls/relay.key' });
+  }));
+  assert.deepEqual(newCert.listeners.replace.map((l) => l.key), ['https://127.0.0.1:9911']);
+  const mapping = planReload(config(tls), config((c) => { tls(c); c.proxy['https://127.0.0.1:9911']['/py'] = { ou: 'http://127.0.0.1:9921/y' }; }));
+  assert.deepEqual([mapping.listeners.replace.length, mapping.listeners.update.length], [0, 1]);
+});
+
 test('planReload: a changed mapping updates its listener in place; a changed client token redials that tunnel only', () => {
   const plan = planReload(config(), config((c) => {
     c.proxy['http://127.0.0.1:9911']['/py'] = { ou: 'http://127.0.0.1:9921/y' };
