@@ -14,13 +14,30 @@ import { EgressPolicy } from './proxy/far/egress.js';
 import { OriginPools } from './proxy/far/origins.js';
 import { performRequest } from './proxy/far/perform.js';
 import { ProxyListener } from './proxy/near/listener.js';
-import { describePlan, endpointKey, planReload } from './reload.js';
+import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
 import { Router } from './routing.js';
 import { TunnelClient } from './tunnel/client.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
 
 export { VERSION } from './version.js';
+
+/** What a reload bound on the side, to swap in once everything is bound. */
+interface Staged {
+  listeners: ProxyListener[];
+  server?: TunnelServer;
+  control?: ControlServer;
+}
+
+/** A socket of the old config that a reload lets go of. */
+interface Leaving {
+  /** The port it is bound to. */
+  port: number;
+  /** Stops listening, so that the new config can bind the port. */
+  unbind(): Promise<void>;
+  /** Listens again, when the reload is rolled back. */
+  rebind(): Promise<void>;
+}
 
 export class WestNode {
   /** Requests finished, tunnels up and down: for metrics and the status page. */
@@ -91,21 +108,19 @@ export class WestNode {
   }
 
   /**
-   * Applies a new config without a restart (SIGHUP): only what changed is touched, so
-   * unchanged tunnels stay up and kept listeners keep their connections. New listeners bind
-   * first; if one cannot, nothing changes and the error is thrown.
+   * Applies a new config without a restart (SIGHUP), all or nothing: everything the new config
+   * binds (listeners, a moved tunnel server or control port) is bound first, on the side; if
+   * one cannot be, what was opened is closed, anything unbound to make room is bound again,
+   * and the error is thrown with nothing changed. Only then is the new config swapped in.
+   * Only what changed is touched, so unchanged tunnels stay up and kept listeners keep their
+   * connections.
    */
   async reload(next: NodeConfig): Promise<void> {
     const plan = planReload(this.config, next);
     if (plan.refused) throw new Error(plan.refused);
+    const staged = await this.bindStaged(plan, next);
 
-    const added = plan.listeners.add.map((l) => this.makeListener(l, next.tuning));
-    try {
-      for (const l of added) await l.listen();
-    } catch (err) {
-      await Promise.all(added.map((l) => l.close()));
-      throw err;
-    }
+    const old = { server: this.server, control: this.control };
     this.config = next;
     this.applyTuning();
     if (plan.tuning) {
@@ -118,13 +133,13 @@ export class WestNode {
       // Kept listeners take the new tuning with update(); only their header limit is fixed at bind time.
       for (const l of this.listeners.values()) l.update(l.config, t);
     }
-    for (const l of added) this.listeners.set(endpointKey(l.config), l);
     for (const l of plan.listeners.update) this.listeners.get(endpointKey(l))?.update(l, next.tuning);
-    for (const key of plan.listeners.remove) {
+    for (const key of [...plan.listeners.remove, ...plan.listeners.replace.map(endpointKey)]) {
       const l = this.listeners.get(key);
       this.listeners.delete(key);
       if (l) void this.retire(l);
     }
+    for (const l of staged.listeners) this.listeners.set(endpointKey(l.config), l);
 
     for (const url of plan.clients.remove) void this.dropClient(url);
     for (const c of plan.clients.replace) await this.dropClient(c.url);
@@ -135,18 +150,107 @@ export class WestNode {
     }
 
     if (plan.rebindServer) {
-      await this.server?.close();
-      this.server = next.server ? this.makeServer() : undefined;
-      await this.server?.listen();
+      this.server = staged.server;
+      await old.server?.close();
     } else if (plan.serverUpdate && next.server) {
       this.server?.setConfig(next.server);
     }
     if (plan.rebindControl) {
-      await this.control?.close();
-      this.control = next.control ? this.makeControl() : undefined;
-      await this.control?.listen();
+      this.control = staged.control;
+      await old.control?.close();
     }
     this.log.info('node.reloaded', { source: next.source, ...describePlan(plan) });
+  }
+
+  /**
+   * Binds what a reload opens, before anything else changes. A port the old config holds and
+   * the new one binds anew (http -> https, a new certificate, the control port on another
+   * interface) cannot be bound twice: the old socket stops listening first (its connections
+   * go on) and listens again if the reload is rolled back.
+   */
+  private async bindStaged(plan: ReloadPlan, next: NodeConfig): Promise<Staged> {
+    const staged: Staged = { listeners: [] };
+    const leaving = this.leaving(plan);
+    const released: Leaving[] = [];
+    const makeRoom = async (port: number): Promise<void> => {
+      for (const x of leaving) {
+        if (x.port !== 0 && x.port === port && !released.includes(x)) {
+          await x.unbind();
+          released.push(x);
+        }
+      }
+    };
+    try {
+      for (const c of [...plan.listeners.add, ...plan.listeners.replace]) {
+        await makeRoom(c.port);
+        const l = this.makeListener(c, next.tuning);
+        staged.listeners.push(l);
+        await l.listen();
+      }
+      if (plan.rebindServer && next.server) {
+        await makeRoom(next.server.port);
+        staged.server = this.makeServer(next);
+        await staged.server.listen();
+      }
+      if (plan.rebindControl && next.control) {
+        await makeRoom(next.control.port);
+        staged.control = this.makeControl(next.control);
+        await staged.control.listen();
+      }
+    } catch (err) {
+      await Promise.all(staged.listeners.map((l) => l.close()));
+      await staged.server?.close();
+      await staged.control?.close();
+      for (const x of released.reverse()) {
+        await x.rebind().catch((e: unknown) => this.log.error('node.reload_rollback_failed', { port: x.port, error: String(e) }));
+      }
+      throw err;
+    }
+    return staged;
+  }
+
+  /** What the old config binds and the plan lets go: each can give up its port and take it back. */
+  private leaving(plan: ReloadPlan): Leaving[] {
+    const out: Leaving[] = [];
+    for (const key of [...plan.listeners.remove, ...plan.listeners.replace.map(endpointKey)]) {
+      const l = this.listeners.get(key);
+      if (!l) continue;
+      out.push({
+        port: l.port,
+        unbind: async () => l.stopAccepting(),
+        // TODO(src/proxy): a ProxyListener method to listen again after stopAccepting()
+        // would be cleaner than resetting its draining flag here.
+        rebind: async () => { l.draining = false; await l.listen(); },
+      });
+    }
+    const server = this.server;
+    if (plan.rebindServer && server) {
+      // The tunnel server cannot stop listening without closing its sessions: it is closed, and
+      // rolled back as a new server on the old config (its clients redial).
+      out.push({
+        port: server.port,
+        unbind: () => server.close(),
+        rebind: async () => {
+          const again = this.makeServer(this.config);
+          await again.listen();
+          this.server = again;
+        },
+      });
+    }
+    const control = this.control;
+    if (plan.rebindControl && control && this.config.control) {
+      const endpoint = this.config.control;
+      out.push({
+        port: control.port,
+        unbind: () => control.close(),
+        rebind: async () => {
+          const again = this.makeControl(endpoint);
+          await again.listen();
+          this.control = again;
+        },
+      });
+    }
+    return out;
   }
 
   inFlight(): number {
@@ -177,10 +281,10 @@ export class WestNode {
     this.outgoing.egress = this.config.egress ? new EgressPolicy(this.config.egress) : undefined;
   }
 
-  private makeServer(): TunnelServer {
-    const { name, tuning } = this.config;
+  private makeServer(config = this.config): TunnelServer {
+    const { name, tuning } = config;
     const server = new TunnelServer({
-      config: this.config.server!, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
+      config: config.server!, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, log: this.log,
     });
     server.on('session', (s) => {
@@ -215,9 +319,9 @@ export class WestNode {
     });
   }
 
-  private makeControl(): ControlServer {
+  private makeControl(endpoint = this.config.control!): ControlServer {
     return new ControlServer({
-      endpoint: this.config.control!, state: () => this.state(), events: this.events, log: this.log,
+      endpoint, state: () => this.state(), events: this.events, log: this.log,
       token: () => this.config.controlToken,
     });
   }

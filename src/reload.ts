@@ -9,8 +9,12 @@ export interface ReloadPlan {
   refused?: string;
   /** Tunnel clients by URL. */
   clients: { add: ClientConfig[]; remove: string[]; replace: ClientConfig[] };
-  /** Listeners by endpoint: new ones bind, removed ones drain, kept ones take the new mappings. */
-  listeners: { add: ListenerConfig[]; remove: string[]; update: ListenerConfig[] };
+  /**
+   * Listeners by endpoint: new ones bind, removed ones drain, kept ones take the new mappings.
+   * A listener whose scheme (http/https) or certificate and key changed is replaced: a new
+   * server binds and the old one drains.
+   */
+  listeners: { add: ListenerConfig[]; remove: string[]; update: ListenerConfig[]; replace: ListenerConfig[] };
   /** The tunnel server must be rebound (its URL changed, or it appears or goes). */
   rebindServer: boolean;
   /** Same address and certificates, other admission settings (claim, tokens, wsts.ca): applied in place. */
@@ -31,7 +35,7 @@ export function endpointKey(l: { host: string; port: number }): string {
 export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
   const plan: ReloadPlan = {
     clients: { add: [], remove: [], replace: [] },
-    listeners: { add: [], remove: [], update: [] },
+    listeners: { add: [], remove: [], update: [], replace: [] },
     rebindServer: false,
     serverUpdate: false,
     rebindControl: false,
@@ -56,6 +60,8 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
   for (const [key, l] of newListeners) {
     const old = oldListeners.get(key);
     if (!old) plan.listeners.add.push(l);
+    // http <-> https is a change of tlsMaterial too (an http listener has none).
+    else if (!same(old.tlsMaterial, l.tlsMaterial)) plan.listeners.replace.push(l);
     else if (!same(old, l)) plan.listeners.update.push(l);
   }
   for (const key of oldListeners.keys()) if (!newListeners.has(key)) plan.listeners.remove.push(key);
@@ -80,6 +86,7 @@ export function describePlan(plan: ReloadPlan): Record<string, unknown> {
     listenersAdded: plan.listeners.add.map((l) => l.key),
     listenersRemoved: plan.listeners.remove,
     listenersUpdated: plan.listeners.update.map((l) => l.key),
+    listenersReplaced: plan.listeners.replace.map((l) => l.key),
     server: plan.rebindServer ? 'rebound' : plan.serverUpdate ? 'admission settings changed' : 'unchanged',
     control: plan.rebindControl ? 'rebound' : 'unchanged',
     tuning: plan.tuning ? 'changed' : 'unchanged',

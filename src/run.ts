@@ -3,6 +3,7 @@ import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './errors.js';
 import { Logger, type LogFormat, type LogLevel } from './log.js';
 import { WestNode } from './node.js';
+import type { NodeConfig } from './config/types.js';
 
 export interface RunArgs {
   config: string;
@@ -56,29 +57,72 @@ export async function runNode(args: RunArgs): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const reloads = new ReloadQueue(() => reload(node, args.config, log), log);
   process.on('SIGHUP', () => {
-    if (stopping) return;
-    void reload(node, args.config, log);
+    if (!stopping) reloads.request();
   });
 }
 
 /**
- * SIGHUP: re-read the config file and apply what changed. A config that does not load, or
- * that cannot be applied, is rejected with its errors and the running one stays in force.
+ * Runs reloads one at a time: a request while one runs is queued, and further requests fold
+ * into that one (it reads the file when it starts, so it sees the latest edit).
  */
-async function reload(node: WestNode, file: string, log: Logger): Promise<void> {
+export class ReloadQueue {
+  private running: Promise<void> | undefined;
+  private pending = false;
+
+  constructor(private readonly run: () => Promise<void>, private readonly log: Logger) {}
+
+  request(): void {
+    if (this.running) {
+      if (!this.pending) this.log.info('node.reload_queued', {});
+      this.pending = true;
+      return;
+    }
+    this.running = this.drain();
+  }
+
+  /** Resolves once no reload is running or queued. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    do {
+      this.pending = false;
+      // reload() logs its own failures; this is a last guard so a signal can never kill the node.
+      await this.run().catch((err: unknown) => this.log.error('node.reload_failed', { error: String(err) }));
+    } while (this.pending);
+    this.running = undefined;
+  }
+}
+
+/**
+ * SIGHUP: re-read the config file and apply what changed. A config that does not load, or
+ * that cannot be applied, is rejected with its errors and the running one stays in force;
+ * anything unexpected is logged as node.reload_failed. Never throws.
+ */
+export async function reload(
+  node: Pick<WestNode, 'reload'>, file: string, log: Logger, load: (file: string) => Promise<NodeConfig> = loadConfigFile,
+): Promise<void> {
   log.info('node.reload_requested', { file });
   let next;
   try {
-    next = await loadConfigFile(file);
+    next = await load(file);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.error('node.reload_rejected', { file, problems: err.issues.map((i) => `${i.path}: ${i.message}`) });
+    if (err instanceof ConfigError) log.error('node.reload_rejected', { file, problems: err.issues.map((i) => `${i.path}: ${i.message}`) });
+    else failed(log, file, err);
     return;
   }
   try {
     await node.reload(next);
   } catch (err) {
+    // A refusal (west.nm) or a port that cannot be bound: the node says why and nothing changed.
     log.error('node.reload_rejected', { file, error: err instanceof Error ? err.message : String(err) });
   }
+}
+
+function failed(log: Logger, file: string, err: unknown): void {
+  log.error('node.reload_failed', { file, error: err instanceof Error ? err.message : String(err) });
+  if (err instanceof Error) log.debug('node.reload_failed_stack', { stack: err.stack });
 }

@@ -8,10 +8,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, rename, rmdir } from 'node:fs/promises';
+import https from 'node:https';
 import net from 'node:net';
+import type tls from 'node:tls';
 import { Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type NodeStateView } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
+import { issue, makeCa, type CertAuthority } from '../helpers/tls.js';
 import { stopAll, tempDir, WestProcess, type LogEvent } from '../helpers/west.js';
 
 let origin: Origin;
@@ -24,11 +29,12 @@ let lBase: string;
 let lKey: string;
 /** The tunnel L-G as first connected. */
 let tunnelAtStart: NodeStateView['tunnels'][number];
+let dir: string;
+let ca: CertAuthority;
 
 before(async () => {
   origin = new Origin();
   await origin.listen();
-  let dir: string;
   ({ dir, cleanup } = await tempDir('west-reload-'));
   // A removed listener drains its requests for up to drainTimeout before it closes.
   ({ pair: p, g, l } = await Pair.launch(() => ({ dir, tag: 'reload', originPort: origin.port, lWest: { ...SHORT_TIMERS, drainTimeout: 20 } })));
@@ -36,6 +42,7 @@ before(async () => {
   lBase = new URL(p.lUrl).origin;
   lKey = Object.keys(p.configs.L.proxy!)[0]!;
   tunnelAtStart = (await stateOf(p.control.L)).tunnels[0]!;
+  ca = await makeCa(dir, 'reload test CA');
 });
 
 after(async () => {
@@ -46,9 +53,12 @@ after(async () => {
 
 const originUrl = (path: string): string => `http://127.0.0.1:${origin.port}${path}`;
 
+const VERDICTS = new Set(['node.reloaded', 'node.reload_rejected', 'node.reload_failed']);
+const verdicts = (): LogEvent[] => l.events.filter((e) => VERDICTS.has(e.event));
+const count = (event: string): number => l.events.filter((e) => e.event === event).length;
+
 /** Sends SIGHUP to L and waits for its verdict, which must be `expected` when given. */
-async function hup(expected?: 'node.reloaded' | 'node.reload_rejected'): Promise<LogEvent> {
-  const verdicts = (): LogEvent[] => l.events.filter((e) => e.event === 'node.reloaded' || e.event === 'node.reload_rejected');
+async function hup(expected?: 'node.reloaded' | 'node.reload_rejected' | 'node.reload_failed'): Promise<LogEvent> {
   const before = verdicts().length;
   l.kill('SIGHUP');
   const verdict = await waitFor('L to reload or reject its config', () => verdicts()[before], 10_000);
@@ -70,6 +80,19 @@ async function assertTunnelKept(): Promise<void> {
 async function get(path: string, base = lBase): Promise<{ status: number; url?: string; text: string }> {
   const r = await fetchText(`${base}${path}`);
   return { status: r.status, text: r.text, url: r.status === 200 ? (JSON.parse(r.text) as { url: string }).url : undefined };
+}
+
+/** A GET over TLS that trusts only `ca`; says which certificate the server showed. */
+function tlsGet(url: string, ca: Buffer): Promise<{ status: number; cn: string; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, agent: false, timeout: 5000 }, (res) => {
+      const cert = (res.socket as tls.TLSSocket).getPeerCertificate();
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, cn: String(cert.subject.CN), fingerprint: cert.fingerprint256 }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 5 s`)));
+    req.on('error', reject);
+  });
 }
 
 describe('SIGHUP on L', { concurrency: 1 }, () => {
@@ -213,6 +236,145 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
       await p.rewrite('L');
       await hup('node.reloaded');
     }
+  });
+
+  /** A socket on a free port of 127.0.0.1 that the reload will want. */
+  async function squat(): Promise<{ port: number; close: () => void }> {
+    const s = net.createServer();
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    return { port: (s.address() as net.AddressInfo).port, close: () => s.close() };
+  }
+
+  /** Whether a TCP connection to 127.0.0.1:port is refused. */
+  const refused = (port: number): Promise<boolean> => new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(false); });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+
+  test('(i) a new control port or tunnel server port that is taken: rejected, nothing of the config applied, and the next reload works', async () => {
+    await p.rewrite('L');
+    await hup('node.reloaded');
+    const stateBefore = await stateOf(p.control.L);
+    const cert = await issue(ca, 'reload-rolled-back', { kind: 'server' });
+    for (const part of ['west.cp', 'wsts.sp'] as const) {
+      const squatter = await squat();
+      const extraPort = await freePort();
+      try {
+        const taken = structuredClone(p.configs.L) as typeof p.configs.L & { wsts?: unknown };
+        if (part === 'west.cp') taken.west.cp = `127.0.0.1:${squatter.port}`;
+        else taken.wsts = { sp: `ws://127.0.0.1:${squatter.port}` };
+        taken.proxy![lKey]!['/never'] = { ou: originUrl('/never') };
+        taken.proxy![`http://127.0.0.1:${extraPort}`] = { ea: p.server, '/x': { ou: originUrl('/extra') } };
+        // L's listener turned https: its port is given up for the new one, and must be taken back.
+        taken.proxy![lKey.replace('http:', 'https:')] = { ...taken.proxy![lKey]!, cert: cert.cert, key: cert.key } as never;
+        delete taken.proxy![lKey];
+        await p.rewrite('L', JSON.stringify(taken, null, 2));
+        const verdict = await hup('node.reload_rejected');
+        assert.match(String(verdict.error), /EADDRINUSE|in use/, part);
+        assert.equal((await get('/px/after-taken/echo')).url, '/atG/after-taken/echo', `${part}: L's listener was not rebound as it was`);
+        assert.equal((await get('/never/echo')).status, 404, `${part}: part of the rejected config was applied`);
+        assert.equal(await refused(extraPort), true, `${part}: the rejected config's new listener is still bound`);
+        assert.equal((await get('/px/after-taken/echo')).url, '/atG/after-taken/echo');
+        const state = await stateOf(p.control.L);
+        assert.deepEqual(state.listeners.map((x) => x.key), stateBefore.listeners.map((x) => x.key), part);
+        assert.equal(state.server, stateBefore.server, `${part}: the rejected tunnel server shows in /state.json`);
+        await assertTunnelKept();
+      } finally {
+        squatter.close();
+      }
+    }
+    p.configs.L.proxy![lKey]!['/later'] = { ou: originUrl('/later') };
+    await p.rewrite('L');
+    await hup('node.reloaded');
+    assert.equal((await get('/later/echo')).url, '/later/echo');
+    delete p.configs.L.proxy![lKey]!['/later'];
+    await p.rewrite('L');
+    await hup('node.reloaded');
+  });
+
+  test('(j) http:// to https:// on the same port is served over TLS; a new certificate is what the next client sees', async () => {
+    const [one, two] = await Promise.all([
+      issue(ca, 'reload-listener-one', { kind: 'server' }),
+      issue(ca, 'reload-listener-two', { kind: 'server' }),
+    ]);
+    const caPem = await readFile(ca.cert);
+    const port = await freePort();
+    const plain = `http://127.0.0.1:${port}`;
+    const secure = `https://127.0.0.1:${port}`;
+    const mapping = { '/t': { ou: originUrl('/tls-target') } };
+    try {
+      p.configs.L.proxy![plain] = { ea: p.server, ...mapping };
+      await p.rewrite('L');
+      await hup('node.reloaded');
+      assert.equal((await get('/t/echo', plain)).url, '/tls-target/echo');
+
+      delete p.configs.L.proxy![plain];
+      p.configs.L.proxy![secure] = { ea: p.server, cert: one.cert, key: one.key, ...mapping } as never;
+      await p.rewrite('L');
+      await hup('node.reloaded');
+      const first = await tlsGet(`${secure}/t/echo`, caPem);
+      assert.equal(first.status, 200);
+      assert.equal(first.cn, 'reload-listener-one');
+      assert.equal(first.fingerprint, new X509Certificate(await readFile(one.cert)).fingerprint256);
+
+      Object.assign(p.configs.L.proxy![secure]!, { cert: two.cert, key: two.key });
+      await p.rewrite('L');
+      await hup('node.reloaded');
+      const second = await tlsGet(`${secure}/t/echo`, caPem);
+      assert.equal(second.status, 200);
+      assert.equal(second.cn, 'reload-listener-two');
+      assert.equal(second.fingerprint, new X509Certificate(await readFile(two.cert)).fingerprint256);
+      await assertTunnelKept();
+    } finally {
+      delete p.configs.L.proxy![plain];
+      delete p.configs.L.proxy![secure];
+      await p.rewrite('L');
+      await hup('node.reloaded');
+    }
+  });
+
+  test('(k) a config path that cannot be read (now a directory) is rejected; the node keeps running', async () => {
+    const file = p.files.L;
+    await rename(file, `${file}.moved`);
+    await mkdir(file);
+    try {
+      const verdict = await hup();
+      assert.notEqual(verdict.event, 'node.reloaded');
+      assert.equal(l.exitCode, null, 'L exited');
+      assert.equal((await stateOf(p.control.L)).name, p.names.L);
+      assert.equal((await get('/px/after-dir/echo')).url, '/atG/after-dir/echo');
+    } finally {
+      await rmdir(file);
+      await rename(`${file}.moved`, file);
+    }
+    await hup('node.reloaded');
+  });
+
+  test('(l) two SIGHUPs in quick succession run one after the other, and the node ends in the last config', async () => {
+    const port = await freePort();
+    const key = `http://127.0.0.1:${port}`;
+    p.configs.L.proxy![key] = { ea: p.server, '/q': { ou: originUrl('/queued') } };
+    await p.rewrite('L');
+    const v0 = verdicts().length;
+    const r0 = count('node.reload_requested');
+    const q0 = count('node.reload_queued');
+    l.kill('SIGHUP');
+    l.kill('SIGHUP');
+    // Every reload that started has its verdict, and a queued one has started.
+    await waitFor('the reloads to finish', () => {
+      const started = count('node.reload_requested') - r0;
+      return started >= 1 + (count('node.reload_queued') - q0) && verdicts().length - v0 === started;
+    }, 10_000);
+    const ends = verdicts().slice(v0);
+    assert.deepEqual(ends.map((e) => e.event), ends.map(() => 'node.reloaded'), JSON.stringify(ends));
+    assert.equal((await get('/q/echo', key)).url, '/queued/echo');
+
+    delete p.configs.L.proxy![key];
+    await p.rewrite('L');
+    await hup('node.reloaded');
+    assert.deepEqual((await stateOf(p.control.L)).listeners.map((x) => x.key), [lKey]);
+    await assertTunnelKept();
   });
 
   test('(h) a changed tuning key applies to tunnel sessions that start after the reload (west.maxStreams)', async () => {
