@@ -1,8 +1,10 @@
 /** An ordinary request at a listener: routed, its body streamed to the far end, the answer streamed back. */
 import type http from 'node:http';
 import { WestError } from '../../errors.js';
+import type { TunnelStream } from '../../tunnel/stream.js';
 import { sendFailure, toWestError } from '../shared/failure.js';
 import { framesBody } from '../shared/passes.js';
+import type { ConnectionTable } from './connections.js';
 import { Exchange, type ExchangeSink, type RequestInfo } from './exchange.js';
 import { forwardBody, onResponseHead } from './forward.js';
 import { route, type RouteTable } from './route.js';
@@ -11,22 +13,64 @@ export function requestInfo(req: http.IncomingMessage): RequestInfo {
   return { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress ?? '', host: req.headers.host };
 }
 
-export async function acceptRequest(near: RouteTable & ExchangeSink, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+/** The listener as an ordinary request sees it. */
+export type NearEnd = RouteTable & ExchangeSink & { readonly connections: ConnectionTable };
+
+/** RFC 9112 §3.2: an HTTP/1.1 request must carry Host (Node's own check is off: west answers it). */
+export function missingHost(req: http.IncomingMessage, nodeName: string): WestError | undefined {
+  return req.httpVersion === '1.1' && req.headers.host === undefined
+    ? new WestError('bad_request', nodeName, 'an HTTP/1.1 request without Host')
+    : undefined;
+}
+
+export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const { nodeName, tuning } = near;
+  const socket = req.socket;
+  // A request pipelined behind one that closes the connection is never served (nor performed).
+  if (!near.connections.begin(socket)) {
+    req.resume();
+    return;
+  }
   const ex = new Exchange(near, requestInfo(req), undefined, () => res.destroyed);
-  res.once('close', () => ex.end(res.headersSent ? res.statusCode : undefined, res.writableFinished));
+  let stream: TunnelStream | undefined;
+  // A response queued behind another (pipelining) never emits 'close' when the client resets
+  // the connection: the socket's close ends it too.
+  let ended = false;
+  const finished = (): void => {
+    if (ended) return;
+    ended = true;
+    socket.off('close', finished);
+    near.connections.end(socket);
+    ex.end(res.headersSent ? res.statusCode : undefined, res.writableFinished);
+    // The client hung up: cancel the stream, which cancels the work at every further hop. So
+    // too when the response is complete but the request body is not (the origin answered
+    // early, a 413 say): nobody will read the rest, and the stream must not wait for it.
+    if (stream && (!res.writableFinished || !stream.writableFinished)) stream.destroy();
+  };
+  res.once('close', finished);
+  socket.once('close', finished);
   const fail = (err: WestError): void => {
     ex.failed(err);
-    // After a refused framing the rest of the connection cannot be parsed: close it.
-    if (err.code === 'bad_request' || err.code === 'unsupported') res.shouldKeepAlive = false;
+    // After a malformed request the rest of the connection cannot be trusted: close it. (A
+    // refused but well-framed one, 501 for `gzip, chunked`, leaves the connection usable.)
+    if (err.code === 'bad_request') {
+      res.shouldKeepAlive = false;
+      near.connections.close(socket);
+    }
     req.resume();
     sendFailure(res, err, tuning.retryAfterS);
   };
 
+  const noHost = missingHost(req, nodeName);
+  if (noHost) return fail(noHost);
   const routed = await route(near, ex);
   if (routed.kind === 'abandoned') return;
   if (routed.kind === 'failed') return fail(routed.error);
-  const { stream } = routed;
+  stream = routed.stream;
+  if (ended) {
+    stream.destroy();
+    return;
+  }
 
   forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
   onResponseHead(stream, (head) => {
@@ -42,12 +86,6 @@ export async function acceptRequest(near: RouteTable & ExchangeSink, req: http.I
   });
   stream.on('error', (err) => fail(toWestError(err, nodeName)));
   stream.on('end', () => {
-    if (!stream.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
-  });
-  // The client hung up: cancel the stream, which cancels the work at every further hop. So
-  // too when the response is complete but the request body is not (the origin answered
-  // early, a 413 say): nobody will read the rest, and the stream must not wait for it.
-  res.once('close', () => {
-    if (!res.writableFinished || !stream.writableFinished) stream.destroy();
+    if (!stream?.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
   });
 }

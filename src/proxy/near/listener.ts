@@ -18,6 +18,7 @@ import type { Attempt, LocalHandoff } from '../far/attempt.js';
 import { sendFailure, sendRawFailure } from '../shared/failure.js';
 import { viaPseudonym } from '../shared/passes.js';
 import { PathMap } from '../shared/pathmap.js';
+import { ConnectionTable } from './connections.js';
 import type { ExchangeSink, ListenerStats } from './exchange.js';
 import { acceptRequest } from './http.js';
 import { relayToListener } from './relay.js';
@@ -47,8 +48,8 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
   readonly resolveSession: SessionResolver;
   private readonly onAccess: ((record: AccessRecord) => void) | undefined;
   private readonly server: http.Server;
-  /** Open connections by client address, for west.maxConnectionsPerAddress. */
-  private readonly connections = new Map<string, number>();
+  /** Client connections: per-address counts, exchanges open on each, which are closing. */
+  readonly connections = new ConnectionTable();
 
   constructor(opts: ProxyListenerOptions) {
     this.config = opts.config;
@@ -62,8 +63,10 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     // requestTimeout 0: bodies may stream for hours. It would also turn Node's headersTimeout
     // off (its default is the smaller of the two), so that is set on its own: a client that
     // sends nothing or drips its head is answered 408 (checked every quarter of the timeout).
+    // requireHostHeader false: west answers a missing Host itself (route.ts), so it knows the
+    // connection is closing and does not serve a request pipelined behind it.
     const serverOptions = {
-      requestTimeout: 0, headersTimeout: opts.tuning.headerTimeoutMs, keepAliveTimeout: 5000,
+      requestTimeout: 0, requireHostHeader: false, headersTimeout: opts.tuning.headerTimeoutMs, keepAliveTimeout: 5000,
       connectionsCheckingInterval: Math.max(250, Math.min(5000, opts.tuning.headerTimeoutMs / 4)),
       maxHeaderSize: opts.tuning.maxHeaderSize,
     };
@@ -78,6 +81,14 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
       ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, onRequest)
       : http.createServer(serverOptions, onRequest);
     this.server.on('connection', (socket: Socket) => this.admit(socket));
+    // Node would write "100 Continue" into a response queued behind another (pipelining),
+    // where it lands after that response's head: send it only once this response is the
+    // connection's current one, and not at all once its final answer has begun.
+    this.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (res.socket) res.writeContinue();
+      else res.once('socket', () => { if (!res.headersSent) res.writeContinue(); });
+      onRequest(req, res);
+    });
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       acceptUpgrade(this, req, socket, head).catch((err: unknown) => {
         this.internalError(err);
@@ -162,25 +173,20 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
    * before a byte of it is parsed (slowloris from one address cannot starve the others).
    */
   private admit(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
-    const open = (this.connections.get(address) ?? 0) + 1;
     const cap = this.tuning.maxConnectionsPerAddress;
-    if (cap > 0 && open > cap) {
-      this.log.debug('proxy.connection_limit', { listener: this.config.key, client: address, cap });
-      socket.destroy();
-      return;
-    }
-    this.connections.set(address, open);
-    socket.once('close', () => {
-      const left = (this.connections.get(address) ?? 1) - 1;
-      if (left > 0) this.connections.set(address, left);
-      else this.connections.delete(address);
-    });
+    if (this.connections.admit(socket, cap)) return;
+    this.log.debug('proxy.connection_limit', { listener: this.config.key, client: socket.remoteAddress, cap });
+    socket.destroy();
   }
 
-  /** A request refused before it became an exchange (no head Node could parse, CONNECT). */
+  /**
+   * A request refused before it became an exchange (no head Node could parse, CONNECT). With
+   * answers still owed on the connection (pipelining), the refusal must not jump the queue:
+   * those are answered, then the connection closes.
+   */
   private refuseRaw(socket: Duplex, failure: WestError, why: string): void {
-    sendRawFailure(socket, failure, this.tuning.retryAfterS);
+    if (this.connections.busy(socket)) this.connections.close(socket);
+    else sendRawFailure(socket, failure, this.tuning.retryAfterS);
     this.log.debug('proxy.bad_request', { listener: this.config.key, status: failure.status, error: why });
   }
 

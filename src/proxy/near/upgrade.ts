@@ -10,7 +10,7 @@ import { rawResponseHead, sendRawFailure, toWestError } from '../shared/failure.
 import { headerValues } from '../shared/passes.js';
 import { Exchange, type ExchangeSink } from './exchange.js';
 import { onResponseHead } from './forward.js';
-import { requestInfo } from './http.js';
+import { missingHost, requestInfo } from './http.js';
 import { route, type RouteTable } from './route.js';
 
 export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.IncomingMessage, socket: Duplex, early: Buffer): Promise<void> {
@@ -34,6 +34,8 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
     sendRawFailure(socket, err, tuning.retryAfterS);
   };
 
+  const noHost = missingHost(req, nodeName);
+  if (noHost) return fail(noHost);
   const routed = await route(near, ex);
   if (routed.kind === 'abandoned') return;
   if (routed.kind === 'failed') return fail(routed.error);
