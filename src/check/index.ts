@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { loadConfigFile } from '../config/load.js';
 import type { NodeConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { plural } from '../format.js';
 import { walkChains } from './chains.js';
 import { Deployment } from './deployment.js';
 import { describeNode } from './describe.js';
@@ -66,8 +67,4 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
 
 function writeFindings(out: Writable, findings: readonly TopologyFinding[], indent: string): void {
   for (const f of findings) out.write(`${indent}${formatFinding(f)}\n`);
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
