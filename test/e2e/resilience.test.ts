@@ -15,7 +15,7 @@ import { Chain, CHAIN_TIMERS, Link, Pair, SHORT_TIMERS, stateOf, until200, watch
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { patternSha256 } from '../helpers/origin.js';
 import { patternBody } from '../helpers/stream.js';
-import { originAndTempDir, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
+import { originAndTempDir, retryIfPortTaken, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
 
 const fixture = originAndTempDir('west-resilience-');
 const { origin } = fixture;
@@ -78,24 +78,25 @@ async function launchChain(): Promise<Chain> {
  */
 const TWIN_TIMERS: WestKeys = { ...SHORT_TIMERS, heartbeat: 5 };
 
-/** A tunnel server with an `en` listener to "twin", and two client processes both named "twin". */
+/**
+ * A running tunnel server with an `en` listener to "twin", and the configs of two client
+ * processes both named "twin". Every port is the OS's pick: the server starts first, and the
+ * clients' configs name the port it bound.
+ */
 async function twins(tag: string, claim: 'replace' | 'refuse', aWest: WestKeys) {
-  const [sp, proxy, sCp, aCp, bCp] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const server = `ws://127.0.0.1:${sp}`;
-  const sFile = await writeConfig(fixture.dir, `${tag}-S.json`, {
-    west: { nm: `${tag}-S`, cp: `127.0.0.1:${sCp}`, ...TWIN_TIMERS },
-    wsts: { sp: server, claim },
-    proxy: { [`http://127.0.0.1:${proxy}`]: { en: 'twin', '/px': { ou: `http://127.0.0.1:${origin.port}/twin` } } },
-  });
-  const client = (cp: number, west: WestKeys) => ({ west: { nm: `${tag}-client`, cp: `127.0.0.1:${cp}`, ...TWIN_TIMERS, ...west }, wstc: { [server]: { nm: 'twin' } } });
+  const s = await WestProcess.start(await writeConfig(fixture.dir, `${tag}-S.json`, {
+    west: { nm: `${tag}-S`, cp: '127.0.0.1:0', ...TWIN_TIMERS },
+    wsts: { sp: 'ws://127.0.0.1:0', claim },
+    proxy: { 'http://127.0.0.1:0': { en: 'twin', '/px': { ou: `http://127.0.0.1:${origin.port}/twin` } } },
+  }));
+  const server = `ws://127.0.0.1:${s.serverPort()}`;
+  const client = (west: WestKeys) => ({ west: { nm: `${tag}-client`, cp: '127.0.0.1:0', ...TWIN_TIMERS, ...west }, wstc: { [server]: { nm: 'twin' } } });
   return {
-    sFile,
-    aFile: await writeConfig(fixture.dir, `${tag}-A.json`, client(aCp, aWest)),
-    bFile: await writeConfig(fixture.dir, `${tag}-B.json`, client(bCp, {})),
-    url: `http://127.0.0.1:${proxy}/px`,
-    sControl: `http://127.0.0.1:${sCp}`,
-    aControl: `http://127.0.0.1:${aCp}`,
-    bControl: `http://127.0.0.1:${bCp}`,
+    s,
+    aFile: await writeConfig(fixture.dir, `${tag}-A.json`, client(aWest)),
+    bFile: await writeConfig(fixture.dir, `${tag}-B.json`, client({})),
+    url: `${s.listenerUrl()}/px`,
+    sControl: s.controlUrl(),
   };
 }
 
@@ -248,12 +249,12 @@ describe('resilience', { concurrency: true }, () => {
     test('claim "replace": the newer connection wins, the older logs 4409 (error) and its stream fails 502, requests go to the newer', async () => {
       // A waits 30 s before redialling once displaced, so the newer connection keeps the name for this test.
       const t = await twins('replace', 'replace', { reconnectMin: 30, reconnectMax: 30 });
-      const s = await WestProcess.start(t.sFile);
+      const s = t.s;
       const a = await WestProcess.start(t.aFile);
       try {
         await s.waitForEvent('tunnel.client_connected');
         await until200(`${t.url}/replace-a/echo`, 5000);
-        assert.ok(await bytesOut(t.aControl) > 0, 'the first request went through A');
+        assert.ok(await bytesOut(a.controlUrl()) > 0, 'the first request went through A');
         const inFlight = watchExchange(`${t.url}/replace-hang/hang`);
         await seenAtOrigin('/twin/replace-hang/hang');
 
@@ -269,15 +270,15 @@ describe('resilience', { concurrency: true }, () => {
         assert.equal(cut.kind, 'complete', JSON.stringify(cut));
         if (cut.kind === 'complete') assertFailure(cut, 502, 'connection_terminated', 'replace-S');
 
-        const bBefore = await bytesOut(t.bControl);
-        const aBefore = await bytesOut(t.aControl);
+        const bBefore = await bytesOut(b.controlUrl());
+        const aBefore = await bytesOut(a.controlUrl());
         const n = 200_000;
         const r = await fetchText(`${t.url}/replace-b/bytes/${n}`);
         assert.equal(r.status, 200, r.text);
-        assert.ok(await bytesOut(t.bControl) - bBefore >= n, `the request after the takeover went through B; the server logged:\n${tunnelLog(s)}`);
-        assert.equal(await bytesOut(t.aControl), aBefore, 'A carried nothing after it was displaced');
+        assert.ok(await bytesOut(b.controlUrl()) - bBefore >= n, `the request after the takeover went through B; the server logged:\n${tunnelLog(s)}`);
+        assert.equal(await bytesOut(a.controlUrl()), aBefore, 'A carried nothing after it was displaced');
         assert.deepEqual((await stateOf(t.sControl)).server!.peers.map((p) => p.name), ['twin']);
-        assert.equal((await stateOf(t.aControl)).tunnels[0]!.connected, false);
+        assert.equal((await stateOf(a.controlUrl())).tunnels[0]!.connected, false);
         await b.stop();
       } finally {
         await a.stop();
@@ -287,7 +288,7 @@ describe('resilience', { concurrency: true }, () => {
 
     test('claim "refuse": the second is refused 409 while the first is connected (its redial is logged at error with the reason), and gets the name once it is free', async () => {
       const t = await twins('refuse', 'refuse', {});
-      const s = await WestProcess.start(t.sFile);
+      const s = t.s;
       const a = await WestProcess.start(t.aFile);
       try {
         await s.waitForEvent('tunnel.client_connected');
@@ -299,18 +300,18 @@ describe('resilience', { concurrency: true }, () => {
         await s.waitForEvent('tunnel.client_refused', () => true, 5000);
         assert.equal(count(a, 'tunnel.disconnected'), 0, 'the holder of the name was not disturbed');
 
-        const aBefore = await bytesOut(t.aControl);
+        const aBefore = await bytesOut(a.controlUrl());
         const n = 200_000;
         const r = await fetchText(`${t.url}/refuse-a/bytes/${n}`);
         assert.equal(r.status, 200, r.text);
-        assert.ok(await bytesOut(t.aControl) - aBefore >= n, `requests go to the holder, A; the server logged:\n${tunnelLog(s)}`);
-        assert.equal((await stateOf(t.bControl)).tunnels[0]!.connected, false);
+        assert.ok(await bytesOut(a.controlUrl()) - aBefore >= n, `requests go to the holder, A; the server logged:\n${tunnelLog(s)}`);
+        assert.equal((await stateOf(b.controlUrl())).tunnels[0]!.connected, false);
 
         await a.stop();
         await b.waitForEvent('tunnel.connected', () => true, 5000);
-        const bBefore = await bytesOut(t.bControl);
+        const bBefore = await bytesOut(b.controlUrl());
         await until200(`${t.url}/refuse-b/bytes/${n}`, 5000);
-        assert.ok(await bytesOut(t.bControl) - bBefore >= n, 'once A left, requests go to B');
+        assert.ok(await bytesOut(b.controlUrl()) - bBefore >= n, 'once A left, requests go to B');
         await b.stop();
       } finally {
         await a.stop();
@@ -369,8 +370,10 @@ describe('resilience', { concurrency: true }, () => {
     });
 
     test('peerWait 1 and the peer never comes: 503 once the second is over, not before', async (t) => {
-      const p = await Pair.create({ dir: fixture.dir, tag: 'wait-none', originPort: origin.port, gWest: { peerWait: 1 } });
-      const g = await WestProcess.start(p.files.G);
+      const { p, g } = await retryIfPortTaken(async () => {
+        const p = await Pair.create({ dir: fixture.dir, tag: 'wait-none', originPort: origin.port, gWest: { peerWait: 1 } });
+        return { p, g: await p.start('G') };
+      });
       try {
         const started = Date.now();
         const r = await within(TIMER_DEADLINE_MS, 'the answer after peerWait', fetchText(`${p.gUrl}/wait-none/echo`, { timeoutMs: 20_000 }));
@@ -384,8 +387,10 @@ describe('resilience', { concurrency: true }, () => {
     });
 
     test('peerWait 0: 503 at once', async () => {
-      const p = await Pair.create({ dir: fixture.dir, tag: 'wait-zero', originPort: origin.port, gWest: { peerWait: 0 } });
-      const g = await WestProcess.start(p.files.G);
+      const { p, g } = await retryIfPortTaken(async () => {
+        const p = await Pair.create({ dir: fixture.dir, tag: 'wait-zero', originPort: origin.port, gWest: { peerWait: 0 } });
+        return { p, g: await p.start('G') };
+      });
       try {
         const id = `wait-zero-${Date.now()}`;
         const r = await fetchText(`${p.gUrl}/wait-zero/echo`, { headers: { 'X-Request-Id': id } });
@@ -517,7 +522,7 @@ describe('kill -9 of a tunnel server with uploads in flight', { concurrency: 1 }
     const answers: string[] = [];
     for (let round = 0; round < 3; round++) {
       if (round > 0) {
-        ctx.g = await WestProcess.start(p.files.G);
+        ctx.g = await p.start('G');
         await until200(`${p.lUrl}/kill-up-${round}/echo`);
       }
       const marker = `/kill-upload-${round}-`;
