@@ -53,14 +53,29 @@ async function assertFree(port: number): Promise<void> {
   }
 }
 
-/** Holds 127.0.0.1:port until the returned function is called. */
-async function occupy(port: number): Promise<() => Promise<void>> {
+/** Holds a port of 127.0.0.1 that the OS picks until `release` is called. */
+async function occupy(): Promise<{ port: number; release: () => Promise<void> }> {
   const server = net.createServer((socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(0, '127.0.0.1', () => resolve());
   });
-  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    release: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Ports a node logged as bound (JSON log lines in its stderr), before it failed. */
+function loggedPorts(stderr: string): number[] {
+  const ports: number[] = [];
+  for (const line of stderr.split('\n')) {
+    try {
+      const e = JSON.parse(line) as { event?: string; port?: number };
+      if (['tunnel.server_listening', 'proxy.listening', 'control.listening'].includes(e.event ?? '') && e.port) ports.push(e.port);
+    } catch { /* not a log line */ }
+  }
+  return ports;
 }
 
 describe('--version and --help', () => {
@@ -212,8 +227,10 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
 
   for (const where of ['listener', 'control port', 'tunnel server'] as const) {
     test(`a ${where} port that is already taken`, async () => {
-      const port = await freePort();
-      const ports = { listener: await freePort(), cp: await freePort(), sp: await freePort() };
+      // The test holds the taken port; the node's other ports are the OS's pick (port 0), read
+      // back from its log to check that it released them.
+      const { port, release } = await occupy();
+      const ports = { listener: 0, cp: 0, sp: 0 };
       if (where === 'listener') ports.listener = port;
       if (where === 'control port') ports.cp = port;
       if (where === 'tunnel server') ports.sp = port;
@@ -222,7 +239,7 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
         wsts: { sp: `ws://127.0.0.1:${ports.sp}` },
         proxy: { [`http://127.0.0.1:${ports.listener}`]: { en: 'peer', '/px': { ou: 'http://127.0.0.1:1/x' } } },
       });
-      const release = await occupy(port);
+      let bound: number[] = [];
       try {
         const r = await runCli(['-c', file, '--log-format', 'json']);
         assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}\n${r.stderr}`);
@@ -231,11 +248,12 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
         assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
         assert.ok(lines[0]!.includes(String(port)), `the message should name port ${port}: ${lines[0]}`);
         assert.doesNotMatch(r.stderr, /"event":"node\.started"/);
+        bound = loggedPorts(r.stderr);
       } finally {
         await release();
       }
       // Whatever it had bound before failing is released with it.
-      for (const p of [ports.listener, ports.cp, ports.sp].filter((p) => p !== port)) await assertFree(p);
+      for (const p of bound) await assertFree(p);
     });
   }
 });
