@@ -13,6 +13,7 @@ import { walkChains } from './chains.js';
 import { Deployment } from './deployment.js';
 import { describeNode } from './describe.js';
 import { bySeverity, formatFinding, type TopologyFinding } from './findings.js';
+import { securityFindings, type SecurityRule } from './security.js';
 import { openRelayFindings, topologyFindings } from './topology.js';
 import { renderChain, renderTunnelTree } from './tree.js';
 
@@ -39,7 +40,7 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
   const deployment = new Deployment(loaded);
 
   if (unique.length === 1) {
-    writeFindings(out, openRelayFindings(deployment.nodes), '');
+    writeFindings(out, [...openRelayFindings(deployment.nodes), ...securityWarnings(loaded)], '');
     return failed === 0 ? 0 : 1;
   }
   if (failed > 0) {
@@ -47,7 +48,7 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
     return 1;
   }
   const { chains, findings: chainFindings } = walkChains(deployment);
-  const findings = bySeverity([...topologyFindings(deployment), ...chainFindings, ...openRelayFindings(deployment.nodes)]);
+  const findings = bySeverity([...topologyFindings(deployment), ...chainFindings, ...openRelayFindings(deployment.nodes), ...securityWarnings(loaded)]);
 
   out.write(`\ndeployment of ${deployment.nodes.length} nodes:\n  tunnels:\n`);
   const tree = renderTunnelTree(deployment);
@@ -63,6 +64,19 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
     `${plural(chains.length, 'chain')}; ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
   out.write(`${errors === 0 ? 'sound' : 'NOT sound'}: ${counts}\n`);
   return errors === 0 ? 0 : 1;
+}
+
+const SECURITY_RULES: Record<SecurityRule, TopologyFinding['rule']> = {
+  secret_file_readable: 'readable secret',
+  control_port_open: 'open control port',
+  mapping_without_ca: 'no ca',
+};
+
+/** The warnings a node logs as `security.*` at start-up, for each loaded file. */
+function securityWarnings(loaded: readonly { file: string; config: NodeConfig }[]): TopologyFinding[] {
+  return loaded.flatMap(({ file, config }) => securityFindings(config).map((f) => ({
+    rule: SECURITY_RULES[f.rule], severity: 'warning' as const, file, path: f.path, message: f.message,
+  })));
 }
 
 function writeFindings(out: Writable, findings: readonly TopologyFinding[], indent: string): void {

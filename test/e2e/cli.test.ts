@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from '../helpers/net.js';
@@ -256,4 +256,42 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
       for (const p of bound) await assertFree(p);
     });
   }
+});
+
+describe('west check warns about settings that leave a door open (doc/security.md)', () => {
+  test('a token file others can read, a control port on every interface without a token, mappings without ca: three warnings, exit 0', { skip: process.platform === 'win32' }, async () => {
+    const secret = 'do-not-print-me';
+    const tokenFile = path.join(dir, 'peer.token');
+    await writeFile(tokenFile, `${secret}\n`);
+    await chmod(tokenFile, 0o644);
+    const file = await writeConfig(dir, 'doors.json', {
+      west: { nm: 'doors', cp: ':9701', egress: {} },
+      wsts: { sp: 'ws://127.0.0.1:9801', tokens: { site: { file: 'peer.token' } } },
+      proxy: {
+        'http://:9911': { en: 'site', '/open': { ou: 'http://127.0.0.1:9921/a' }, '/guarded': { ou: 'http://127.0.0.1:9921/b', ca: ['10.0.0.0/8'] } },
+        'http://127.0.0.1:9912': { en: 'site', '/local': { ou: 'http://127.0.0.1:9921/c' } },
+      },
+    });
+    const r = await runCli(['check', '-c', file]);
+    assert.equal(r.code, 0, `warnings do not fail the check:\n${r.stdout}\n${r.stderr}`);
+    assert.ok(r.stdout.includes(`${file}: ok`), r.stdout);
+    const warnings = r.stdout.split('\n').filter((l) => l.startsWith('warning: '));
+    assert.deepEqual(warnings, [
+      `warning: ${file}: wsts.tokens.site.file: readable secret: token file "peer.token" is open to other users of this machine (mode 644); make it readable by its owner only (chmod 600)`,
+      `warning: ${file}: west.cp: open control port: control port *:9701 listens on every interface without west.cpToken: anyone who reaches it reads the node's state; bind it to 127.0.0.1 or set west.cpToken`,
+      `warning: ${file}: proxy["http://:9911"]: no ca: mapping /open on *:9911 has no "ca": any client that reaches *:9911 can use it; list the client addresses that may in "ca"`,
+    ]);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(secret));
+
+    // Fixed, the same config checks clean.
+    await chmod(tokenFile, 0o600);
+    const fixed = await writeConfig(dir, 'doors-shut.json', {
+      west: { nm: 'doors', cp: '127.0.0.1:9701', egress: {} },
+      wsts: { sp: 'ws://127.0.0.1:9801', tokens: { site: { file: 'peer.token' } } },
+      proxy: { 'http://:9911': { en: 'site', '/open': { ou: 'http://127.0.0.1:9921/a', ca: ['10.0.0.0/8'] } } },
+    });
+    const clean = await runCli(['check', '-c', fixed]);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    assert.doesNotMatch(clean.stdout, /^warning: /m, clean.stdout);
+  });
 });
