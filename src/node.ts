@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ClientConfig, ListenerConfig, NodeConfig } from './config/types.js';
+import { securityFindings } from './check/security.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
 import type { NodeEvents } from './events.js';
@@ -71,6 +72,7 @@ export class WestNode {
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */
   async start(): Promise<void> {
     this.warnIfOpenRelay();
+    for (const f of securityFindings(this.config)) this.log.warn(f.event, f.fields);
     try {
       await this.server?.listen();
       for (const l of this.listeners.values()) await l.listen();

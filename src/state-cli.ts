@@ -6,6 +6,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Writable } from 'node:stream';
 import type { ListenerState, NodeState, PeerState, TunnelState } from './control/state.js';
+import { formatAddress, formatBytes, formatDuration } from './format.js';
+import { isRecord } from './json.js';
 
 /** What `/state.json` serves: the node state without the raw config. */
 export type PublishedState = Omit<NodeState, 'raw'>;
@@ -95,10 +97,6 @@ function reasonOf(e: NodeJS.ErrnoException): string {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** The JSON of a west node's state, or an error saying this is not a west control port. */
 function parseState(body: string, url: URL): PublishedState {
   const notWest = new Error(`${url.href} did not answer with a west node's state; is ${url.host} a west control port (west.cp)?`);
@@ -116,38 +114,10 @@ function parseState(body: string, url: URL): PublishedState {
   return value as unknown as PublishedState;
 }
 
-/** `3h 2m`, `5m 3s`, `12s`. */
-export function formatAge(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
-
-/** `512 B`, `1.5 KiB`, `3.2 MiB`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
-
 function since(iso: string | undefined, now: Date): string {
   if (!iso) return '';
   const at = Date.parse(iso);
-  return Number.isNaN(at) ? ` since ${iso}` : ` since ${iso} (${formatAge((now.getTime() - at) / 1000)} ago)`;
-}
-
-function address(host: string | undefined, port: number | undefined): string {
-  if (!host) return '?';
-  const h = host.includes(':') ? `[${host}]` : host;
-  return port === undefined ? h : `${h}:${port}`;
+  return Number.isNaN(at) ? ` since ${iso}` : ` since ${iso} (${formatDuration((now.getTime() - at) / 1000)} ago)`;
 }
 
 /** `200: 5, 404: 1`, lowest status first. */
@@ -157,14 +127,14 @@ function statusCounts(statuses: Record<string, number>): string {
 }
 
 function peerLine(p: PeerState, now: Date): string {
-  return `  ${p.name} from ${address(p.address, p.port)}${since(p.since, now)}, ` +
+  return `  ${p.name} from ${formatAddress(p.address, p.port)}${since(p.since, now)}, ` +
     `streams ${p.streams} (${p.streamsOpened} opened), in ${formatBytes(p.bytesIn)}, out ${formatBytes(p.bytesOut)}`;
 }
 
 function tunnelLines(t: TunnelState, now: Date): string[] {
   const head = `  ${t.url} as ${t.as}`;
   if (t.connected) {
-    return [`${head}: connected to ${t.peer ?? '?'} at ${address(t.address, t.port)}${since(t.since, now)}`,
+    return [`${head}: connected to ${t.peer ?? '?'} at ${formatAddress(t.address, t.port)}${since(t.since, now)}`,
       `    streams ${t.streams}, in ${formatBytes(t.bytesIn)}, out ${formatBytes(t.bytesOut)}, connects ${t.connects}`];
   }
   const why = t.early ? `DOWN (${t.state})` : `not connected (${t.state}; dials on first use)`;
@@ -176,7 +146,7 @@ function tunnelLines(t: TunnelState, now: Date): string[] {
 function listenerLines(l: ListenerState): string[] {
   const target = 'ea' in l.target ? `ea ${l.target.ea}` : `en ${l.target.en}`;
   const lines = [
-    `  ${address(l.host || '*', l.port)} -> ${target} (${l.connected ? 'connected' : 'NOT connected'})`,
+    `  ${formatAddress(l.host || '*', l.port)} -> ${target} (${l.connected ? 'connected' : 'NOT connected'})`,
     `    requests ${l.requests}, in flight ${l.inFlight}; statuses ${statusCounts(l.statuses)}`,
   ];
   for (const m of l.mappings) lines.push(`    ${m.path} -> ${m.ou}${m.ca.length > 0 ? ` (ca ${m.ca.join(', ')})` : ''}`);
@@ -185,8 +155,8 @@ function listenerLines(l: ListenerState): string[] {
 
 /** The state as a person reads it: node, tunnel server and peers, tunnels, listeners, totals. */
 export function renderState(s: PublishedState, now: Date): string {
-  const lines = [`node ${s.name}: west ${s.version}, pid ${s.pid}, up ${formatAge(s.uptimeS)} (started ${s.startedAt})`];
-  if (s.control) lines.push(`control port ${address(s.control.host || '*', s.control.port)}`);
+  const lines = [`node ${s.name}: west ${s.version}, pid ${s.pid}, up ${formatDuration(s.uptimeS)} (started ${s.startedAt})`];
+  if (s.control) lines.push(`control port ${formatAddress(s.control.host || '*', s.control.port)}`);
 
   if (s.server) {
     const peers = s.server.peers;

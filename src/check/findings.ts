@@ -17,7 +17,10 @@ export type TopologyRule =
   | 'dials late'
   | 'no mapping'
   | 'hop limit'
-  | 'ambiguous server';
+  | 'ambiguous server'
+  | 'readable secret'
+  | 'open control port'
+  | 'no ca';
 
 export interface TopologyFinding {
   rule: TopologyRule;

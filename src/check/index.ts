@@ -8,10 +8,12 @@ import type { Writable } from 'node:stream';
 import { loadConfigFile } from '../config/load.js';
 import type { NodeConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { plural } from '../format.js';
 import { walkChains } from './chains.js';
 import { Deployment } from './deployment.js';
 import { describeNode } from './describe.js';
 import { bySeverity, formatFinding, type TopologyFinding } from './findings.js';
+import { securityFindings, type SecurityRule } from './security.js';
 import { openRelayFindings, topologyFindings } from './topology.js';
 import { renderChain, renderTunnelTree } from './tree.js';
 
@@ -38,7 +40,7 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
   const deployment = new Deployment(loaded);
 
   if (unique.length === 1) {
-    writeFindings(out, openRelayFindings(deployment.nodes), '');
+    writeFindings(out, [...openRelayFindings(deployment.nodes), ...securityWarnings(loaded)], '');
     return failed === 0 ? 0 : 1;
   }
   if (failed > 0) {
@@ -46,7 +48,7 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
     return 1;
   }
   const { chains, findings: chainFindings } = walkChains(deployment);
-  const findings = bySeverity([...topologyFindings(deployment), ...chainFindings, ...openRelayFindings(deployment.nodes)]);
+  const findings = bySeverity([...topologyFindings(deployment), ...chainFindings, ...openRelayFindings(deployment.nodes), ...securityWarnings(loaded)]);
 
   out.write(`\ndeployment of ${deployment.nodes.length} nodes:\n  tunnels:\n`);
   const tree = renderTunnelTree(deployment);
@@ -64,10 +66,19 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
   return errors === 0 ? 0 : 1;
 }
 
-function writeFindings(out: Writable, findings: readonly TopologyFinding[], indent: string): void {
-  for (const f of findings) out.write(`${indent}${formatFinding(f)}\n`);
+const SECURITY_RULES: Record<SecurityRule, TopologyFinding['rule']> = {
+  secret_file_readable: 'readable secret',
+  control_port_open: 'open control port',
+  mapping_without_ca: 'no ca',
+};
+
+/** The warnings a node logs as `security.*` at start-up, for each loaded file. */
+function securityWarnings(loaded: readonly { file: string; config: NodeConfig }[]): TopologyFinding[] {
+  return loaded.flatMap(({ file, config }) => securityFindings(config).map((f) => ({
+    rule: SECURITY_RULES[f.rule], severity: 'warning' as const, file, path: f.path, message: f.message,
+  })));
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+function writeFindings(out: Writable, findings: readonly TopologyFinding[], indent: string): void {
+  for (const f of findings) out.write(`${indent}${formatFinding(f)}\n`);
 }

@@ -8,14 +8,11 @@ import { canonicalName } from './types.js';
 import {
   endpointsClash, parseEndpoint, parseListenerKey, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity,
 } from './endpoint.js';
+import { isRecord } from '../json.js';
 import type { DuplicateKey, PathSegment } from './json-text.js';
 import { formatPath, type Finding } from './messages.js';
 
 type Json = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function section(root: Json, key: string): Json {
   const value = root[key];

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigFiles } from './secrets.js';
+import { ConfigFiles, whyUnreadable } from './secrets.js';
 import { ConfigError, ConfigReadError, type ConfigIssue } from '../errors.js';
 import { crossReferenceFindings, duplicateKeyFindings, normaliseMappingPath } from './checks.js';
 import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
@@ -51,12 +51,7 @@ export async function loadConfigFile(file: string): Promise<NodeConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file'
-      : code === 'EACCES' ? 'permission denied'
-      : code === 'EISDIR' ? 'it is a directory, not a file'
-      : (err as Error).message;
-    throw new ConfigReadError(file, why);
+    throw new ConfigReadError(file, whyUnreadable(err));
   }
   return parseConfig(text, file);
 }

@@ -4,6 +4,7 @@
  * schema node, followed by the offending value.
  */
 import type { ErrorObject } from 'ajv';
+import { isRecord } from '../json.js';
 import type { PathSegment } from './json-text.js';
 import { MESSAGE_KEYWORD } from './schema.js';
 
@@ -46,10 +47,6 @@ const VALUE_KEYWORDS = new Set([
 
 // How patternProperties keys read in "expected ..." lists.
 const PATTERN_NAMES: Record<string, string> = { '^/': 'a path starting with "/"' };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** ajv's instancePath is a JSON pointer; walking the data tells list indexes from keys. */
 function pointerToPath(pointer: string, root: unknown): PathSegment[] {

@@ -9,9 +9,13 @@ import type { PathSegment } from './json-text.js';
 import type { Finding } from './messages.js';
 import type { RawSecret, TlsMaterial } from './types.js';
 
-function why(err: unknown): string {
+/** Why a file the config names (or the config itself) could not be read, for the operator. */
+export function whyUnreadable(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String((err as Error).message);
+  return code === 'ENOENT' ? 'no such file'
+    : code === 'EACCES' ? 'permission denied'
+    : code === 'EISDIR' ? 'it is a directory, not a file'
+    : String((err as Error).message);
 }
 
 export class ConfigFiles {
@@ -41,7 +45,7 @@ export class ConfigFiles {
       if (value === '') this.findings.push({ at: [...at, 'file'], message: `token file ${JSON.stringify(raw.file)} is empty` });
       return value || undefined;
     } catch (err) {
-      this.findings.push({ at: [...at, 'file'], message: `cannot read token file ${JSON.stringify(raw.file)}: ${why(err)}` });
+      this.findings.push({ at: [...at, 'file'], message: `cannot read token file ${JSON.stringify(raw.file)}: ${whyUnreadable(err)}` });
       return undefined;
     }
   }
@@ -56,7 +60,7 @@ export class ConfigFiles {
       }
       return pem;
     } catch (err) {
-      this.findings.push({ at, message: `cannot read ${JSON.stringify(file)}: ${why(err)}` });
+      this.findings.push({ at, message: `cannot read ${JSON.stringify(file)}: ${whyUnreadable(err)}` });
       return undefined;
     }
   }

@@ -5,6 +5,7 @@
  * what is each listener answering, and what failed lately, at which node.
  */
 import { canonicalName } from '../config/types.js';
+import { formatAddress, formatBytes, formatDuration, plural } from '../format.js';
 import { html, join, Html, type HtmlValue } from './page-html.js';
 import { RECENT_WINDOW_MS, type RecentActivity, type RecentError } from './page-recent.js';
 import { STYLE } from './page-style.js';
@@ -42,7 +43,7 @@ export function renderStatusPage(state: NodeState, recent: RecentActivity, now =
 <main>
 <header>
 <h1 id="node-name">${state.name}</h1>
-<p class="sub">west ${state.version} · pid ${state.pid} · up ${duration(state.uptimeS)} (since ${stamp(state.startedAt)})</p>
+<p class="sub">west ${state.version} · pid ${state.pid} · up ${formatDuration(state.uptimeS)} (since ${stamp(state.startedAt)})</p>
 <ul class="summary">
 ${state.tunnels.length > 0 ? html`<li>tunnels up <b>${up}/${state.tunnels.length}</b></li>` : ''}
 ${state.server ? html`<li>peers connected <b>${state.server.peers.length}</b></li>` : ''}
@@ -74,10 +75,10 @@ function tunnelsSection(state: NodeState, now: number): Html {
     html`<code>${t.url}</code>${t.as !== state.name ? html`<br><span class="muted">as ${t.as}</span>` : ''}`,
     tunnelPill(t),
     t.peer ?? html`<span class="muted">-</span>`,
-    t.address !== undefined ? html`<code>${address(t.address, t.port)}</code>` : html`<span class="muted">-</span>`,
+    t.address !== undefined ? html`<code>${formatAddress(t.address, t.port)}</code>` : html`<span class="muted">-</span>`,
     since(t.since, now),
     t.streams,
-    html`${bytes(t.bytesIn)} / ${bytes(t.bytesOut)}`,
+    html`${formatBytes(t.bytesIn)} / ${formatBytes(t.bytesOut)}`,
     t.connects,
     t.lastError ?? html`<span class="muted">-</span>`,
   ]);
@@ -94,8 +95,8 @@ function peersSection(state: NodeState, now: number): Html {
     .filter((name) => !connected.has(canonicalName(name)));
   const rows: HtmlValue[][] = [
     ...server.peers.map((p) => [
-      p.name, html`<span class="pill up">connected</span>`, html`<code>${address(p.address, p.port)}</code>`, since(p.since, now),
-      html`${p.streams} <span class="muted">of ${p.streamsOpened}</span>`, html`${bytes(p.bytesIn)} / ${bytes(p.bytesOut)}`,
+      p.name, html`<span class="pill up">connected</span>`, html`<code>${formatAddress(p.address, p.port)}</code>`, since(p.since, now),
+      html`${p.streams} <span class="muted">of ${p.streamsOpened}</span>`, html`${formatBytes(p.bytesIn)} / ${formatBytes(p.bytesOut)}`,
     ]),
     ...missing.map((name) => [
       name, html`<span class="pill down">not connected</span>`, html`<span class="muted">-</span>`, html`<span class="muted">-</span>`,
@@ -202,47 +203,17 @@ function statusPill(status: number, n?: number): Html {
   return html`<span class="pill ${cls}" title="HTTP ${status}">${status}${n === undefined ? '' : html` ×${n}`}</span>`;
 }
 
-function address(host: string, port: number | undefined): string {
-  const h = host.includes(':') ? `[${host}]` : host;
-  return port === undefined ? h : `${h}:${port}`;
-}
-
 function since(iso: string | undefined, now: number): Html {
   if (!iso) return html`<span class="muted">-</span>`;
-  return html`<time datetime="${iso}" title="${iso}">${duration((now - Date.parse(iso)) / 1000)} ago</time>`;
+  return html`<time datetime="${iso}" title="${iso}">${formatDuration((now - Date.parse(iso)) / 1000)} ago</time>`;
 }
 
 function at(time: Date, now: number): Html {
   const iso = time.toISOString();
-  return html`<time class="nowrap" datetime="${iso}" title="${iso}">${iso.slice(11, 19)}Z</time> <span class="muted nowrap">${duration((now - time.getTime()) / 1000)} ago</span>`;
+  return html`<time class="nowrap" datetime="${iso}" title="${iso}">${iso.slice(11, 19)}Z</time> <span class="muted nowrap">${formatDuration((now - time.getTime()) / 1000)} ago</span>`;
 }
 
 function stamp(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z`;
 }
 
-/** "2d 3h", "4h 12m", "5m 3s", "9s". */
-export function duration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${m}m`;
-  if (m > 0) return `${m}m ${s % 60}s`;
-  return `${s}s`;
-}
-
-/** Bytes in binary units with three significant digits: "512 B", "1.50 KiB", "12.3 MiB". */
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
-import { originAndTempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { originAndTempDir, retryIfPortTaken, WestProcess, writeConfig } from '../helpers/west.js';
 
 const G = 'ctl-G';
 const L = 'ctl-L';
@@ -65,19 +65,25 @@ interface Pair {
   /** L's listener key as written (the `listener` label). */
   lListener: string;
   server: string;
+  /** L's listener and the two control ports, read from each node's log when it starts. */
+  lUrl: string;
   gControl: string;
   lControl: string;
 }
 
-/** G runs the tunnel server; L dials it and has an `ea` listener whose requests G performs. */
+/**
+ * G runs the tunnel server; L dials it and has an `ea` listener whose requests G performs.
+ * Listeners and control ports are the OS's pick; the tunnel port is picked before, as L's
+ * config names it and G binds it again when restarted.
+ */
 async function pair(tag: string): Promise<Pair> {
-  const [sp, lProxy, gCp, lCp, closed] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [sp, closed] = await Promise.all([freePort(), freePort()]);
   const server = `ws://127.0.0.1:${sp}`;
-  const lListener = `http://127.0.0.1:${lProxy}`;
+  const lListener = 'http://127.0.0.1:0';
   return {
-    gFile: await writeConfig(fixture.dir, `${tag}-G.json`, { west: { nm: G, cp: `127.0.0.1:${gCp}` }, wsts: { sp: server } }),
+    gFile: await writeConfig(fixture.dir, `${tag}-G.json`, { west: { nm: G, cp: '127.0.0.1:0' }, wsts: { sp: server } }),
     lFile: await writeConfig(fixture.dir, `${tag}-L.json`, {
-      west: { nm: L, cp: `127.0.0.1:${lCp}` },
+      west: { nm: L, cp: '127.0.0.1:0' },
       proxy: {
         [lListener]: {
           ea: server,
@@ -89,9 +95,24 @@ async function pair(tag: string): Promise<Pair> {
     }),
     lListener,
     server,
-    gControl: `http://127.0.0.1:${gCp}`,
-    lControl: `http://127.0.0.1:${lCp}`,
+    lUrl: '',
+    gControl: '',
+    lControl: '',
   };
+}
+
+/** Starts G (again) and reads its control port. */
+async function startG(p: Pair): Promise<WestProcess> {
+  const g = await WestProcess.start(p.gFile);
+  p.gControl = g.controlUrl();
+  return g;
+}
+
+/** Starts L (again) and reads its listener and control port. */
+async function startL(p: Pair): Promise<WestProcess> {
+  const l = await WestProcess.start(p.lFile);
+  [p.lUrl, p.lControl] = [l.listenerUrl(), l.controlUrl()];
+  return l;
 }
 
 describe('/metrics', () => {
@@ -100,9 +121,11 @@ describe('/metrics', () => {
   let l: WestProcess;
 
   before(async () => {
-    p = await pair('metrics');
-    g = await WestProcess.start(p.gFile);
-    l = await WestProcess.start(p.lFile);
+    ({ p, g } = await retryIfPortTaken(async () => {
+      const p = await pair('metrics');
+      return { p, g: await startG(p) };
+    }));
+    l = await startL(p);
     await waitFor('L to connect to G', async () => value((await scrape(p.lControl)).series, 'west_tunnel_up', { side: 'client', peer: p.server }) === 1);
   });
 
@@ -125,7 +148,7 @@ describe('/metrics', () => {
 
   test('requests move the counters and histogram counts by what was done, labelled from the config', async () => {
     const { series: before } = await scrape(p.lControl);
-    const at = (path: string): string => `${p.lListener}${path}`;
+    const at = (path: string): string => `${p.lUrl}${path}`;
     const ok = { listener: p.lListener, mapping: '/ok' };
     const unmatched = { listener: p.lListener, mapping: '-' };
     const refused = { listener: p.lListener, mapping: '/refused' };
@@ -206,7 +229,7 @@ describe('/metrics', () => {
     assert.ok(rows.some((row) => row.includes('tunnel down') && row.includes(` ${L} `)), `a tunnel-down row naming ${L}: ${rows.join('\n')}`);
 
     // L comes back: one more connect.
-    l = await WestProcess.start(p.lFile);
+    l = await startL(p);
     const g2 = await waitFor('G to see L again', async () => {
       const s = (await scrape(p.gControl)).series;
       return value(s, 'west_tunnel_up', server) === 1 ? s : undefined;
@@ -224,7 +247,7 @@ describe('/metrics', () => {
     assert.equal(value(l2, 'west_tunnel_disconnects_total', client) - value(l1, 'west_tunnel_disconnects_total', client), 1);
 
     // G comes back: L redials on its own.
-    g = await WestProcess.start(p.gFile);
+    g = await startG(p);
     const l3 = await waitFor('L to reconnect', async () => {
       const s = (await scrape(p.lControl)).series;
       return value(s, 'west_tunnel_up', client) === 1 ? s : undefined;
@@ -264,16 +287,15 @@ describe('text dump, status page and escaping', () => {
   let node: WestProcess;
 
   before(async () => {
-    const [sp, proxy] = await Promise.all([freePort(), freePort()]);
-    cpPort = await freePort();
-    listener = `http://127.0.0.1:${proxy}`;
     const file = await writeConfig(fixture.dir, 'evil.json', {
-      west: { nm: EVIL_NODE, cp: `127.0.0.1:${cpPort}` },
-      wsts: { sp: `ws://127.0.0.1:${sp}` },
+      west: { nm: EVIL_NODE, cp: '127.0.0.1:0' },
+      wsts: { sp: 'ws://127.0.0.1:0' },
       // The peer never connects: requests fail with a message that quotes its name.
-      proxy: { [listener]: { en: EVIL_PEER, '/p': { ou: `http://127.0.0.1:${origin.port}/x` } } },
+      proxy: { 'http://127.0.0.1:0': { en: EVIL_PEER, '/p': { ou: `http://127.0.0.1:${origin.port}/x` } } },
     });
     node = await WestProcess.start(file);
+    cpPort = node.bound().control!;
+    listener = node.listenerUrl();
   });
 
   after(async () => {

@@ -17,7 +17,7 @@ import { Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type Node
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
 import { issue, makeCa, type CertAuthority } from '../helpers/tls.js';
-import { stopAll, tempDir, WestProcess, type LogEvent } from '../helpers/west.js';
+import { retryIfPortTaken, stopAll, tempDir, WestProcess, type LogEvent } from '../helpers/west.js';
 
 let origin: Origin;
 let cleanup: () => Promise<void>;
@@ -64,6 +64,22 @@ async function hup(expected?: 'node.reloaded' | 'node.reload_rejected' | 'node.r
   const verdict = await waitFor('L to reload or reject its config', () => verdicts()[before], 10_000);
   if (expected) assert.equal(verdict.event, expected, JSON.stringify(verdict));
   return verdict;
+}
+
+/**
+ * Reloads L with a listener added on a port picked now (the config must name it). Should the
+ * port be taken before L binds it, the reload is rejected; then it is tried on another port.
+ * `edit` adds the listener for `key` to a copy of L's config and returns the text to write.
+ */
+async function reloadWithNewListener(edit: (key: string) => string): Promise<{ key: string; port: number; verdict: LogEvent }> {
+  return retryIfPortTaken(async () => {
+    const port = await freePort();
+    const key = `http://127.0.0.1:${port}`;
+    await p.rewrite('L', edit(key));
+    const verdict = await hup();
+    if (verdict.event !== 'node.reloaded') throw new Error(`reload rejected: ${String(verdict.error)}`);
+    return { key, port, verdict };
+  });
 }
 
 /** The tunnel L-G is the one from the start: never dropped, never redialled. */
@@ -119,11 +135,15 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
   let newKey: string;
 
   test('(b) a listener added on a new port starts serving', async () => {
-    newPort = await freePort();
-    newKey = `http://127.0.0.1:${newPort}`;
+    const added = await reloadWithNewListener((key) => {
+      p.configs.L.proxy![key] = { ea: p.server, '/n': { ou: originUrl('/new-listener') } };
+      const text = JSON.stringify(p.configs.L, null, 2);
+      delete p.configs.L.proxy![key]; // kept only once the reload took it
+      return text;
+    });
+    ({ key: newKey, port: newPort } = added);
     p.configs.L.proxy![newKey] = { ea: p.server, '/n': { ou: originUrl('/new-listener') } };
-    await p.rewrite('L');
-    const verdict = await hup('node.reloaded');
+    const { verdict } = added;
     assert.deepEqual(verdict.listenersAdded, [newKey]);
     assert.equal((await get('/n/echo', newKey)).url, '/new-listener/echo');
     const listeners = (await stateOf(p.control.L)).listeners.map((x) => x.key).sort();
@@ -218,13 +238,12 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
   });
 
   test('(g) a changed west.maxHeaderSize applies to a listener the same reload adds (kept listeners keep theirs, as documented)', async () => {
-    const port = await freePort();
-    const key = `http://127.0.0.1:${port}`;
-    const small = structuredClone(p.configs.L);
-    Object.assign(small.west, { maxHeaderSize: 2048 });
-    small.proxy![key] = { ea: p.server, '/s': { ou: originUrl('/small-heads') } };
-    await p.rewrite('L', JSON.stringify(small, null, 2));
-    await hup('node.reloaded');
+    const { key } = await reloadWithNewListener((key) => {
+      const small = structuredClone(p.configs.L);
+      Object.assign(small.west, { maxHeaderSize: 2048 });
+      small.proxy![key] = { ea: p.server, '/s': { ou: originUrl('/small-heads') } };
+      return JSON.stringify(small, null, 2);
+    });
     try {
       const big = { 'X-Big': 'a'.repeat(4096) };
       const added = await fetchText(`${key}/s/echo`, { headers: big });
@@ -386,7 +405,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
     await hup('node.reloaded');
     const connects = (await stateOf(p.control.L)).tunnels[0]!.connects;
     await g.stop();
-    g = await WestProcess.start(p.files.G);
+    g = await p.start('G');
     await waitFor('L to connect a new session', async () => {
       const t = (await stateOf(p.control.L)).tunnels[0]!;
       return t.connected && t.connects === connects + 1;

@@ -6,9 +6,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
-import { portedSamples, stopAll, tempDir, WestProcess, type LogEvent } from '../helpers/west.js';
+import { startSamples, stopAll, tempDir, type LogEvent, type WestProcess } from '../helpers/west.js';
 
-const FILES = ['case4/G.json', 'case4/L.json', 'case4/L2.json'];
+/** In the order they start: the chain's far end first, its entry last. */
+const FILES = ['case4/L2.json', 'case4/L.json', 'case4/G.json'];
 const origin = new Origin();
 let g: WestProcess;
 let l: WestProcess;
@@ -19,9 +20,8 @@ let cleanup: () => Promise<void>;
 before(async () => {
   const tmp = await tempDir('west-request-id-');
   cleanup = tmp.cleanup;
-  const { paths, ports } = await portedSamples(tmp.dir, FILES);
-  await origin.listen(ports.get(9983));
-  [l2, l, g] = [await WestProcess.start(paths['case4/L2.json']!), await WestProcess.start(paths['case4/L.json']!), await WestProcess.start(paths['case4/G.json']!)];
+  const { nodes, ports } = await startSamples(tmp.dir, FILES, { server: origin, samplePort: 9983 });
+  [l2, l, g] = [nodes.get('case4/L2.json')!, nodes.get('case4/L.json')!, nodes.get('case4/G.json')!];
   entry = `http://127.0.0.1:${ports.get(9981)}/baz`;
   await waitFor('the chain to carry a request', async () => (await fetchText(`${entry}/echo`)).status === 200, 20_000);
 });

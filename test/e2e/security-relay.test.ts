@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import {
   decodeMessage, encodeEnd, encodeOpen, encodeResponse, SUBPROTOCOL, type Frame, type OpenHead,
 } from '../../src/tunnel/frame.js';
-import { fetchText, freePort, waitFor, type FetchResult } from '../helpers/net.js';
+import { fetchText, waitFor, type FetchResult } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
 import { runCli, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
@@ -63,24 +63,25 @@ before(async () => {
   origin = new Origin();
   await origin.listen();
   ({ dir, cleanup } = await tempDir('west-security-relay-'));
-  const [sp, gCp, lCp] = await Promise.all([freePort(), freePort(), freePort()]);
-  [gPort, lPort] = await Promise.all([freePort(), freePort()]);
-  tunnelUrl = `ws://127.0.0.1:${sp}`;
-  gControl = `http://127.0.0.1:${gCp}`;
-  lControl = `http://127.0.0.1:${lCp}`;
+  // Every port is the OS's pick: G starts first, and L's config names the tunnel port G bound.
+  // Debug level: the most a node ever logs must still hold no secret.
   gFile = await writeConfig(dir, 'relay-G.json', {
     west: {
-      nm: G, cp: `127.0.0.1:${gCp}`, cpToken: SECRETS.cpG,
+      nm: G, cp: '127.0.0.1:0', cpToken: SECRETS.cpG,
       egress: { [L]: [originUrl('/allowed')], [H]: [originUrl('/allowed')] },
     },
-    wsts: { sp: tunnelUrl, tokens: { [L]: SECRETS.tokL, [H]: SECRETS.tokH } },
-    proxy: { [`http://127.0.0.1:${gPort}`]: { en: H, '/fromh': { ou: originUrl('/fromh') } } },
+    wsts: { sp: 'ws://127.0.0.1:0', tokens: { [L]: SECRETS.tokL, [H]: SECRETS.tokH } },
+    proxy: { 'http://127.0.0.1:0': { en: H, '/fromh': { ou: originUrl('/fromh') } } },
   });
+  g = await startNode(gFile, ['--log-level', 'debug']);
+  tunnelUrl = `ws://127.0.0.1:${g.serverPort()}`;
+  gPort = g.bound().listeners.get('http://127.0.0.1:0')!;
+  gControl = g.controlUrl();
   lFile = await writeConfig(dir, 'relay-L.json', {
-    west: { nm: L, cp: `127.0.0.1:${lCp}`, cpToken: SECRETS.cpL, egress: {} },
+    west: { nm: L, cp: '127.0.0.1:0', cpToken: SECRETS.cpL, egress: {} },
     wstc: { [tunnelUrl]: { token: SECRETS.tokL } },
     proxy: {
-      [`http://127.0.0.1:${lPort}`]: {
+      'http://127.0.0.1:0': {
         ea: tunnelUrl,
         '/allowed': { ou: originUrl('/allowed') },
         '/other': { ou: originUrl('/other') },
@@ -89,8 +90,9 @@ before(async () => {
       },
     },
   });
-  // Debug level: the most a node ever logs must still hold no secret.
-  [g, l] = await Promise.all([startNode(gFile, ['--log-level', 'debug']), startNode(lFile, ['--log-level', 'debug'])]);
+  l = await startNode(lFile, ['--log-level', 'debug']);
+  lPort = l.bound().listeners.get('http://127.0.0.1:0')!;
+  lControl = l.controlUrl();
   await l.waitForEvent('tunnel.connected', undefined, WAIT_MS);
 });
 
@@ -144,8 +146,7 @@ describe('egress allowlist (west.egress)', () => {
   });
 
   test('a node without egress warns security.open_relay at start, and `west check` reports an open relay', async () => {
-    const sp = await freePort();
-    const openFile = await writeConfig(dir, 'open-G.json', { west: { nm: 'open-G' }, wsts: { sp: `ws://127.0.0.1:${sp}` } });
+    const openFile = await writeConfig(dir, 'open-G.json', { west: { nm: 'open-G' }, wsts: { sp: 'ws://127.0.0.1:0' } });
     const open = await startNode(openFile);
     try {
       const warning = await open.waitForEvent('security.open_relay', undefined, WAIT_MS);

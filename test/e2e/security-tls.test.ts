@@ -19,7 +19,7 @@ import { Origin } from '../helpers/origin.js';
 import { SUBPROTOCOL } from '../../src/tunnel/frame.js';
 import { NOT_ADMITTED } from '../../src/tunnel/server.js';
 import { makeTestPki, pem, type TestPki } from '../helpers/tls.js';
-import { stopAll, tempDir, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
+import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig, type LogEvent } from '../helpers/west.js';
 
 let origin: Origin;
 let dir: string;
@@ -67,12 +67,12 @@ async function twoAtATime<T, R>(items: readonly T[], start: (item: T) => Promise
   return out;
 }
 
-/** A tunnel server node; `sp` is ws:// or wss:// on a free port. */
+/** A tunnel server node; `sp` is ws:// or wss:// on the port the OS picks. */
 async function tunnelServer(name: string, scheme: 'ws' | 'wss', wsts: Record<string, unknown>): Promise<{ proc: WestProcess; url: string; port: number }> {
-  const port = await freePort();
-  const url = `${scheme}://127.0.0.1:${port}`;
-  const file = await writeConfig(dir, `${name}.json`, { west: { nm: name, ...tuning }, wsts: { sp: url, ...wsts } });
-  return { proc: await startNode(file), url, port };
+  const file = await writeConfig(dir, `${name}.json`, { west: { nm: name, ...tuning }, wsts: { sp: `${scheme}://127.0.0.1:0`, ...wsts } });
+  const proc = await startNode(file);
+  const port = proc.serverPort();
+  return { proc, url: `${scheme}://127.0.0.1:${port}`, port };
 }
 
 interface Site {
@@ -81,16 +81,19 @@ interface Site {
   listener: string;
 }
 
-/** A site node that dials `server` as `name` with `wstc` settings, and an `ea` listener for `/<tag>`. */
+/**
+ * A site node that dials `server` as `name` with `wstc` settings, and an `ea` listener for
+ * `/<tag>` on the port the OS picks (`proxy` may add listeners on ports of their own).
+ */
 async function site(name: string, server: string, tag: string, wstc: Record<string, unknown> = {}, proxy: Record<string, unknown> = {}): Promise<Site> {
-  const port = await freePort();
-  const listener = `http://127.0.0.1:${port}`;
+  const key = 'http://127.0.0.1:0';
   const file = await writeConfig(dir, `${name}.json`, {
     west: { nm: name, egress: {}, ...tuning },
     wstc: { [server]: wstc },
-    proxy: { [listener]: { ea: server, [`/${tag}`]: { ou: originUrl(`/${tag}`) } }, ...proxy },
+    proxy: { [key]: { ea: server, [`/${tag}`]: { ou: originUrl(`/${tag}`) } }, ...proxy },
   });
-  return { proc: await startNode(file), listener };
+  const proc = await startNode(file);
+  return { proc, listener: proc.listenerUrl(key) };
 }
 
 const connected = (p: WestProcess): Promise<LogEvent> => p.waitForEvent('tunnel.connected', undefined, WAIT_MS);
@@ -155,10 +158,12 @@ describe('wss:// with certificate verification', () => {
 
   before(async () => {
     G = await tunnelServer('tls-G', 'wss', { cert: pki.server.cert, key: pki.server.key });
-    const httpsPort = await freePort();
-    lHttps = `https://127.0.0.1:${httpsPort}`;
-    L = await site('tls-L', G.url, 'tls', { ca: pki.ca.cert }, {
-      [lHttps]: { ea: G.url, cert: pki.server.cert, key: pki.server.key, '/secure': { ou: originUrl('/secure') } },
+    // A node keeps its listeners by host and port, so only one of them can ask for port 0.
+    L = await retryIfPortTaken(async () => {
+      lHttps = `https://127.0.0.1:${await freePort()}`;
+      return site('tls-L', G.url, 'tls', { ca: pki.ca.cert }, {
+        [lHttps]: { ea: G.url, cert: pki.server.cert, key: pki.server.key, '/secure': { ou: originUrl('/secure') } },
+      });
     });
     await connected(L.proc);
     await G.proc.waitForEvent('tunnel.client_connected', (e) => e.peer === 'tls-L', WAIT_MS);

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { NodeState } from '../../src/control/state.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
-import { CLI, ROOT, runCli, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { CLI, retryIfPortTaken, ROOT, runCli, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 type PublishedState = Omit<NodeState, 'raw'>;
 
@@ -34,24 +34,29 @@ before(async () => {
   cleanup = made.cleanup;
   origin = new Origin();
   ports.originPort = await origin.listen();
-  for (const k of ['cp', 'sp', 'up', 'down', 'dead'] as const) ports[k] = await freePort();
-  cpUrl = `http://127.0.0.1:${ports.cp}`;
   // One node that tunnels to itself (as the demo does), plus a tunnel to a server that is not
-  // there and a listener whose peer never connects.
-  const file = await writeConfig(made.dir, 'node.json', {
-    west: { nm: 'ws://state.example', cp: `127.0.0.1:${ports.cp}` },
-    wsts: { sp: `ws://127.0.0.1:${ports.sp}` },
-    wstc: { [`ws://127.0.0.1:${ports.dead}`]: {} },
-    proxy: {
-      [`http://127.0.0.1:${ports.up}`]: {
-        ea: `ws://127.0.0.1:${ports.sp}`,
-        '/o': { ou: `http://127.0.0.1:${ports.originPort}/o` },
-        '/ca': { ou: `http://127.0.0.1:${ports.originPort}/ca`, ca: ['127.0.0.1'] },
+  // there and a listener whose peer never connects. The control port and the first listener
+  // are the OS's pick; the tunnel server is named by the node's own `ea`, and the second
+  // listener needs a key of its own, so those are picked before the start.
+  node = await retryIfPortTaken(async () => {
+    for (const k of ['sp', 'down', 'dead'] as const) ports[k] = await freePort();
+    return WestProcess.start(await writeConfig(made.dir, 'node.json', {
+      west: { nm: 'ws://state.example', cp: '127.0.0.1:0' },
+      wsts: { sp: `ws://127.0.0.1:${ports.sp}` },
+      wstc: { [`ws://127.0.0.1:${ports.dead}`]: {} },
+      proxy: {
+        'http://127.0.0.1:0': {
+          ea: `ws://127.0.0.1:${ports.sp}`,
+          '/o': { ou: `http://127.0.0.1:${ports.originPort}/o` },
+          '/ca': { ou: `http://127.0.0.1:${ports.originPort}/ca`, ca: ['127.0.0.1'] },
+        },
+        [`http://127.0.0.1:${ports.down}`]: { en: 'absent-peer', '/p': { ou: `http://127.0.0.1:${ports.originPort}/p` } },
       },
-      [`http://127.0.0.1:${ports.down}`]: { en: 'absent-peer', '/p': { ou: `http://127.0.0.1:${ports.originPort}/p` } },
-    },
+    }));
   });
-  node = await WestProcess.start(file);
+  ports.cp = node.bound().control!;
+  ports.up = node.bound().listeners.get('http://127.0.0.1:0')!;
+  cpUrl = `http://127.0.0.1:${ports.cp}`;
   await waitFor('the tunnel to itself', async () => (await state()).tunnels.some((t) => t.connected));
   await waitFor('the dead tunnel to report an error', async () => (await state()).tunnels.some((t) => t.lastError !== undefined));
 
@@ -177,9 +182,9 @@ describe('west state on something that is not a west control port', { concurrenc
   test('a real node with west.cpToken: refused without WEST_CP_TOKEN, shown with it', async () => {
     const { dir, cleanup: done } = await tempDir('west-state-token-');
     try {
-      const cp = await freePort();
-      const file = await writeConfig(dir, 'guarded.json', { west: { nm: 'guarded-node', cp: `127.0.0.1:${cp}`, cpToken: 'n0de-t0ken' } });
+      const file = await writeConfig(dir, 'guarded.json', { west: { nm: 'guarded-node', cp: '127.0.0.1:0', cpToken: 'n0de-t0ken' } });
       const guarded = await WestProcess.start(file);
+      const cp = guarded.bound().control!;
       await failsWith([`:${cp}`], /answered 401: the control port wants a token/);
       const r = await runWithEnv(['state', `:${cp}`], { WEST_CP_TOKEN: 'n0de-t0ken' });
       assert.equal(r.code, 0, r.stderr);

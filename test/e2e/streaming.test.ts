@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
 import { hashBody, openRequest, patternBody, startRequest, streamRequest } from '../helpers/stream.js';
-import { portedSamples, stopAll, tempDir, WestProcess } from '../helpers/west.js';
+import { startSamples, stopAll, tempDir } from '../helpers/west.js';
 
 const MiB = 1024 * 1024;
 const BIG = 50 * MiB;
@@ -45,10 +45,9 @@ async function startSample(files: string[], originPort: number, tunnels: [number
     await tmp.cleanup();
   };
   try {
-    const { paths, ports } = await portedSamples(tmp.dir, files);
-    await origin.listen(ports.get(originPort));
-    const nodes: WestProcess[] = [];
-    for (const f of files) nodes.push(await WestProcess.start(paths[f]!));
+    const started = await startSamples(tmp.dir, files, { server: origin, samplePort: originPort });
+    const { ports } = started;
+    const nodes = files.map((f) => started.nodes.get(f)!);
     for (const [server, client] of tunnels) {
       await nodes[client]!.waitForEvent('tunnel.connected');
       await nodes[server]!.waitForEvent('tunnel.client_connected');

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { fetchText } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
-import { portedSamples, stopAll, tempDir, WestProcess, type LogEvent } from '../helpers/west.js';
+import { startSamples, stopAll, tempDir, type LogEvent, type WestProcess } from '../helpers/west.js';
 
 /** A tunnel of the topology: which node runs the server and which dials it. */
 interface SampleTunnel {
@@ -141,11 +141,10 @@ for (const topo of TOPOLOGIES) {
     before(async () => {
       const tmp = await tempDir();
       cleanup = tmp.cleanup;
-      const ported = await portedSamples(tmp.dir, topo.files);
-      ports = ported.ports;
-      for (const f of topo.files) configs.set(f, JSON.parse(await readFile(ported.paths[f]!, 'utf8')) as RawNodeConfig);
-      await origin.listen(port(topo.origin.port));
-      for (const f of topo.files) nodes.set(f, await WestProcess.start(ported.paths[f]!));
+      const started = await startSamples(tmp.dir, topo.files, { server: origin, samplePort: topo.origin.port });
+      ports = started.ports;
+      for (const f of topo.files) configs.set(f, JSON.parse(await readFile(started.paths[f]!, 'utf8')) as RawNodeConfig);
+      for (const [f, n] of started.nodes) nodes.set(f, n);
       for (const t of topo.tunnels) {
         await node(t.client).waitForEvent('tunnel.connected');
         accepted.set(t.client, await node(t.server).waitForEvent('tunnel.client_connected',

@@ -69,6 +69,13 @@ const relay = (file: string): Expected => ({ severity: 'warning', file, path: 'w
 const clientRelay = (file: string, message = /the tunnel servers? .* can make .* fetch any URL it can reach \(no west\.egress allowlist\)/): Expected =>
   ({ severity: 'warning', file, path: 'west', rule: 'open relay', message });
 
+/** A control port on every interface without west.cpToken (the original's ":port" habit). */
+const openCp = (file: string): Expected => ({ severity: 'warning', file, path: 'west.cp', rule: 'open control port', message: /listens on every interface without west\.cpToken/ });
+
+/** A listener on every interface whose mappings have no `ca`. */
+const noCa = (file: string, listener: string): Expected =>
+  ({ severity: 'warning', file, path: `proxy[${JSON.stringify(listener)}]`, rule: 'no ca', message: /has no "ca": any client that reaches \*:\d+ can use it/ });
+
 interface Expected {
   severity: 'error' | 'warning';
   file: string;
@@ -119,6 +126,7 @@ const CASES: SetCase[] = [
       { severity: 'error', file: 'L.json', path: 'west.cp', rule: 'port clash', message: /\*:9701 is also bound by .*G\.json west\.cp/ },
       { severity: 'error', file: 'L.json', path: 'proxy["http://:9801"]', rule: 'port clash', message: /\*:9801 is also bound by .*G\.json wsts\.sp \(127\.0\.0\.1:9801\)/ },
       relay('G.json'), clientRelay('L.json', /^the tunnel server ws:\/\/localhost:9801 can make L fetch/),
+      openCp('G.json'), openCp('L.json'), noCa('L.json', 'http://:9801'),
     ],
   },
   {
@@ -178,7 +186,10 @@ const CASES: SetCase[] = [
   },
   {
     set: 'two-machines', exit: 0,
-    findings: [relay('G.json'), clientRelay('L.json', /^the tunnel server ws:\/\/relay\.example\.org:9801 can make site-l fetch/)],
+    findings: [
+      relay('G.json'), clientRelay('L.json', /^the tunnel server ws:\/\/relay\.example\.org:9801 can make site-l fetch/),
+      openCp('G.json'), openCp('L.json'), noCa('G.json', 'http://:9931'),
+    ],
     chains: ['relay.example.org:9931/pa -> site-l -> http://127.0.0.1:9941/a'],
   },
   {
@@ -186,6 +197,7 @@ const CASES: SetCase[] = [
     findings: [
       { severity: 'warning', file: 'L.json', path: 'wstc["ws://relay.example.org:9801"]', rule: 'ambiguous server', message: /could be served by G1 .* or G2 .*; the check assumes G1/ },
       relay('G1.json'), relay('G2.json'), clientRelay('L.json'),
+      openCp('G1.json'), openCp('G2.json'), openCp('L.json'),
     ],
   },
   {
@@ -202,6 +214,7 @@ const CASES: SetCase[] = [
     findings: [
       { severity: 'error', file: 'X.json', path: 'west.cp', rule: 'port clash', message: /\*:9702 is also bound by .*L\.json west\.cp .*X and L run on one machine/ },
       relay('G.json'), clientRelay('L.json'), clientRelay('X.json', /^the tunnel server ws:\/\/relay\.example\.org:9801 can make X fetch/),
+      openCp('G.json'), openCp('L.json'), openCp('X.json'), noCa('G.json', 'http://:9931'),
     ],
     chains: ['G:9931/pa -> L -> X:9961/x -> G -> http://127.0.0.1:9971/y'],
   },
@@ -273,7 +286,8 @@ describe('west check on the sample deployments', { concurrency: 4 }, () => {
       for (const f of files) assert.ok(r.stdout.includes(`${f}: ok`), r.stdout);
       assert.deepEqual(tree(r.stdout), c.tree, r.stdout);
       assert.deepEqual(chains(r.stdout), c.chains, r.stdout);
-      const want = [...c.relays.map(relay), ...c.clientRelays.map((f) => clientRelay(f))];
+      // Every sample binds its control port to all interfaces, as the original's did.
+      const want = [...c.relays.map(relay), ...c.clientRelays.map((f) => clientRelay(f)), ...[...c.relays, ...c.clientRelays].map(openCp)];
       const got = findings(r.stdout);
       assert.deepEqual(got.map(key).sort(), want.map(key).sort(), r.stdout);
       for (const w of want) assert.match(got.find((g) => key(g) === key(w))!.message, w.message!, r.stdout);
@@ -330,12 +344,12 @@ describe('west check: one file, and files that do not load', { concurrency: 4 },
     await cleanup();
   });
 
-  test('one file with a tunnel server: the per-file report plus the open-relay warning, exit 0', async () => {
+  test('one file with a tunnel server: the per-file report plus the open-relay and open control port warnings, exit 0', async () => {
     const file = path.join(SAMPLES, 'case4', 'L.json');
     const r = await runCli(['check', file], 30_000);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.ok(r.stdout.startsWith(`${file}: ok\n  node ws://case4.L.fiap.org\n`), r.stdout);
-    assert.deepEqual(findings(r.stdout).map(key), [key(relay('L.json'))]);
+    assert.deepEqual(findings(r.stdout).map(key), [key(relay('L.json')), key(openCp('L.json'))]);
     assert.doesNotMatch(r.stdout, /deployment|unknown name|missing server/);
   });
 
@@ -343,7 +357,7 @@ describe('west check: one file, and files that do not load', { concurrency: 4 },
     const file = path.join(SAMPLES, 'case1', 'L.json');
     const r = await runCli(['check', file], 30_000);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.deepEqual(findings(r.stdout), [{
+    assert.deepEqual(findings(r.stdout).filter((f) => f.rule !== 'open control port'), [{
       severity: 'warning', file: 'L.json', path: 'west', rule: 'open relay',
       message: 'the tunnel server ws://127.0.0.1:9801 can make case1.L.fiap.org:9802 fetch any URL it can reach (no west.egress allowlist)',
     }]);

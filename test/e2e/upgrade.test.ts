@@ -8,7 +8,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
 import { freePort } from '../helpers/net.js';
-import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 let wss: WebSocketServer;
 let plain: http.Server;
@@ -28,23 +28,25 @@ before(async () => {
 
   const wsPort = (wss.address() as { port: number }).port;
   const plainPort = (plain.address() as { port: number }).port;
-  const [sp, lp] = [await freePort(), await freePort()];
   let dir: string;
   ({ dir, cleanup } = await tempDir('west-upgrade-'));
-  const config = await writeConfig(dir, 'self.json', {
-    west: { nm: 'self' },
-    wsts: { sp: `ws://127.0.0.1:${sp}` },
-    proxy: {
-      [`http://127.0.0.1:${lp}`]: {
-        ea: `ws://127.0.0.1:${sp}`,
-        '/ws': { ou: `http://127.0.0.1:${wsPort}/socket` },
-        '/plain': { ou: `http://127.0.0.1:${plainPort}/` },
+  // The node tunnels to itself, so its config names its tunnel port; the listener is the OS's pick.
+  const node = await retryIfPortTaken(async () => {
+    const sp = await freePort();
+    return WestProcess.start(await writeConfig(dir, 'self.json', {
+      west: { nm: 'self' },
+      wsts: { sp: `ws://127.0.0.1:${sp}` },
+      proxy: {
+        'http://127.0.0.1:0': {
+          ea: `ws://127.0.0.1:${sp}`,
+          '/ws': { ou: `http://127.0.0.1:${wsPort}/socket` },
+          '/plain': { ou: `http://127.0.0.1:${plainPort}/` },
+        },
       },
-    },
+    }));
   });
-  const node = await WestProcess.start(config);
   await node.waitForEvent('tunnel.connected');
-  listenerUrl = `ws://127.0.0.1:${lp}`;
+  listenerUrl = node.listenerUrl().replace(/^http:/, 'ws:');
 });
 
 after(async () => {

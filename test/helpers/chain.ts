@@ -17,20 +17,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { fetchText, freePort, waitFor, type FetchResult } from './net.js';
 import { startRequest, type StreamOptions } from './stream.js';
-import { portedSamples, WestProcess } from './west.js';
+import { portedSamples, retryIfPortTaken, WestProcess } from './west.js';
 
 export type ChainNode = 'G' | 'L' | 'L2';
 export const CHAIN_NODES: readonly ChainNode[] = ['G', 'L', 'L2'];
-
-/**
- * A free port picked by the OS may be taken again before a node binds it (the same range
- * serves outgoing connections), so launches that hit EADDRINUSE start over on fresh ports.
- */
-const LAUNCH_ATTEMPTS = 3;
-
-function portTaken(err: unknown): boolean {
-  return err instanceof Error && err.message.includes('EADDRINUSE');
-}
 
 /** `west.*` keys, e.g. `{ heartbeat: 0.5, reconnectMin: 0.1 }`. */
 export type WestKeys = Record<string, number>;
@@ -110,19 +100,20 @@ export class Chain {
 
   /**
    * Creates a chain and starts its nodes in `order` (default G, L, L2); on EADDRINUSE it starts
-   * over with fresh ports.
+   * over with fresh ports. (Every port is named in a config before start, and nodes restart on
+   * their ports, so the chain keeps `freePort` ports.)
    */
   static async launch(opts: ChainOptions, order: readonly ChainNode[] = CHAIN_NODES): Promise<Chain> {
-    for (let attempt = 1; ; attempt++) {
+    return retryIfPortTaken(async () => {
       const chain = await Chain.create(opts);
       try {
         await chain.startAll(order);
         return chain;
       } catch (err) {
         await chain.stopAll();
-        if (!portTaken(err) || attempt >= LAUNCH_ATTEMPTS) throw err;
+        throw err;
       }
-    }
+    });
   }
 
   /** Starts one node (waits for node.started, not for its tunnels). */
@@ -321,55 +312,51 @@ export interface PairConfigs {
  * Two nodes: G runs the tunnel server and an `en` listener down to L; L dials G and has an
  * `ea` listener up to G. `${gUrl}/x` is performed at L as origin `/atL/x`, `${lUrl}/x` at G as
  * origin `/atG/x`. Files are written; nothing is started.
+ *
+ * The listeners and control ports are written as port 0: the URLs are read from each node's
+ * log when it starts (`start`), and change when a node is started again. The tunnel server's
+ * port is picked before: L's config names it, and G must bind it again when restarted.
  */
 export class Pair {
   readonly files: Record<'G' | 'L', string>;
   readonly names: Record<'G' | 'L', string>;
-  readonly control: Record<'G' | 'L', string>;
   readonly configs: PairConfigs;
   /** The tunnel server URL (G's wsts.sp). */
   readonly server: string;
-  /** G's `en` listener with its mapping (performed at L). */
-  readonly gUrl: string;
-  /** L's `ea` listener with its mapping (performed at G). */
-  readonly lUrl: string;
+  /** Control port base URL of each node, once started. */
+  readonly control: Record<'G' | 'L', string> = { G: '', L: '' };
+  /** G's `en` listener with its mapping (performed at L), once G is started. */
+  gUrl = '';
+  /** L's `ea` listener with its mapping (performed at G), once L is started. */
+  lUrl = '';
 
-  private constructor(init: Omit<Pair, 'rewrite'>) {
-    this.files = init.files;
-    this.names = init.names;
-    this.control = init.control;
-    this.configs = init.configs;
-    this.server = init.server;
-    this.gUrl = init.gUrl;
-    this.lUrl = init.lUrl;
+  private constructor(files: Record<'G' | 'L', string>, names: Record<'G' | 'L', string>, configs: PairConfigs, server: string) {
+    this.files = files;
+    this.names = names;
+    this.configs = configs;
+    this.server = server;
   }
 
   static async create(opts: PairOptions): Promise<Pair> {
-    const [sp, gProxy, lProxy, gCp, lCp] = await Promise.all([opts.serverPort ?? freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const server = `ws://127.0.0.1:${sp}`;
+    const server = `ws://127.0.0.1:${opts.serverPort ?? await freePort()}`;
     const names = { G: `${opts.tag}-G`, L: `${opts.tag}-L` };
     const origin = `http://127.0.0.1:${opts.originPort}`;
     const configs: PairConfigs = {
       G: {
-        west: { nm: names.G, cp: `127.0.0.1:${gCp}`, ...(opts.west ?? SHORT_TIMERS), ...opts.gWest },
+        west: { nm: names.G, cp: '127.0.0.1:0', ...(opts.west ?? SHORT_TIMERS), ...opts.gWest },
         wsts: { sp: server, ...(opts.claim ? { claim: opts.claim } : {}) },
-        proxy: { [`http://127.0.0.1:${gProxy}`]: { en: names.L, '/px': { ou: `${origin}/atL` } } },
+        proxy: { 'http://127.0.0.1:0': { en: names.L, '/px': { ou: `${origin}/atL` } } },
       },
       L: {
-        west: { nm: names.L, cp: `127.0.0.1:${lCp}`, ...(opts.west ?? SHORT_TIMERS), ...opts.lWest },
-        proxy: { [`http://127.0.0.1:${lProxy}`]: { ea: opts.lDials ?? server, '/px': { ou: `${origin}/atG` } } },
+        west: { nm: names.L, cp: '127.0.0.1:0', ...(opts.west ?? SHORT_TIMERS), ...opts.lWest },
+        proxy: { 'http://127.0.0.1:0': { ea: opts.lDials ?? server, '/px': { ou: `${origin}/atG` } } },
       },
     };
     const files = {
       G: path.join(opts.dir, `${opts.tag}-G.json`),
       L: path.join(opts.dir, `${opts.tag}-L.json`),
     };
-    const pair = new Pair({
-      files, names, configs, server,
-      control: { G: `http://127.0.0.1:${gCp}`, L: `http://127.0.0.1:${lCp}` },
-      gUrl: `http://127.0.0.1:${gProxy}/px`,
-      lUrl: `http://127.0.0.1:${lProxy}/px`,
-    });
+    const pair = new Pair(files, names, configs, server);
     await pair.rewrite('G');
     await pair.rewrite('L');
     return pair;
@@ -380,18 +367,25 @@ export class Pair {
    * fresh options: `makeOptions` runs once per attempt).
    */
   static async launch(makeOptions: () => PairOptions | Promise<PairOptions>): Promise<{ pair: Pair; g: WestProcess; l: WestProcess }> {
-    for (let attempt = 1; ; attempt++) {
+    return retryIfPortTaken(async () => {
       const pair = await Pair.create(await makeOptions());
-      let g: WestProcess | undefined;
+      const g = await pair.start('G');
       try {
-        g = await WestProcess.start(pair.files.G);
-        const l = await WestProcess.start(pair.files.L);
-        return { pair, g, l };
+        return { pair, g, l: await pair.start('L') };
       } catch (err) {
-        await g?.stop();
-        if (!portTaken(err) || attempt >= LAUNCH_ATTEMPTS) throw err;
+        await g.stop();
+        throw err;
       }
-    }
+    });
+  }
+
+  /** Starts a node from its file and reads its listener and control URLs from its log. */
+  async start(node: 'G' | 'L'): Promise<WestProcess> {
+    const p = await WestProcess.start(this.files[node]);
+    this.control[node] = p.controlUrl();
+    if (node === 'G') this.gUrl = `${p.listenerUrl('http://127.0.0.1:0')}/px`;
+    else this.lUrl = `${p.listenerUrl('http://127.0.0.1:0')}/px`;
+    return p;
   }
 
   /** Writes a node's config object (as changed by the test) to its file, or `text` instead. */

@@ -39,7 +39,12 @@ async function bindable(port: number): Promise<boolean> {
   return (await tryBind(port, '0.0.0.0')) === 'ok';
 }
 
-/** A port that was free a moment ago, below the ephemeral range and not handed out before by this process. */
+/**
+ * A port that was free a moment ago, below the ephemeral range and not handed out before by this
+ * process. Only for ports a config must name before its node starts (or that a node binds again
+ * after a restart); start such nodes with `retryIfPortTaken` (helpers/west.ts), since another
+ * process may bind the port first. Everywhere else write port 0 and read the bound port back.
+ */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = PICK_LOW + Math.floor(Math.random() * (PICK_HIGH - PICK_LOW));

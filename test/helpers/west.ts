@@ -1,6 +1,9 @@
 /**
- * Runs the real `west` CLI as a child process on configs derived from the samples, with every
- * port rewritten to a free one so tests never collide with each other or with a user's node.
+ * Runs the real `west` CLI as a child process. Ports only a test talks to are written as 0 in
+ * its config and read back from the node's log (`bound()`); ports a config must name before a
+ * node starts (a tunnel server its clients dial, a listener another node's `ou` points at, a
+ * port a restarted node must bind again) are picked with `freePort`, and the start is retried
+ * on fresh ports when one was taken in between (`retryIfPortTaken`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +24,40 @@ export interface LogEvent {
   event: string;
   level: string;
   [field: string]: unknown;
+}
+
+/** What the node logged when it bound its ports (a config may say 0: these are the real ones). */
+export interface BoundPorts {
+  control: number | undefined;
+  server: number | undefined;
+  /** Port of each proxy listener, by its key as written in the config. */
+  listeners: Map<string, number>;
+}
+
+/** Deadline for a node to start; booting can take seconds on a loaded two-core machine. */
+const START_MS = 30_000;
+
+/** Starts made in all when a picked port was taken before the node bound it. */
+const PORT_ATTEMPTS = 3;
+
+/** Did a node (or a reload) fail because a port was in use? */
+export function portTaken(err: unknown): boolean {
+  return err instanceof Error && err.message.includes('EADDRINUSE');
+}
+
+/**
+ * Runs `start` again when it fails on a taken port: a port picked with `freePort` can be bound
+ * by another process before the node binds it. `start` picks its ports afresh each time and
+ * stops whatever it started before it throws.
+ */
+export async function retryIfPortTaken<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!portTaken(err) || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
 }
 
 /** A temporary directory removed by `cleanup()`. */
@@ -48,6 +85,39 @@ export async function portedSamples(dir: string, files: string[], extra: number[
     paths[f] = out;
   }));
   return { paths, ports };
+}
+
+export interface StartedSamples {
+  /** Path of each config as written, by sample file. */
+  paths: Record<string, string>;
+  /** Sample port -> the port in use. */
+  ports: Map<number, number>;
+  /** The running node of each sample file. */
+  nodes: Map<string, WestProcess>;
+}
+
+/**
+ * Ports the samples (`portedSamples`), starts `origin` on the port that stands for the sample's
+ * `originPort`, then a node per file in order. The sample configs name each other's ports, so
+ * these are picked before anything starts: when one was taken meanwhile, whatever started is
+ * stopped and it all starts over on fresh ports.
+ */
+export async function startSamples(dir: string, files: string[], origin: { server: Origin; samplePort: number }): Promise<StartedSamples> {
+  return retryIfPortTaken(async () => {
+    const { paths, ports } = await portedSamples(dir, files, [origin.samplePort]);
+    const nodes = new Map<string, WestProcess>();
+    let originUp = false;
+    try {
+      await origin.server.listen(ports.get(origin.samplePort));
+      originUp = true;
+      for (const f of files) nodes.set(f, await WestProcess.start(paths[f]!));
+      return { paths, ports, nodes };
+    } catch (err) {
+      await Promise.all([...nodes.values()].map((n) => n.stop()));
+      if (originUp) await origin.server.close();
+      throw err;
+    }
+  });
 }
 
 /** Writes a config object as JSON into dir and returns its path. */
@@ -97,11 +167,57 @@ export class WestProcess {
   /** Runs `west -c config` and waits until the node reports it started. */
   static async start(config: string, extraArgs: string[] = []): Promise<WestProcess> {
     const p = WestProcess.spawn(['-c', config, '--log-format', 'json', ...extraArgs]);
-    await Promise.race([
-      p.waitForEvent('node.started'),
-      p.exited.then((code) => { throw new Error(`west exited with ${code} before starting:\n${p.stderr}`); }),
-    ]);
+    try {
+      await Promise.race([
+        p.waitForEvent('node.started', undefined, START_MS),
+        p.exited.then((code) => { throw new Error(`west exited with ${code} before starting:\n${p.stderr}`); }),
+      ]);
+    } catch (err) {
+      await p.stop();
+      throw err;
+    }
     return p;
+  }
+
+  /**
+   * The ports this node bound, from its log lines (the latest for each: a reload may bind
+   * again). Complete once `start()` has returned: every bind is logged before node.started.
+   */
+  bound(): BoundPorts {
+    const ports: BoundPorts = { control: undefined, server: undefined, listeners: new Map() };
+    for (const e of this.events) {
+      if (e.event === 'control.listening') ports.control = Number(e.port);
+      else if (e.event === 'tunnel.server_listening') ports.server = Number(e.port);
+      else if (e.event === 'proxy.listening') ports.listeners.set(String(e.listener), Number(e.port));
+    }
+    return ports;
+  }
+
+  /** `http://127.0.0.1:<port>` of the control port (throws when the node has none). */
+  controlUrl(): string {
+    const port = this.bound().control;
+    if (port === undefined) throw new Error('this node logged no control.listening');
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /**
+   * `http://host:<port>` of a proxy listener: the one with `key` (as written in the config), or
+   * the node's only listener. The host is the key's (loopback when the key means every interface).
+   */
+  listenerUrl(key?: string): string {
+    const listeners = [...this.bound().listeners];
+    const found = key === undefined ? (listeners.length === 1 ? listeners[0] : undefined) : listeners.find(([k]) => k === key);
+    if (!found) throw new Error(`no proxy.listening for ${key ?? 'a single listener'} (logged: ${listeners.map(([k]) => k).join(', ') || 'none'})`);
+    const [, scheme, host] = /^(https?):\/\/(\[[^\]]*\]|[^:/]*)/i.exec(found[0]) ?? [];
+    const reachable = !host || host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
+    return `${scheme ?? 'http'}://${reachable}:${found[1]}`;
+  }
+
+  /** Port of the tunnel server (throws when the node has none). */
+  serverPort(): number {
+    const port = this.bound().server;
+    if (port === undefined) throw new Error('this node logged no tunnel.server_listening');
+    return port;
   }
 
   /** Waits for a log event (optionally matching `match`), bounded. */

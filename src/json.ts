@@ -1,0 +1,6 @@
+/** Narrowing values parsed from JSON (configs, a node's published state). */
+
+/** A JSON object: not null, not an array. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
