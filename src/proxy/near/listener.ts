@@ -50,6 +50,11 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
   private readonly server: http.Server;
   /** Client connections: per-address counts, exchanges open on each, which are closing. */
   readonly connections = new ConnectionTable();
+  /**
+   * Sockets handed over by 'upgrade' and still open. Node's server.close() waits for them but
+   * closeAllConnections() does not reach them: close() ends them itself.
+   */
+  private readonly upgraded = new Set<Duplex>();
 
   constructor(opts: ProxyListenerOptions) {
     this.config = opts.config;
@@ -90,6 +95,8 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
       onRequest(req, res);
     });
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.upgraded.add(socket);
+      socket.once('close', () => this.upgraded.delete(socket));
       acceptUpgrade(this, req, socket, head).catch((err: unknown) => {
         this.internalError(err);
         socket.destroy();
@@ -154,7 +161,9 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
 
   async close(): Promise<void> {
     this.draining = true;
-    await closeNow(this.server);
+    const closed = closeNow(this.server);
+    for (const socket of this.upgraded) socket.destroy();
+    await closed;
   }
 
   /** Logs and reports one finished exchange. */
