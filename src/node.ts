@@ -136,6 +136,7 @@ export class WestNode {
       for (const l of this.listeners.values()) l.update(l.config, t);
     }
     for (const l of plan.listeners.update) this.listeners.get(endpointKey(l))?.update(l, next.tuning);
+    for (const l of plan.listeners.rotate) this.listeners.get(endpointKey(l))?.rotateCertificate(l, next.tuning);
     for (const key of [...plan.listeners.remove, ...plan.listeners.replace.map(endpointKey)]) {
       const l = this.listeners.get(key);
       this.listeners.delete(key);
@@ -220,9 +221,7 @@ export class WestNode {
       out.push({
         port: l.port,
         unbind: async () => l.stopAccepting(),
-        // TODO(src/proxy): a ProxyListener method to listen again after stopAccepting()
-        // would be cleaner than resetting its draining flag here.
-        rebind: async () => { l.draining = false; await l.listen(); },
+        rebind: () => l.listenAgain(),
       });
     }
     const server = this.server;

@@ -14,7 +14,7 @@ export interface ReloadPlan {
    * A listener whose scheme (http/https) or certificate and key changed is replaced: a new
    * server binds and the old one drains.
    */
-  listeners: { add: ListenerConfig[]; remove: string[]; update: ListenerConfig[]; replace: ListenerConfig[] };
+  listeners: { add: ListenerConfig[]; remove: string[]; update: ListenerConfig[]; replace: ListenerConfig[]; rotate: ListenerConfig[] };
   /** The tunnel server must be rebound (its URL changed, or it appears or goes). */
   rebindServer: boolean;
   /** Same address and certificates, other admission settings (claim, tokens, wsts.ca): applied in place. */
@@ -35,7 +35,7 @@ export function endpointKey(l: { host: string; port: number }): string {
 export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
   const plan: ReloadPlan = {
     clients: { add: [], remove: [], replace: [] },
-    listeners: { add: [], remove: [], update: [], replace: [] },
+    listeners: { add: [], remove: [], update: [], replace: [], rotate: [] },
     rebindServer: false,
     serverUpdate: false,
     rebindControl: false,
@@ -60,7 +60,10 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
   for (const [key, l] of newListeners) {
     const old = oldListeners.get(key);
     if (!old) plan.listeners.add.push(l);
-    // http <-> https is a change of tlsMaterial too (an http listener has none).
+    // An https listener with a new certificate or key takes it in place (open connections
+    // stay); http <-> https is a change of tlsMaterial too (an http listener has none) and
+    // rebuilds the listener.
+    else if (old.tlsMaterial && l.tlsMaterial && !same(old.tlsMaterial, l.tlsMaterial)) plan.listeners.rotate.push(l);
     else if (!same(old.tlsMaterial, l.tlsMaterial)) plan.listeners.replace.push(l);
     else if (!same(old, l)) plan.listeners.update.push(l);
   }
@@ -86,6 +89,7 @@ export function describePlan(plan: ReloadPlan): Record<string, unknown> {
     listenersAdded: plan.listeners.add.map((l) => l.key),
     listenersRemoved: plan.listeners.remove,
     listenersUpdated: plan.listeners.update.map((l) => l.key),
+    listenersRotated: plan.listeners.rotate.map((l) => l.key),
     listenersReplaced: plan.listeners.replace.map((l) => l.key),
     server: plan.rebindServer ? 'rebound' : plan.serverUpdate ? 'admission settings changed' : 'unchanged',
     control: plan.rebindControl ? 'rebound' : 'unchanged',

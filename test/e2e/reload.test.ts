@@ -13,6 +13,8 @@ import { mkdir, readFile, rename, rmdir } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
 import type tls from 'node:tls';
+import { connect as tlsConnect } from 'node:tls';
+import { once } from 'node:events';
 import { Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type NodeStateView } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
@@ -109,6 +111,28 @@ function tlsGet(url: string, ca: Buffer): Promise<{ status: number; cn: string; 
     req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 5 s`)));
     req.on('error', reject);
   });
+}
+
+/** One TLS connection kept open, for requests one after the other (keep-alive). */
+async function keptTlsConnection(port: number, caPem: Buffer): Promise<{ get(path: string): Promise<string>; cn(): string; close(): void }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, ca: caPem });
+  socket.on('error', () => { /* closed by the test */ });
+  await once(socket, 'secureConnect');
+  let buffered = '';
+  socket.setEncoding('latin1').on('data', (c: string) => { buffered += c; });
+  return {
+    async get(path) {
+      buffered = '';
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      return waitFor('a whole answer on the kept connection', () => {
+        const m = /\r\ncontent-length: (\d+)\r\n/i.exec(buffered);
+        const end = buffered.indexOf('\r\n\r\n');
+        return m && end >= 0 && buffered.length >= end + 4 + Number(m[1]) ? buffered : undefined;
+      }, 10_000);
+    },
+    cn: () => String(socket.getPeerCertificate().subject.CN),
+    close: () => socket.destroy(),
+  };
 }
 
 describe('SIGHUP on L', { concurrency: 1 }, () => {
@@ -337,9 +361,15 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
       assert.equal(first.cn, 'reload-listener-one');
       assert.equal(first.fingerprint, new X509Certificate(await readFile(one.cert)).fingerprint256);
 
+      // A connection open across the rotation keeps its certificate and is not dropped.
+      const kept = await keptTlsConnection(port, caPem);
+      assert.match(await kept.get('/t/echo'), /^HTTP\/1\.1 200 /);
       Object.assign(p.configs.L.proxy![secure]!, { cert: two.cert, key: two.key });
       await p.rewrite('L');
       await hup('node.reloaded');
+      assert.match(await kept.get('/t/echo'), /^HTTP\/1\.1 200 /, 'the connection open across the rotation still serves');
+      assert.equal(kept.cn(), 'reload-listener-one');
+      kept.close();
       const second = await tlsGet(`${secure}/t/echo`, caPem);
       assert.equal(second.status, 200);
       assert.equal(second.cn, 'reload-listener-two');

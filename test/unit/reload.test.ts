@@ -41,7 +41,7 @@ for (const c of CASES) {
   });
 }
 
-test('planReload: http -> https, or a new certificate, replaces the listener; a mapping alone updates it', () => {
+test('planReload: http -> https replaces the listener, a new certificate rotates it in place, a mapping alone updates it', () => {
   const tls = (c: Record<string, any>): void => {
     c.proxy['https://127.0.0.1:9911'] = { ...c.proxy['http://127.0.0.1:9911'], cert: 'tls/server.crt', key: 'tls/server.key' };
     delete c.proxy['http://127.0.0.1:9911'];
@@ -53,7 +53,8 @@ test('planReload: http -> https, or a new certificate, replaces the listener; a 
     tls(c);
     Object.assign(c.proxy['https://127.0.0.1:9911'], { cert: '../../sample/hardened/tls/relay.crt', key: '../../sample/hardened/tls/relay.key' });
   }));
-  assert.deepEqual(newCert.listeners.replace.map((l) => l.key), ['https://127.0.0.1:9911']);
+  assert.deepEqual(newCert.listeners.rotate.map((l) => l.key), ['https://127.0.0.1:9911']);
+  assert.deepEqual([newCert.listeners.replace, newCert.listeners.update], [[], []]);
   const mapping = planReload(config(tls), config((c) => { tls(c); c.proxy['https://127.0.0.1:9911']['/py'] = { ou: 'http://127.0.0.1:9921/y' }; }));
   assert.deepEqual([mapping.listeners.replace.length, mapping.listeners.update.length], [0, 1]);
 });

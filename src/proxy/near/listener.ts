@@ -147,6 +147,23 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     this.allowlists = allowlistsOf(config);
   }
 
+  /**
+   * A new certificate and key for an https listener, taken in place (setSecureContext): new
+   * TLS handshakes get it, connections already open keep theirs and are not dropped.
+   */
+  rotateCertificate(config: ListenerConfig, tuning: Tuning): void {
+    const tls = config.tlsMaterial;
+    if (!(this.server instanceof https.Server) || !tls) throw new Error(`listener ${config.key} is not an https listener`);
+    this.server.setSecureContext({ cert: tls.cert, key: tls.key });
+    this.update(config, tuning);
+  }
+
+  /** Listens again after stopAccepting() (a reload rolled back): serves as before. */
+  async listenAgain(): Promise<void> {
+    this.draining = false;
+    await this.listen();
+  }
+
   /** A request this node's own far end would send to this listener over loopback (see relay.ts). */
   relay(a: Attempt): Promise<void> {
     return relayToListener(this, a);
