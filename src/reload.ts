@@ -28,8 +28,13 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-export function endpointKey(l: { host: string; port: number }): string {
-  return `${l.host}:${l.port}`;
+/**
+ * What identifies a listener across reloads: its address (so http -> https on one port is the
+ * same listener, changed). Port 0 binds a fresh port each time: such listeners are told apart
+ * by their key as written (`http://127.0.0.1:0` and `https://127.0.0.1:0` are two).
+ */
+export function endpointKey(l: { host: string; port: number; key: string }): string {
+  return l.port === 0 ? l.key : `${l.host}:${l.port}`;
 }
 
 export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
