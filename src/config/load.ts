@@ -101,6 +101,7 @@ function resolveTuning(west: RawWest): Tuning {
     idleTimeoutMs: ms(west.idleTimeout, DEFAULT_TUNING.idleTimeoutMs),
     headerTimeoutMs: ms(west.headerTimeout, DEFAULT_TUNING.headerTimeoutMs),
     maxConnectionsPerAddress: west.maxConnectionsPerAddress ?? DEFAULT_TUNING.maxConnectionsPerAddress,
+    errorDetail: west.errorDetail ?? DEFAULT_TUNING.errorDetail,
   };
 }
 

@@ -75,6 +75,7 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
   idleTimeout: seconds(),
   headerTimeout: seconds(),
   maxConnectionsPerAddress: integer(0, 1_000_000),
+  errorDetail: { enum: ['full', 'minimal'], message: 'must be "full" or "minimal"' },
   egress: {
     type: 'object',
     propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },

@@ -60,6 +60,8 @@ export interface RawWest {
   headerTimeout?: number;
   /** Most connections one client address may hold open to a listener; 0 = no cap. */
   maxConnectionsPerAddress?: number;
+  /** What west's own failure answers tell a client: `full` (node, reason) or `minimal` (status only). */
+  errorDetail?: ErrorDetail;
   /** What peers may make this node fetch; absent = anything (an open relay, warned about). */
   egress?: RawEgress;
   /** Bearer token the control port requires. */
@@ -188,7 +190,15 @@ export interface Tuning {
   idleTimeoutMs: number;
   headerTimeoutMs: number;
   maxConnectionsPerAddress: number;
+  errorDetail: ErrorDetail;
 }
+
+/**
+ * `full`: a failure answer names the node where it failed and why (the default, for operators
+ * and chains). `minimal`: status and Proxy-Status error type only, and a mapping `ca` refuses
+ * looks unmapped (404), so outsiders learn neither node names, URLs, rules nor which paths exist.
+ */
+export type ErrorDetail = 'full' | 'minimal';
 
 /** The resolved config of one node. */
 export interface NodeConfig {
@@ -225,6 +235,7 @@ export const DEFAULT_TUNING: Tuning = {
   idleTimeoutMs: 300_000,
   headerTimeoutMs: 20_000,
   maxConnectionsPerAddress: 256,
+  errorDetail: 'full',
 };
 
 /** Default port of a proxy listener whose key names none (as the original). */

@@ -134,14 +134,14 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
     Object.assign(c.west, {
       responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0,
       peerWait: 0.5, reconnectMin: 0.1, reconnectMax: 2, maxStreams: 10, maxHeaderSize: 4096, idleTimeout: 60,
-      headerTimeout: 7.5, maxConnectionsPerAddress: 0,
+      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal',
     });
   }));
   assert.deepEqual(config.tuning, {
     responseTimeoutMs: 2500, connectTimeoutMs: 1000, heartbeatMs: 5000, drainTimeoutMs: 3000,
     streamWindow: 65536, maxHops: 3, retryAfterS: 0,
     peerWaitMs: 500, reconnectMinMs: 100, reconnectMaxMs: 2000, maxStreams: 10, maxHeaderSize: 4096, idleTimeoutMs: 60_000,
-    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0,
+    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal',
   });
 });
 

@@ -177,3 +177,20 @@ test('HEAD and a plain GET keep the connection for the next request', async () =
     agent.destroy();
   }
 });
+
+test('errorDetail "minimal": outsiders get the status only, and a mapping ca refuses looks unmapped; the record keeps the truth', async () => {
+  listener.update(listener.config, { ...DEFAULT_TUNING, errorDetail: 'minimal' });
+  try {
+    const denied = await fetchText(url('/denied/x'));
+    const unmapped = await fetchText(url('/none'));
+    const refused = await fetchText(url('/local/x'));
+    assert.deepEqual([denied.status, denied.text], [404, '404 Not Found\n']);
+    assert.deepEqual([unmapped.status, unmapped.text], [404, '404 Not Found\n']);
+    assert.equal(denied.headers['proxy-status'], unmapped.headers['proxy-status']);
+    assert.deepEqual([refused.status, refused.text, refused.headers['proxy-status']], [502, '502 Bad Gateway\n', 'west; error=connection_refused']);
+    await waitFor('three records', () => records.length === 3);
+    assert.deepEqual(records.map((r) => r.failure?.code).sort(), ['client_denied', 'no_mapping', 'origin_refused']);
+  } finally {
+    listener.update(listener.config, DEFAULT_TUNING);
+  }
+});

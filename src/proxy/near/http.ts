@@ -58,7 +58,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
       near.connections.close(socket);
     }
     req.resume();
-    sendFailure(res, err, tuning.retryAfterS);
+    sendFailure(res, err, tuning);
   };
 
   const noHost = missingHost(req, nodeName);

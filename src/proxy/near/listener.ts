@@ -78,7 +78,7 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       acceptRequest(this, req, res).catch((err: unknown) => {
         this.internalError(err);
-        sendFailure(res, new WestError('internal', this.nodeName, 'internal error'), this.tuning.retryAfterS);
+        sendFailure(res, new WestError('internal', this.nodeName, 'internal error'), this.tuning);
       });
     };
     const tls = opts.config.tlsMaterial;
@@ -212,7 +212,7 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
    */
   private refuseRaw(socket: Duplex, failure: WestError, why: string): void {
     if (this.connections.busy(socket)) this.connections.close(socket);
-    else sendRawFailure(socket, failure, this.tuning.retryAfterS);
+    else sendRawFailure(socket, failure, this.tuning);
     this.log.debug('proxy.bad_request', { listener: this.config.key, status: failure.status, error: why });
   }
 

@@ -33,9 +33,8 @@ export async function relayToListener(near: RouteTable & ExchangeSink, a: Attemp
   const answer = (err: WestError): void => {
     ex.failed(err);
     if (incoming.destroyed) return;
-    status = err.status;
-    a.answered(err.status);
-    streamFailure(incoming, a.method, err, tuning.retryAfterS);
+    status = streamFailure(incoming, a.method, err, tuning);
+    a.answered(status);
   };
 
   const routed = await route(near, ex);

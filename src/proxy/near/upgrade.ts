@@ -30,8 +30,7 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
       socket.destroy();
       return;
     }
-    answered = err.status;
-    sendRawFailure(socket, err, tuning.retryAfterS);
+    answered = sendRawFailure(socket, err, tuning);
   };
 
   const noHost = missingHost(req, nodeName);

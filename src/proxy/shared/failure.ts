@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Tuning } from '../../config/types.js';
 import { FAILURES, isFailureCode, WestError, type FailureCode } from '../../errors.js';
 import type { ResetInfo } from '../../tunnel/frame.js';
 import { StreamResetError, type TunnelStream } from '../../tunnel/stream.js';
@@ -38,16 +39,24 @@ export interface FailureAnswer {
   body: string;
 }
 
-export function failureAnswer(err: WestError, retryAfterS: number): FailureAnswer {
-  const status = err.status;
-  const body = `${status} ${STATUS_CODES[status] ?? ''}: west node ${err.node}: ${err.message}\n`;
+/** How a node words its failure answers (west.retryAfter, west.errorDetail). */
+export type AnswerStyle = Pick<Tuning, 'retryAfterS' | 'errorDetail'>;
+
+export function failureAnswer(err: WestError, style: AnswerStyle): FailureAnswer {
+  const minimal = style.errorDetail === 'minimal';
+  // Minimal: a mapping that refuses this client is indistinguishable from none at all.
+  const code: FailureCode = minimal && err.code === 'client_denied' ? 'no_mapping' : err.code;
+  const status = FAILURES[code].status;
+  const body = minimal
+    ? `${status} ${STATUS_CODES[status] ?? ''}\n`
+    : `${status} ${STATUS_CODES[status] ?? ''}: west node ${err.node}: ${err.message}\n`;
   const headers = [
     'Content-Type', 'text/plain; charset=utf-8',
     'Content-Length', String(Buffer.byteLength(body)),
-    'Proxy-Status', proxyStatusValue(err),
+    'Proxy-Status', minimal ? `west; error=${FAILURES[code].proxyStatus}` : proxyStatusValue(err),
     'Cache-Control', 'no-store',
   ];
-  if (status === 503) headers.push('Retry-After', String(retryAfterS));
+  if (status === 503) headers.push('Retry-After', String(style.retryAfterS));
   return { status, headers, body };
 }
 
@@ -59,12 +68,12 @@ export function rawResponseHead(status: number, statusMessage: string, headers: 
 }
 
 /** Answers a request with a failure; a response already under way is cut off instead. */
-export function sendFailure(res: ServerResponse, err: WestError, retryAfterS: number): void {
+export function sendFailure(res: ServerResponse, err: WestError, style: AnswerStyle): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const answer = failureAnswer(err, retryAfterS);
+  const answer = failureAnswer(err, style);
   res.writeHead(answer.status, answer.headers);
   res.end(res.req.method === 'HEAD' ? undefined : answer.body);
 }
@@ -73,26 +82,29 @@ export function sendFailure(res: ServerResponse, err: WestError, retryAfterS: nu
 const LINGER_MS = 1000;
 
 /**
- * Answers on a raw socket (an upgrade, CONNECT, a head Node could not parse) and closes it.
+ * Answers on a raw socket (an upgrade, CONNECT, a head Node could not parse) and closes it;
+ * returns the status.
  * A lingering close (RFC 9112 §9.6): what the client still sends is read and dropped, so it
  * gets the answer rather than a reset, and after LINGER_MS the connection is cut whatever the
  * client does.
  */
-export function sendRawFailure(socket: Duplex, err: WestError, retryAfterS: number): void {
-  if (socket.destroyed) return;
-  const answer = failureAnswer(err, retryAfterS);
+export function sendRawFailure(socket: Duplex, err: WestError, style: AnswerStyle): number {
+  const answer = failureAnswer(err, style);
+  if (socket.destroyed) return answer.status;
   socket.resume();
   socket.end(rawResponseHead(answer.status, '', [...answer.headers, 'Connection', 'close']) + answer.body);
   const linger = setTimeout(() => socket.destroy(), LINGER_MS);
   linger.unref();
   socket.once('close', () => clearTimeout(linger));
+  return answer.status;
 }
 
-/** Answers on a tunnel stream the peer opened, as the listener it was meant for would have. */
-export function streamFailure(stream: TunnelStream, method: string, err: WestError, retryAfterS: number): void {
-  if (stream.destroyed) return;
-  const answer = failureAnswer(err, retryAfterS);
+/** Answers on a tunnel stream the peer opened, as the listener it was meant for would have; returns the status. */
+export function streamFailure(stream: TunnelStream, method: string, err: WestError, style: AnswerStyle): number {
+  const answer = failureAnswer(err, style);
+  if (stream.destroyed) return answer.status;
   stream.resume();
   stream.respond({ status: answer.status, statusMessage: '', headers: answer.headers });
   stream.end(method === 'HEAD' ? undefined : answer.body);
+  return answer.status;
 }
