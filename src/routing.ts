@@ -40,8 +40,9 @@ export class Router {
       if (!client) return new WestError('internal', name, `no tunnel client for ${target.url}`);
       const session = await client.acquire(tuning.connectTimeoutMs, tuning.peerWaitMs);
       if (session) return session;
-      const why = client.lastError ? `: ${client.lastError}` : '';
-      return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected${why}`);
+      // Why it is down (a refusal naming other addresses, a TLS error) is the operator's
+      // business: it is in this node's log (tunnel.redial) and /state.json, not in the answer.
+      return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected`);
     }
     const session = this.host.server?.get(target.name) ?? await this.waitForPeer(target.name);
     if (session) return session;

@@ -194,3 +194,18 @@ test('errorDetail "minimal": outsiders get the status only, and a mapping ca ref
     listener.update(listener.config, DEFAULT_TUNING);
   }
 });
+
+test('a failure a middle node answers for its own listener keeps its reason phrase through the chain', async () => {
+  ctx.localListener = (u) => (u.port === String(listener.port) ? listener : undefined);
+  try {
+    const stream = pair.client.openStream({
+      kind: 'http', method: 'GET', url: `http://127.0.0.1:${listener.port}/none`, headers: [], hops: 1, to: '', id: 'relay-404',
+    });
+    stream.end();
+    const [head] = await once(stream, 'response') as [{ status: number; statusMessage: string }];
+    stream.resume();
+    assert.deepEqual([head.status, head.statusMessage], [404, 'Not Found']);
+  } finally {
+    delete ctx.localListener;
+  }
+});

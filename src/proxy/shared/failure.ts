@@ -104,7 +104,7 @@ export function streamFailure(stream: TunnelStream, method: string, err: WestErr
   const answer = failureAnswer(err, style);
   if (stream.destroyed) return answer.status;
   stream.resume();
-  stream.respond({ status: answer.status, statusMessage: '', headers: answer.headers });
+  stream.respond({ status: answer.status, statusMessage: STATUS_CODES[answer.status] ?? '', headers: answer.headers });
   stream.end(method === 'HEAD' ? undefined : answer.body);
   return answer.status;
 }
