@@ -209,3 +209,19 @@ test('a failure a middle node answers for its own listener keeps its reason phra
     delete ctx.localListener;
   }
 });
+
+test('a failure answered further along the chain is recorded at the entry with the node it names', async () => {
+  farEnd = (s) => {
+    s.resume();
+    const body = '502 Bad Gateway: west node L2: origin refused\n';
+    s.respond({
+      status: 502, statusMessage: 'Bad Gateway',
+      headers: ['Content-Length', String(body.length), 'Proxy-Status', '"L2"; error=connection_refused; details="origin refused"'],
+    });
+    s.end(body);
+  };
+  const res = await fetchText(url('/o/x'));
+  assert.equal(res.status, 502);
+  const r = await record();
+  assert.deepEqual(r.failure, { code: 'origin_refused', node: 'L2', message: 'origin refused' });
+});

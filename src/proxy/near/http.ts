@@ -73,7 +73,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   }
 
   forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
-  onResponseHead(stream, (head) => {
+  onResponseHead(stream, ex, (head) => {
     res.writeHead(head.status, head.statusMessage, head.headers);
     // What pipe() does, without its per-request listeners: pause the stream (so the far end
     // runs out of window) while the client's socket is full.

@@ -43,7 +43,7 @@ export async function relayToListener(near: RouteTable & ExchangeSink, a: Attemp
   const { stream } = routed;
 
   forwardBody(incoming, hasRequestBody(a.headers), stream, (n) => { ex.bytesIn += n; });
-  onResponseHead(stream, (head) => {
+  onResponseHead(stream, ex, (head) => {
     status = head.status;
     a.answered(head.status);
     incoming.respond(head);

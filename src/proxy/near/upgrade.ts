@@ -44,7 +44,7 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
   // leaves before the answer is noticed (Node hands the socket over unread).
   if (early.length > 0) stream.write(early);
   socket.pipe(stream);
-  onResponseHead(stream, (head) => {
+  onResponseHead(stream, ex, (head) => {
     answered = head.status;
     if (head.status === 101) {
       socket.write(rawResponseHead(101, head.statusMessage, head.headers));

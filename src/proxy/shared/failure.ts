@@ -32,6 +32,42 @@ function fromReset(info: ResetInfo, localNode: string): WestError {
   return new WestError(code, info.node || localNode, info.message);
 }
 
+/** The first member of a Proxy-Status value: its name and the `error` and `details` parameters. */
+const PROXY_STATUS_MEMBER = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^;,\s]+))((?:\s*;\s*[a-z0-9_.*-]+(?:=(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)/i;
+
+function param(params: string, name: string): string | undefined {
+  const m = new RegExp(`;\\s*${name}=("((?:[^"\\\\]|\\\\.)*)"|[^;,]*)`, 'i').exec(params);
+  if (!m) return undefined;
+  return m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[1]?.trim();
+}
+
+/**
+ * A failure further along the chain that came back as an answer rather than a RESET (a middle
+ * node answering for its own listener, or another proxy): an error status with a Proxy-Status
+ * that names an error. The entry node records it, so its log and metrics show where it failed.
+ */
+export function failureInAnswer(status: number, headers: string[]): WestError | undefined {
+  if (status < 400) return undefined;
+  let value: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]?.toLowerCase() === 'proxy-status') {
+      value = headers[i + 1];
+      break;
+    }
+  }
+  const m = value === undefined ? null : PROXY_STATUS_MEMBER.exec(value);
+  if (!m) return undefined;
+  const params = m[3] ?? '';
+  const type = param(params, 'error');
+  if (!type) return undefined;
+  // The name becomes a metrics label: only what a west node name can look like is kept.
+  const named = m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2] ?? '';
+  const node = /^[\w.:~/-]{1,64}$/.test(named) ? named : 'unknown';
+  const codes = (Object.keys(FAILURES) as FailureCode[]).filter((c) => FAILURES[c].proxyStatus === type);
+  const code = codes.find((c) => FAILURES[c].status === status) ?? codes[0] ?? 'origin_error';
+  return new WestError(code, node, param(params, 'details') ?? FAILURES[code].summary);
+}
+
 /** The answer to a failed request: status, headers (flat, as on the wire) and a plain-text body. */
 export interface FailureAnswer {
   status: number;
