@@ -100,7 +100,16 @@ export class WestNode {
     while (Date.now() < deadline && this.inFlight() > 0) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (this.inFlight() > 0) this.log.warn('node.drain_timeout', { inFlight: this.inFlight(), drainMs });
+    if (this.inFlight() > 0) {
+      this.log.warn('node.drain_timeout', { inFlight: this.inFlight(), drainMs });
+      // What has no answer yet gets one (503 draining) rather than a cut connection; give
+      // those answers a moment to leave before the sockets close.
+      for (const l of this.listeners.values()) l.abortInFlight();
+      const flushBy = Date.now() + 1000;
+      while (Date.now() < flushBy && [...this.listeners.values()].some((l) => l.stats.inFlight > 0)) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await this.server?.close();
@@ -254,10 +263,14 @@ export class WestNode {
     return out;
   }
 
+  /**
+   * Requests in progress here: exchanges at this node's listeners, and requests peers opened
+   * that this node performs. (A stream a listener opened is its exchange's, not one more.)
+   */
   inFlight(): number {
     let n = 0;
     for (const l of this.listeners.values()) n += l.stats.inFlight;
-    for (const s of this.sessions()) n += s.streams.size;
+    for (const s of this.sessions()) for (const stream of s.streams.values()) if (stream.head) n++;
     return n;
   }
 

@@ -12,7 +12,7 @@ import { freePort } from '../helpers/net.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 let wss: WebSocketServer;
-let cleanup: () => Promise<void>;
+let cleanup: (() => Promise<void>) | undefined;
 
 before(async () => {
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -24,7 +24,7 @@ after(async () => {
   await stopAll();
   for (const c of wss.clients) c.terminate();
   wss.close();
-  await cleanup();
+  await cleanup?.();
 });
 
 test('SIGTERM with a WebSocket open through the listener exits within the drain time', async () => {
@@ -53,4 +53,34 @@ test('SIGTERM with a WebSocket open through the listener exits within the drain 
   assert.equal(code, 0, `exit code ${code} after ${Date.now() - started} ms:\n${node.stderr.slice(-1500)}`);
   assert.ok(!node.events.some((e) => e.event === 'tunnel.redial' && Date.parse(String(e.time)) > started + 2000),
     'no redial well after SIGTERM');
+});
+
+test('SIGTERM past the drain time: a request still waiting is answered 503 draining, and the access line says so', async () => {
+  const { Origin } = await import('../helpers/origin.js');
+  const { Pair } = await import('../helpers/chain.js');
+  const { fetchText } = await import('../helpers/net.js');
+  const origin = new Origin();
+  await origin.listen();
+  const { dir, cleanup: done } = await tempDir('west-drain-');
+  try {
+    const { pair, g } = await Pair.launch(() => ({ dir, tag: 'drain', originPort: origin.port, gWest: { drainTimeout: 1 } }));
+    await g.waitForEvent('tunnel.client_connected');
+    const answer = fetchText(`${pair.gUrl}/hang`, { timeoutMs: 15_000 });
+    await g.waitForEvent('proxy.forward', () => true, 10_000).catch(() => undefined);
+    // The request is in flight at L's origin (which never answers) when G is told to stop.
+    await (await import('../helpers/net.js')).waitFor('the origin holds the request', () => origin.seen.some((r) => r.url.endsWith('/hang')));
+    g.kill('SIGTERM');
+    const res = await answer;
+    assert.equal(res.status, 503, res.text);
+    assert.match(String(res.headers['proxy-status']), /error=destination_unavailable/);
+    assert.equal(await g.exited, 0);
+    const access = g.events.find((e) => e.event === 'access');
+    assert.deepEqual([access?.status, access?.completed, access?.error], [503, true, 'draining']);
+    const drain = g.events.find((e) => e.event === 'node.drain_timeout');
+    assert.equal(drain?.inFlight, 1, 'one request in flight, counted once');
+  } finally {
+    await stopAll();
+    await origin.close();
+    await done();
+  }
 });

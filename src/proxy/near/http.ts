@@ -14,7 +14,11 @@ export function requestInfo(req: http.IncomingMessage): RequestInfo {
 }
 
 /** The listener as an ordinary request sees it. */
-export type NearEnd = RouteTable & ExchangeSink & { readonly connections: ConnectionTable };
+export type NearEnd = RouteTable & ExchangeSink & {
+  readonly connections: ConnectionTable;
+  /** Streams of exchanges in flight, for the end of a drain. */
+  readonly active: Set<TunnelStream>;
+};
 
 /** RFC 9112 §3.2: an HTTP/1.1 request must carry Host (Node's own check is off: west answers it). */
 export function missingHost(req: http.IncomingMessage, nodeName: string): WestError | undefined {
@@ -71,6 +75,9 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
     stream.destroy();
     return;
   }
+  const active = stream;
+  near.active.add(active);
+  active.once('close', () => near.active.delete(active));
 
   forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
   onResponseHead(stream, ex, (head) => {

@@ -14,6 +14,7 @@ import type { AccessRecord } from '../../events.js';
 import { boundPort, closeNow, listenOn } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { AddressAllowlist } from '../../net/allow.js';
+import type { TunnelStream } from '../../tunnel/stream.js';
 import type { Attempt, LocalHandoff } from '../far/attempt.js';
 import { sendFailure, sendRawFailure } from '../shared/failure.js';
 import { viaPseudonym } from '../shared/passes.js';
@@ -50,6 +51,8 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
   private readonly server: http.Server;
   /** Client connections: per-address counts, exchanges open on each, which are closing. */
   readonly connections = new ConnectionTable();
+  /** Streams of exchanges in flight (an answer still to come or still streaming). */
+  readonly active = new Set<TunnelStream>();
   /**
    * Sockets handed over by 'upgrade' and still open. Node's server.close() waits for them but
    * closeAllConnections() does not reach them: close() ends them itself.
@@ -167,6 +170,16 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
   /** A request this node's own far end would send to this listener over loopback (see relay.ts). */
   relay(a: Attempt): Promise<void> {
     return relayToListener(this, a);
+  }
+
+  /**
+   * The drain time is over: every exchange still in flight fails as `draining`: 503 where no
+   * answer has begun, a cut connection where one is streaming. The far ends are told to stop.
+   */
+  abortInFlight(): void {
+    for (const stream of this.active) {
+      stream.destroy(new WestError('draining', this.nodeName, 'this node is shutting down and the request did not finish within west.drainTimeout'));
+    }
   }
 
   /** Stops accepting; in-flight requests go on until they finish or `close()` is called. */

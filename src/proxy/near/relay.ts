@@ -9,9 +9,10 @@ import { loopbackAddress } from '../../net/loopback.js';
 import type { Attempt } from '../far/attempt.js';
 import { streamFailure, toWestError } from '../shared/failure.js';
 import { hasRequestBody } from '../shared/passes.js';
-import { Exchange, type ExchangeSink, type RequestInfo } from './exchange.js';
+import { Exchange, type RequestInfo } from './exchange.js';
 import { forwardBody, onResponseHead } from './forward.js';
-import { route, type RouteTable } from './route.js';
+import type { NearEnd } from './http.js';
+import { route } from './route.js';
 
 /**
  * A request this node's own far end was asked to send to this listener over loopback: routed
@@ -21,7 +22,7 @@ import { route, type RouteTable } from './route.js';
  * here is answered as this listener would answer it (status, Proxy-Status, body), and one
  * further along the chain travels back as a reset that still names the node where it happened.
  */
-export async function relayToListener(near: RouteTable & ExchangeSink, a: Attempt): Promise<void> {
+export async function relayToListener(near: NearEnd, a: Attempt): Promise<void> {
   const { nodeName, tuning } = near;
   const incoming = a.stream;
   const info: RequestInfo = {
@@ -41,6 +42,8 @@ export async function relayToListener(near: RouteTable & ExchangeSink, a: Attemp
   if (routed.kind === 'abandoned') return;
   if (routed.kind === 'failed') return answer(routed.error);
   const { stream } = routed;
+  near.active.add(stream);
+  stream.once('close', () => near.active.delete(stream));
 
   forwardBody(incoming, hasRequestBody(a.headers), stream, (n) => { ex.bytesIn += n; });
   onResponseHead(stream, ex, (head) => {
