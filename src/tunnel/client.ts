@@ -11,7 +11,7 @@ import { CLOSE } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Backoff } from './backoff.js';
 import { SUBPROTOCOL } from './frame.js';
-import { MAX_MESSAGE, NODE_HEADER, peerWindow } from './handshake.js';
+import { FEATURES_HEADER, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, peerFeatures, peerWindow, type Feature } from './handshake.js';
 import { TunnelSession } from './session.js';
 
 export interface TunnelClientOptions {
@@ -148,11 +148,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     let peerName = url;
     let recvFromPeer = 0;
     let socket: Socket | undefined;
+    let features: ReadonlySet<Feature> = new Set();
     const { token, tlsMaterial } = this.config;
     const ws = new WebSocket(url, [SUBPROTOCOL], {
       headers: {
         [NODE_HEADER]: name,
         'x-west-window': String(this.opts.recvWindow),
+        [FEATURES_HEADER]: OUR_FEATURES.join(', '),
         ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
       },
       handshakeTimeout: this.opts.connectTimeoutMs,
@@ -167,6 +169,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       const reported = res.headers[NODE_HEADER];
       if (typeof reported === 'string' && reported) peerName = reported;
       recvFromPeer = peerWindow(res.headers);
+      features = peerFeatures(res.headers);
       socket = res.socket;
     });
     ws.on('unexpected-response', (_req, res) => {
@@ -189,6 +192,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         initiator: true,
         recvWindow: this.opts.recvWindow,
         sendWindow: recvFromPeer,
+        peerFeatures: features,
         heartbeatMs: this.opts.heartbeatMs,
         maxStreams: this.opts.maxStreams,
         idleTimeoutMs: this.opts.idleTimeoutMs,

@@ -5,10 +5,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import { canonicalName } from '../config/types.js';
+import { OUR_FEATURES, type Feature } from './features.js';
 import { MAX_DATA_FRAME } from './stream.js';
+
+export { OUR_FEATURES, type Feature } from './features.js';
 
 export const NODE_HEADER = 'x-west-node';
 export const WINDOW_HEADER = 'x-west-window';
+export const FEATURES_HEADER = 'x-west-features';
+
+/** The features a peer announced that this side knows. */
+export function peerFeatures(headers: IncomingHttpHeaders): ReadonlySet<Feature> {
+  const listed = String(headers[FEATURES_HEADER] ?? '').split(',').map((f) => f.trim());
+  return new Set(OUR_FEATURES.filter((f) => listed.includes(f)));
+}
 
 /** Largest WebSocket message accepted: a DATA frame, or a head with generous headers. */
 export const MAX_MESSAGE = MAX_DATA_FRAME + 1024 * 1024;

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
 import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
-import { certificateNames, MAX_MESSAGE, NODE_HEADER, peerWindow, validNodeName } from './handshake.js';
+import { certificateNames, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, peerFeatures, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';
 
 /**
@@ -66,7 +66,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     this.wss.on('headers', (headers) => {
-      headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`);
+      headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`, `X-West-Features: ${OUR_FEATURES.join(', ')}`);
     });
     this.allowAddresses = new AddressAllowlist(opts.config.allowAddresses);
     const tls = opts.config.tlsMaterial;
@@ -195,6 +195,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       initiator: false,
       recvWindow: this.opts.recvWindow,
       sendWindow: peerWindow(req.headers),
+      peerFeatures: peerFeatures(req.headers),
       heartbeatMs: this.opts.heartbeatMs,
       maxStreams: this.opts.maxStreams,
       idleTimeoutMs: this.opts.idleTimeoutMs,

@@ -10,6 +10,7 @@ import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeMessage, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import type { Feature } from './features.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
 /**
@@ -51,6 +52,8 @@ export interface SessionOptions {
   idleTimeoutMs?: number;
   /** The socket under `ws`: who the peer is, and corked while a turn's frames are written. */
   socket: TunnelSocket;
+  /** What the peer announced it can receive beyond the base protocol (none when absent). */
+  peerFeatures?: ReadonlySet<Feature>;
   log: Logger;
 }
 
@@ -117,6 +120,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.idleSweep = setInterval(() => this.sweepIdle(idle), Math.min(5000, Math.max(100, idle / 4)));
       this.idleSweep.unref();
     }
+  }
+
+  /** Whether the peer announced it can receive `feature` (see handshake.ts). */
+  supports(feature: Feature): boolean {
+    return this.opts.peerFeatures?.has(feature) ?? false;
   }
 
   /** Opens a stream carrying one request to the peer; throws WestError when the tunnel is full. */

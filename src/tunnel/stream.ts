@@ -5,6 +5,7 @@
  */
 import { Duplex } from 'node:stream';
 import type { ResetCode } from '../errors.js';
+import type { Feature } from './features.js';
 import {
   encodeData, encodeEnd, encodeReset, encodeResponse, encodeWindow,
   type OpenHead, type ResetInfo, type ResponseHead,
@@ -23,6 +24,8 @@ export interface FrameSink {
   whenWritable(resume: () => void): void;
   /** The stream is finished (both ways or reset); the session drops it. */
   release(id: number): void;
+  /** Whether the peer can receive `feature` (see handshake.ts). */
+  supports(feature: Feature): boolean;
 }
 
 /** A stream ended by a RESET frame, ours or the peer's. */
@@ -80,6 +83,20 @@ export class TunnelStream extends Duplex {
     this.sendWindow = opts.sendWindow;
   }
 
+  /**
+   * Sends a 1xx head ahead of the response (on a stream the peer opened), when the peer can
+   * take it (feature `informational`); otherwise it is dropped, as before.
+   */
+  inform(head: ResponseHead): void {
+    if (this.destroyed || this.response || !this.sink.supports('informational')) return;
+    this.sink.send(encodeResponse(this.id, head));
+  }
+
+  /** Whether the peer at the other end of this stream can receive `feature`. */
+  peerSupports(feature: Feature): boolean {
+    return this.sink.supports(feature);
+  }
+
   /** Sends the response head (on a stream the peer opened). */
   respond(head: ResponseHead): void {
     if (this.destroyed) return;
@@ -98,6 +115,11 @@ export class TunnelStream extends Duplex {
   // ---- called by the session for incoming frames ----
 
   onResponse(head: ResponseHead): void {
+    // A 1xx head (feature `informational`) comes before the final one: passed on, not kept.
+    if (head.status < 200) {
+      if (!this.response) this.emit('information', head);
+      return;
+    }
     this.response = head;
     this.lastActivity = Date.now();
     this.emit('response', head);

@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import type { OpenHead } from '../../src/tunnel/frame.js';
+import { OUR_FEATURES, type Feature } from '../../src/tunnel/features.js';
 import { TunnelSession } from '../../src/tunnel/session.js';
 import { StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
 
@@ -89,7 +90,11 @@ export interface Pair {
 }
 
 /** Two sessions over a real WebSocket on 127.0.0.1, granting each other `window` per stream. */
-export async function pair(window = WINDOW): Promise<Pair> {
+/**
+ * `features`: what each side announces it can receive (as nodes of this version do; pass
+ * none to stand for an older peer).
+ */
+export async function pair(window = WINDOW, features: readonly Feature[] = OUR_FEATURES): Promise<Pair> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await within(new Promise<void>((resolve) => wss.once('listening', resolve)), 'the server to listen');
   const { port } = wss.address() as AddressInfo;
@@ -100,7 +105,7 @@ export async function pair(window = WINDOW): Promise<Pair> {
   const opened = within(new Promise<void>((resolve, reject) => { clientWs.once('open', resolve); clientWs.once('error', reject); }), 'the client to connect');
   const [[serverWs, serverSocket]] = await Promise.all([accepted, opened]);
   assert.ok(clientSocket, 'ws emits upgrade before open');
-  const common = { recvWindow: window, sendWindow: window, heartbeatMs: 1000, log: silentLogger };
+  const common = { recvWindow: window, sendWindow: window, heartbeatMs: 1000, log: silentLogger, peerFeatures: new Set(features) };
   const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, socket: clientSocket });
   const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, socket: serverSocket });
   // Streams the peer opens fail when the pair is torn down; tests that care listen themselves.

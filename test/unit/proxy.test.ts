@@ -135,9 +135,11 @@ test('an upgrade abandoned before its head is recorded as 499 and its stream can
   let held: TunnelStream | undefined;
   farEnd = (s) => { held = s; s.on('error', () => {}); };
   const socket = net.connect(listener.port, '127.0.0.1');
+  socket.on('error', () => { /* reset below */ });
   socket.write(rawUpgrade('/o/ws'));
   await waitFor('the far end holds the stream', () => held);
-  socket.destroy();
+  // A reset: a FIN alone is a half-close, which HTTP allows while the answer is awaited.
+  socket.resetAndDestroy();
   const r = await record();
   assert.deepEqual([r.status, r.completed, r.mapping], [499, false, '/o']);
   await waitFor('the far end sees the cancel', () => held?.destroyed);

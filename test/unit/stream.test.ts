@@ -40,6 +40,10 @@ class RecordingSink implements FrameSink {
     this.released.push(id);
   }
 
+  supports(): boolean {
+    return false;
+  }
+
   of<T extends Frame['type']>(type: T): Extract<Frame, { type: T }>[] {
     return this.frames.filter((f): f is Extract<Frame, { type: T }> => f.type === type);
   }

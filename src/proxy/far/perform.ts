@@ -10,8 +10,9 @@ import type { TunnelStream } from '../../tunnel/stream.js';
 import { canonicalName } from '../../config/types.js';
 import { PROTOCOL_VERSION } from '../../tunnel/frame.js';
 import type { Attempt, OutgoingContext } from './attempt.js';
-import { setHeader, stripHopByHop } from '../shared/passes.js';
+import { headerValues, setHeader, stripHopByHop } from '../shared/passes.js';
 import { invalidRequestHead } from '../shared/validate.js';
+import { performExpectingContinue } from './expect.js';
 import { performPlain } from './plain.js';
 import { performUpgrade } from './upgrade.js';
 
@@ -93,7 +94,14 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     });
   } else if (head.upgrade) {
     performUpgrade(attempt, head.upgrade);
+  } else if (expectsContinue(headers)) {
+    performExpectingContinue(attempt);
   } else {
     performPlain(attempt);
   }
+}
+
+/** `Expect: 100-continue` (the one expectation HTTP defines). */
+function expectsContinue(headers: string[]): boolean {
+  return headerValues(headers, 'expect').some((v) => v.trim().toLowerCase() === '100-continue');
 }

@@ -42,8 +42,11 @@ export function performPlain(a: Attempt): void {
       abort = abortRequest;
     },
     onHeaders: (statusCode, rawHeaders, resumeOrigin, statusText) => {
-      // 1xx informational answers are not relayed; the final answer follows.
-      if (statusCode < 200) return true;
+      // 1xx heads (103 Early Hints) go ahead of the answer when the near end takes them.
+      if (statusCode < 200) {
+        stream.inform({ status: statusCode, statusMessage: statusText, headers: stripHopByHop(rawStrings(rawHeaders), false) });
+        return true;
+      }
       answered = true;
       resume = resumeOrigin;
       a.answered(statusCode);

@@ -1,6 +1,7 @@
 /** An ordinary request at a listener: routed, its body streamed to the far end, the answer streamed back. */
 import type http from 'node:http';
 import { WestError } from '../../errors.js';
+import type { ResponseHead } from '../../tunnel/frame.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { sendFailure, toWestError } from '../shared/failure.js';
 import { framesBody } from '../shared/passes.js';
@@ -79,6 +80,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   near.active.add(active);
   active.once('close', () => near.active.delete(active));
 
+  relayInformation(req, res, stream);
   forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
   onResponseHead(stream, ex, (head) => {
     res.writeHead(head.status, head.statusMessage, head.headers);
@@ -95,4 +97,45 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   stream.on('end', () => {
     if (!stream?.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
   });
+}
+
+/**
+ * 1xx answers on their way to the client (RFC 9110 §15.2: a proxy forwards them, except to
+ * an HTTP/1.0 client). With a far end that sends them (feature `informational`), the origin's
+ * own 100 Continue is what lets the client send its body; with an older one, the listener
+ * answers an `Expect: 100-continue` itself once routed, as before.
+ */
+function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, stream: TunnelStream): void {
+  if (req.httpVersion === '1.0') return;
+  const expectsContinue = /^\s*100-continue\s*$/i.test(req.headers.expect ?? '');
+  if (!stream.peerSupports('informational')) {
+    if (expectsContinue) whenCurrent(res, () => res.writeContinue());
+    return;
+  }
+  stream.on('information', (head: ResponseHead) => {
+    if (head.status === 100) {
+      if (expectsContinue) whenCurrent(res, () => res.writeContinue());
+    } else if (head.status === 102) {
+      whenCurrent(res, () => res.writeProcessing());
+    } else if (head.status === 103) {
+      const hints: Record<string, string[]> = {};
+      for (let i = 0; i + 1 < head.headers.length; i += 2) {
+        const name = (head.headers[i] ?? '').toLowerCase();
+        (hints[name] ??= []).push(head.headers[i + 1] ?? '');
+      }
+      whenCurrent(res, () => res.writeEarlyHints(hints));
+    }
+    // Other 1xx codes have no writer in Node's server; they are dropped.
+  });
+}
+
+/**
+ * Runs `write` once this response is the connection's current one (a response queued behind
+ * another, pipelining, would have a 1xx land after the other's head), and not at all once its
+ * own final answer has begun.
+ */
+function whenCurrent(res: http.ServerResponse, write: () => void): void {
+  if (res.headersSent) return;
+  if (res.socket) write();
+  else res.once('socket', () => { if (!res.headersSent) write(); });
 }

@@ -89,14 +89,8 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
       ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, onRequest)
       : http.createServer(serverOptions, onRequest);
     this.server.on('connection', (socket: Socket) => this.admit(socket));
-    // Node would write "100 Continue" into a response queued behind another (pipelining),
-    // where it lands after that response's head: send it only once this response is the
-    // connection's current one, and not at all once its final answer has begun.
-    this.server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (res.socket) res.writeContinue();
-      else res.once('socket', () => { if (!res.headersSent) res.writeContinue(); });
-      onRequest(req, res);
-    });
+    // Expect: 100-continue is the origin's to answer (http.ts): Node must not answer it here.
+    this.server.on('checkContinue', onRequest);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgraded.add(socket);
       socket.once('close', () => this.upgraded.delete(socket));

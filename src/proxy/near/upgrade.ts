@@ -60,10 +60,9 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
     stream.pipe(socket);
   });
   stream.on('error', (err) => fail(toWestError(err, nodeName)));
-  // A client that hangs up before the answer has given up (the listener's sockets are
-  // half-open, so its FIN alone would not close ours); after a 101, half-closes are carried.
-  socket.once('end', () => { if (answered === undefined) socket.destroy(); });
   // Either side closing closes the other.
   socket.on('close', () => { if (!stream.destroyed) stream.destroy(); });
-  stream.on('close', () => { if (answered === 101 && !socket.destroyed) socket.destroy(); });
+  // A stream that ended cleanly ends the socket through the pipe (what was written still goes
+  // out); one cut short cuts the socket.
+  stream.on('close', () => { if (answered === 101 && !socket.destroyed && !stream.readableEnded) socket.destroy(); });
 }
