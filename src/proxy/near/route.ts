@@ -9,7 +9,7 @@ import type { AddressAllowlist } from '../../net/allow.js';
 import type { TunnelSession } from '../../tunnel/session.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { toWestError } from '../shared/failure.js';
-import { addForwardingHeaders, framesBody, headerValues, stripHopByHop, westVias } from '../shared/passes.js';
+import { addForwardingHeaders, framesBody, headerValues, isTrustedProxy, stripHopByHop, westVias } from '../shared/passes.js';
 import { rawPath, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
 import type { Exchange } from './exchange.js';
 
@@ -108,6 +108,7 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
     host: req.host,
     via: table.via,
     requestId: ex.id,
+    trusted: isTrustedProxy(tuning.trustedProxies, req.remoteAddress),
   });
   try {
     const stream = session.openStream({
