@@ -102,6 +102,7 @@ function resolveTuning(west: RawWest): Tuning {
     headerTimeoutMs: ms(west.headerTimeout, DEFAULT_TUNING.headerTimeoutMs),
     maxConnectionsPerAddress: west.maxConnectionsPerAddress ?? DEFAULT_TUNING.maxConnectionsPerAddress,
     errorDetail: west.errorDetail ?? DEFAULT_TUNING.errorDetail,
+    trustedProxies: [...(west.trustedProxies ?? DEFAULT_TUNING.trustedProxies)],
   };
 }
 

@@ -87,6 +87,11 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     message: 'must be an object: peer name (or "*") -> list of URL prefixes or hosts it may reach through this node',
   },
   cpToken: secret(),
+  trustedProxies: {
+    type: 'array',
+    items: { type: 'string', format: 'ip-or-cidr', message: 'must be an IP address or CIDR like "10.0.0.0/8"' },
+    message: 'must be a list of IP addresses or CIDRs of proxies in front of this node\'s listeners, like ["127.0.0.1", "10.0.0.0/8"]',
+  },
 };
 
 const serverProperties: Record<keyof RawServer, SchemaObject> = {

@@ -64,6 +64,12 @@ export interface RawWest {
   errorDetail?: ErrorDetail;
   /** What peers may make this node fetch; absent = anything (an open relay, warned about). */
   egress?: RawEgress;
+  /**
+   * Client addresses (IPs/CIDRs) whose X-Forwarded-*, Forwarded and X-Real-IP a listener keeps
+   * (appending to X-Forwarded-For and Forwarded); from anyone else they are replaced.
+   * Absent = loopback (`127.0.0.0/8`, `::1`); `[]` = nobody.
+   */
+  trustedProxies?: string[];
   /** Bearer token the control port requires. */
   cpToken?: RawSecret;
 }
@@ -191,6 +197,8 @@ export interface Tuning {
   headerTimeoutMs: number;
   maxConnectionsPerAddress: number;
   errorDetail: ErrorDetail;
+  /** `west.trustedProxies`, resolved: the addresses whose forwarding headers a listener keeps. */
+  trustedProxies: string[];
 }
 
 /**
@@ -236,6 +244,7 @@ export const DEFAULT_TUNING: Tuning = {
   headerTimeoutMs: 20_000,
   maxConnectionsPerAddress: 256,
   errorDetail: 'full',
+  trustedProxies: ['127.0.0.0/8', '::1'],
 };
 
 /** Default port of a proxy listener whose key names none (as the original). */

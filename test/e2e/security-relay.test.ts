@@ -327,9 +327,11 @@ describe('a hostile peer speaking the protocol by hand', () => {
     { what: 'a CR in the method', code: 'bad_request', marker: 'badmethod', head: { method: 'GET /x HTTP/1.1\rInjected: 1\rX:' } },
     { what: '`to` naming another node', code: 'bad_request', marker: 'routed', head: { to: L } },
     { what: 'a URL outside its egress', code: 'egress_denied', marker: 'other', path: '/other/hostile', head: {} },
-    { what: 'dot segments out of the allowed prefix', code: 'egress_denied', marker: 'other', path: '/allowed/%2e%2e/other/dots', head: {} },
+    // Refused before egress is judged: west forwards no path with a dot segment, an encoded
+    // slash or a backslash (doc/security.md, "Paths").
+    { what: 'dot segments out of the allowed prefix', code: 'bad_request', marker: 'other', path: '/allowed/%2e%2e/other/dots', head: {} },
     { what: 'the relay\'s own control port', code: 'egress_denied', marker: 'state.json', control: true, head: {} },
-    { what: 'backslashes out of the allowed prefix', code: 'egress_denied', marker: 'other', path: '/allowed\\..\\other\\backslash', head: {} },
+    { what: 'backslashes out of the allowed prefix', code: 'bad_request', marker: 'other', path: '/allowed\\..\\other\\backslash', head: {} },
     { what: 'a CR in the upgrade protocol', code: 'bad_request', marker: 'badupgrade', head: { upgrade: 'websocket\rInjected: 1' } },
   ];
   for (const c of resets) {

@@ -419,7 +419,7 @@ describe('proxy listener fuzz (raw TCP, one self-tunnelled node, a recording ori
     () => requestCase(ctx, { te: fc.constantFrom(...TE_NOT_CHUNKED) }).filter((c) => hasTransferEncodingNotChunked(c.raw)),
     (c) => sendCase(c, noKnownParseBug));
 
-  fuzzTest('a request then bytes that must not be served (junk, after Connection: close or HTTP/1.0, after a request without Host): the same oracle', 0.2,
+  fuzzTest('a request then bytes that must not be served (junk, after Connection: close or HTTP/1.0, after a request without Host or with a path west refuses): the same oracle', 0.2,
     afterRefusal,
     (c) => sendCase(c, (parse) => servesAfterRefusal(parse) && !continueWhileQueued(parse)));
 

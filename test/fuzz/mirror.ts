@@ -24,6 +24,11 @@ export interface MirroredRequest {
    * emitting 'request'. The mirror turns that check off so it sees the request, and marks it.
    */
   hostless: boolean;
+  /**
+   * Its path has a dot segment (also as `%2e`, or `..;x`), an encoded slash or a backslash
+   * (plain or `%5C`): the listener answers it 400 and closes (doc/security.md, "Paths").
+   */
+  refusedPath: boolean;
   /** It asks for 100 Continue (Node answers that by itself, as the listener has no 'checkContinue' listener). */
   expectsContinue: boolean;
 }
@@ -40,10 +45,18 @@ export interface MirrorParse {
 /**
  * Known-bug class (listener): a connection carries a request and then bytes that must not be
  * served: a parse error after a complete request (junk, or anything after `Connection: close`
- * or an HTTP/1.0 request: HPE_CLOSED_CONNECTION), or a request after one without Host.
+ * or an HTTP/1.0 request: HPE_CLOSED_CONNECTION), or a request after one without Host or
+ * with a path the listener refuses.
  */
 export function servesAfterRefusal(parse: MirrorParse): boolean {
-  return parse.errorAfterCompleteRequest || parse.requests.some((r, i) => r.hostless && i < parse.requests.length - 1);
+  return parse.errorAfterCompleteRequest || parse.requests.some((r, i) => (r.hostless || r.refusedPath) && i < parse.requests.length - 1);
+}
+
+/** The listener's path rule, written out again here so the oracle does not borrow west's code. */
+function refusedPath(target: string): boolean {
+  const path = target.split(/[?#]/)[0]!.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\\]*/, '');
+  if (/\\|%2f|%5c/i.test(path)) return true;
+  return path.split('/').some((s) => /^(\.|%2e){1,2}$/i.test(s.split(';')[0]!));
 }
 
 /**
@@ -146,6 +159,7 @@ export class MirrorParser {
       method: req.method ?? '', url: req.url ?? '', headers: req.headers, marker: typeof marker === 'string' ? marker : undefined, upgrade,
       framesBody: framesBody(req.headers), complete: () => req.complete,
       hostless: !upgrade && req.httpVersion === '1.1' && req.headers.host === undefined,
+      refusedPath: refusedPath(req.url ?? ''),
       expectsContinue: /(?:^|\W)100-continue(?:$|\W)/i.test(req.headers.expect ?? ''),
     });
   }

@@ -134,15 +134,20 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
     Object.assign(c.west, {
       responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0,
       peerWait: 0.5, reconnectMin: 0.1, reconnectMax: 2, maxStreams: 10, maxHeaderSize: 4096, idleTimeout: 60,
-      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal',
+      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
     });
   }));
   assert.deepEqual(config.tuning, {
     responseTimeoutMs: 2500, connectTimeoutMs: 1000, heartbeatMs: 5000, drainTimeoutMs: 3000,
     streamWindow: 65536, maxHops: 3, retryAfterS: 0,
     peerWaitMs: 500, reconnectMinMs: 100, reconnectMaxMs: 2000, maxStreams: 10, maxHeaderSize: 4096, idleTimeoutMs: 60_000,
-    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal',
+    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
   });
+});
+
+test('west.trustedProxies: loopback by default, [] trusts nobody', () => {
+  assert.deepEqual(parseConfig(edited(() => {})).tuning.trustedProxies, ['127.0.0.0/8', '::1']);
+  assert.deepEqual(parseConfig(edited((c) => { c.west.trustedProxies = []; })).tuning.trustedProxies, []);
 });
 
 test('defaults: listener port 18889, wss server port 443, no control port, raw kept as written', () => {
@@ -242,6 +247,16 @@ const badCases: BadCase[] = [
     name: 'ca bad CIDR',
     text: edited((c) => { c.proxy[L]['/px'].ca = ['::1', '10.0.0.0/33']; }),
     expect: [`${P}["/px"].ca[1]: must be an IP address or CIDR like "10.0.0.0/8", got "10.0.0.0/33"`],
+  },
+  {
+    name: 'trustedProxies bad entry',
+    text: edited((c) => { c.west.trustedProxies = ['127.0.0.1', 'nginx.local']; }),
+    expect: ['west.trustedProxies[1]: must be an IP address or CIDR like "10.0.0.0/8", got "nginx.local"'],
+  },
+  {
+    name: 'trustedProxies not a list',
+    text: edited((c) => { c.west.trustedProxies = '10.0.0.1'; }),
+    expect: ['west.trustedProxies: must be a list of IP addresses or CIDRs'],
   },
   {
     name: 'bad ee',

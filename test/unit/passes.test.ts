@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { DEFAULT_TUNING } from '../../src/config/types.js';
 import {
-  addForwardingHeaders, headerValues, requestIdOf, setHeader, stripHopByHop, viaPseudonym, westVias, withoutHeader,
+  addForwardingHeaders, headerValues, isTrustedProxy, requestIdOf, setHeader, stripHopByHop, viaPseudonym, westVias, withoutHeader,
   type ForwardInfo,
 } from '../../src/proxy/shared/passes.js';
 
@@ -71,7 +72,7 @@ test('setHeader: replaces every copy with one at the end', () => {
 
 // ---- addForwardingHeaders ----
 
-const INFO: ForwardInfo = { clientAddress: '192.0.2.10', proto: 'http', host: 'front.example:9911', via: 'site-L:9911', requestId: 'rid-new' };
+const INFO: ForwardInfo = { clientAddress: '192.0.2.10', proto: 'http', host: 'front.example:9911', via: 'site-L:9911', requestId: 'rid-new', trusted: true };
 
 const FORWARD: { name: string; raw: string[]; info?: Partial<ForwardInfo>; header: string; want: string[] }[] = [
   { name: 'Via added with the (west) comment', raw: [], header: 'via', want: ['1.1 site-L:9911 (west)'] },
@@ -88,6 +89,23 @@ const FORWARD: { name: string; raw: string[]; info?: Partial<ForwardInfo>; heade
   { name: 'X-Forwarded-Host set from the client Host when absent', raw: [], header: 'x-forwarded-host', want: ['front.example:9911'] },
   { name: 'X-Forwarded-Host kept when present', raw: ['x-forwarded-host', 'first.example'], header: 'x-forwarded-host', want: ['first.example'] },
   { name: 'X-Forwarded-Host not invented without a Host', raw: [], info: { host: undefined }, header: 'x-forwarded-host', want: [] },
+  { name: 'Forwarded added for this hop', raw: [], header: 'forwarded', want: ['for=192.0.2.10;proto=http;host="front.example:9911"'] },
+  { name: 'Forwarded appended from a trusted proxy', raw: ['Forwarded', 'for=203.0.113.1'], header: 'forwarded', want: ['for=203.0.113.1, for=192.0.2.10;proto=http;host="front.example:9911"'] },
+  { name: 'Forwarded: IPv6 bracketed and quoted', raw: [], info: { clientAddress: '2001:db8::1', proto: 'https', host: 'h' }, header: 'forwarded', want: ['for="[2001:db8::1]";proto=https;host=h'] },
+  { name: 'Forwarded: ::ffff: IPv4 unmapped', raw: [], info: { clientAddress: '::ffff:10.0.0.1', host: undefined }, header: 'forwarded', want: ['for=10.0.0.1;proto=http'] },
+  { name: 'Forwarded: quotes and backslashes in Host escaped', raw: [], info: { host: 'a"b\\c' }, header: 'forwarded', want: ['for=192.0.2.10;proto=http;host="a\\"b\\\\c"'] },
+  { name: 'X-Real-IP kept from a trusted proxy', raw: ['X-Real-IP', '203.0.113.1'], header: 'x-real-ip', want: ['203.0.113.1'] },
+  { name: 'X-Real-IP not invented for a trusted proxy', raw: [], header: 'x-real-ip', want: [] },
+  // From a client this node does not trust, every forwarding header it sent is replaced.
+  { name: 'untrusted: X-Forwarded-For replaced', raw: ['X-Forwarded-For', '6.6.6.6', 'x-forwarded-for', '7.7.7.7'], info: { trusted: false }, header: 'x-forwarded-for', want: ['192.0.2.10'] },
+  { name: 'untrusted: X-Forwarded-Proto replaced', raw: ['X-Forwarded-Proto', 'https'], info: { trusted: false }, header: 'x-forwarded-proto', want: ['http'] },
+  { name: 'untrusted: X-Forwarded-Host replaced', raw: ['X-Forwarded-Host', 'bank.example'], info: { trusted: false }, header: 'x-forwarded-host', want: ['front.example:9911'] },
+  { name: 'untrusted: X-Forwarded-Host dropped without a Host', raw: ['X-Forwarded-Host', 'bank.example'], info: { trusted: false, host: undefined }, header: 'x-forwarded-host', want: [] },
+  { name: 'untrusted: other X-Forwarded-* dropped', raw: ['X-Forwarded-Port', '443', 'X-FORWARDED-PREFIX', '/admin'], info: { trusted: false }, header: 'x-forwarded-port', want: [] },
+  { name: 'untrusted: Forwarded replaced', raw: ['Forwarded', 'for=6.6.6.6;proto=https'], info: { trusted: false }, header: 'forwarded', want: ['for=192.0.2.10;proto=http;host="front.example:9911"'] },
+  { name: 'untrusted: X-Real-IP replaced', raw: ['X-Real-IP', '6.6.6.6'], info: { trusted: false }, header: 'x-real-ip', want: ['192.0.2.10'] },
+  { name: 'untrusted: Via still appended', raw: ['Via', '1.0 fred'], info: { trusted: false }, header: 'via', want: ['1.0 fred, 1.1 site-L:9911 (west)'] },
+  { name: 'untrusted: the request id still kept', raw: ['X-Request-Id', 'rid-old'], info: { trusted: false }, header: 'x-request-id', want: ['rid-old'] },
   { name: 'request id added when absent', raw: [], header: 'x-request-id', want: ['rid-new'] },
   { name: 'request id kept when given', raw: ['X-Request-Id', 'rid-old'], header: 'x-request-id', want: ['rid-old'] },
   { name: 'other headers untouched', raw: ['Host', 'origin:80', 'Accept', '*/*'], header: 'accept', want: ['*/*'] },
@@ -191,3 +209,25 @@ for (const c of IDS) {
 test('requestIdOf: two requests without ids get different ids', () => {
   assert.notEqual(requestIdOf([]), requestIdOf([]));
 });
+
+// ---- isTrustedProxy ----
+
+const TRUST: { name: string; list: string[]; address: string; want: boolean }[] = [
+  { name: 'the default trusts IPv4 loopback', list: DEFAULT_TUNING.trustedProxies, address: '127.0.0.1', want: true },
+  { name: 'the default trusts all of 127/8', list: DEFAULT_TUNING.trustedProxies, address: '127.0.0.2', want: true },
+  { name: 'the default trusts ::1', list: DEFAULT_TUNING.trustedProxies, address: '::1', want: true },
+  { name: 'the default trusts ::ffff:127.0.0.1', list: DEFAULT_TUNING.trustedProxies, address: '::ffff:127.0.0.1', want: true },
+  { name: 'the default does not trust other addresses', list: DEFAULT_TUNING.trustedProxies, address: '192.0.2.10', want: false },
+  { name: 'an empty list trusts nobody', list: [], address: '127.0.0.1', want: false },
+  { name: 'a CIDR', list: ['10.0.0.0/8'], address: '10.1.2.3', want: true },
+  { name: 'outside the CIDR', list: ['10.0.0.0/8'], address: '11.0.0.1', want: false },
+  { name: 'an IPv6 CIDR', list: ['2001:db8::/32'], address: '2001:db8::5', want: true },
+  { name: 'an explicit list replaces the default', list: ['10.0.0.5'], address: '127.0.0.1', want: false },
+  { name: 'no address', list: ['10.0.0.5'], address: '', want: false },
+];
+
+for (const c of TRUST) {
+  test(`isTrustedProxy: ${c.name}`, () => {
+    assert.equal(isTrustedProxy(c.list, c.address), c.want);
+  });
+}

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { joinOutgoing, PathMap } from '../../src/proxy/shared/pathmap.js';
+import { joinOutgoing, PathMap, rawPath, unsafePath } from '../../src/proxy/shared/pathmap.js';
 import type { MappingConfig } from '../../src/config/types.js';
 
 function mappings(table: Record<string, string>): MappingConfig[] {
@@ -95,3 +95,51 @@ for (const c of JOINS) {
     assert.equal(joinOutgoing(new URL(c.base), c.remainder, c.search, c.exact).href, c.want);
   });
 }
+
+// ---- unsafePath: refused at the listener and at the far end (doc/security.md, "Paths") ----
+
+const UNSAFE: { target: string; why: RegExp | undefined }[] = [
+  { target: '/px/a/b', why: undefined },
+  { target: '/px/a%20b/%C3%BC', why: undefined },
+  { target: '/px/..a/b..', why: undefined },
+  { target: '/px/...', why: undefined },
+  { target: '/px/.well-known/x', why: undefined },
+  { target: '/px//a', why: undefined },
+  { target: '/px/a;b=1', why: undefined },
+  { target: '/px/%252f', why: undefined },
+  { target: '/px/a?next=../..%2f%5c\\', why: undefined },
+  { target: '/px/a#../b', why: undefined },
+  { target: '*', why: undefined },
+  { target: 'http://h:1/x/a', why: undefined },
+  { target: '/px/..%2fsecret', why: /encoded slash/ },
+  { target: '/px/a%2Fb', why: /encoded slash/ },
+  { target: '/px/..%5csecret', why: /encoded backslash/ },
+  { target: '/px/..\\secret', why: /^a backslash/ },
+  { target: '/px/../secret', why: /dot segment/ },
+  { target: '/px/./a', why: /dot segment/ },
+  { target: '/px/a/..', why: /dot segment/ },
+  { target: '/px/a/.', why: /dot segment/ },
+  { target: '/px/%2e%2e/secret', why: /dot segment/ },
+  { target: '/px/%2E%2E/secret', why: /dot segment/ },
+  { target: '/px/.%2E/secret', why: /dot segment/ },
+  { target: '/px/%2e/a', why: /dot segment/ },
+  { target: '/px/..;jsessionid=1/secret', why: /dot segment/ },
+  { target: '/px/..?q=1', why: /dot segment/ },
+  { target: 'http://h:1/x/..%2fsecret', why: /encoded slash/ },
+  { target: 'http://h:1/x/%2e%2e/secret', why: /dot segment/ },
+  { target: 'http://h:1\\..\\secret', why: /backslash/ },
+];
+
+for (const c of UNSAFE) {
+  test(`unsafePath: ${c.target} ${c.why ? 'refused' : 'forwarded'}`, () => {
+    const why = unsafePath(c.target);
+    if (c.why) assert.match(why ?? 'forwarded', c.why);
+    else assert.equal(why, undefined);
+  });
+}
+
+test('rawPath: the path as written, without scheme, authority, query or fragment', () => {
+  assert.equal(rawPath('/a/%2e%2e/b?c=d#e'), '/a/%2e%2e/b');
+  assert.equal(rawPath('http://h:1/a/../b?q'), '/a/../b');
+  assert.equal(rawPath('https://h'), '');
+});

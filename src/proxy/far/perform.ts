@@ -11,6 +11,7 @@ import { canonicalName } from '../../config/types.js';
 import { PROTOCOL_VERSION } from '../../tunnel/frame.js';
 import type { Attempt, OutgoingContext } from './attempt.js';
 import { headerValues, setHeader, stripHopByHop } from '../shared/passes.js';
+import { rawPath, unsafePath } from '../shared/pathmap.js';
 import { invalidRequestHead } from '../shared/validate.js';
 import { performExpectingContinue } from './expect.js';
 import { performPlain } from './plain.js';
@@ -51,6 +52,14 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     fail('bad_request', `outgoing URL ${url.href} is not http or https`);
+    return;
+  }
+
+  // The listener refuses these paths; a peer's OPEN is held to the same rule, judged on the URL
+  // as sent, or `/x/..%2fsecret` would pass an egress prefix `/x` and reach `/secret`.
+  const unsafe = unsafePath(head.url);
+  if (unsafe) {
+    fail('bad_request', `outgoing path ${JSON.stringify(rawPath(head.url))} has ${unsafe}, which west does not forward`);
     return;
   }
 

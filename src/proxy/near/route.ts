@@ -9,8 +9,8 @@ import type { AddressAllowlist } from '../../net/allow.js';
 import type { TunnelSession } from '../../tunnel/session.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { toWestError } from '../shared/failure.js';
-import { addForwardingHeaders, framesBody, headerValues, stripHopByHop, westVias } from '../shared/passes.js';
-import type { PathMap, PathMatch } from '../shared/pathmap.js';
+import { addForwardingHeaders, framesBody, headerValues, isTrustedProxy, stripHopByHop, westVias } from '../shared/passes.js';
+import { rawPath, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
 import type { Exchange } from './exchange.js';
 
 /** Finds (or dials, or waits for) the tunnel a listener's requests travel through. */
@@ -79,6 +79,9 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
   } catch {
     return failed(new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`));
   }
+  // Judged on the target as sent, before URL parsing resolves some of it and an origin the rest.
+  const unsafe = unsafePath(req.url);
+  if (unsafe) return failed(new WestError('bad_request', nodeName, `request path ${JSON.stringify(rawPath(req.url))} has ${unsafe}, which west does not forward`));
   const match = table.paths.match(target.pathname, target.search);
   if (!match) return failed(new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${config.key}`));
   ex.mapping = match.mapping.path;
@@ -105,6 +108,7 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
     host: req.host,
     via: table.via,
     requestId: ex.id,
+    trusted: isTrustedProxy(tuning.trustedProxies, req.remoteAddress),
   });
   try {
     const stream = session.openStream({

@@ -1,9 +1,11 @@
 /**
  * Header passes, one step each (after node-http-proxy's "passes"): drop hop-by-hop headers,
- * add Via and X-Forwarded-*, carry a request id. Headers travel as flat raw lists so names
+ * add Via, X-Forwarded-* and Forwarded (replacing a client's own unless it is a trusted proxy),
+ * carry a request id. Headers travel as flat raw lists so names
  * keep their case and repeated headers their order.
  */
 import { randomUUID } from 'node:crypto';
+import { AddressAllowlist } from '../../net/allow.js';
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus the de-facto ones proxies also drop. */
 const HOP_BY_HOP = new Set([
@@ -105,21 +107,67 @@ export interface ForwardInfo {
   host: string | undefined;
   via: string;
   requestId: string;
+  /**
+   * The client is a proxy this node trusts (`west.trustedProxies`): its forwarding headers
+   * are kept and extended. Otherwise they are replaced by what this listener saw.
+   */
+  trusted: boolean;
 }
 
-/** Adds Via, X-Forwarded-For/-Proto/-Host and the request id; the first hop's values win. */
+/** Headers that say who the client was and how it came: replaced unless the client is trusted. */
+function isForwardingHeader(lower: string): boolean {
+  return lower === 'forwarded' || lower === 'x-real-ip' || lower.startsWith('x-forwarded-');
+}
+
+/** An RFC 7239 value: a token as it is, anything else quoted. */
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** This hop's RFC 7239 `Forwarded` element: `for=...;proto=...;host=...` (IPv6 bracketed and quoted). */
+export function forwardedElement(client: string, proto: string, host: string | undefined): string {
+  const node = client.includes(':') ? `"[${client}]"` : forwardedValue(client || 'unknown');
+  return `for=${node};proto=${proto}${host ? `;host=${forwardedValue(host)}` : ''}`;
+}
+
+/**
+ * Adds Via, X-Forwarded-For/-Proto/-Host, Forwarded, X-Real-IP and the request id. From a
+ * trusted proxy, X-Forwarded-For and Forwarded gain this hop and the other values the first
+ * hop set are kept; from anyone else every forwarding header the client sent is dropped first,
+ * so a client cannot tell the origin it came from elsewhere.
+ */
 export function addForwardingHeaders(raw: string[], info: ForwardInfo): string[] {
-  const out = [...raw];
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!info.trusted && isForwardingHeader(raw[i]!.toLowerCase())) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
   const existingVia = headerValues(out, 'via');
   const via = `1.1 ${info.via} ${VIA_COMMENT}`;
   const withVia = existingVia.length ? setHeader(out, 'Via', `${existingVia.join(', ')}, ${via}`) : [...out, 'Via', via];
   const xff = headerValues(withVia, 'x-forwarded-for');
   const client = info.clientAddress.replace(/^::ffff:/i, '');
   let result = setHeader(withVia, 'X-Forwarded-For', xff.length ? `${xff.join(', ')}, ${client}` : client);
+  const forwarded = headerValues(result, 'forwarded');
+  const element = forwardedElement(client, info.proto, info.host);
+  result = setHeader(result, 'Forwarded', forwarded.length ? `${forwarded.join(', ')}, ${element}` : element);
   if (!headerValues(result, 'x-forwarded-proto').length) result.push('X-Forwarded-Proto', info.proto);
   if (!headerValues(result, 'x-forwarded-host').length && info.host) result.push('X-Forwarded-Host', info.host);
+  // X-Real-IP names the client the first untrusting hop saw; a trusted proxy's is kept as is.
+  if (!info.trusted) result.push('X-Real-IP', client);
   if (!headerValues(result, REQUEST_ID_HEADER).length) result.push('X-Request-Id', info.requestId);
   return result;
+}
+
+/** AddressAllowlists of `west.trustedProxies` lists, built once per list (a reload makes a new one). */
+const trustLists = new WeakMap<readonly string[], AddressAllowlist>();
+
+/** Is `address` one of `trusted` (IPs/CIDRs)? An empty list trusts nobody. */
+export function isTrustedProxy(trusted: readonly string[], address: string): boolean {
+  if (trusted.length === 0) return false;
+  let list = trustLists.get(trusted);
+  if (!list) trustLists.set(trusted, list = new AddressAllowlist([...trusted]));
+  return list.allows(address);
 }
 
 /** The request id a client or an earlier hop sent, or a new one. Only sane ids are kept. */

@@ -45,3 +45,33 @@ export function joinOutgoing(base: URL, remainder: string, search: string, exact
   if (extra) url.search = url.search ? `${url.search.slice(1)}&${extra}` : extra;
   return url;
 }
+
+/**
+ * The path part of a request target or an absolute URL, as written: no scheme, authority,
+ * query or fragment, nothing decoded or normalised.
+ */
+export function rawPath(target: string): string {
+  const end = target.search(/[?#]/);
+  const before = end < 0 ? target : target.slice(0, end);
+  return before.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\\]*/, '');
+}
+
+/**
+ * Why a path must not be forwarded, or undefined: a dot segment (`.`, `..`, also written
+ * `%2e`, or `..;params` as Tomcat reads it), an encoded slash (`%2F`) or a backslash (`\`,
+ * `%5C`). Origins differ in how they decode and resolve these, so a path that matches a
+ * mapping or an egress prefix here could name something outside it there
+ * (`/x/..%2fsecret` starts with `/x/`; python's http.server serves `/secret`).
+ * See doc/security.md, "Paths".
+ */
+export function unsafePath(target: string): string | undefined {
+  const path = rawPath(target);
+  if (path.includes('\\')) return 'a backslash';
+  if (/%5c/i.test(path)) return 'an encoded backslash (%5C)';
+  if (/%2f/i.test(path)) return 'an encoded slash (%2F)';
+  for (const segment of path.split('/')) {
+    const name = segment.split(';')[0]!.replace(/%2e/gi, '.');
+    if (name === '.' || name === '..') return `a dot segment (${JSON.stringify(segment)})`;
+  }
+  return undefined;
+}
