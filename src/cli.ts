@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { commandWord, nearestCommand, withDebugLevel } from './cli-args.js';
 import { LOG_LEVELS } from './log.js';
 import { VERSION } from './node.js';
 import { checkConfigs } from './check/index.js';
@@ -13,19 +14,43 @@ import { showState } from './state-cli.js';
 
 const demoConfig = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sample', 'demo', 'demo.json');
 
-await yargs(hideBin(process.argv))
+const COMMANDS = ['run', 'check', 'state', 'demo', 'origin', 'completion'];
+
+const args = withDebugLevel(hideBin(process.argv));
+const word = commandWord(args);
+if (word !== undefined && !COMMANDS.includes(word) && !args.includes('--get-yargs-completions')) {
+  // The default command (run) would take it as a stray argument and ask for -c instead.
+  const near = nearestCommand(word, COMMANDS);
+  process.stderr.write(`west: unknown command "${word}"${near ? `; did you mean "west ${near}"?` : ''} (west --help lists the commands)\n`);
+  process.exit(2);
+}
+
+/** The original's debug level: the number of -d plus --debug N. */
+function debugLevel(argv: { d: number; debug: number | undefined }): number {
+  return argv.d + (Number.isFinite(argv.debug) ? argv.debug! : 0);
+}
+
+/** What every way of running a node takes from the command line besides the config. */
+function logArgs(argv: { verbose: boolean; d: number; debug: number | undefined; logLevel: (typeof LOG_LEVELS)[number] | undefined; logFormat: 'pretty' | 'json' | undefined; output: string | undefined; input: string | undefined }) {
+  return { verbose: argv.verbose, debug: debugLevel(argv), logLevel: argv.logLevel, logFormat: argv.logFormat, output: argv.output, input: argv.input };
+}
+
+await yargs(args)
   .scriptName('west')
   .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'verbose output (as the original; info level is the default)' })
-  .option('debug', { alias: 'd', type: 'count', describe: 'more detail (debug level)' })
+  .option('d', { type: 'count', describe: 'more detail (debug level); the level is the number of -d plus --debug' })
+  .option('debug', { type: 'number', describe: 'debug level, as the original\'s --debug N (adds to the -d count)' })
   .option('log-level', { choices: LOG_LEVELS, describe: 'log level (default info, or debug with -d)' })
   .option('log-format', { choices: ['pretty', 'json'] as const, describe: 'pretty on a terminal, JSON lines otherwise' })
+  .option('output', { alias: 'O', type: 'string', describe: 'write the log to this file (reopened on SIGUSR1, for logrotate)' })
+  .option('input', { type: 'string', describe: "accepted for the original's usage line; west ignores it" })
   .usage('$0 -c config.json\n\nRuns a west node: tunnel server, tunnel client and proxy listeners as the config says.')
   .command(
     ['$0', 'run'],
     'run a node',
     (y) => y
       .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON)' }),
-    (argv) => runNode({ config: argv.config, verbose: argv.verbose, debug: argv.debug, logLevel: argv.logLevel, logFormat: argv.logFormat }),
+    (argv) => runNode({ config: argv.config, ...logArgs(argv) }),
   )
   .command(
     'check [files..]',
@@ -72,13 +97,37 @@ await yargs(hideBin(process.argv))
         '  curl http://127.0.0.1:9900/state            (this node\'s own state, fetched through its tunnel)\n' +
         '  wget -qO- http://127.0.0.1:9700/             (the control port\'s text dump)\n' +
         'Stop with Ctrl-C.\n');
-      return runNode({ config: demoConfig, verbose: argv.verbose, debug: argv.debug, logLevel: argv.logLevel, logFormat: argv.logFormat });
+      return runNode({ config: demoConfig, ...logArgs(argv) });
     },
   )
+  .command(
+    'origin',
+    'run a small HTTP origin that answers 200 to every request with what reached it (for the samples)',
+    (y) => y
+      .option('port', { alias: 'p', type: 'number', demandOption: true, describe: 'port to listen on (0: any free port)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' }),
+    async (argv) => {
+      try {
+        const server = await startEchoOrigin(argv.port, argv.host);
+        const a = server.address();
+        const port = typeof a === 'object' && a ? a.port : argv.port;
+        process.stderr.write(`west origin: answering on http://${argv.host.includes(':') ? `[${argv.host}]` : argv.host}:${port}/ (Ctrl-C stops it)\n`);
+        const stop = (): void => { server.close(); server.closeAllConnections(); };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      } catch (err) {
+        process.stderr.write(`west origin: cannot listen on ${argv.host}:${argv.port}: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
+    },
+  )
+  .completion('completion', 'print a bash/zsh completion script (west completion >> ~/.bashrc)')
   .version(VERSION)
   .alias('version', 'V')
   .help()
   .alias('help', 'h')
   .strict()
+  .strictCommands()
+  .recommendCommands()
   .wrap(Math.min(100, process.stdout.columns || 100))
   .parseAsync();

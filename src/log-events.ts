@@ -13,6 +13,10 @@ interface LogEventKind {
 
 export const LOG_EVENTS = {
   'node.started': { level: 'info', what: 'the node is up: ports bound, early tunnels dialling' },
+  'node.start_failed': { level: 'error', what: 'the node could not start (a config that does not load, a port in use): the process exits 1 (JSON log mode; a plain line otherwise)' },
+  'node.input_ignored': { level: 'debug', what: "`--input` was given: accepted for the original's usage line, and ignored" },
+  'node.log_reopened': { level: 'info', what: 'SIGUSR1: the `-O` log file was opened again (after logrotate moved it)' },
+  'node.log_reopen_failed': { level: 'error', what: 'SIGUSR1: the `-O` log file could not be opened again; lines go on to the old one' },
   'node.stopping': { level: 'info', what: 'SIGTERM/SIGINT: stops accepting and drains (carries the signal and the drain time)' },
   'node.stopped': { level: 'info', what: 'everything closed' },
   'node.forced_exit': { level: 'warn', what: 'a second SIGTERM/SIGINT while draining: exits at once' },

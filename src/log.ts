@@ -2,7 +2,8 @@
  * Structured logging: every line is an event name plus fields. Humans on a terminal get a
  * coloured line; machines (or --log-format json) get one JSON object per line.
  */
-import chalk from 'chalk';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Chalk, supportsColorStderr, type ChalkInstance, type ColorSupportLevel } from 'chalk';
 import type { LogEventAt, LogLevel } from './log-events.js';
 
 export type { LogEvent, LogLevel } from './log-events.js';
@@ -21,13 +22,31 @@ export interface LoggerOptions {
   /** Prefix for every line: the node name. */
   node?: string;
   write?: (line: string) => void;
+  /** Colours in pretty lines (default: none; `colourOnTerminal()` says whether stderr wants them). */
+  colour?: boolean;
+}
+
+/**
+ * Whether pretty lines on stderr get colours: only on a terminal, and never when NO_COLOR is
+ * set to anything (https://no-color.org); FORCE_COLOR is honoured through chalk.
+ */
+export function colourOnTerminal(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  return supportsColorStderr !== false && supportsColorStderr.level > 0;
 }
 
 export class Logger {
   private readonly opts: Required<Omit<LoggerOptions, 'node'>> & { node: string | undefined };
+  private readonly chalk: ChalkInstance;
 
   constructor(opts: LoggerOptions) {
-    this.opts = { write: (line) => process.stderr.write(line + '\n'), node: undefined, ...opts };
+    this.opts = { write: (line) => process.stderr.write(line + '\n'), node: undefined, colour: false, ...opts };
+    const level: ColorSupportLevel = supportsColorStderr === false || supportsColorStderr.level === 0 ? 1 : supportsColorStderr.level;
+    this.chalk = new Chalk({ level: this.opts.colour ? level : 0 });
+  }
+
+  get format(): LogFormat {
+    return this.opts.format;
   }
 
   /** A logger with the same sink and level that tags lines with `node`. */
@@ -53,10 +72,45 @@ export class Logger {
       this.opts.write(JSON.stringify({ time, level, node: this.opts.node, event, ...clean }));
       return;
     }
+    const chalk = this.chalk;
     const colour = level === 'error' ? chalk.red : level === 'warn' ? chalk.yellow : level === 'debug' ? chalk.gray : chalk.cyan;
     const parts = Object.entries(clean).map(([k, v]) => `${chalk.dim(k + '=')}${formatValue(v)}`);
     const node = this.opts.node ? chalk.magenta(`[${this.opts.node}] `) : '';
-    this.opts.write(`${chalk.dim(time)} ${colour(level.toUpperCase().padEnd(5))} ${node}${chalk.bold(event)} ${parts.join(' ')}`.trimEnd());
+    const line = `${chalk.dim(time)} ${colour(level.toUpperCase().padEnd(5))} ${node}${chalk.bold(event)} ${parts.join(' ')}`.trimEnd();
+    this.opts.write(this.byOutcome(event, clean, line));
+  }
+
+  /** A request line that failed stands out: 5xx or a failure code red, 4xx yellow. */
+  private byOutcome(event: string, fields: LogFields, line: string): string {
+    if (event !== 'access' && event !== 'perform') return line;
+    const status = typeof fields.status === 'number' ? fields.status : 0;
+    if (status >= 500 || (status === 0 && fields.error !== undefined)) return this.chalk.red(line);
+    if (status >= 400) return this.chalk.yellow(line);
+    return line;
+  }
+}
+
+/**
+ * The log written to a file (`west -O file`) rather than stderr. Lines are written at once,
+ * as stderr's are, so none is lost when the process exits; `reopen()` (on SIGUSR1) starts a
+ * new file after logrotate moved the old one away.
+ */
+export class LogFile {
+  private fd: number;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'a', 0o640);
+  }
+
+  readonly write = (line: string): void => {
+    writeSync(this.fd, line + '\n');
+  };
+
+  /** Opens the path again; the old file is closed once the new one is open. */
+  reopen(): void {
+    const old = this.fd;
+    this.fd = openSync(this.path, 'a', 0o640);
+    closeSync(old);
   }
 }
 

@@ -1,7 +1,7 @@
 /** Running one node as a process: load the config, start, and handle signals. */
 import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './errors.js';
-import { Logger, type LogFormat, type LogLevel } from './log.js';
+import { colourOnTerminal, LogFile, Logger, type LogFormat, type LogLevel } from './log.js';
 import { WestNode } from './node.js';
 import type { NodeConfig } from './config/types.js';
 
@@ -11,35 +11,81 @@ export interface RunArgs {
   debug: number;
   logLevel: LogLevel | undefined;
   logFormat: LogFormat | undefined;
+  /** `-O`/`--output`: the log goes to this file instead of stderr. */
+  output?: string | undefined;
+  /** `--input`: the original's option, accepted and ignored. */
+  input?: string | undefined;
 }
 
-function makeLogger(args: Omit<RunArgs, 'config'>): Logger {
+/** The process's logger and, with `-O`, the file it writes to. */
+function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile | undefined } {
   const level: LogLevel = args.logLevel ?? (args.debug > 0 ? 'debug' : 'info');
-  const format: LogFormat = args.logFormat ?? (process.stderr.isTTY ? 'pretty' : 'json');
-  return new Logger({ level, format });
+  let file: LogFile | undefined;
+  if (args.output !== undefined) {
+    try {
+      file = new LogFile(args.output);
+    } catch (err) {
+      process.stderr.write(`west: cannot open the log file ${args.output}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    }
+  }
+  const onTerminal = file === undefined && process.stderr.isTTY === true;
+  const format: LogFormat = args.logFormat ?? (onTerminal ? 'pretty' : 'json');
+  const log = new Logger({ level, format, colour: onTerminal && colourOnTerminal(), ...(file ? { write: file.write } : {}) });
+  return { log, file };
+}
+
+/**
+ * A start-up failure, said once: a JSON line in JSON log mode (so a log shipper sees why the
+ * node never came up), a plain `west: …` line otherwise. With `-O` the person who started
+ * west reads it on stderr too.
+ */
+function startFailed(log: Logger, file: LogFile | undefined, message: string, fields: Record<string, unknown>): never {
+  if (log.format === 'json') log.error('node.start_failed', { error: message, ...fields });
+  if (log.format !== 'json' || file !== undefined) process.stderr.write(`west: ${message}\n`);
+  process.exit(1);
+}
+
+/**
+ * The config key that names the endpoint a bind error is about (`proxy["http://127.0.0.1:9911"]`,
+ * `west.cp`, `wsts.sp`): the error only carries an address and a port.
+ */
+export function configKeyOf(config: NodeConfig, err: NodeJS.ErrnoException & { port?: number; address?: string }): string | undefined {
+  if (err.port === undefined) return undefined;
+  const candidates: { key: string; host: string; port: number }[] = [];
+  if (config.server) candidates.push({ key: 'wsts.sp', host: config.server.host, port: config.server.port });
+  for (const l of config.listeners) candidates.push({ key: `proxy[${JSON.stringify(l.key)}]`, host: l.host, port: l.port });
+  if (config.control) candidates.push({ key: 'west.cp', host: config.control.host, port: config.control.port });
+  const samePort = candidates.filter((c) => c.port === err.port);
+  const anyHost = (h: string | undefined): boolean => h === undefined || h === '' || h === '::' || h === '0.0.0.0';
+  const sameHost = samePort.filter((c) => c.host === err.address || (anyHost(c.host) && anyHost(err.address)));
+  return (sameHost[0] ?? samePort[0])?.key;
 }
 
 /** Runs a node until SIGINT/SIGTERM; exits the process with 1 on a bad config or a port in use. */
 export async function runNode(args: RunArgs): Promise<void> {
-  const log = makeLogger(args);
+  const { log: processLog, file } = makeLogger(args);
+  if (args.input !== undefined) processLog.debug('node.input_ignored', { input: args.input });
   let config;
   try {
     config = await loadConfigFile(args.config);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`west: ${err.message}\n`);
-      process.exit(1);
+      startFailed(processLog, file, err.message, { file: args.config, problems: err.issues.map((i) => `${i.path}: ${i.message}`) });
     }
     throw err;
   }
-  const node = new WestNode(config, log.child(config.name));
+  const log = processLog.child(config.name);
+  const node = new WestNode(config, log);
   try {
     await node.start();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (another process holds this port; see west.cp, wsts.sp and the proxy keys)' : '';
-    process.stderr.write(`west: cannot start ${config.name}: ${e.message}${hint}\n`);
-    process.exit(1);
+    const key = configKeyOf(config, e);
+    const hint = e.code === 'EADDRINUSE'
+      ? ` (another process holds this port${key ? `: change ${key} or stop that process` : '; see west.cp, wsts.sp and the proxy keys'})`
+      : '';
+    startFailed(log, file, `cannot start ${config.name}: ${key ? `${key}: ` : ''}${e.message}${hint}`, { file: args.config, setting: key, code: e.code });
   }
 
   let stopping = false;
@@ -60,6 +106,16 @@ export async function runNode(args: RunArgs): Promise<void> {
   const reloads = new ReloadQueue(() => reload(node, args.config, log), log);
   process.on('SIGHUP', () => {
     if (!stopping) reloads.request();
+  });
+  // Only with -O: Node keeps SIGUSR1 for its inspector otherwise.
+  if (file) process.on('SIGUSR1', () => {
+    try {
+      file.reopen();
+      log.info('node.log_reopened', { file: file.path });
+    } catch (err) {
+      // The old file stays open: lines keep going somewhere rather than nowhere.
+      log.error('node.log_reopen_failed', { file: file.path, error: err instanceof Error ? err.message : String(err) });
+    }
   });
 }
 

@@ -25,7 +25,15 @@ export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  */
 const MAX_REMEMBERED_PEERS = 256;
 
-type TunnelLabels = 'side' | 'peer';
+type TunnelLabels = 'side' | 'peer' | 'url';
+/** `peer` is the name on both sides; `url` (client side only) the server URL dialled. */
+type TunnelLabelValues = { side: 'client' | 'server'; peer: string; url?: string };
+
+/**
+ * prom-client's gauges that end in `_total`, a suffix that says "counter" (OpenMetrics parsers
+ * refuse them): left out; `sum(nodejs_active_handles)` and the like give the same numbers.
+ */
+const TOTAL_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -33,6 +41,8 @@ export class NodeMetrics {
   private readonly events: EventEmitter<NodeEvents>;
   /** Server-side peers seen connecting, so their `west_tunnel_up` reads 0 after they leave. */
   private readonly seenPeers = new Set<string>();
+  /** The name each tunnel server this node dials reported (by URL), kept after it goes down. */
+  private readonly serverNames = new Map<string, string>();
   /** One state snapshot per scrape, shared by every gauge of that scrape. */
   private scraped: NodeState | undefined;
 
@@ -51,8 +61,10 @@ export class NodeMetrics {
     this.state = () => this.scraped ?? state();
     this.events = events;
     const registers = [this.registry];
-    // Process and runtime metrics under our prefix: west_process_*, west_nodejs_*.
-    collectDefaultMetrics({ register: this.registry, prefix: 'west_' });
+    // Process and runtime metrics under their standard names (process_*, nodejs_*), so the
+    // usual Node.js dashboards work; the registry is this node's own.
+    collectDefaultMetrics({ register: this.registry });
+    for (const name of TOTAL_GAUGES) this.registry.removeSingleMetric(name);
 
     // Gauges read the live state when scraped; each closure refers to its own gauge.
     const info: Gauge<'name' | 'version'> = new Gauge({
@@ -65,9 +77,10 @@ export class NodeMetrics {
     });
     const up: Gauge<TunnelLabels> = new Gauge({
       name: 'west_tunnel_up',
-      help: '1 while the tunnel is connected, 0 while it is not. side="client": a tunnel this node dials, peer = the server URL; ' +
-        'side="server": a peer of this node\'s tunnel server, peer = its name.',
-      labelNames: ['side', 'peer'], registers,
+      help: '1 while the tunnel is connected, 0 while it is not. peer = the name of the node at the other end; ' +
+        'side="client": a tunnel this node dials, url = the server URL (peer is empty until it first connected); ' +
+        'side="server": a peer of this node\'s tunnel server.',
+      labelNames: ['side', 'peer', 'url'], registers,
       collect: () => {
         up.reset();
         for (const [labels, isUp] of this.tunnelsNow()) up.set(labels, isUp ? 1 : 0);
@@ -75,11 +88,11 @@ export class NodeMetrics {
     });
     this.connects = new Counter({
       name: 'west_tunnel_connects_total', help: 'Tunnel connections established (first connect and every reconnect).',
-      labelNames: ['side', 'peer'], registers,
+      labelNames: ['side', 'peer', 'url'], registers,
     });
     this.disconnects = new Counter({
       name: 'west_tunnel_disconnects_total', help: 'Tunnel connections lost or closed.',
-      labelNames: ['side', 'peer'], registers,
+      labelNames: ['side', 'peer', 'url'], registers,
     });
     this.dialFailures = new Counter({
       name: 'west_tunnel_dial_failures_total', help: 'Failed attempts to connect to a tunnel server (each is retried with back-off).',
@@ -142,18 +155,29 @@ export class NodeMetrics {
   }
 
   private recordTunnel(e: TunnelEvent): void {
-    const labels = tunnelLabels(e);
+    if (e.side === 'client' && e.url !== undefined && e.peer) this.serverNames.set(e.url, canonicalName(e.peer));
+    const labels = this.tunnelLabels(e);
     if (e.side === 'server' && !this.seenPeers.has(labels.peer) && this.seenPeers.size < MAX_REMEMBERED_PEERS) {
       this.seenPeers.add(labels.peer);
     }
     (e.up ? this.connects : this.disconnects).inc(labels);
   }
 
+  private tunnelLabels(e: TunnelEvent): TunnelLabelValues {
+    return e.side === 'client' ? this.clientLabels(e.url ?? '', e.peer) : { side: 'server', peer: canonicalName(e.peer) };
+  }
+
+  /** A tunnel this node dials: its server's name (the last one it reported) and its URL. */
+  private clientLabels(url: string, reported: string | undefined): TunnelLabelValues {
+    if (reported) this.serverNames.set(url, canonicalName(reported));
+    return { side: 'client', peer: this.serverNames.get(url) ?? '', url };
+  }
+
   /** Every tunnel this node knows of, with whether it is up right now. */
-  private tunnelsNow(): [{ side: 'client' | 'server'; peer: string }, boolean][] {
+  private tunnelsNow(): [TunnelLabelValues, boolean][] {
     const s = this.state();
-    const out: [{ side: 'client' | 'server'; peer: string }, boolean][] = [];
-    for (const t of s.tunnels) out.push([{ side: 'client', peer: t.url }, t.connected]);
+    const out: [TunnelLabelValues, boolean][] = [];
+    for (const t of s.tunnels) out.push([this.clientLabels(t.url, t.peer), t.connected]);
     if (s.server) {
       const connected = new Set(s.server.peers.map((p) => canonicalName(p.name)));
       const known = new Set([...this.expectedPeers(s), ...this.seenPeers, ...connected]);
@@ -173,10 +197,12 @@ export class NodeMetrics {
    */
   private zeroKnownSeries(s: NodeState): void {
     for (const t of s.tunnels) {
-      const labels = { side: 'client', peer: t.url };
+      this.dialFailures.inc({ url: t.url }, 0);
+      // Until the server has said its name, a zero would start a series with an empty peer.
+      const labels = this.clientLabels(t.url, t.peer);
+      if (labels.peer === '') continue;
       this.connects.inc(labels, 0);
       this.disconnects.inc(labels, 0);
-      this.dialFailures.inc({ url: t.url }, 0);
     }
     if (s.server) {
       for (const peer of this.expectedPeers(s)) {
@@ -190,7 +216,3 @@ export class NodeMetrics {
   }
 }
 
-/** Client tunnels are keyed by server URL: stable before the first connect and across renames. */
-function tunnelLabels(e: TunnelEvent): { side: 'client' | 'server'; peer: string } {
-  return e.side === 'client' ? { side: 'client', peer: e.url ?? e.peer } : { side: 'server', peer: canonicalName(e.peer) };
-}

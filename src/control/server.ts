@@ -1,7 +1,9 @@
 /**
  * The control port (`west.cp`): the original's text dump on any path (a status page instead
- * for browsers, which ask for text/html), plus `/state.json`, `/healthz` and `/metrics`.
- * Read-only: every method but GET and HEAD gets 405.
+ * for browsers, which ask for text/html), plus `/state.json`, `/healthz` (alive), `/readyz`
+ * (every tunnel it needs is connected) and `/metrics`. Read-only: every method but GET and
+ * HEAD gets 405. With `west.cpToken`, every path wants the token, as a bearer token or as the
+ * password of HTTP Basic (so a browser can open the status page).
  */
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -22,7 +24,7 @@ export interface ControlServerOptions {
   state: () => NodeState;
   /** The node's live events (requests finished, tunnels up and down). */
   events: EventEmitter<NodeEvents>;
-  /** The bearer token every request must carry (`west.cpToken`), read per request so a reload applies. */
+  /** The token every request must carry (`west.cpToken`), read per request so a reload applies. */
   token?: () => string | undefined;
   log: Logger;
 }
@@ -66,10 +68,16 @@ export class ControlServer {
     }
     const token = this.opts.token?.();
     if (token !== undefined) {
-      const given = bearerToken(req.headers.authorization);
+      const given = bearerToken(req.headers.authorization) ?? basicPassword(req.headers.authorization);
       if (given === undefined || !sameSecret(given, token)) {
-        res.writeHead(401, { 'WWW-Authenticate': 'Bearer realm="west control port"', 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end(`${given === undefined ? 'this control port needs' : 'wrong'} bearer token (west.cpToken)\n`);
+        // Both challenges: scripts send the bearer token; a browser, which knows only Basic,
+        // passes over Bearer and asks for a user name (any) and a password (the token).
+        res.writeHead(401, {
+          'WWW-Authenticate': ['Bearer realm="west"', 'Basic realm="west", charset="UTF-8"'],
+          'Content-Type': 'text/plain; charset=utf-8',
+          'Cache-Control': 'no-store',
+        });
+        res.end(`${given === undefined ? 'this control port needs' : 'wrong'} token (west.cpToken): a bearer token, or the password of HTTP Basic with any user name\n`);
         return;
       }
     }
@@ -86,6 +94,11 @@ export class ControlServer {
     if (path === '/healthz') {
       const down = state.tunnels.filter((t) => t.early && !t.connected).map((t) => t.url);
       send(res, 200, 'application/json', JSON.stringify({ status: 'ok', name: state.name, tunnelsDown: down }) + '\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const { ready, tunnelsDown, listenersDown } = readiness(state);
+      send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ status: ready ? 'ready' : 'not ready', name: state.name, tunnelsDown, listenersDown }) + '\n');
       return;
     }
     if (wantsHtml(req.headers.accept)) {
@@ -121,6 +134,25 @@ export function wantsHtml(accept: string | undefined): boolean {
     const q = params.find((p) => p.startsWith('q='));
     return q === undefined || Number(q.slice(2)) > 0;
   });
+}
+
+/**
+ * Ready: every tunnel dialled at start (`ee: yes`) is connected, and every listener's target
+ * (its `ea` tunnel or its `en` peer) is, so a request would not get a 503 for a missing tunnel.
+ */
+export function readiness(state: NodeState): { ready: boolean; tunnelsDown: string[]; listenersDown: string[] } {
+  const tunnelsDown = state.tunnels.filter((t) => t.early && !t.connected).map((t) => t.url);
+  const listenersDown = state.listeners.filter((l) => !l.connected).map((l) => l.key);
+  return { ready: tunnelsDown.length === 0 && listenersDown.length === 0, tunnelsDown, listenersDown };
+}
+
+/** The password of an `Authorization: Basic` header (the user name is not looked at), or undefined. */
+export function basicPassword(header: string | undefined): string | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(colon + 1);
 }
 
 function withoutRaw(state: NodeState): Omit<NodeState, 'raw'> {

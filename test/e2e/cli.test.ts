@@ -38,6 +38,16 @@ function plainLines(stderr: string): string[] {
   });
 }
 
+/** The one `node.start_failed` JSON line of a refused start; it is the last line. */
+function startFailed(stderr: string): { error: string; file?: string; setting?: string; node?: string; problems?: string[] } {
+  const lines = stderr.trim().split('\n');
+  const last = JSON.parse(lines[lines.length - 1]!) as { event: string; level: string; error: string };
+  assert.equal(last.event, 'node.start_failed', stderr);
+  assert.equal(last.level, 'error');
+  assert.equal(lines.filter((l) => l.includes('"node.start_failed"')).length, 1, stderr);
+  return last;
+}
+
 /** Binds 127.0.0.1:port and releases it: proves the port is free. */
 async function assertFree(port: number): Promise<void> {
   const server = net.createServer();
@@ -204,8 +214,15 @@ describe('a config with several problems', () => {
   test('west -c exits non-zero with the same messages on stderr and starts nothing', async () => {
     const r = await runCli(['-c', file, '--log-format', 'json']);
     assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}`);
-    for (const line of expected) assert.ok(r.stderr.includes(line), `missing on stderr: ${line}\n${r.stderr}`);
-    assert.ok(r.stderr.includes(file), r.stderr);
+    // In JSON log mode the refusal is a JSON line too, with every problem.
+    const failed = startFailed(r.stderr);
+    for (const line of expected) assert.ok(failed.problems?.includes(line), `missing: ${line}\n${r.stderr}`);
+    assert.equal(failed.file, file);
+    assert.deepEqual(plainLines(r.stderr), []);
+    // On a terminal (pretty), the same problems are plain lines.
+    const pretty = await runCli(['-c', file, '--log-format', 'pretty']);
+    assert.equal(pretty.code, 1);
+    for (const line of expected) assert.ok(pretty.stderr.includes(line), `missing on stderr: ${line}\n${pretty.stderr}`);
     assert.doesNotMatch(r.stderr, STACK_LINE);
     assert.doesNotMatch(r.stderr, /node\.started|listening/);
     await assertFree(cpPort);
@@ -219,10 +236,15 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
     const r = await runCli(['-c', missing, '--log-format', 'json']);
     assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}`);
     assert.doesNotMatch(r.stderr, STACK_LINE);
-    const lines = plainLines(r.stderr);
+    assert.deepEqual(plainLines(r.stderr), [], 'in JSON log mode, no plain line');
+    const failed = startFailed(r.stderr);
+    assert.ok(failed.error.includes(missing), failed.error);
+    assert.match(failed.error, /no such file/i);
+
+    const pretty = await runCli(['-c', missing, '--log-format', 'pretty']);
+    const lines = plainLines(pretty.stderr);
     assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
     assert.ok(lines[0]!.includes(missing), lines[0]);
-    assert.match(lines[0]!, /no such file/i);
   });
 
   for (const where of ['listener', 'control port', 'tunnel server'] as const) {
@@ -241,12 +263,16 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
       });
       let bound: number[] = [];
       try {
+        const key = where === 'listener' ? `proxy["http://127.0.0.1:${port}"]` : where === 'control port' ? 'west.cp' : 'wsts.sp';
         const r = await runCli(['-c', file, '--log-format', 'json']);
         assert.ok(r.code !== 0 && r.code !== null, `exit code ${r.code}\n${r.stderr}`);
         assert.doesNotMatch(r.stderr, STACK_LINE);
-        const lines = plainLines(r.stderr);
-        assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
-        assert.ok(lines[0]!.includes(String(port)), `the message should name port ${port}: ${lines[0]}`);
+        assert.deepEqual(plainLines(r.stderr), [], 'in JSON log mode, no plain line');
+        const failed = startFailed(r.stderr);
+        assert.ok(failed.error.includes(String(port)), `the message should name port ${port}: ${failed.error}`);
+        assert.equal(failed.setting, key);
+        assert.equal(failed.node, 'taken');
+        assert.ok(failed.error.includes(key), `the message should name ${key}: ${failed.error}`);
         assert.doesNotMatch(r.stderr, /"event":"node\.started"/);
         bound = loggedPorts(r.stderr);
       } finally {

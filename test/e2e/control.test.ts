@@ -126,7 +126,7 @@ describe('/metrics', () => {
       return { p, g: await startG(p) };
     }));
     l = await startL(p);
-    await waitFor('L to connect to G', async () => value((await scrape(p.lControl)).series, 'west_tunnel_up', { side: 'client', peer: p.server }) === 1);
+    await waitFor('L to connect to G', async () => value((await scrape(p.lControl)).series, 'west_tunnel_up', { side: 'client', peer: G, url: p.server }) === 1);
   });
 
   after(async () => {
@@ -134,16 +134,26 @@ describe('/metrics', () => {
     await g.stop();
   });
 
-  test('process metrics carry the west_ prefix and the registry is the node\'s own', async () => {
-    const { text, series } = await scrape(p.lControl);
-    assert.ok(has(series, 'west_process_cpu_user_seconds_total'), 'west_process_cpu_user_seconds_total');
-    assert.ok(has(series, 'west_process_start_time_seconds'), 'west_process_start_time_seconds');
-    assert.ok([...series.keys()].some((k) => k.startsWith('west_nodejs_heap_size_used_bytes')), 'west_nodejs_heap_size_used_bytes');
-    assert.equal(value(series, 'west_node_info', { name: L, version: '0.1.0' }), 1);
-    // Nothing unprefixed (the global registry's defaults would be process_* and nodejs_*).
-    for (const line of text.split('\n')) {
-      if (line && !line.startsWith('#')) assert.match(line, /^west_/, line);
+  test('/readyz: 200 on both nodes once the tunnel is up', async () => {
+    for (const control of [p.lControl, p.gControl]) {
+      const r = await fetchText(`${control}/readyz`);
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(JSON.parse(r.text), { status: 'ready', name: control === p.lControl ? L : G, tunnelsDown: [], listenersDown: [] });
     }
+  });
+
+  test('process metrics under their standard names, no gauge ending in _total, the registry the node\'s own', async () => {
+    const { text, series } = await scrape(p.lControl);
+    assert.ok(has(series, 'process_cpu_user_seconds_total'), 'process_cpu_user_seconds_total');
+    assert.ok(has(series, 'process_start_time_seconds'), 'process_start_time_seconds');
+    assert.ok([...series.keys()].some((k) => k.startsWith('nodejs_heap_size_used_bytes')), 'nodejs_heap_size_used_bytes');
+    assert.equal(value(series, 'west_node_info', { name: L, version: '0.1.0' }), 1);
+    for (const line of text.split('\n')) {
+      if (line && !line.startsWith('#')) assert.match(line, /^(west_|process_|nodejs_)/, line);
+    }
+    assert.doesNotMatch(text, /^west_(process|nodejs)_/m, 'no re-prefixed default metrics');
+    const totalGauges = [...text.matchAll(/^# TYPE (\S+_total) gauge$/gm)].map((m) => m[1]);
+    assert.deepEqual(totalGauges, [], 'a gauge must not end in _total');
   });
 
   test('requests move the counters and histogram counts by what was done, labelled from the config', async () => {
@@ -204,7 +214,8 @@ describe('/metrics', () => {
   });
 
   test('tunnel gauges and counters on both sides; a dropped tunnel reads 0 and counts one disconnect', async () => {
-    const client = { side: 'client', peer: p.server };
+    // peer is the name of the node at the other end on both sides; the client side adds the URL.
+    const client = { side: 'client', peer: G, url: p.server };
     const server = { side: 'server', peer: L };
     const g0 = (await scrape(p.gControl)).series;
     const l0 = (await scrape(p.lControl)).series;
@@ -328,6 +339,18 @@ describe('text dump, status page and escaping', () => {
     assert.equal(splitRaw(await rawGet(cpPort, '/anything/else', [])).body.replace(/"uptimeS":\d+/, '"uptimeS":0'), bodies[0]);
   });
 
+  test('/healthz answers 200 while the peer is not connected; /readyz answers 503 and names the listener', async () => {
+    const health = await fetchText(`http://127.0.0.1:${cpPort}/healthz`);
+    assert.equal(health.status, 200);
+    const ready = await fetchText(`http://127.0.0.1:${cpPort}/readyz`);
+    assert.equal(ready.status, 503, ready.text);
+    assert.match(String(ready.headers['content-type']), /^application\/json/);
+    const body = JSON.parse(ready.text) as { status: string; listenersDown: string[]; tunnelsDown: string[] };
+    assert.equal(body.status, 'not ready');
+    assert.equal(body.listenersDown.length, 1);
+    assert.deepEqual(body.tunnelsDown, []);
+  });
+
   test('/state.json, /healthz and /metrics keep their own types whatever the Accept header', async () => {
     const html = { Accept: 'text/html' };
     const state = await fetchText(`http://127.0.0.1:${cpPort}/state.json`, { headers: html });
@@ -371,5 +394,55 @@ describe('text dump, status page and escaping', () => {
     assert.equal(head.status, 200);
     assert.equal(head.body.length, 0);
     assert.equal(head.headers['content-type'], 'text/html; charset=utf-8');
+  });
+});
+
+describe('west.cpToken: a bearer token for scripts, HTTP Basic for browsers', () => {
+  const TOKEN = 'cp-secret-4711';
+  let control: string;
+  let node: WestProcess;
+
+  before(async () => {
+    const file = await writeConfig(fixture.dir, 'token.json', { west: { nm: 'tokened', cp: '127.0.0.1:0', cpToken: TOKEN } });
+    node = await WestProcess.start(file);
+    control = node.controlUrl();
+  });
+
+  after(async () => {
+    await node.stop();
+  });
+
+  const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const paths = ['/', '/state.json', '/metrics', '/healthz', '/readyz'];
+
+  test('without credentials, a browser and a script both get 401 with a Basic and a Bearer challenge', async () => {
+    for (const accept of ['text/html,application/xhtml+xml,*/*;q=0.8', '*/*']) {
+      const r = await fetchText(`${control}/`, { headers: { Accept: accept } });
+      assert.equal(r.status, 401);
+      const challenge = String(r.headers['www-authenticate']);
+      assert.match(challenge, /Basic realm="west"/, challenge);
+      assert.match(challenge, /Bearer realm="west"/, challenge);
+    }
+  });
+
+  test('Basic with any user name and the token as password opens every path; the page too', async () => {
+    for (const p of paths) {
+      const r = await fetchText(`${control}${p}`, { headers: { Authorization: basic('anyone', TOKEN) } });
+      assert.equal(r.status, 200, `${p}: ${r.text}`);
+    }
+    const page = await fetchText(`${control}/`, { headers: { Authorization: basic('', TOKEN), Accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    const bearer = await fetchText(`${control}/state.json`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(bearer.status, 200);
+  });
+
+  test('Basic with a wrong password, or the token as user name, is refused', async () => {
+    for (const auth of [basic('anyone', `${TOKEN}x`), basic(TOKEN, ''), `Basic ${Buffer.from(TOKEN).toString('base64')}`]) {
+      for (const p of paths) {
+        const r = await fetchText(`${control}${p}`, { headers: { Authorization: auth } });
+        assert.equal(r.status, 401, `${p} with ${auth}`);
+      }
+    }
   });
 });

@@ -107,7 +107,7 @@ describe('the npm package', { timeout: 90_000 }, () => {
   });
 
   test('west check passes on a sample shipped in the package', async () => {
-    const sample = path.join(prefix, 'node_modules', 'west', 'sample', 'case4');
+    const sample = path.join(prefix, 'node_modules', 'west-tunnel', 'sample', 'case4');
     const files = (await readdir(sample)).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(sample, f));
     assert.equal(files.length, 3);
     const r = await run(west, ['check', ...files], elsewhere, 30_000);

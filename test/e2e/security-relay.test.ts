@@ -403,7 +403,9 @@ describe('control port (west.cpToken) and secrets', () => {
       'wrong token': { Authorization: `Bearer ${SECRETS.cpG}x` },
       'another secret': { Authorization: `Bearer ${SECRETS.tokL}` },
       'the other node\'s token': { Authorization: `Bearer ${SECRETS.cpL}` },
-      'Basic scheme': { Authorization: `Basic ${Buffer.from(`west:${SECRETS.cpG}`).toString('base64')}` },
+      // Basic is accepted with the token as password (for browsers, control.test.ts); not a wrong one.
+      'Basic scheme, wrong password': { Authorization: `Basic ${Buffer.from(`west:${SECRETS.cpG}x`).toString('base64')}` },
+      'Basic scheme, token as user name': { Authorization: `Basic ${Buffer.from(`${SECRETS.cpG}:`).toString('base64')}` },
       'browser, no token': { Accept: 'text/html' },
     };
     for (const [what, headers] of Object.entries(attempts)) {

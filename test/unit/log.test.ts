@@ -1,0 +1,38 @@
+/** Pretty log lines: colours only when asked (never with NO_COLOR), failed requests stand out. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { colourOnTerminal, Logger } from '../../src/log.js';
+
+const ESC = '\u001b[';
+const RED = `${ESC}31m`;
+const YELLOW = `${ESC}33m`;
+
+function lines(colour: boolean): { log: Logger; out: string[] } {
+  const out: string[] = [];
+  return { log: new Logger({ level: 'info', format: 'pretty', colour, write: (l) => out.push(l) }), out };
+}
+
+test('NO_COLOR set to anything turns colours off', () => {
+  assert.equal(colourOnTerminal({ NO_COLOR: '1' }), false);
+  assert.equal(colourOnTerminal({ NO_COLOR: 'true' }), false);
+});
+
+test('without colour, a pretty line has no escape sequence', () => {
+  const { log, out } = lines(false);
+  log.info('access', { status: 503, path: '/x' });
+  log.error('node.stop_failed', { error: 'e' });
+  for (const l of out) assert.ok(!l.includes(ESC), JSON.stringify(l));
+});
+
+test('with colour, access lines with 5xx are red, 4xx yellow, 2xx neither', () => {
+  const { log, out } = lines(true);
+  log.info('access', { status: 200, path: '/ok' });
+  log.info('access', { status: 404, path: '/missing' });
+  log.info('access', { status: 502, path: '/broken' });
+  log.info('perform', { error: 'connect_refused', url: 'http://x/' });
+  const [ok, missing, broken, failed] = out;
+  assert.ok(!ok!.startsWith(RED) && !ok!.startsWith(YELLOW), JSON.stringify(ok));
+  assert.ok(missing!.startsWith(YELLOW), JSON.stringify(missing));
+  assert.ok(broken!.startsWith(RED), JSON.stringify(broken));
+  assert.ok(failed!.startsWith(RED), JSON.stringify(failed));
+});
