@@ -162,7 +162,7 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
   ];
   const plan = (body: Body, connections: number): Planned[] => targets.map((target) => ({ target, body, connections, runs: [] }));
   const manyPlan = BODIES.flatMap((body) => plan(body, opts.connections));
-  const onePlan = plan(BODIES[0]!, 1);
+  const onePlan = BODIES.slice(0, 1).flatMap((body) => plan(body, 1));
   await measure([...manyPlan, ...onePlan], opts);
   const many = linesOf(manyPlan);
   const one = linesOf(onePlan);

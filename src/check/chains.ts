@@ -88,7 +88,7 @@ export function walkChains(d: Deployment): ChainWalk {
     }
     const hops = steps.length - 1; // west listeners this request passed before this one
     if (hops >= node.config.tuning.maxHops) {
-      const root = steps[0]!;
+      const root = trail[0] ?? step;
       report(`hop\u0000${stepId(root)}`, {
         rule: 'hop limit', severity: 'error', file: root.node.file, path: mappingPath(root.node.config, root.listener, root.mapping),
         message: `a request to ${stepLabel(root)} reaches ${listenerLabel(node, listener)} after ${hops} west listener${hops === 1 ? '' : 's'}, ` +

@@ -112,8 +112,9 @@ export class Deployment {
           for (const m of listener.mappings) {
             if (!isLoopback(m.outgoing.hostname) || this.listenerFor(performer, m.outgoing)) continue;
             const elsewhere = this.nodes.filter((n) => !this.sameMachine(n, performer) && listenerOn(n, m.outgoing));
-            if (elsewhere.length !== 1) continue;
-            this.join(performer, elsewhere[0]!);
+            const other = elsewhere.length === 1 ? elsewhere[0] : undefined;
+            if (!other) continue;
+            this.join(performer, other);
             joined = true;
           }
         }
@@ -146,7 +147,7 @@ export class Deployment {
 
   private root(i: number): number {
     let r = i;
-    while (this.machineOf[r] !== r) r = this.machineOf[r]!;
+    for (let up = this.machineOf[r]; up !== undefined && up !== r; up = this.machineOf[r]) r = up;
     return r;
   }
 

@@ -45,8 +45,9 @@ export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
 export function parseListenerKey(key: string): (Endpoint & { tls: boolean }) | undefined {
   const m = /^(https?):\/\/([^/?#]*)\/?$/i.exec(key);
   if (!m) return undefined;
+  const [, scheme = '', endpoint = ''] = m;
   try {
-    return { ...parseEndpoint(m[2] ?? '', DEFAULT_LISTENER_PORT), tls: m[1]!.toLowerCase() === 'https' };
+    return { ...parseEndpoint(endpoint, DEFAULT_LISTENER_PORT), tls: scheme.toLowerCase() === 'https' };
   } catch {
     return undefined;
   }
@@ -64,7 +65,8 @@ export function parseEgressEntry(text: string): { origin?: string; host?: string
   }
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?$/.exec(text);
   if (!m) return undefined;
-  return { host: m[1]!.toLowerCase().replace(/^\[(.*)\]$/, '$1'), ...(m[2] ? { port: m[2] } : {}), path: '' };
+  const [, host = '', port] = m;
+  return { host: host.toLowerCase().replace(/^\[(.*)\]$/, '$1'), ...(port ? { port } : {}), path: '' };
 }
 
 function parseUrl(text: string, protocols: readonly string[]): URL | undefined {

@@ -17,9 +17,13 @@ export function pythonJson(value: Json, depth = 0): string {
     return `[\n${value.map((v) => pad + pythonJson(v, depth + 1)).join(',\n')}\n${end}]`;
   }
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
-    if (keys.length === 0) return '{}';
-    return `{\n${keys.map((k) => `${pad}${asciiString(k)}:${pythonJson(value[k]!, depth + 1)}`).join(',\n')}\n${end}}`;
+    const members: string[] = [];
+    for (const k of Object.keys(value).sort()) {
+      const v = value[k];
+      if (v !== undefined) members.push(`${pad}${asciiString(k)}:${pythonJson(v, depth + 1)}`);
+    }
+    if (members.length === 0) return '{}';
+    return `{\n${members.join(',\n')}\n${end}}`;
   }
   if (typeof value === 'string') return asciiString(value);
   return JSON.stringify(value);
@@ -92,7 +96,8 @@ export function renderDump(state: NodeState): string {
     proxy[l.key] = entry;
   }
 
-  return (['west', 'wsts', 'wstc', 'proxy'] as const)
-    .map((name, i) => `--- ${name} object ---\n${pythonJson([west, wsts, wstc, proxy][i]!)}\n`)
+  const sections: [string, Json][] = [['west', west], ['wsts', wsts], ['wstc', wstc], ['proxy', proxy]];
+  return sections
+    .map(([name, section]) => `--- ${name} object ---\n${pythonJson(section)}\n`)
     .join('');
 }

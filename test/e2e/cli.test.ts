@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { at } from '../helpers/at.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT, runCli, SAMPLES, stopAll, tempDir, writeConfig } from '../helpers/west.js';
 
@@ -221,8 +222,8 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
     assert.doesNotMatch(r.stderr, STACK_LINE);
     const lines = plainLines(r.stderr);
     assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
-    assert.ok(lines[0]!.includes(missing), lines[0]);
-    assert.match(lines[0]!, /no such file/i);
+    assert.ok(at(lines, 0).includes(missing), at(lines, 0));
+    assert.match(at(lines, 0), /no such file/i);
   });
 
   for (const where of ['listener', 'control port', 'tunnel server'] as const) {
@@ -246,7 +247,7 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
         assert.doesNotMatch(r.stderr, STACK_LINE);
         const lines = plainLines(r.stderr);
         assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
-        assert.ok(lines[0]!.includes(String(port)), `the message should name port ${port}: ${lines[0]}`);
+        assert.ok(at(lines, 0).includes(String(port)), `the message should name port ${port}: ${at(lines, 0)}`);
         assert.doesNotMatch(r.stderr, /"event":"node\.started"/);
         bound = loggedPorts(r.stderr);
       } finally {

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
+import { at } from '../helpers/at.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
@@ -73,7 +74,7 @@ test(`${ATTACKERS} silent and dripping connections from one address: capped, tim
     await waitFor('every attacker connection closed', () => attackers.every((a) => a.closed), 8000);
     const timedOut = attackers.filter((a) => /^HTTP\/1\.1 408 /.test(a.answer));
     assert.ok(timedOut.length > 0 && timedOut.length <= CAP, `${timedOut.length} answered 408`);
-    assert.match(timedOut[0]!.answer, /Proxy-Status: "self"; error=http_request_error/);
+    assert.match(at(timedOut, 0).answer, /Proxy-Status: "self"; error=http_request_error/);
   } finally {
     for (const d of drips) clearInterval(d);
     for (const a of attackers) a.socket.destroy();

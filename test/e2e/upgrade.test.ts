@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
+import { at } from '../helpers/at.js';
 import { freePort } from '../helpers/net.js';
 import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
@@ -70,7 +71,7 @@ test('a WebSocket crosses the tunnel: text and binary messages both ways', async
   ws.close();
   await once(ws, 'close');
   assert.equal(messages.length, 3);
-  assert.match(messages[0]!.data.toString(), /^hello \/socket\/room\?x=1 via 1\.1 self:\d+ \(west\)$/);
+  assert.match(at(messages, 0).data.toString(), /^hello \/socket\/room\?x=1 via 1\.1 self:\d+ \(west\)$/);
   assert.deepEqual(messages[1], { data: Buffer.from('ping'), binary: false });
   assert.deepEqual(messages[2], { data: binary, binary: true });
 });

@@ -79,7 +79,7 @@ export async function portedSamples(dir: string, files: string[], extra: number[
   for (const p of wanted) ports.set(p, await freePort());
   const paths: Record<string, string> = {};
   await Promise.all(files.map(async (f, i) => {
-    const text = texts[i]!.replace(/:(\d{4,5})\b/g, (_m, p: string) => `:${ports.get(Number(p))}`);
+    const text = (texts[i] ?? '').replace(/:(\d{4,5})\b/g, (_m, p: string) => `:${ports.get(Number(p))}`);
     const out = path.join(dir, f.replace(/[\\/]/g, '-'));
     await writeFile(out, text);
     paths[f] = out;

@@ -293,10 +293,10 @@ if (isMainThread) {
     });
   }
 } else {
-  for (const property of Object.keys(PROPERTIES)) {
+  for (const [property, check] of Object.entries(PROPERTIES)) {
     let result: WorkerResult;
     try {
-      PROPERTIES[property]!();
+      check();
       result = { property, ok: true };
     } catch (err) {
       result = { property, ok: false, message: err instanceof Error ? err.message : String(err) };
