@@ -90,7 +90,9 @@ export function summarise(profile: CpuProfile, fromMs = 0): ProfileSummary {
   let totalUs = 0;
   let idleUs = 0;
   for (const [id, us] of self) {
-    const frame = byId.get(id)!.callFrame;
+    const node = byId.get(id);
+    if (!node) throw new Error(`profile sample names node ${id}, which the profile does not have`);
+    const frame = node.callFrame;
     const where = shortUrl(frame.url);
     const location = frame.url ? `${where}:${frame.lineNumber + 1}` : '';
     const name = frame.functionName || '(anonymous)';

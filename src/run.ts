@@ -92,7 +92,7 @@ export class ReloadQueue {
       this.pending = false;
       // reload() logs its own failures; this is a last guard so a signal can never kill the node.
       await this.run().catch((err: unknown) => this.log.error('node.reload_failed', { error: String(err) }));
-    } while (this.pending);
+    } while (this.pending); // eslint-disable-line @typescript-eslint/no-unnecessary-condition -- request() sets it while run() is awaited
     this.running = undefined;
   }
 }

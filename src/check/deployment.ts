@@ -133,7 +133,7 @@ export class Deployment {
     const tls = url.protocol === 'wss:';
     const listening = this.nodes.filter((n) => {
       const sp = n.config.server;
-      return sp !== undefined && sp.port === port && port !== 0 && accepts(sp.host, host);
+      return sp?.port === port && port !== 0 && accepts(sp.host, host);
     });
     // A server bound to exactly this address is a better answer than one bound to all of them.
     const exact = listening.filter((n) => !isWildcard(n.config.server?.host ?? ''));

@@ -31,8 +31,7 @@ export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
   if (v6 === undefined && host !== '' && !HOST_NAME.test(host)) bad(`"${host}" is not a host name or IPv4 address`);
   if (portText === undefined) {
     if (host === '') bad('expected "host:port", ":port" or "[IPv6 address]:port"');
-    if (defaultPort === undefined) bad('the port is missing');
-    return { host, port: defaultPort as number };
+    return { host, port: defaultPort ?? bad('the port is missing') };
   }
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) bad(`"${portText}" is not a port number (0-65535)`);
   return { host, port: Number(portText) };

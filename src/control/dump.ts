@@ -42,8 +42,8 @@ export function redactSecrets(key: string, value: unknown): unknown {
   return value;
 }
 
-function clone(v: unknown): { [k: string]: Json } {
-  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v, redactSecrets)) as { [k: string]: Json } : {};
+function clone(v: unknown): Record<string, Json> {
+  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v, redactSecrets)) as Record<string, Json> : {};
 }
 
 /** The text dump for `GET /` on the control port. */
@@ -69,7 +69,7 @@ export function renderDump(state: NodeState): string {
   // As the original: every tunnel this node dials, and every `en` peer it expects, under wstc.
   const wstc = clone(raw.wstc);
   for (const t of state.tunnels) {
-    const entry = wstc[t.url] && typeof wstc[t.url] === 'object' ? wstc[t.url] as { [k: string]: Json } : { ee: t.early ? 'yes' : 'no' };
+    const entry = wstc[t.url] && typeof wstc[t.url] === 'object' ? wstc[t.url] as Record<string, Json> : { ee: t.early ? 'yes' : 'no' };
     entry.nm = t.as;
     entry.so = t.connected ? [t.address ?? '', t.port ?? 0] : 'unconnected';
     entry.live = { state: t.state, since: t.since ?? null, peer: t.peer ?? null, streams: t.streams, connects: t.connects, lastError: t.lastError ?? null };
@@ -89,7 +89,7 @@ export function renderDump(state: NodeState): string {
 
   const proxy = clone(raw.proxy);
   for (const l of state.listeners) {
-    const entry = (proxy[l.key] ?? {}) as { [k: string]: Json };
+    const entry = (proxy[l.key] ?? {}) as Record<string, Json>;
     entry.addr = l.host;
     entry.port = l.port;
     entry.live = { connected: l.connected, requests: l.requests, inFlight: l.inFlight, statuses: l.statuses };

@@ -55,7 +55,7 @@ export class NodeMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'west_' });
 
     // Gauges read the live state when scraped; each closure refers to its own gauge.
-    const info: Gauge<'name' | 'version'> = new Gauge({
+    const info = new Gauge<'name' | 'version'>({
       name: 'west_node_info', help: 'Always 1; the labels name this node and its version.', labelNames: ['name', 'version'], registers,
       collect: () => {
         const s = this.state();
@@ -63,7 +63,7 @@ export class NodeMetrics {
         info.set({ name: s.name, version: s.version }, 1);
       },
     });
-    const up: Gauge<TunnelLabels> = new Gauge({
+    const up = new Gauge<TunnelLabels>({
       name: 'west_tunnel_up',
       help: '1 while the tunnel is connected, 0 while it is not. side="client": a tunnel this node dials, peer = the server URL; ' +
         'side="server": a peer of this node\'s tunnel server, peer = its name.',
@@ -101,7 +101,7 @@ export class NodeMetrics {
       help: 'Requests west answered with its own failure (no origin answer), by failure code and the node where it happened.',
       labelNames: ['listener', 'code', 'at'], registers,
     });
-    const inFlight: Gauge<'listener'> = new Gauge({
+    const inFlight = new Gauge<'listener'>({
       name: 'west_listener_in_flight', help: 'Requests in progress on a proxy listener.', labelNames: ['listener'], registers,
       collect: () => {
         inFlight.reset();

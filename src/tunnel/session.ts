@@ -171,7 +171,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   /** Wakes waiting writers, in order, until the tunnel is full again. */
   private wakeWriters(): void {
-    while (this.writers.length > 0 && (this.closed || !this.congested())) this.writers.shift()!();
+    while (this.closed || !this.congested()) {
+      const writer = this.writers.shift();
+      if (!writer) break;
+      writer();
+    }
   }
 
   private flush(): void {

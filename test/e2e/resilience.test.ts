@@ -39,7 +39,7 @@ const TIMER_DEADLINE_MS = 15_000;
 
 /** Asserts a west failure answer: status, Proxy-Status naming `node` with `error`, Retry-After on 503. */
 function assertFailure(r: { status: number; headers: Record<string, unknown>; text: string }, status: number, error: string, node: string): void {
-  const ps = String(r.headers['proxy-status'] ?? '');
+  const ps = String(r.headers['proxy-status'] ?? ''); // eslint-disable-line @typescript-eslint/no-base-to-string -- a header value: a string, or strings that String() joins
   assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
   assert.ok(ps.startsWith(`"${node}"; error=${error}`), `Proxy-Status ${JSON.stringify(ps)} should name ${node} with error=${error}`);
   assert.ok(r.text.includes(node), `body should name ${node}: ${r.text}`);

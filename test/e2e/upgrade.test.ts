@@ -82,7 +82,7 @@ test('an origin that declines the upgrade: its answer comes back as sent', async
   const [, res] = await once(ws, 'unexpected-response') as [http.ClientRequest, http.IncomingMessage];
   let body = '';
   res.setEncoding('utf8');
-  for await (const c of res) body += c;
+  for await (const c of res) body += c as string;
   ws.terminate();
   assert.equal(res.statusCode, 404);
   assert.equal(res.headers['x-origin'], 'yes');

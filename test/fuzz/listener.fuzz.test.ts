@@ -249,7 +249,7 @@ function explain(o: Outcome, what: string): Error {
     what,
     `  case ${o.id}, bytes sent: ${showBytes(o.raw)}`,
     `  parser: ${o.parse.requests.map((r) => `${r.method} ${r.url}${r.hostless ? ' (no Host)' : ''}${r.complete() ? '' : ' (body not whole)'}`).join(', ') || 'no request'}` +
-      `${o.parse.error ? `; then ${o.parse.error}` : ''}`,
+      (o.parse.error ? `; then ${o.parse.error}` : ''),
     `  client received: ${showBytes(o.received.slice(0, 600))}`,
     `  origin recorded: ${o.records.map((r) => `${r.method} ${r.url} [${r.marker}] ${r.complete ? 'complete' : 'cut off'}`).join(', ') || 'nothing'}`,
   ].join('\n'));

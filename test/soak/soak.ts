@@ -142,7 +142,7 @@ function classify(kind: Kind, what: string, end: Ending | 'hang', verify: (e: Ex
     return false;
   }
   if (end.kind === 'broken') {
-    stats.record(kind, end.status === undefined && /ECONNREFUSED/.test(end.error) ? 'refused' : 'cut');
+    stats.record(kind, end.status === undefined && end.error.includes('ECONNREFUSED') ? 'refused' : 'cut');
     return false;
   }
   if (end.status !== 200) {

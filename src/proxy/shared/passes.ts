@@ -127,7 +127,7 @@ export function addForwardingHeaders(raw: string[], info: ForwardInfo): string[]
   const withVia = existingVia.length ? setHeader(out, 'Via', `${existingVia.join(', ')}, ${via}`) : [...out, 'Via', via];
   const xff = headerValues(withVia, 'x-forwarded-for');
   const client = info.clientAddress.replace(/^::ffff:/i, '');
-  let result = setHeader(withVia, 'X-Forwarded-For', xff.length ? `${xff.join(', ')}, ${client}` : client);
+  const result = setHeader(withVia, 'X-Forwarded-For', xff.length ? `${xff.join(', ')}, ${client}` : client);
   if (!headerValues(result, 'x-forwarded-proto').length) result.push('X-Forwarded-Proto', info.proto);
   if (!headerValues(result, 'x-forwarded-host').length && info.host) result.push('X-Forwarded-Host', info.host);
   if (!headerValues(result, REQUEST_ID_HEADER).length) result.push('X-Request-Id', info.requestId);
