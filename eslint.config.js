@@ -24,6 +24,8 @@ export default tseslint.config(
       '@typescript-eslint/prefer-nullish-coalescing': ['error', { ignorePrimitives: { string: true } }],
       // async marks functions that satisfy a Promise-returning interface and turn a throw into a rejection.
       '@typescript-eslint/require-await': 'off',
+      // `let x;` assigned once after a closure that reads it is declared: it cannot be const.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Same convention as tsc's noUnused*: a leading _ or a rest sibling marks a value left out on purpose.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
+import { entry } from './at.js';
 import { freePort, waitFor } from './net.js';
 import { Origin } from './origin.js';
 
@@ -110,7 +111,7 @@ export async function startSamples(dir: string, files: string[], origin: { serve
     try {
       await origin.server.listen(ports.get(origin.samplePort));
       originUp = true;
-      for (const f of files) nodes.set(f, await WestProcess.start(paths[f]!));
+      for (const f of files) nodes.set(f, await WestProcess.start(entry(paths, f)));
       return { paths, ports, nodes };
     } catch (err) {
       await Promise.all([...nodes.values()].map((n) => n.stop()));

@@ -34,7 +34,7 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
   };
 
   const noHost = missingHost(req, nodeName);
-  if (noHost) return fail(noHost);
+  if (noHost) { fail(noHost); return; }
   const routed = await route(near, ex);
   if (routed.kind === 'abandoned') return;
   if (routed.kind === 'failed') { fail(routed.error); return; }
