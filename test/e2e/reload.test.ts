@@ -217,7 +217,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
   test('(d2) a config that parses but is invalid is rejected with every problem and its JSON path', async () => {
     const bad = structuredClone(p.configs.L);
     Object.assign(bad.west, { heartbeet: 1 });
-    (bad.proxy![lKey]!)['/added'] = { ou: 'ftp://nowhere/' };
+    entry(bad.proxy!, lKey)['/added'] = { ou: 'ftp://nowhere/' };
     await p.rewrite('L', JSON.stringify(bad, null, 2));
     const verdict = await hup('node.reload_rejected');
     const problems = (verdict.problems ?? []) as string[];
