@@ -50,5 +50,7 @@ export function percentile(h: Histogram, p: number): number {
     seen += n;
     if (seen >= rank) return valueOf(bucket);
   }
-  return valueOf(h[h.length - 1]![0]);
+  const last = h.at(-1);
+  if (!last) throw new Error('percentile of an empty histogram');
+  return valueOf(last[0]);
 }

@@ -16,10 +16,11 @@ export class Inspector {
 
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
-      const waiter = msg.id === undefined ? undefined : this.pending.get(msg.id);
+      const msg = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } }; // eslint-disable-line @typescript-eslint/no-base-to-string -- the inspector sends text frames
+      if (msg.id === undefined) return;
+      const waiter = this.pending.get(msg.id);
       if (!waiter) return;
-      this.pending.delete(msg.id!);
+      this.pending.delete(msg.id);
       if (msg.error) waiter.reject(new Error(msg.error.message));
       else waiter.resolve(msg.result);
     });

@@ -39,7 +39,7 @@ function sendStream(res: http.ServerResponse, n: number): void {
 
 function route(req: http.IncomingMessage, res: http.ServerResponse): void {
   req.resume();
-  const path = (req.url ?? '/').split('?')[0]!;
+  const [path = '/'] = (req.url ?? '/').split('?');
   if (path.endsWith('/small')) {
     sendSmall(res);
     return;

@@ -41,12 +41,13 @@ export class Child {
   constructor(script: string, args: string[], opts: SpawnOptions) {
     this.name = opts.name;
     this.keepStderr = opts.keepStderr ?? 256 * 1024;
-    this.process = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.process.stdout!.setEncoding('utf8').on('data', (c: string) => this.onStdout(c));
-    this.process.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    this.process = child;
+    child.stdout.setEncoding('utf8').on('data', (c: string) => this.onStdout(c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
       this.stderr += c;
       if (this.stderr.length > this.keepStderr) this.stderr = this.stderr.slice(-this.keepStderr);
     });
@@ -109,7 +110,7 @@ export class Child {
     if (this.stdout.length > 64 * 1024) this.stdout = this.stdout.slice(-64 * 1024);
     this.partial += chunk;
     const lines = this.partial.split('\n');
-    this.partial = lines.pop()!;
+    this.partial = lines.pop() ?? '';
     for (const line of lines) {
       const i = this.lineWaiters.findIndex((w) => w(line));
       if (i >= 0) this.lineWaiters.splice(i, 1);
@@ -147,7 +148,7 @@ export function installCleanup(onSignal?: () => Promise<void>): void {
     if (interruptedBy) return;
     interruptedBy = signal;
     process.stderr.write(`\nbench: ${signal}, stopping ${live.size} child process(es)\n`);
-    stopAll(2000)
+    void stopAll(2000)
       .then(() => onSignal?.())
       .finally(() => process.exit(130));
   };

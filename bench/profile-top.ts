@@ -80,7 +80,8 @@ export function summarise(profile: CpuProfile, fromMs = 0): ProfileSummary {
   for (let i = 0; i < profile.samples.length; i++) {
     t += profile.timeDeltas[i] ?? 0;
     if (t < from) continue;
-    const id = profile.samples[i]!;
+    const id = profile.samples[i];
+    if (id === undefined) break;
     const dt = profile.timeDeltas[i + 1] ?? 0;
     self.set(id, (self.get(id) ?? 0) + Math.max(0, dt));
   }
@@ -89,7 +90,9 @@ export function summarise(profile: CpuProfile, fromMs = 0): ProfileSummary {
   let totalUs = 0;
   let idleUs = 0;
   for (const [id, us] of self) {
-    const frame = byId.get(id)!.callFrame;
+    const node = byId.get(id);
+    if (!node) throw new Error(`profile sample names node ${id}, which the profile does not have`);
+    const frame = node.callFrame;
     const where = shortUrl(frame.url);
     const location = frame.url ? `${where}:${frame.lineNumber + 1}` : '';
     const name = frame.functionName || '(anonymous)';
@@ -135,9 +138,10 @@ async function main(argv: string[]): Promise<void> {
   let fromMs = 0;
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--top') top = Number(argv[++i]);
-    else if (argv[i] === '--from-ms') fromMs = Number(argv[++i]);
-    else files.push(argv[i]!);
+    const arg = argv[i] ?? '';
+    if (arg === '--top') top = Number(argv[++i]);
+    else if (arg === '--from-ms') fromMs = Number(argv[++i]);
+    else files.push(arg);
   }
   if (files.length === 0 || !Number.isFinite(top) || !Number.isFinite(fromMs)) {
     process.stderr.write('usage: node dist/bench/profile-top.js <file.cpuprofile>... [--top N] [--from-ms MS]\n');

@@ -6,7 +6,7 @@ export type Align = 'left' | 'right';
 export function markdownTable(headers: string[], rows: string[][], align?: Align[]): string {
   const al = headers.map((_, i) => align?.[i] ?? (i === 0 ? 'left' : 'right'));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length), 3));
-  const pad = (s: string, i: number): string => (al[i] === 'right' ? s.padStart(widths[i]!) : s.padEnd(widths[i]!));
+  const pad = (s: string, i: number): string => (al[i] === 'right' ? s.padStart(widths[i] ?? 0) : s.padEnd(widths[i] ?? 0));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => pad(c, i)).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (al[i] === 'right' ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`;
   return [line(headers), rule, ...rows.map((r) => line(headers.map((_, i) => r[i] ?? '')))].join('\n');

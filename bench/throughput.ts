@@ -104,7 +104,9 @@ function loadTable(lines: Line[]): string {
 }
 
 function latencyTable(lines: Line[]): string {
-  const direct = lines.find((l) => l.target.label === LABEL.direct)!.result;
+  const directLine = lines.find((l) => l.target.label === LABEL.direct);
+  if (!directLine) throw new Error('latency table: no direct (no-proxy) line to compare with');
+  const direct = directLine.result;
   const rows = lines.map(({ target, result }) => {
     const added = result.p50Ms - direct.p50Ms;
     const hops = target.hops;
@@ -162,7 +164,7 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
   ];
   const plan = (body: Body, connections: number): Planned[] => targets.map((target) => ({ target, body, connections, runs: [] }));
   const manyPlan = BODIES.flatMap((body) => plan(body, opts.connections));
-  const onePlan = plan(BODIES[0]!, 1);
+  const onePlan = BODIES.slice(0, 1).flatMap((body) => plan(body, 1));
   await measure([...manyPlan, ...onePlan], opts);
   const many = linesOf(manyPlan);
   const one = linesOf(onePlan);
@@ -176,7 +178,7 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
     contextLines(ctx),
     '',
     `autocannon, ${opts.connections} connections, ${opts.durationS} s per line` +
-    `${opts.rounds > 1 ? ` (${opts.rounds} passes over all lines of ${opts.durationS / opts.rounds} s each)` : ''}` +
+    (opts.rounds > 1 ? ` (${opts.rounds} passes over all lines of ${opts.durationS / opts.rounds} s each)` : '') +
     `, each run after a ${opts.warmupS} s warm-up on the same connections; ` +
     'origin, proxies and load generator each in their own process. "× direct" is requests/s over the direct line ' +
     'with the same body (for 1 MiB bodies that is also the MiB/s ratio).',

@@ -10,7 +10,7 @@ const TAKES_VALUE = new Set(['-c', '--config', '--log-level', '--log-format', '-
 /** The first word of `args` that is not an option or an option's value: a command, if any. */
 export function commandWord(args: readonly string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i] ?? '';
     if (a === '--') return undefined;
     if (a.startsWith('-')) {
       if (TAKES_VALUE.has(a)) i++;
@@ -40,11 +40,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
     }
     prev = row;
   }
-  return prev[b.length]!;
+  return prev[b.length] ?? 0;
 }
 
 /**
@@ -54,7 +54,7 @@ function editDistance(a: string, b: string): number {
 export function withDebugLevel(args: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i] ?? '';
     if (a === '--') {
       out.push(...args.slice(i));
       break;

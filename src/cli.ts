@@ -27,7 +27,7 @@ if (word !== undefined && !COMMANDS.includes(word) && !args.includes('--get-yarg
 
 /** The original's debug level: the number of -d plus --debug N. */
 function debugLevel(argv: { d: number; debug: number | undefined }): number {
-  return argv.d + (Number.isFinite(argv.debug) ? argv.debug! : 0);
+  return argv.d + (argv.debug !== undefined && Number.isFinite(argv.debug) ? argv.debug : 0);
 }
 
 /** What every way of running a node takes from the command line besides the config. */

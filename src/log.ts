@@ -117,7 +117,7 @@ export class LogFile {
 function formatValue(v: unknown): string {
   if (typeof v === 'string') return /[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v;
   if (v instanceof Error) return JSON.stringify(v.message);
-  return JSON.stringify(v) ?? String(v);
+  return JSON.stringify(v) ?? String(v); // eslint-disable-line @typescript-eslint/no-unnecessary-condition -- JSON.stringify returns undefined for undefined, functions and symbols, whatever its type says
 }
 
 function redact(fields: LogFields): LogFields {

@@ -296,9 +296,10 @@ export class WestNode {
   }
 
   private makeServer(config = this.config): TunnelServer {
-    const { name, tuning } = config;
+    const { name, tuning, server: serverConfig } = config;
+    if (!serverConfig) throw new Error('makeServer: this node has no tunnel server (wsts.sp)');
     const server = new TunnelServer({
-      config: config.server!, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
+      config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, log: this.log,
     });
     server.on('session', (s) => {
@@ -333,7 +334,8 @@ export class WestNode {
     });
   }
 
-  private makeControl(endpoint = this.config.control!): ControlServer {
+  private makeControl(endpoint = this.config.control): ControlServer {
+    if (!endpoint) throw new Error('makeControl: this node has no control port (west.cp)');
     return new ControlServer({
       endpoint, state: () => this.state(), events: this.events, log: this.log,
       token: () => this.config.controlToken,

@@ -29,7 +29,7 @@ function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile
       process.exit(1);
     }
   }
-  const onTerminal = file === undefined && process.stderr.isTTY === true;
+  const onTerminal = file === undefined && process.stderr.isTTY;
   const format: LogFormat = args.logFormat ?? (onTerminal ? 'pretty' : 'json');
   const log = new Logger({ level, format, colour: onTerminal && colourOnTerminal(), ...(file ? { write: file.write } : {}) });
   return { log, file };
@@ -148,7 +148,7 @@ export class ReloadQueue {
       this.pending = false;
       // reload() logs its own failures; this is a last guard so a signal can never kill the node.
       await this.run().catch((err: unknown) => this.log.error('node.reload_failed', { error: String(err) }));
-    } while (this.pending);
+    } while (this.pending); // eslint-disable-line @typescript-eslint/no-unnecessary-condition -- request() sets it while run() is awaited
     this.running = undefined;
   }
 }

@@ -5,31 +5,13 @@
  */
 import { normaliseMappingPath } from '../config/checks.js';
 import type { ListenerConfig, MappingConfig } from '../config/types.js';
+import type { Chain, ChainEnd, Step } from './chain-types.js';
 import { PathMap } from '../proxy/shared/pathmap.js';
-import type { Deployment, ListenerRef, TopoNode } from './deployment.js';
+import type { Deployment, TopoNode } from './deployment.js';
 import { mappingPath, type TopologyFinding } from './findings.js';
 import { listenerLabel, renderChain, stepLabel } from './tree.js';
 
-/** One listener mapping a request passes, and the node that performs its `ou`. */
-export interface Step {
-  node: TopoNode;
-  listener: ListenerConfig;
-  mapping: MappingConfig;
-  /** Undefined when the tunnel or peer does not resolve (reported by topology.ts). */
-  performer: TopoNode | undefined;
-}
-
-export type ChainEnd =
-  | { kind: 'origin'; url: URL }
-  | { kind: 'unresolved'; why: string }
-  | { kind: 'loop'; back: ListenerRef }
-  | { kind: 'no mapping'; at: ListenerRef; path: string }
-  | { kind: 'truncated' };
-
-export interface Chain {
-  steps: Step[];
-  end: ChainEnd;
-}
+export type { Chain, ChainEnd, Step } from './chain-types.js';
 
 /** Far more than any real deployment; stops a pathological fan-out from running away. */
 const MAX_STEPS = 2000;
@@ -88,7 +70,7 @@ export function walkChains(d: Deployment): ChainWalk {
     }
     const hops = steps.length - 1; // west listeners this request passed before this one
     if (hops >= node.config.tuning.maxHops) {
-      const root = steps[0]!;
+      const root = trail[0] ?? step;
       report(`hop\u0000${stepId(root)}`, {
         rule: 'hop limit', severity: 'error', file: root.node.file, path: mappingPath(root.node.config, root.listener, root.mapping),
         message: `a request to ${stepLabel(root)} reaches ${listenerLabel(node, listener)} after ${hops} west listener${hops === 1 ? '' : 's'}, ` +

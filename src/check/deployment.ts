@@ -112,8 +112,9 @@ export class Deployment {
           for (const m of listener.mappings) {
             if (!isLoopback(m.outgoing.hostname) || this.listenerFor(performer, m.outgoing)) continue;
             const elsewhere = this.nodes.filter((n) => !this.sameMachine(n, performer) && listenerOn(n, m.outgoing));
-            if (elsewhere.length !== 1) continue;
-            this.join(performer, elsewhere[0]!);
+            const other = elsewhere.length === 1 ? elsewhere[0] : undefined;
+            if (!other) continue;
+            this.join(performer, other);
             joined = true;
           }
         }
@@ -132,7 +133,7 @@ export class Deployment {
     const tls = url.protocol === 'wss:';
     const listening = this.nodes.filter((n) => {
       const sp = n.config.server;
-      return sp !== undefined && sp.port === port && port !== 0 && accepts(sp.host, host);
+      return sp?.port === port && port !== 0 && accepts(sp.host, host);
     });
     // A server bound to exactly this address is a better answer than one bound to all of them.
     const exact = listening.filter((n) => !isWildcard(n.config.server?.host ?? ''));
@@ -146,7 +147,7 @@ export class Deployment {
 
   private root(i: number): number {
     let r = i;
-    while (this.machineOf[r] !== r) r = this.machineOf[r]!;
+    for (let up = this.machineOf[r]; up !== undefined && up !== r; up = this.machineOf[r]) r = up;
     return r;
   }
 

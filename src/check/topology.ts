@@ -66,10 +66,10 @@ function unknownNames(d: Deployment): TopologyFinding[] {
       const name = listener.target.name;
       const peers = d.peersNamed(node, name);
       const path = listenerPath(listener, 'en');
-      if (peers.length === 0) {
+      const peer = peers[0];
+      if (!peer) {
         findings.push({ rule: 'unknown name', severity: 'error', file: node.file, path, message: whyNoPeer(d, node, name) });
       } else if (peers.every((p) => !p.config.early)) {
-        const peer = peers[0]!;
         const usesIt = peer.client.config.listeners.some((l) => l.target.kind === 'ea' && l.target.url === peer.config.url);
         findings.push(usesIt
           ? {

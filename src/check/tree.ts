@@ -4,7 +4,7 @@
  * `case4.G.fiap.org:9981/baz -> case4.L.fiap.org:9982/ba -> case4.L2.fiap.org -> http://127.0.0.1:9983/a`.
  */
 import type { ListenerConfig, MappingConfig } from '../config/types.js';
-import type { Chain } from './chains.js';
+import type { Chain } from './chain-types.js';
 import type { Deployment, TopoNode, Tunnel } from './deployment.js';
 
 /** A node's short name; one with a colon in it goes in brackets, so `name:port` stays readable. */

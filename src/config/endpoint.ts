@@ -31,8 +31,7 @@ export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
   if (v6 === undefined && host !== '' && !HOST_NAME.test(host)) bad(`"${host}" is not a host name or IPv4 address`);
   if (portText === undefined) {
     if (host === '') bad('expected "host:port", ":port" or "[IPv6 address]:port"');
-    if (defaultPort === undefined) bad('the port is missing');
-    return { host, port: defaultPort as number };
+    return { host, port: defaultPort ?? bad('the port is missing') };
   }
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) bad(`"${portText}" is not a port number (0-65535)`);
   return { host, port: Number(portText) };
@@ -45,8 +44,9 @@ export function parseEndpoint(text: string, defaultPort?: number): Endpoint {
 export function parseListenerKey(key: string): (Endpoint & { tls: boolean }) | undefined {
   const m = /^(https?):\/\/([^/?#]*)\/?$/i.exec(key);
   if (!m) return undefined;
+  const [, scheme = '', endpoint = ''] = m;
   try {
-    return { ...parseEndpoint(m[2] ?? '', DEFAULT_LISTENER_PORT), tls: m[1]!.toLowerCase() === 'https' };
+    return { ...parseEndpoint(endpoint, DEFAULT_LISTENER_PORT), tls: scheme.toLowerCase() === 'https' };
   } catch {
     return undefined;
   }
@@ -64,7 +64,8 @@ export function parseEgressEntry(text: string): { origin?: string; host?: string
   }
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?$/.exec(text);
   if (!m) return undefined;
-  return { host: m[1]!.toLowerCase().replace(/^\[(.*)\]$/, '$1'), ...(m[2] ? { port: m[2] } : {}), path: '' };
+  const [, host = '', port] = m;
+  return { host: host.toLowerCase().replace(/^\[(.*)\]$/, '$1'), ...(port ? { port } : {}), path: '' };
 }
 
 function parseUrl(text: string, protocols: readonly string[]): URL | undefined {

@@ -46,7 +46,7 @@ export function scanJson(text: string): JsonScan {
   let i = 0;
 
   const fail = (message: string, at = i): never => {
-    throw new ScanFailure(at, message);
+    throw new ScanFailure(at, message); // eslint-disable-line @typescript-eslint/only-throw-error -- an internal signal, caught in this file: no stack to capture
   };
   const found = (): string => (i >= text.length ? 'the end of the file' : JSON.stringify(text[i]));
 
@@ -62,14 +62,13 @@ export function scanJson(text: string): JsonScan {
   const readString = (): string => {
     const start = i++;
     for (;;) {
-      const c = text[i];
-      if (c === undefined) fail('this string is never closed (missing ")', start);
+      const c = text[i] ?? fail('this string is never closed (missing ")', start);
       if (c === '"') break;
       if (c === '\\') {
         ESCAPE.lastIndex = i;
         if (!ESCAPE.test(text)) fail('invalid escape sequence in string');
         i = ESCAPE.lastIndex;
-      } else if ((c as string).charCodeAt(0) < 0x20) {
+      } else if (c.charCodeAt(0) < 0x20) {
         fail('line breaks and control characters must be escaped inside a string (e.g. \\n)');
       } else {
         i++;
@@ -142,8 +141,8 @@ export function scanJson(text: string): JsonScan {
     skipSpace();
     if (depth > MAX_DEPTH) fail('the JSON is nested too deeply');
     const c = text[i];
-    if (c === '{') return readObject(depth);
-    if (c === '[') return readArray(depth);
+    if (c === '{') { readObject(depth); return; }
+    if (c === '[') { readArray(depth); return; }
     if (c === '"') {
       readString();
       return;

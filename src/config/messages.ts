@@ -35,7 +35,7 @@ export function showValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value) ?? String(value);
+  const text = JSON.stringify(value) ?? String(value); // eslint-disable-line @typescript-eslint/no-unnecessary-condition, @typescript-eslint/no-base-to-string -- JSON.stringify returns undefined for undefined, functions and symbols, whatever its type says
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -133,7 +133,7 @@ function translate(error: ErrorObject, root: unknown): Finding {
   // A failing propertyNames subschema reports at the object, naming the key separately.
   const key = error.propertyName;
   const where = key === undefined ? at : [...at, key];
-  const message = annotation(error) ?? `${error.message ?? 'is invalid'}`;
+  const message = annotation(error) ?? (error.message ?? 'is invalid');
   const shown = key ?? error.data;
   return { at: where, message: VALUE_KEYWORDS.has(error.keyword) ? `${message}, got ${showValue(shown)}` : message };
 }

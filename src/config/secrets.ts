@@ -15,7 +15,7 @@ export function whyUnreadable(err: unknown): string {
   return code === 'ENOENT' ? 'no such file'
     : code === 'EACCES' ? 'permission denied'
     : code === 'EISDIR' ? 'it is a directory, not a file'
-    : String((err as Error).message);
+    : String((err as Partial<Error>).message);
 }
 
 export class ConfigFiles {

@@ -71,8 +71,11 @@ export class AccessMetrics {
     s.statuses.set(r.status, (s.statuses.get(r.status) ?? 0) + 1);
     const seconds = r.durationMs / 1000;
     let i = 0;
-    while (i < this.bounds.length && seconds > this.bounds[i]!) i++;
-    s.buckets[i]!++;
+    for (const bound of this.bounds) {
+      if (seconds <= bound) break;
+      i++;
+    }
+    s.buckets[i] = (s.buckets[i] ?? 0) + 1;
     s.sum += seconds;
     s.count++;
     s.bytesIn += r.bytesIn;
@@ -111,8 +114,8 @@ export class AccessMetrics {
       const where = { listener: s.listener, mapping: s.mapping };
       let cumulative = 0;
       for (let i = 0; i <= this.bounds.length; i++) {
-        cumulative += s.buckets[i]!;
-        out.push({ metricName: `${name}_bucket`, labels: { le: i < this.bounds.length ? this.bounds[i]! : '+Inf', ...where }, value: cumulative });
+        cumulative += s.buckets[i] ?? 0;
+        out.push({ metricName: `${name}_bucket`, labels: { le: this.bounds[i] ?? '+Inf', ...where }, value: cumulative });
       }
       out.push({ metricName: `${name}_sum`, labels: where, value: s.sum });
       out.push({ metricName: `${name}_count`, labels: where, value: s.count });

@@ -17,9 +17,13 @@ export function pythonJson(value: Json, depth = 0): string {
     return `[\n${value.map((v) => pad + pythonJson(v, depth + 1)).join(',\n')}\n${end}]`;
   }
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
-    if (keys.length === 0) return '{}';
-    return `{\n${keys.map((k) => `${pad}${asciiString(k)}:${pythonJson(value[k]!, depth + 1)}`).join(',\n')}\n${end}}`;
+    const members: string[] = [];
+    for (const k of Object.keys(value).sort()) {
+      const v = value[k];
+      if (v !== undefined) members.push(`${pad}${asciiString(k)}:${pythonJson(v, depth + 1)}`);
+    }
+    if (members.length === 0) return '{}';
+    return `{\n${members.join(',\n')}\n${end}}`;
   }
   if (typeof value === 'string') return asciiString(value);
   return JSON.stringify(value);
@@ -38,8 +42,8 @@ export function redactSecrets(key: string, value: unknown): unknown {
   return value;
 }
 
-function clone(v: unknown): { [k: string]: Json } {
-  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v, redactSecrets)) as { [k: string]: Json } : {};
+function clone(v: unknown): Record<string, Json> {
+  return v && typeof v === 'object' ? JSON.parse(JSON.stringify(v, redactSecrets)) as Record<string, Json> : {};
 }
 
 /** The text dump for `GET /` on the control port. */
@@ -65,7 +69,7 @@ export function renderDump(state: NodeState): string {
   // As the original: every tunnel this node dials, and every `en` peer it expects, under wstc.
   const wstc = clone(raw.wstc);
   for (const t of state.tunnels) {
-    const entry = wstc[t.url] && typeof wstc[t.url] === 'object' ? wstc[t.url] as { [k: string]: Json } : { ee: t.early ? 'yes' : 'no' };
+    const entry = wstc[t.url] && typeof wstc[t.url] === 'object' ? wstc[t.url] as Record<string, Json> : { ee: t.early ? 'yes' : 'no' };
     entry.nm = t.as;
     entry.so = t.connected ? [t.address ?? '', t.port ?? 0] : 'unconnected';
     entry.live = { state: t.state, since: t.since ?? null, peer: t.peer ?? null, streams: t.streams, connects: t.connects, lastError: t.lastError ?? null };
@@ -85,14 +89,15 @@ export function renderDump(state: NodeState): string {
 
   const proxy = clone(raw.proxy);
   for (const l of state.listeners) {
-    const entry = (proxy[l.key] ?? {}) as { [k: string]: Json };
+    const entry = (proxy[l.key] ?? {}) as Record<string, Json>;
     entry.addr = l.host;
     entry.port = l.port;
     entry.live = { connected: l.connected, requests: l.requests, inFlight: l.inFlight, statuses: l.statuses };
     proxy[l.key] = entry;
   }
 
-  return (['west', 'wsts', 'wstc', 'proxy'] as const)
-    .map((name, i) => `--- ${name} object ---\n${pythonJson([west, wsts, wstc, proxy][i]!)}\n`)
+  const sections: [string, Json][] = [['west', west], ['wsts', wsts], ['wstc', wstc], ['proxy', proxy]];
+  return sections
+    .map(([name, section]) => `--- ${name} object ---\n${pythonJson(section)}\n`)
     .join('');
 }

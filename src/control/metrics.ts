@@ -27,7 +27,7 @@ const MAX_REMEMBERED_PEERS = 256;
 
 type TunnelLabels = 'side' | 'peer' | 'url';
 /** `peer` is the name on both sides; `url` (client side only) the server URL dialled. */
-type TunnelLabelValues = { side: 'client' | 'server'; peer: string; url?: string };
+interface TunnelLabelValues { side: 'client' | 'server'; peer: string; url?: string }
 
 /**
  * prom-client's gauges that end in `_total`, a suffix that says "counter" (OpenMetrics parsers
@@ -67,7 +67,7 @@ export class NodeMetrics {
     for (const name of TOTAL_GAUGES) this.registry.removeSingleMetric(name);
 
     // Gauges read the live state when scraped; each closure refers to its own gauge.
-    const info: Gauge<'name' | 'version'> = new Gauge({
+    const info = new Gauge<'name' | 'version'>({
       name: 'west_node_info', help: 'Always 1; the labels name this node and its version.', labelNames: ['name', 'version'], registers,
       collect: () => {
         const s = this.state();
@@ -75,7 +75,7 @@ export class NodeMetrics {
         info.set({ name: s.name, version: s.version }, 1);
       },
     });
-    const up: Gauge<TunnelLabels> = new Gauge({
+    const up = new Gauge<TunnelLabels>({
       name: 'west_tunnel_up',
       help: '1 while the tunnel is connected, 0 while it is not. peer = the name of the node at the other end; ' +
         'side="client": a tunnel this node dials, url = the server URL (peer is empty until it first connected); ' +
@@ -114,7 +114,7 @@ export class NodeMetrics {
       help: 'Requests west answered with its own failure (no origin answer), by failure code and the node where it happened.',
       labelNames: ['listener', 'code', 'at'], registers,
     });
-    const inFlight: Gauge<'listener'> = new Gauge({
+    const inFlight = new Gauge<'listener'>({
       name: 'west_listener_in_flight', help: 'Requests in progress on a proxy listener.', labelNames: ['listener'], registers,
       collect: () => {
         inFlight.reset();

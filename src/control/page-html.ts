@@ -28,7 +28,7 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
 
 /** Escapes text for an element body or a quoted attribute value. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+  return text.replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c);
 }
 
 function piece(v: HtmlValue): string {
@@ -40,8 +40,9 @@ function piece(v: HtmlValue): string {
 
 /** Tagged template: literal parts are trusted, every interpolated value is escaped. */
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
-  let out = strings[0]!;
-  values.forEach((v, i) => { out += piece(v) + strings[i + 1]!; });
+  // A template has one more literal part than values, so every part is there.
+  let out = strings[0] ?? '';
+  values.forEach((v, i) => { out += piece(v) + (strings[i + 1] ?? ''); });
   return Html.trusted(out);
 }
 

@@ -90,10 +90,10 @@ export class RecentActivity {
     if (!list) this.buckets.set(k, list = []);
     const start = now - (now % BUCKET_MS);
     let last = list.at(-1);
-    if (!last || last.start !== start) list.push(last = { start, counts: new Map() });
+    if (last?.start !== start) list.push(last = { start, counts: new Map() });
     last.counts.set(r.status, (last.counts.get(r.status) ?? 0) + 1);
     // Old buckets go as new ones come, so memory stays at one window per mapping.
-    while (list.length > 0 && list[0]!.start + BUCKET_MS <= now - RECENT_WINDOW_MS) list.shift();
+    while (list[0] !== undefined && list[0].start + BUCKET_MS <= now - RECENT_WINDOW_MS) list.shift();
 
     if (r.failure) {
       this.remember({

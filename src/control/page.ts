@@ -163,7 +163,7 @@ function table(columns: string[], rows: HtmlValue[][]): Html {
   const cols = columns.map((c) => ({ label: c.replace(/#$/, ''), num: c.endsWith('#') }));
   const head = cols.map((c) => html`<th${c.num ? Html.trusted(' class="num"') : ''}>${c.label}</th>`);
   const body = rows.map((r) => html`<tr>${r.map((cell, i) => {
-    const c = cols[i]!;
+    const c = cols[i] ?? { label: '', num: false }; // rows have one cell per column
     // One wrapper per cell: the phone layout places the label and the value side by side.
     return html`<td data-label="${c.label}"${c.num ? Html.trusted(' class="num"') : ''}><span class="v">${cell}</span></td>`;
   })}</tr>`);

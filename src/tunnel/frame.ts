@@ -167,14 +167,23 @@ function int(field: string | undefined, name: string, what: string, min: number,
   return n;
 }
 
+/** Field `i` of a frame whose field count was checked: a missing one is a bad frame all the same. */
+function field(f: string[], i: number, what: string): string {
+  const value = f[i];
+  if (value === undefined) throw new FrameError(`${what} frame: field ${i} is missing`);
+  return value;
+}
+
 function decodeOpen(buf: Buffer): OpenHead {
   const f = fields(buf);
   if (f.length < 7 || (f.length - 7) % 2 !== 0) {
     throw new FrameError('open frame: expected 7 fields, then header names and values in pairs');
   }
-  if (f[0] !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(f[0]!.slice(0, 40))}`);
+  const kind = field(f, 0, 'open');
+  if (kind !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(kind.slice(0, 40))}`);
   const head: OpenHead = {
-    kind: 'http', method: f[1]!, url: f[2]!, hops: int(f[3], 'hops', 'open', 0, 255), to: f[4]!, id: f[5]!,
+    kind: 'http', method: field(f, 1, 'open'), url: field(f, 2, 'open'), hops: int(f[3], 'hops', 'open', 0, 255),
+    to: field(f, 4, 'open'), id: field(f, 5, 'open'),
     headers: f.slice(7),
   };
   if (f[6]) head.upgrade = f[6];
@@ -186,7 +195,7 @@ function decodeResponse(buf: Buffer): ResponseHead {
   if (f.length < 2 || f.length % 2 !== 0) {
     throw new FrameError('response frame: expected status and message, then header names and values in pairs');
   }
-  return { status: int(f[0], 'status', 'response', 100, 999), statusMessage: f[1]!, headers: f.slice(2) };
+  return { status: int(f[0], 'status', 'response', 100, 999), statusMessage: field(f, 1, 'response'), headers: f.slice(2) };
 }
 
 function decodeReset(buf: Buffer): ResetInfo {

@@ -46,9 +46,9 @@ export function certificateNames(cert: Partial<PeerCertificate> | undefined): st
   const cn: unknown = cert?.subject?.CN;
   for (const value of Array.isArray(cn) ? cn : [cn]) if (typeof value === 'string' && value) names.push(value);
   // Node writes the SANs as "DNS:a, DNS:b, IP Address:…", JSON-quoting a value that holds a comma.
-  for (const [, value] of (cert?.subjectaltname ?? '').matchAll(/(?:^|, )DNS:("(?:[^"\\]|\\.)*"|[^,]*)/g)) {
+  for (const [, value = ''] of (cert?.subjectaltname ?? '').matchAll(/(?:^|, )DNS:("(?:[^"\\]|\\.)*"|[^,]*)/g)) {
     try {
-      names.push(value!.startsWith('"') ? JSON.parse(value!) as string : value!);
+      names.push(value.startsWith('"') ? JSON.parse(value) as string : value);
     } catch { /* not a name this side could present anyway */ }
   }
   return names.filter((n) => n.length > 0).map(canonicalName);

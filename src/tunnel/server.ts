@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { canonicalName, type ServerConfig } from '../config/types.js';
@@ -79,10 +79,12 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.http = opts.config.tls && tls
       ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, onPlainRequest)
       : http.createServer(onPlainRequest);
-    this.http.on('tlsClientError', (err, socket: TLSSocket) => {
+    this.http.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       // Under TLS 1.3 a client certificate from the wrong CA is refused after the handshake,
       // so the error is a bare reset; the socket still knows the real reason.
-      const why = socket.authorizationError ? `client certificate refused: ${String(socket.authorizationError)}` : err.message;
+      // Typed as always set, but undefined when the certificate was not what failed.
+      const refused = socket.authorizationError as Error | undefined;
+      const why = refused ? `client certificate refused: ${String(refused)}` : err.message;
       opts.log.warn('tunnel.tls_refused', { address: socket.remoteAddress, reason: why });
     });
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
@@ -135,7 +137,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       socket.once('finish', () => socket.destroy());
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n${headers}Connection: close\r\n\r\n${answer}`);
     };
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!protocols.includes(SUBPROTOCOL)) {
       refuse(400, `west tunnel clients must offer the WebSocket subprotocol ${SUBPROTOCOL}`);
       return;
@@ -169,7 +171,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const addressAllowed = this.allowAddresses.allows(address);
     const nameAllowed = allowNames.length === 0 || allowNames.includes(key);
     // The TLS handshake has already checked the certificate against wsts.clientCa.
-    const vouched = certNames ? certificateNames((req.socket as TLSSocket).getPeerCertificate?.()) : [];
+    const vouched = certNames && req.socket instanceof TLSSocket ? certificateNames(req.socket.getPeerCertificate()) : [];
     let tokenProblem: string | undefined;
     if (tokens) {
       const expected = tokens.get(key) ?? tokens.get('*');

@@ -179,7 +179,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   /** Wakes waiting writers, in order, until the tunnel is full again. */
   private wakeWriters(): void {
-    while (this.writers.length > 0 && (this.closed || !this.congested())) this.writers.shift()!();
+    while (this.closed || !this.congested()) {
+      const writer = this.writers.shift();
+      if (!writer) break;
+      writer();
+    }
   }
 
   private flush(): void {
@@ -193,12 +197,19 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     // One write for the whole turn: ws writes a message's header and payload separately.
     this.socket.cork();
     for (let i = 0; i < frames.length;) {
+      const first = frames[i];
+      if (first === undefined) break; // i < frames.length: never
       // Small frames share a message; a frame of BATCH_BYTES or more (a full DATA) goes alone,
       // so body bytes are not copied once more.
       let j = i + 1;
-      let size = frames[i]!.length;
-      while (j < frames.length && size + frames[j]!.length <= BATCH_BYTES) size += frames[j++]!.length;
-      const message = j - i === 1 ? frames[i]! : Buffer.concat(frames.slice(i, j), size);
+      let size = first.length;
+      while (j < frames.length) {
+        const next = frames[j];
+        if (next === undefined || size + next.length > BATCH_BYTES) break;
+        size += next.length;
+        j++;
+      }
+      const message = j - i === 1 ? first : Buffer.concat(frames.slice(i, j), size);
       // Once the socket has taken the last message, writers waiting for room go on.
       this.ws.send(message, { binary: true }, j === frames.length ? this.afterWrite : undefined);
       i = j;

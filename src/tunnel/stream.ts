@@ -228,7 +228,7 @@ export class TunnelStream extends Duplex {
 
   private writeFrom(chunk: Buffer, offset: number, cb: (err?: Error | null) => void): void {
     while (offset < chunk.length) {
-      if (this.destroyed) return cb(new Error('stream destroyed'));
+      if (this.destroyed) { cb(new Error('stream destroyed')); return; }
       const n = Math.min(this.sendWindow, MAX_DATA_FRAME, chunk.length - offset);
       if (n <= 0) {
         this.pending = { chunk, offset, cb };

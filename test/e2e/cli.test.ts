@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { at } from '../helpers/at.js';
 import { freePort } from '../helpers/net.js';
 import { ROOT, runCli, SAMPLES, stopAll, tempDir, writeConfig } from '../helpers/west.js';
 
@@ -244,7 +245,7 @@ describe('west -c refuses to start, with one clear line and no stack trace', () 
     const pretty = await runCli(['-c', missing, '--log-format', 'pretty']);
     const lines = plainLines(pretty.stderr);
     assert.equal(lines.length, 1, `expected one line, got:\n${lines.join('\n')}`);
-    assert.ok(lines[0]!.includes(missing), lines[0]);
+    assert.ok(at(lines, 0).includes(missing), at(lines, 0));
   });
 
   for (const where of ['listener', 'control port', 'tunnel server'] as const) {

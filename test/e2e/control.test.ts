@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { at } from '../helpers/at.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { originAndTempDir, retryIfPortTaken, WestProcess, writeConfig } from '../helpers/west.js';
 
@@ -33,10 +34,10 @@ function parseScrape(text: string): Scrape {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
     assert.ok(m, `not a sample line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c));
+    for (const [, name = '', value = ''] of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[name] = value.replace(/\\(.)/g, (_s, c: string) => (c === 'n' ? '\n' : c));
     }
-    out.set(seriesKey(m[1]!, labels), Number(m[3]));
+    out.set(seriesKey(m[1] ?? '', labels), Number(m[3]));
   }
   return out;
 }
@@ -331,10 +332,11 @@ describe('text dump, status page and escaping', () => {
       // Uptime is the one value that may tick between two requests.
       bodies.push(r.body.replace(/"uptimeS":\d+/, '"uptimeS":0'));
     }
-    const sections = [...bodies[0]!.matchAll(/^--- (\w+) object ---$/gm)].map((m) => m[1]);
+    const first = at(bodies, 0, 'dump');
+    const sections = [...first.matchAll(/^--- (\w+) object ---$/gm)].map((m) => m[1]);
     assert.deepEqual(sections, ['west', 'wsts', 'wstc', 'proxy']);
-    assert.ok(bodies[0]!.includes(`"nm":${JSON.stringify(EVIL_NODE)}`), 'the dump is JSON text, not HTML: the name as written');
-    for (const b of bodies) assert.equal(b, bodies[0]);
+    assert.ok(first.includes(`"nm":${JSON.stringify(EVIL_NODE)}`), 'the dump is JSON text, not HTML: the name as written');
+    for (const b of bodies) assert.equal(b, first);
     // Any other unknown path is the dump too.
     assert.equal(splitRaw(await rawGet(cpPort, '/anything/else', [])).body.replace(/"uptimeS":\d+/, '"uptimeS":0'), bodies[0]);
   });
@@ -388,7 +390,7 @@ describe('text dump, status page and escaping', () => {
     // The error row: its message quotes the peer's name, escaped too.
     assert.ok(r.text.includes('peer &lt;img src=x onerror=alert(2)&gt; is not connected'), 'the error message, escaped');
     // No external asset: every src/href is local or a data: URL.
-    for (const m of r.text.matchAll(/\b(?:src|href)="([^"]*)"/g)) assert.match(m[1]!, /^(\/|data:)/, m[1]);
+    for (const [, ref = ''] of r.text.matchAll(/\b(?:src|href)="([^"]*)"/g)) assert.match(ref, /^(\/|data:)/, ref);
 
     const head = await fetchText(`http://127.0.0.1:${cpPort}/`, { method: 'HEAD', headers: { Accept: 'text/html' } });
     assert.equal(head.status, 200);

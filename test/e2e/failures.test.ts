@@ -448,7 +448,7 @@ describe('the tunnel server dies or stops with requests in flight', () => {
       await l.waitForEvent('node.stopping');
       assert.equal(l.exitCode, null, 'L exited with a transfer in flight');
       // New work is not taken on while draining.
-      const late = await fetchText(`${p.lUrl}/px/drain-late/echo`).catch((err: Error) => err);
+      const late = await fetchText(`${p.lUrl}/px/drain-late/echo`).catch((err: unknown) => err as Error);
       assert.ok(late instanceof Error || late.status === 503, `a request during drain got ${late instanceof Error ? late.message : late.status}`);
 
       res.resume();

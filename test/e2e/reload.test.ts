@@ -15,6 +15,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { connect as tlsConnect } from 'node:tls';
 import { once } from 'node:events';
+import { at, entry } from '../helpers/at.js';
 import { Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type NodeStateView } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
@@ -42,8 +43,8 @@ before(async () => {
   ({ pair: p, g, l } = await Pair.launch(() => ({ dir, tag: 'reload', originPort: origin.port, lWest: { ...SHORT_TIMERS, drainTimeout: 20 } })));
   await until200(`${p.lUrl}/warm/echo`, 10_000);
   lBase = new URL(p.lUrl).origin;
-  lKey = Object.keys(p.configs.L.proxy!)[0]!;
-  tunnelAtStart = (await stateOf(p.control.L)).tunnels[0]!;
+  lKey = at(Object.keys(p.configs.L.proxy!), 0);
+  tunnelAtStart = at((await stateOf(p.control.L)).tunnels, 0);
   ca = await makeCa(dir, 'reload test CA');
 });
 
@@ -86,7 +87,7 @@ async function reloadWithNewListener(edit: (key: string) => string): Promise<{ k
 
 /** The tunnel L-G is the one from the start: never dropped, never redialled. */
 async function assertTunnelKept(): Promise<void> {
-  const t = (await stateOf(p.control.L)).tunnels[0]!;
+  const t = at((await stateOf(p.control.L)).tunnels, 0);
   assert.equal(t.connected, true);
   assert.equal(t.connects, tunnelAtStart.connects, 'the tunnel was redialled');
   assert.equal(t.since, tunnelAtStart.since, 'the tunnel was replaced');
@@ -138,7 +139,7 @@ async function keptTlsConnection(port: number, caPem: Buffer): Promise<{ get(pat
 describe('SIGHUP on L', { concurrency: 1 }, () => {
   test('(a) a mapping added to an existing listener serves at once, and the tunnel is not dropped', async () => {
     assert.equal((await get('/added/echo')).status, 404);
-    p.configs.L.proxy![lKey]!['/added'] = { ou: originUrl('/added-target') };
+    entry(p.configs.L.proxy!, lKey)['/added'] = { ou: originUrl('/added-target') };
     await p.rewrite('L');
     const verdict = await hup('node.reloaded');
     assert.deepEqual(verdict.listenersUpdated, [lKey]);
@@ -148,7 +149,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
   });
 
   test('(a2) a changed outgoing URL of a kept mapping applies to the next request', async () => {
-    p.configs.L.proxy![lKey]!['/added'] = { ou: originUrl('/changed-target') };
+    entry(p.configs.L.proxy!, lKey)['/added'] = { ou: originUrl('/changed-target') };
     await p.rewrite('L');
     await hup('node.reloaded');
     assert.equal((await get('/added/echo')).url, '/changed-target/echo');
@@ -216,7 +217,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
   test('(d2) a config that parses but is invalid is rejected with every problem and its JSON path', async () => {
     const bad = structuredClone(p.configs.L);
     Object.assign(bad.west, { heartbeet: 1 });
-    (bad.proxy![lKey]! as Record<string, unknown>)['/added'] = { ou: 'ftp://nowhere/' };
+    entry(bad.proxy!, lKey)['/added'] = { ou: 'ftp://nowhere/' };
     await p.rewrite('L', JSON.stringify(bad, null, 2));
     const verdict = await hup('node.reload_rejected');
     const problems = (verdict.problems ?? []) as string[];
@@ -248,7 +249,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
     try {
       const taken = structuredClone(p.configs.L);
       taken.proxy![`http://127.0.0.1:${port}`] = { ea: p.server, '/t': { ou: originUrl('/taken') } };
-      taken.proxy![lKey]!['/never'] = { ou: originUrl('/never') };
+      entry(taken.proxy!, lKey)['/never'] = { ou: originUrl('/never') };
       await p.rewrite('L', JSON.stringify(taken, null, 2));
       const verdict = await hup('node.reload_rejected');
       assert.match(String(verdict.error), /EADDRINUSE|in use/);
@@ -307,10 +308,10 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
         const taken = structuredClone(p.configs.L) as typeof p.configs.L & { wsts?: unknown };
         if (part === 'west.cp') taken.west.cp = `127.0.0.1:${squatter.port}`;
         else taken.wsts = { sp: `ws://127.0.0.1:${squatter.port}` };
-        taken.proxy![lKey]!['/never'] = { ou: originUrl('/never') };
+        entry(taken.proxy!, lKey)['/never'] = { ou: originUrl('/never') };
         taken.proxy![`http://127.0.0.1:${extraPort}`] = { ea: p.server, '/x': { ou: originUrl('/extra') } };
         // L's listener turned https: its port is given up for the new one, and must be taken back.
-        taken.proxy![lKey.replace('http:', 'https:')] = { ...taken.proxy![lKey]!, cert: cert.cert, key: cert.key } as never;
+        taken.proxy![lKey.replace('http:', 'https:')] = { ...taken.proxy![lKey], cert: cert.cert, key: cert.key };
         delete taken.proxy![lKey];
         await p.rewrite('L', JSON.stringify(taken, null, 2));
         const verdict = await hup('node.reload_rejected');
@@ -327,11 +328,11 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
         squatter.close();
       }
     }
-    p.configs.L.proxy![lKey]!['/later'] = { ou: originUrl('/later') };
+    entry(p.configs.L.proxy!, lKey)['/later'] = { ou: originUrl('/later') };
     await p.rewrite('L');
     await hup('node.reloaded');
     assert.equal((await get('/later/echo')).url, '/later/echo');
-    delete p.configs.L.proxy![lKey]!['/later'];
+    delete entry(p.configs.L.proxy!, lKey)['/later'];
     await p.rewrite('L');
     await hup('node.reloaded');
   });
@@ -353,7 +354,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
       assert.equal((await get('/t/echo', plain)).url, '/tls-target/echo');
 
       delete p.configs.L.proxy![plain];
-      p.configs.L.proxy![secure] = { ea: p.server, cert: one.cert, key: one.key, ...mapping } as never;
+      p.configs.L.proxy![secure] = { ea: p.server, cert: one.cert, key: one.key, ...mapping };
       await p.rewrite('L');
       await hup('node.reloaded');
       const first = await tlsGet(`${secure}/t/echo`, caPem);
@@ -364,7 +365,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
       // A connection open across the rotation keeps its certificate and is not dropped.
       const kept = await keptTlsConnection(port, caPem);
       assert.match(await kept.get('/t/echo'), /^HTTP\/1\.1 200 /);
-      Object.assign(p.configs.L.proxy![secure]!, { cert: two.cert, key: two.key });
+      Object.assign(p.configs.L.proxy![secure], { cert: two.cert, key: two.key });
       await p.rewrite('L');
       await hup('node.reloaded');
       assert.match(await kept.get('/t/echo'), /^HTTP\/1\.1 200 /, 'the connection open across the rotation still serves');
@@ -433,11 +434,11 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
     Object.assign(limited.west, { maxStreams: 2 });
     await p.rewrite('L', JSON.stringify(limited, null, 2));
     await hup('node.reloaded');
-    const connects = (await stateOf(p.control.L)).tunnels[0]!.connects;
+    const connects = at((await stateOf(p.control.L)).tunnels, 0).connects;
     await g.stop();
     g = await p.start('G');
     await waitFor('L to connect a new session', async () => {
-      const t = (await stateOf(p.control.L)).tunnels[0]!;
+      const t = at((await stateOf(p.control.L)).tunnels, 0);
       return t.connected && t.connects === connects + 1;
     }, 10_000);
 
@@ -445,7 +446,7 @@ describe('SIGHUP on L', { concurrency: 1 }, () => {
     try {
       await waitFor('the requests to reach the origin or be refused', async () => {
         const atOrigin = origin.seen.filter((x) => x.url.includes('/limit-')).length;
-        const refused = (await stateOf(p.control.L)).listeners[0]!.statuses['503'] ?? 0;
+        const refused = at((await stateOf(p.control.L)).listeners, 0).statuses['503'] ?? 0;
         return atOrigin + refused >= 4;
       }, 5000);
       const atOrigin = origin.seen.filter((x) => x.url.includes('/limit-')).length;

@@ -11,6 +11,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { at } from '../helpers/at.js';
 import { Chain, CHAIN_TIMERS, Link, Pair, SHORT_TIMERS, stateOf, until200, watchExchange, within, type Ending, type WestKeys } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { patternSha256 } from '../helpers/origin.js';
@@ -39,7 +40,7 @@ const TIMER_DEADLINE_MS = 15_000;
 
 /** Asserts a west failure answer: status, Proxy-Status naming `node` with `error`, Retry-After on 503. */
 function assertFailure(r: { status: number; headers: Record<string, unknown>; text: string }, status: number, error: string, node: string): void {
-  const ps = String(r.headers['proxy-status'] ?? '');
+  const ps = String(r.headers['proxy-status'] ?? ''); // eslint-disable-line @typescript-eslint/no-base-to-string -- a header value: a string, or strings that String() joins
   assert.equal(r.status, status, `expected ${status}, got ${r.status}: ${r.text}`);
   assert.ok(ps.startsWith(`"${node}"; error=${error}`), `Proxy-Status ${JSON.stringify(ps)} should name ${node} with error=${error}`);
   assert.ok(r.text.includes(node), `body should name ${node}: ${r.text}`);
@@ -102,7 +103,7 @@ async function twins(tag: string, claim: 'replace' | 'refuse', aWest: WestKeys) 
 
 /** Bytes a client node has sent through its one tunnel (responses it performed). */
 async function bytesOut(control: string): Promise<number> {
-  return (await stateOf(control)).tunnels[0]!.bytesOut;
+  return at((await stateOf(control)).tunnels, 0).bytesOut;
 }
 
 /** Starts a pair for a suite (before) and stops it (after); its tests read the returned object. */
@@ -230,8 +231,8 @@ describe('resilience', { concurrency: true }, () => {
       await nthEvent(L, 'tunnel.connected', connectsBefore + 1, () => true, 5000);
       const ok = await chain.until200('/restart-g-after/echo', 5000);
       assert.equal(JSON.parse(ok.text).url, '/a/restart-g-after/echo');
-      const toG = (await chain.state('L')).tunnels[0]!;
-      assert.equal(toG.connects, stateBefore.tunnels[0]!.connects + 1);
+      const toG = at((await chain.state('L')).tunnels, 0);
+      assert.equal(toG.connects, at(stateBefore.tunnels, 0).connects + 1);
       assert.equal(toG.connected, true);
     });
 
@@ -278,7 +279,7 @@ describe('resilience', { concurrency: true }, () => {
         assert.ok(await bytesOut(b.controlUrl()) - bBefore >= n, `the request after the takeover went through B; the server logged:\n${tunnelLog(s)}`);
         assert.equal(await bytesOut(a.controlUrl()), aBefore, 'A carried nothing after it was displaced');
         assert.deepEqual((await stateOf(t.sControl)).server!.peers.map((p) => p.name), ['twin']);
-        assert.equal((await stateOf(a.controlUrl())).tunnels[0]!.connected, false);
+        assert.equal(at((await stateOf(a.controlUrl())).tunnels, 0).connected, false);
         await b.stop();
       } finally {
         await a.stop();
@@ -305,7 +306,7 @@ describe('resilience', { concurrency: true }, () => {
         const r = await fetchText(`${t.url}/refuse-a/bytes/${n}`);
         assert.equal(r.status, 200, r.text);
         assert.ok(await bytesOut(a.controlUrl()) - aBefore >= n, `requests go to the holder, A; the server logged:\n${tunnelLog(s)}`);
-        assert.equal((await stateOf(b.controlUrl())).tunnels[0]!.connected, false);
+        assert.equal(at((await stateOf(b.controlUrl())).tunnels, 0).connected, false);
 
         await a.stop();
         await b.waitForEvent('tunnel.connected', () => true, 5000);
@@ -348,9 +349,9 @@ describe('resilience', { concurrency: true }, () => {
     /** Starts a request while the link is cut, checks it waits, opens the link: it must succeed. */
     async function waitsThenSucceeds(url: string, waitingAt: string, performedAt: string): Promise<void> {
       link.cut();
-      await waitFor('the tunnel to be down', async () => !(await stateOf(p.control.L)).tunnels[0]!.connected, 5000);
+      await waitFor('the tunnel to be down', async () => !at((await stateOf(p.control.L)).tunnels, 0).connected, 5000);
       const waiting = watchExchange(url);
-      await waitFor(`the request to wait at ${waitingAt}`, async () => (await stateOf(waitingAt)).listeners[0]!.inFlight === 1, 5000);
+      await waitFor(`the request to wait at ${waitingAt}`, async () => at((await stateOf(waitingAt)).listeners, 0).inFlight === 1, 5000);
       link.open();
       // Served by the returning peer: a request whose wait ran out would get 503, not this 200.
       const end = await within(TIMER_DEADLINE_MS, 'the waiting request to finish', waiting.ending);
@@ -439,7 +440,7 @@ describe('resilience', { concurrency: true }, () => {
         // them towards L, which refuses the OPENs beyond its limit.
         const url = where === 'listener side' ? p.lUrl : p.gUrl;
         const marker = `hang-${where.replace(' ', '-')}-`;
-        const connectsBefore = (await stateOf(p.control.L)).tunnels[0]!.connects;
+        const connectsBefore = at((await stateOf(p.control.L)).tunnels, 0).connects;
         const burst = Array.from({ length: 10 }, (_, i) => watchExchange(`${url}/${marker}${i}/hang`));
         const answered: Ending[] = [];
         for (const x of burst) void x.ending.then((e) => answered.push(e));
@@ -455,13 +456,13 @@ describe('resilience', { concurrency: true }, () => {
 
         for (const x of burst) x.req.destroy();
         await Promise.all(burst.map((x) => x.ending));
-        await waitFor('streams to be released', async () => (await stateOf(p.control.L)).tunnels[0]!.streams === 0 &&
-          (await stateOf(p.control.G)).server!.peers[0]!.streams === 0, 5000);
+        await waitFor('streams to be released', async () => at((await stateOf(p.control.L)).tunnels, 0).streams === 0 &&
+          at((await stateOf(p.control.G)).server!.peers, 0).streams === 0, 5000);
         for (const u of [p.lUrl, p.gUrl]) {
           const ok = await fetchText(`${u}/streams-after/echo`);
           assert.equal(ok.status, 200, ok.text);
         }
-        assert.equal((await stateOf(p.control.L)).tunnels[0]!.connects, connectsBefore, 'the tunnel was never dropped');
+        assert.equal(at((await stateOf(p.control.L)).tunnels, 0).connects, connectsBefore, 'the tunnel was never dropped');
         assert.equal(count(l, 'tunnel.disconnected'), 0);
       });
     }

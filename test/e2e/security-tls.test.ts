@@ -14,6 +14,7 @@ import https from 'node:https';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
+import { at } from '../helpers/at.js';
 import { fetchText, freePort, type FetchResult } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
 import { SUBPROTOCOL } from '../../src/tunnel/frame.js';
@@ -346,7 +347,7 @@ describe('tokens (wsts.tokens) and names (wsts.ca)', () => {
         ['ca-stranger', 'castranger', { token: secret.inline }],
       ];
       const started = await twoAtATime(specs, ([name, tag, wstc]) => site(name, G.url, tag, wstc));
-      specs.forEach(([name], i) => sites.set(name, started[i]!));
+      specs.forEach(([name], i) => sites.set(name, at(started, i)));
     } finally {
       delete process.env[envName];
     }

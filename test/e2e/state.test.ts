@@ -10,6 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { at } from '../helpers/at.js';
 import type { NodeState } from '../../src/control/state.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
@@ -127,8 +128,8 @@ describe('west state on something that is not a west control port', { concurrenc
     assert.equal(r.stdout, '');
     const lines = r.stderr.split('\n').filter((l) => l !== '');
     assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0]!, /^west state: /);
-    assert.match(lines[0]!, re);
+    assert.match(at(lines, 0), /^west state: /);
+    assert.match(at(lines, 0), re);
   }
 
   test('nothing listens there: connection refused', async () => {
@@ -204,7 +205,7 @@ describe('west state on something that is not a west control port', { concurrenc
 function runWithEnv(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 30_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
   });
 }

@@ -115,7 +115,7 @@ describe('status page in headless Chromium', () => {
   });
 
   test('shows the node, its tunnel, mappings with status counts and the error row; reloads itself; fits a phone', async (t) => {
-    if (!existsSync(CHROMIUM)) return t.skip('chromium not installed: apt-get install chromium');
+    if (!existsSync(CHROMIUM)) { t.skip('chromium not installed: apt-get install chromium'); return; }
     const page = await browser!.newPage();
     try {
       await page.setViewport({ width: 1280, height: 900 });
@@ -152,7 +152,7 @@ describe('status page in headless Chromium', () => {
       assert.equal(errorRows, 2);
 
       const desktop = path.join(dir, 'status-desktop.png');
-      await page.screenshot({ path: desktop as `${string}.png`, fullPage: true });
+      await page.screenshot({ path: desktop, fullPage: true });
       assert.equal(pngSize(await readFile(desktop)).width, 1280);
       if (process.env.WEST_STATUS_SCREENSHOT) await copyFile(desktop, process.env.WEST_STATUS_SCREENSHOT);
 
@@ -162,7 +162,7 @@ describe('status page in headless Chromium', () => {
       assert.ok(Number(await inPage(page, 'document.documentElement.scrollWidth')) <= 390, 'fits 390 px without scrolling sideways');
       assert.equal(await inPage(page, `getComputedStyle(document.querySelector('#listeners thead')).display`), 'none', 'tables become cards');
       const phone = path.join(dir, 'status-phone.png');
-      await page.screenshot({ path: phone as `${string}.png`, fullPage: true });
+      await page.screenshot({ path: phone, fullPage: true });
       assert.equal(pngSize(await readFile(phone)).width, 390 * 2);
 
       // The page reloads itself (meta refresh) and then shows a request made after it loaded.
@@ -175,7 +175,7 @@ describe('status page in headless Chromium', () => {
   });
 
   test('the tunnel server\'s page lists the connected peer', async (t) => {
-    if (!existsSync(CHROMIUM)) return t.skip('chromium not installed: apt-get install chromium');
+    if (!existsSync(CHROMIUM)) { t.skip('chromium not installed: apt-get install chromium'); return; }
     const page = await browser!.newPage();
     try {
       await page.goto(`${gControl}/`, { waitUntil: 'load' });
@@ -190,7 +190,7 @@ describe('status page in headless Chromium', () => {
   });
 
   test('a hostile node name is shown as text and runs nothing', async (t) => {
-    if (!existsSync(CHROMIUM)) return t.skip('chromium not installed: apt-get install chromium');
+    if (!existsSync(CHROMIUM)) { t.skip('chromium not installed: apt-get install chromium'); return; }
     const page = await browser!.newPage();
     let dialogs = 0;
     page.on('dialog', (d) => { dialogs++; void d.dismiss(); });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { at } from '../helpers/at.js';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
 import { hashBody, openRequest, patternBody, startRequest, streamRequest } from '../helpers/stream.js';
@@ -49,8 +50,8 @@ async function startSample(files: string[], originPort: number, tunnels: [number
     const { ports } = started;
     const nodes = files.map((f) => started.nodes.get(f)!);
     for (const [server, client] of tunnels) {
-      await nodes[client]!.waitForEvent('tunnel.connected');
-      await nodes[server]!.waitForEvent('tunnel.client_connected');
+      await at(nodes, client).waitForEvent('tunnel.connected');
+      await at(nodes, server).waitForEvent('tunnel.client_connected');
     }
     const port = (sample: number): number => ports.get(sample)!;
     const state = async (sampleCp: number): Promise<NodeStateJson> =>
@@ -231,9 +232,9 @@ describe('concurrent requests over one tunnel (case2: G:9931/pa -> L performs :9
     // All of them went over the one tunnel L dialed, never a second one.
     const g = await sample.state(9701);
     assert.equal(g.server!.peers.length, 1);
-    assert.ok(g.server!.peers[0]!.streamsOpened >= N, `streams opened on the tunnel: ${g.server!.peers[0]!.streamsOpened}`);
+    assert.ok(at(g.server!.peers, 0).streamsOpened >= N, `streams opened on the tunnel: ${at(g.server!.peers, 0).streamsOpened}`);
     const l = await sample.state(9702);
     assert.equal(l.tunnels.length, 1);
-    assert.equal(l.tunnels[0]!.connects, 1);
+    assert.equal(at(l.tunnels, 0).connects, 1);
   });
 });

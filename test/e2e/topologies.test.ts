@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { at, entry } from '../helpers/at.js';
 import { fetchText } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
 import { startSamples, stopAll, tempDir, type LogEvent, type WestProcess } from '../helpers/west.js';
@@ -99,13 +100,14 @@ function portOf(endpoint: string): number {
 }
 
 /** Splits the control port's text dump into its sections, in order, each parsed. */
-function parseDump(text: string): { name: string; body: string; json: { [k: string]: Json } }[] {
+function parseDump(text: string): { name: string; body: string; json: Record<string, Json> }[] {
   const parts = text.split(/^--- (\w+) object ---\n/m);
   assert.equal(parts[0], '', `the dump starts with a section header, got ${JSON.stringify(text.slice(0, 60))}`);
   const out = [];
   for (let i = 1; i < parts.length; i += 2) {
-    const body = parts[i + 1]!;
-    out.push({ name: parts[i]!, body, json: JSON.parse(body) as { [k: string]: Json } });
+    const name = at(parts, i);
+    const body = at(parts, i + 1);
+    out.push({ name, body, json: JSON.parse(body) as Record<string, Json> });
   }
   return out;
 }
@@ -117,7 +119,7 @@ function assertSortedKeys(value: Json, where: string): void {
   } else if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);
     assert.deepEqual(keys, [...keys].sort(), `keys of ${where} are sorted`);
-    for (const k of keys) assertSortedKeys(value[k]!, `${where}.${k}`);
+    for (const [k, v] of Object.entries(value)) assertSortedKeys(v, `${where}.${k}`);
   }
 }
 
@@ -143,7 +145,7 @@ for (const topo of TOPOLOGIES) {
       cleanup = tmp.cleanup;
       const started = await startSamples(tmp.dir, topo.files, { server: origin, samplePort: topo.origin.port });
       ports = started.ports;
-      for (const f of topo.files) configs.set(f, JSON.parse(await readFile(started.paths[f]!, 'utf8')) as RawNodeConfig);
+      for (const f of topo.files) configs.set(f, JSON.parse(await readFile(entry(started.paths, f), 'utf8')) as RawNodeConfig);
       for (const [f, n] of started.nodes) nodes.set(f, n);
       for (const t of topo.tunnels) {
         await node(t.client).waitForEvent('tunnel.connected');
@@ -234,7 +236,7 @@ for (const topo of TOPOLOGIES) {
       assert.equal(res.status, 200, res.text);
       const h = echo(res.text).headers;
       assert.equal(h.host, `127.0.0.1:${port(topo.origin.port)}`, 'Host is the outgoing URL\'s host:port');
-      const via = String(h.via ?? '').split(',').map((v) => v.trim());
+      const via = (h.via ?? '').split(',').map((v) => v.trim());
       assert.equal(via.length, topo.listeners.length, `one Via entry per west listener: ${h.via}`);
       for (const v of via) assert.match(v, /^1\.1 \S+/);
       assert.equal(new Set(via).size, via.length, 'Via entries are distinct');
@@ -255,21 +257,21 @@ for (const topo of TOPOLOGIES) {
           assert.match(s.body, /^(\{\}|\{\n {4}"[^]*\n\})\n$/, `${f} ${s.name}: indented JSON`);
           assertSortedKeys(s.json, `${f} ${s.name}`);
         }
-        const [west, wsts, wstc, proxy] = sections.map((s) => s.json) as { [k: string]: Json }[];
+        const [west, wsts, wstc, proxy] = sections.map<Record<string, Json>>((s) => s.json);
         const cfg = configs.get(f)!;
         assert.ok('addr' in west!, `${f} west has addr`);
-        assert.equal(west!.port, portOf(cfg.west.cp!), `${f} west port`);
-        assert.equal(west!.nm, cfg.west.nm);
+        assert.equal(west.port, portOf(cfg.west.cp!), `${f} west port`);
+        assert.equal(west.nm, cfg.west.nm);
         if (cfg.wsts?.sp) {
           assert.ok('addr' in wsts!, `${f} wsts has addr`);
-          assert.equal(wsts!.port, portOf(cfg.wsts.sp), `${f} wsts port`);
+          assert.equal(wsts.port, portOf(cfg.wsts.sp), `${f} wsts port`);
         }
         for (const key of Object.keys(cfg.proxy ?? {})) {
-          const l = proxy![key] as { [k: string]: Json } | undefined;
+          const l = proxy![key] as Record<string, Json> | undefined;
           assert.ok(l, `${f} proxy lists ${key}`);
           assert.ok('addr' in l, `${f} proxy ${key} has addr`);
           assert.equal(l.port, portOf(key), `${f} proxy ${key} port`);
-          for (const k of ['ea', 'en'] as const) if (cfg.proxy![key]![k] !== undefined) assert.equal(l[k], cfg.proxy![key]![k]);
+          for (const k of ['ea', 'en'] as const) if (entry(cfg.proxy!, key)[k] !== undefined) assert.equal(l[k], entry(cfg.proxy!, key)[k]);
         }
         // Every server URL this node dials (wstc keys and `ea`s) is listed under wstc.
         const dialed = [...Object.keys(cfg.wstc ?? {}), ...Object.values(cfg.proxy ?? {}).map((l) => l.ea).filter((u): u is string => typeof u === 'string')];
@@ -285,7 +287,7 @@ for (const topo of TOPOLOGIES) {
         if (typeof en !== 'string') continue;
         const res = await fetchText(`${controlUrl(tunnel.server)}/`);
         const wstc = parseDump(res.text).find((s) => s.name === 'wstc')!.json;
-        const entry = wstc[en] as { [k: string]: Json } | undefined;
+        const entry = wstc[en] as Record<string, Json> | undefined;
         assert.ok(entry, `${tunnel.server} wstc lists ${en}: ${JSON.stringify(wstc)}`);
         const ev = accepted.get(tunnel.client)!;
         assert.deepEqual(entry.so, [ev.address, ev.port], `${tunnel.server} wstc[${en}].so`);

@@ -34,8 +34,9 @@ function findings(stdout: string): Reported[] {
   for (const line of stdout.split('\n')) {
     const m = /^\s*(error|warning): (.*)$/.exec(line);
     if (!m) continue;
-    const [file, jsonPath, rule, ...rest] = m[2]!.split(': ');
-    out.push({ severity: m[1]!, file: path.basename(file!), path: jsonPath!, rule: rule!, message: rest.join(': ') });
+    const [, severity = '', text = ''] = m;
+    const [file = '', jsonPath = '', rule = '', ...rest] = text.split(': ');
+    out.push({ severity, file: path.basename(file), path: jsonPath, rule, message: rest.join(': ') });
   }
   return out;
 }

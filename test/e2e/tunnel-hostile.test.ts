@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
+import { at } from '../helpers/at.js';
 import { SUBPROTOCOL } from '../../src/tunnel/frame.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
@@ -204,12 +205,12 @@ test('every admission refusal (address, name, token) gets the same answer; only 
       const logged = await c.at.waitForEvent('tunnel.client_refused', (e) => c.at.events.indexOf(e) >= before, WAIT_MS);
       assert.match(String(logged.reason), c.reason, `${c.what}: the log names the rule`);
     }
-    const first = answers[0]!;
+    const first = at(answers, 0, 'answer');
     assert.deepEqual(
       { status: first.status, authenticate: first.authenticate },
       { status: 401, authenticate: 'Bearer realm="west tunnel"' },
     );
-    answers.forEach((a, i) => assert.deepEqual(a, first, `${cases[i]!.what} is answered like ${cases[0]!.what}`));
+    answers.forEach((a, i) => assert.deepEqual(a, first, `${at(cases, i).what} is answered like ${at(cases, 0).what}`));
     for (const word of ['stranger', 'no-token', 'good-L', 'token', 'wsts', '127.0.0.1', TOKEN]) {
       assert.ok(!first.body.includes(word), `the answer names no rule or party (${JSON.stringify(word)}): ${first.body}`);
     }

@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { WebSocketServer } from 'ws';
+import { at } from '../helpers/at.js';
 import { stateOf } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
@@ -133,7 +134,7 @@ test('a client that resets at any stage of an upgrade never takes the node down'
   await waitFor('the origin holds the upgrade', () => held.length >= 1);
   waiting.resetAndDestroy();
   await once(waiting, 'close');
-  held[0]!.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nearly bytes');
+  at(held, 0).write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nearly bytes');
 
   // 3. While a declined answer is being written.
   const declined = await connect();

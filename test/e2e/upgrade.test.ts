@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
+import { at } from '../helpers/at.js';
 import { freePort } from '../helpers/net.js';
 import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
@@ -70,7 +71,7 @@ test('a WebSocket crosses the tunnel: text and binary messages both ways', async
   ws.close();
   await once(ws, 'close');
   assert.equal(messages.length, 3);
-  assert.match(messages[0]!.data.toString(), /^hello \/socket\/room\?x=1 via 1\.1 self:\d+ \(west\)$/);
+  assert.match(at(messages, 0).data.toString(), /^hello \/socket\/room\?x=1 via 1\.1 self:\d+ \(west\)$/);
   assert.deepEqual(messages[1], { data: Buffer.from('ping'), binary: false });
   assert.deepEqual(messages[2], { data: binary, binary: true });
 });
@@ -81,7 +82,7 @@ test('an origin that declines the upgrade: its answer comes back as sent', async
   const [, res] = await once(ws, 'unexpected-response') as [http.ClientRequest, http.IncomingMessage];
   let body = '';
   res.setEncoding('utf8');
-  for await (const c of res) body += c;
+  for await (const c of res) body += c as string;
   ws.terminate();
   assert.equal(res.statusCode, 404);
   assert.equal(res.headers['x-origin'], 'yes');

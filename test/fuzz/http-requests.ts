@@ -256,7 +256,7 @@ function encodeChunked(body: string, c: ChunkStyle): string {
   let at = 0;
   let i = 0;
   while (at < body.length) {
-    const size = Math.min(c.sizes[i % c.sizes.length]!, body.length - at);
+    const size = Math.min(c.sizes[i % c.sizes.length] ?? 1, body.length - at);
     let hex = size.toString(16);
     if (c.upper) hex = hex.toUpperCase();
     const line = i === 0 && c.badSize !== undefined ? c.badSize : hex + c.ext;
@@ -309,8 +309,8 @@ function serialise(r: RequestSpec, marker: string, fixedRequestLine: boolean): P
  * such line anywhere counts.
  */
 export function hasTransferEncodingNotChunked(raw: string): boolean {
-  for (const m of raw.matchAll(/(?:^|\n)transfer-encoding[ \t]*:([^\r\n]*)/gi)) {
-    if (m[1]!.split(',').pop()!.trim().toLowerCase() !== 'chunked') return true;
+  for (const [, value = ''] of raw.matchAll(/(?:^|\n)transfer-encoding[ \t]*:([^\r\n]*)/gi)) {
+    if ((value.split(',').at(-1) ?? '').trim().toLowerCase() !== 'chunked') return true;
   }
   return false;
 }

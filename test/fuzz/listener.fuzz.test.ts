@@ -22,6 +22,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { at } from '../helpers/at.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { stateOf } from '../helpers/chain.js';
 import {
@@ -162,7 +163,7 @@ function parseAnswers(text: string, methods: string[]): Answers {
       return out;
     }
     const lines = text.slice(at, end).split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!);
+    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
     if (!m) {
       out.malformed = text.slice(at, at + 80);
       return out;
@@ -235,7 +236,7 @@ async function goodRequest(tag: string | number): Promise<void> {
 
 /** What about one origin record breaks the oracle, or undefined. */
 function violation(rec: OriginRecord, o: Outcome, used: Set<number>): string | undefined {
-  const path = rec.url.split('?')[0]!;
+  const [path = ''] = rec.url.split('?');
   if (!REACHABLE.some((p) => path === p || path.startsWith(`${p}/`))) return `the origin received ${showBytes(rec.url)}, outside every reachable outgoing path`;
   if (path.split('/').some((s) => /^(\.|%2e){1,2}$/i.test(s))) return `the origin received a dot segment: ${showBytes(rec.url)}`;
   const slot = o.parse.requests.findIndex((m, i) => !used.has(i) && m.marker === rec.marker);
@@ -243,7 +244,7 @@ function violation(rec: OriginRecord, o: Outcome, used: Set<number>): string | u
   if (slot < 0) return `the origin received ${rec.method} ${showBytes(rec.url)} (marker ${rec.marker}), a request Node's parser did not accept from these bytes`;
   const status = o.answers.finals[slot];
   if (status !== undefined && !(status >= 400 && status < 500) && status !== 508) return undefined;
-  const m = o.parse.requests[slot]!;
+  const m = at(o.parse.requests, slot, 'parsed request');
   if (!rec.complete && m.framesBody && !m.complete()) return undefined; // the client broke its body off
   return `the origin received ${rec.method} ${showBytes(rec.url)} (${rec.complete ? 'complete' : 'cut off'}), ` +
     `but the client's answer to it was ${status ?? 'none'}`;
@@ -255,7 +256,7 @@ function explain(o: Outcome, what: string): Error {
     what,
     `  case ${o.id}, bytes sent: ${showBytes(o.raw)}`,
     `  parser: ${o.parse.requests.map((r) => `${r.method} ${r.url}${r.hostless ? ' (no Host)' : ''}${r.complete() ? '' : ' (body not whole)'}`).join(', ') || 'no request'}` +
-      `${o.parse.error ? `; then ${o.parse.error}` : ''}`,
+      (o.parse.error ? `; then ${o.parse.error}` : ''),
     `  client received: ${showBytes(o.received.slice(0, 600))}`,
     `  origin recorded: ${o.records.map((r) => `${r.method} ${r.url} [${r.marker}] ${r.complete ? 'complete' : 'cut off'}`).join(', ') || 'nothing'}`,
   ].join('\n'));

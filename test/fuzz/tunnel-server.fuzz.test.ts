@@ -137,7 +137,7 @@ async function strangers(): Promise<string[]> {
 
 /** Would the tunnel server itself refuse this upgrade (src/tunnel/server.ts: subprotocol, name, token)? */
 function refusedByServer(h: IncomingHttpHeaders): boolean {
-  const protocols = String(h['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+  const protocols = (h['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
   const name = h['x-west-node'];
   if (!protocols.includes(SUBPROTOCOL) || !validNodeName(name)) return true;
   return bearerToken(h.authorization) !== (canonicalName(name) === OWN_NAME ? OWN_TOKEN : SHARED_TOKEN);
@@ -215,8 +215,8 @@ async function runCase(c: TunnelCase, admit: (c: TunnelCase, parse: MirrorParse)
   if (!closed) throw new Error(`${what()}\n  the server kept the connection open ${CLOSE_MS} ms after the client ended it (answer ${answer})`);
   const reached = origin.records.slice(from).filter((r) => !r.marker?.startsWith('good.'));
   if (reached.length) throw new Error(`${what()}\n  the origin received ${reached.map((r) => `${r.method} ${showBytes(r.url)} [${r.marker}]`).join(', ')} from a fuzz peer`);
-  await goodClient().catch((err: Error) => { throw new Error(`${what()}\n  ${err.message}`); });
-  await goodRequest(id).catch((err: Error) => { throw new Error(`${what()}\n  ${err.message}`); });
+  await goodClient().catch((err: unknown) => { throw new Error(`${what()}\n  ${(err as Error).message}`); });
+  await goodRequest(id).catch((err: unknown) => { throw new Error(`${what()}\n  ${(err as Error).message}`); });
 }
 
 function fuzzTest(name: string, share: number, arb: () => fc.Arbitrary<TunnelCase>, admit: (c: TunnelCase, parse: MirrorParse) => boolean, todo?: string): void {

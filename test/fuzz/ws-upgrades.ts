@@ -151,7 +151,7 @@ function encodeWs(f: WsFrame): Buffer {
   const key = Buffer.alloc(4);
   key.writeUInt32BE(f.mask >>> 0);
   const body = Buffer.from(f.payload);
-  if (f.masked) for (let i = 0; i < body.length; i++) body[i]! ^= key[i % 4]!;
+  if (f.masked) for (let i = 0; i < body.length; i++) body[i] = (body[i] ?? 0) ^ (key[i % 4] ?? 0);
   return Buffer.concat([Buffer.from(head), f.masked ? key : Buffer.alloc(0), body]);
 }
 

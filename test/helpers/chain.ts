@@ -15,6 +15,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { at, entry } from './at.js';
 import { fetchText, freePort, waitFor, type FetchResult } from './net.js';
 import { startRequest, type StreamOptions } from './stream.js';
 import { portedSamples, retryIfPortTaken, WestProcess } from './west.js';
@@ -78,7 +79,7 @@ export class Chain {
   static async create(opts: ChainOptions): Promise<Chain> {
     const samples = ['case4/G.json', 'case4/L.json', 'case4/L2.json'];
     const { paths, ports } = await portedSamples(opts.dir, samples);
-    const files = { G: paths['case4/G.json']!, L: paths['case4/L.json']!, L2: paths['case4/L2.json']! };
+    const files = { G: entry(paths, 'case4/G.json'), L: entry(paths, 'case4/L.json'), L2: entry(paths, 'case4/L2.json') };
     const names = {} as Record<ChainNode, string>;
     const control = {} as Record<ChainNode, string>;
     for (const node of CHAIN_NODES) {
@@ -86,7 +87,7 @@ export class Chain {
       Object.assign(config.west, opts.west ?? CHAIN_TIMERS, opts.perNode?.[node]);
       if (node === 'L') {
         // L's listener sends /ba down to L2, which performs it against the test origin.
-        const listener = Object.values(config.proxy ?? {})[0]!;
+        const listener = at(Object.values(config.proxy ?? {}), 0, 'listener');
         listener['/ba'] = { ou: `http://127.0.0.1:${opts.originPort}/a` };
       }
       names[node] = String(config.west.nm);
@@ -233,7 +234,11 @@ export function watchExchange(url: string, opts: StreamOptions = {}): WatchedExc
   const waiters: { n: number; resolve: () => void }[] = [];
   const wake = (): void => {
     for (let i = waiters.length - 1; i >= 0; i--) {
-      if (got >= waiters[i]!.n) waiters.splice(i, 1)[0]!.resolve();
+      const w = waiters[i];
+      if (w && got >= w.n) {
+        waiters.splice(i, 1);
+        w.resolve();
+      }
     }
   };
   const head = new Promise<http.IncomingMessage>((resolve) => { response.then(resolve, () => { /* see ending */ }); });
@@ -254,8 +259,9 @@ export function watchExchange(url: string, opts: StreamOptions = {}): WatchedExc
         hash.update(chunk);
         got += chunk.length;
         if (keptBytes < 64 * 1024) {
-          kept.push(chunk.subarray(0, 64 * 1024 - keptBytes));
-          keptBytes += kept[kept.length - 1]!.length;
+          const piece = chunk.subarray(0, 64 * 1024 - keptBytes);
+          kept.push(piece);
+          keptBytes += piece.length;
         }
         wake();
       }

@@ -73,7 +73,7 @@ export class Origin {
       if (!res.writableFinished) entry.aborted = true;
       entry.done = true;
     });
-    const path = (req.url ?? '/').split('?')[0]!;
+    const [path = '/'] = (req.url ?? '/').split('?');
     const status = /\/status\/(\d{3})$/.exec(path);
     const bytes = /\/bytes\/(\d+)$/.exec(path);
     if (status) {

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
+import { entry } from './at.js';
 import { freePort, waitFor } from './net.js';
 import { Origin } from './origin.js';
 
@@ -79,7 +80,7 @@ export async function portedSamples(dir: string, files: string[], extra: number[
   for (const p of wanted) ports.set(p, await freePort());
   const paths: Record<string, string> = {};
   await Promise.all(files.map(async (f, i) => {
-    const text = texts[i]!.replace(/:(\d{4,5})\b/g, (_m, p: string) => `:${ports.get(Number(p))}`);
+    const text = (texts[i] ?? '').replace(/:(\d{4,5})\b/g, (_m, p: string) => `:${ports.get(Number(p))}`);
     const out = path.join(dir, f.replace(/[\\/]/g, '-'));
     await writeFile(out, text);
     paths[f] = out;
@@ -110,7 +111,7 @@ export async function startSamples(dir: string, files: string[], origin: { serve
     try {
       await origin.server.listen(ports.get(origin.samplePort));
       originUp = true;
-      for (const f of files) nodes.set(f, await WestProcess.start(paths[f]!));
+      for (const f of files) nodes.set(f, await WestProcess.start(entry(paths, f)));
       return { paths, ports, nodes };
     } catch (err) {
       await Promise.all([...nodes.values()].map((n) => n.stop()));

@@ -13,6 +13,7 @@
  * or the chain did not heal after the chaos.
  */
 import { parseArgs } from 'node:util';
+import { at } from '../helpers/at.js';
 import { Chain, CHAIN_NODES, watchExchange, type ChainNode, type Ending } from '../helpers/chain.js';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
@@ -107,7 +108,7 @@ const started = Date.now();
 const log = (line: string): void => { process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`); };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const rand = (min: number, max: number): number => min + Math.floor(Math.random() * (max - min + 1));
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+const pick = <T>(xs: readonly T[]): T => at(xs, Math.floor(Math.random() * xs.length));
 
 let seq = 0;
 
@@ -141,7 +142,7 @@ function classify(kind: Kind, what: string, end: Ending | 'hang', verify: (e: Ex
     return false;
   }
   if (end.kind === 'broken') {
-    stats.record(kind, end.status === undefined && /ECONNREFUSED/.test(end.error) ? 'refused' : 'cut');
+    stats.record(kind, end.status === undefined && end.error.includes('ECONNREFUSED') ? 'refused' : 'cut');
     return false;
   }
   if (end.status !== 200) {

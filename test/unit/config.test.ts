@@ -437,7 +437,7 @@ test('unreadable file is a ConfigError with a one-line message', async () => {
   });
 });
 
-const endpoints: Array<[string, number | undefined, { host: string; port: number }]> = [
+const endpoints: [string, number | undefined, { host: string; port: number }][] = [
   ['127.0.0.1:9701', undefined, { host: '127.0.0.1', port: 9701 }],
   [':9701', undefined, { host: '', port: 9701 }],
   ['localhost:80', undefined, { host: 'localhost', port: 80 }],
@@ -452,7 +452,7 @@ for (const [text, defaultPort, want] of endpoints) {
   });
 }
 
-const badEndpoints: Array<[string, RegExp]> = [
+const badEndpoints: [string, RegExp][] = [
   ['example.org', /the port is missing/],
   ['', /expected "host:port"/],
   [':', /"" is not a port number/],

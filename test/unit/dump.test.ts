@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { entry } from '../helpers/at.js';
 import { pythonJson, renderDump } from '../../src/control/dump.js';
 import type { NodeState, PeerState, TunnelState } from '../../src/control/state.js';
 
@@ -104,7 +105,7 @@ function state(opts: { peers?: PeerState[]; tunnels?: TunnelState[] } = {}): Nod
 /** The dump's sections: name -> text of its JSON (without the header line). */
 function sectionTexts(text: string): Map<string, string> {
   const heads = [...text.matchAll(/^--- (\w+) object ---\n/gm)];
-  return new Map(heads.map((m, i) => [m[1]!, text.slice(m.index! + m[0].length, heads[i + 1]?.index ?? text.length)]));
+  return new Map(heads.map((m, i) => [m[1] ?? '', text.slice(m.index + m[0].length, heads[i + 1]?.index ?? text.length)]));
 }
 
 /** The dump's sections, each one's JSON parsed. */
@@ -153,7 +154,7 @@ const FIELDS: { name: string; state: () => NodeState; section: string; pick: (s:
 
 for (const c of FIELDS) {
   test(`renderDump: ${c.name}`, () => {
-    assert.deepEqual(c.pick(sections(renderDump(c.state()))[c.section]!), c.want);
+    assert.deepEqual(c.pick(entry(sections(renderDump(c.state())), c.section)), c.want);
   });
 }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { at } from '../helpers/at.js';
 import { joinOutgoing, PathMap, rawPath, unsafePath } from '../../src/proxy/shared/pathmap.js';
 import type { MappingConfig } from '../../src/config/types.js';
 
@@ -76,7 +77,7 @@ test('PathMap.match returns the mapping that matched', () => {
 test('PathMap.match does not change the mapping\'s outgoing URL', () => {
   const map = mappings({ '/px': 'http://127.0.0.1:9921/x?k=1' });
   new PathMap(map).match('/px/a/b', '?z=1');
-  assert.equal(map[0]!.outgoing.href, 'http://127.0.0.1:9921/x?k=1');
+  assert.equal(at(map, 0).outgoing.href, 'http://127.0.0.1:9921/x?k=1');
 });
 
 test('PathMap with no mappings matches nothing', () => {

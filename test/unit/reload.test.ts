@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { Logger } from '../../src/log.js';
 import { planReload } from '../../src/reload.js';
 import { reload, ReloadQueue } from '../../src/run.js';
+import { at } from '../helpers/at.js';
 import { waitFor } from '../helpers/net.js';
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures');
@@ -108,12 +109,12 @@ test('ReloadQueue: a request during a reload waits for it; more requests fold in
   queue.request();
   queue.request();
   assert.equal(gates.length, 1, 'a second reload started while the first ran');
-  gates[0]!();
+  at(gates, 0)();
   await waitFor('the queued reload to start', () => gates.length === 2, 2000);
   queue.request();
-  gates[1]!();
+  at(gates, 1)();
   await waitFor('the third reload to start', () => gates.length === 3, 2000);
-  gates[2]!();
+  at(gates, 2)();
   await queue.idle();
   assert.deepEqual(order, ['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
   assert.equal(lines.filter((l) => l.event === 'node.reload_queued').length, 2);

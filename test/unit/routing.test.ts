@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { WestError } from '../../src/errors.js';
 import { Router } from '../../src/routing.js';
 import type { TunnelClient } from '../../src/tunnel/client.js';
+import { at } from '../helpers/at.js';
 
 test('a tunnel that is down answers 503 without the reason it is down (that is in the log)', async () => {
   const config = parseConfig(JSON.stringify({
@@ -16,7 +17,7 @@ test('a tunnel that is down answers 503 without the reason it is down (that is i
     lastError: 'server answered 409: name L is already connected from 10.1.2.3:50862 (wsts.claim is "refuse")',
   } as unknown as TunnelClient;
   const router = new Router({ config, server: undefined, clients: new Map([['ws://127.0.0.1:9801', down]]), listeners: new Map() });
-  const result = await router.sessionFor(config.listeners[0]!);
+  const result = await router.sessionFor(at(config.listeners, 0));
   assert.ok(result instanceof WestError);
   assert.equal(result.code, 'tunnel_down');
   assert.doesNotMatch(result.message, /10\.1\.2\.3|409|claim/);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { securityFindings, type SecurityFinding } from '../../src/check/security.js';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { at } from '../helpers/at.js';
 
 const PEM = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
 const TOKEN = 's3cret-token-value';
@@ -56,11 +57,11 @@ test('token and key files that group or others can read are reported with their 
       'secret_file_readable wstc["wss://relay.example:9801"].key',
       'secret_file_readable proxy["https://127.0.0.1:9911"].key',
     ]);
-    const token = found[0]!;
+    const token = at(found, 0);
     assert.equal(token.event, 'security.secret_file_readable');
     assert.match(token.message, /^token file ".*open\.token" is open to other users of this machine \(mode 644\); make it readable by its owner only \(chmod 600\)$/);
     assert.deepEqual(token.fields, { at: 'west.cpToken.file', file: open.token, mode: '644', hint: token.message });
-    assert.match(found[2]!.message, /^TLS key file ".*open\.key" is open to other users .*\(mode 640\)/);
+    assert.match(at(found, 2).message, /^TLS key file ".*open\.key" is open to other users .*\(mode 640\)/);
     assert.ok(!JSON.stringify(found).includes(TOKEN), 'a finding never carries the secret itself');
 
     assert.deepEqual(securityFindings(parseConfig(config(closed))), []);
@@ -74,8 +75,8 @@ test('a relative token file is judged where the config file is, as loading reads
   const configFile = await file('relative.json', JSON.stringify({ west: { ...quiet, cpToken: { file: 'relative.token' } } }), 0o644);
   const found = securityFindings(await loadConfigFile(configFile));
   assert.deepEqual(summary(found), ['secret_file_readable west.cpToken.file']);
-  assert.equal(found[0]!.fields.file, 'relative.token');
-  assert.equal(found[0]!.fields.mode, '604');
+  assert.equal(at(found, 0).fields.file, 'relative.token');
+  assert.equal(at(found, 0).fields.mode, '604');
 });
 
 test('the mode is read through modeOf: any group or other bit counts, the owner\'s never do', () => {
@@ -102,9 +103,9 @@ test('a control port on every interface without west.cpToken is reported; a loop
     const found = securityFindings(parseConfig(JSON.stringify({ west: { nm: 'n', egress: {}, ...west } })));
     assert.deepEqual(summary(found), reported ? ['control_port_open west.cp'] : [], JSON.stringify(west));
     if (reported) {
-      assert.equal(found[0]!.event, 'security.control_port_open');
-      assert.match(found[0]!.message, /^control port (\*|0\.0\.0\.0|\[::\]):9701 listens on every interface without west\.cpToken: .* bind it to 127\.0\.0\.1 or set west\.cpToken$/);
-      assert.ok(!found[0]!.message.includes(TOKEN));
+      assert.equal(at(found, 0).event, 'security.control_port_open');
+      assert.match(at(found, 0).message, /^control port (\*|0\.0\.0\.0|\[::\]):9701 listens on every interface without west\.cpToken: .* bind it to 127\.0\.0\.1 or set west\.cpToken$/);
+      assert.ok(!at(found, 0).message.includes(TOKEN));
     }
   }
 });
@@ -124,9 +125,9 @@ test('mappings without "ca" on a listener other machines reach: one finding per 
   }));
   const found = securityFindings(config);
   assert.deepEqual(summary(found), ['mapping_without_ca proxy["http://:9911"]', 'mapping_without_ca proxy["http://10.1.2.3:9912"]']);
-  assert.equal(found[0]!.message, 'mappings /open, /also on *:9911 have no "ca": any client that reaches *:9911 can use them; list the client addresses that may in "ca"');
-  assert.equal(found[1]!.message, 'mapping /one on 10.1.2.3:9912 has no "ca": any client that reaches 10.1.2.3:9912 can use it; list the client addresses that may in "ca"');
-  assert.deepEqual(found[0]!.fields, { at: 'proxy["http://:9911"]', listener: 'http://:9911', mappings: '/open /also', hint: found[0]!.message });
+  assert.equal(at(found, 0).message, 'mappings /open, /also on *:9911 have no "ca": any client that reaches *:9911 can use them; list the client addresses that may in "ca"');
+  assert.equal(at(found, 1).message, 'mapping /one on 10.1.2.3:9912 has no "ca": any client that reaches 10.1.2.3:9912 can use it; list the client addresses that may in "ca"');
+  assert.deepEqual(at(found, 0).fields, { at: 'proxy["http://:9911"]', listener: 'http://:9911', mappings: '/open /also', hint: at(found, 0).message });
 });
 
 test('the original samples: only their control ports on every interface are reported', async () => {
@@ -134,7 +135,7 @@ test('the original samples: only their control ports on every interface are repo
   for (const name of await readdir(originals)) {
     const config = await loadConfigFile(path.join(originals, name));
     const found = securityFindings(config);
-    const expected = config.control && config.control.host === '' ? ['control_port_open west.cp'] : [];
+    const expected = config.control?.host === '' ? ['control_port_open west.cp'] : [];
     assert.deepEqual(summary(found), expected, name);
   }
 });

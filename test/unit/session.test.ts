@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { WestError } from '../../src/errors.js';
 import { TUNNEL_HIGH_WATER } from '../../src/tunnel/session.js';
 import { MAX_DATA_FRAME } from '../../src/tunnel/stream.js';
+import { at } from '../helpers/at.js';
 import { waitFor } from '../helpers/net.js';
 import {
   body, bodyByIterator, closeOf, failure, head, nextStream, pattern, resetCode, WAIT_MS, WINDOW, withPair, within,
@@ -115,14 +116,14 @@ test('session: 20 concurrent streams with interleaved data each get their own by
   for (let k = 0; k < PIECES; k++) {
     for (let i = 0; i < N; i++) {
       const piece = pattern(1000 + i * 37 + k, i * PIECES + k);
-      sentBodies[i]!.push(piece);
-      streams[i]!.write(piece);
+      at(sentBodies, i).push(piece);
+      at(streams, i).write(piece);
     }
   }
   for (const s of streams) s.end();
   const got = await Promise.all(replies);
   const mismatched = got
-    .map((b, i) => ({ i, ok: b.equals(Buffer.concat([Buffer.from(`http://127.0.0.1:9/c${i}|`), ...sentBodies[i]!])) }))
+    .map((b, i) => ({ i, ok: b.equals(Buffer.concat([Buffer.from(`http://127.0.0.1:9/c${i}|`), ...at(sentBodies, i)])) }))
     .filter((r) => !r.ok)
     .map((r) => r.i);
   assert.deepEqual(mismatched, []);

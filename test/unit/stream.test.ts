@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
+import { at } from '../helpers/at.js';
 import { decodeFrame, type Frame } from '../../src/tunnel/frame.js';
 import { MAX_DATA_FRAME, StreamResetError, TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
 
@@ -221,8 +222,8 @@ test('stream receive: data beyond the receive window resets the stream', async (
   await done;
   const resets = sink.of('reset');
   assert.equal(resets.length, 1);
-  assert.match(resets[0]!.info.message, /flow-control window/);
-  assert.ok(error instanceof StreamResetError && error.remote === false, `expected a local StreamResetError, got ${String(error)}`);
+  assert.match(at(resets, 0).info.message, /flow-control window/);
+  assert.ok(error instanceof StreamResetError && !error.remote, `expected a local StreamResetError, got ${String(error)}`);
 });
 
 test('stream receive: data that exactly fills the window is accepted', async () => {
@@ -244,8 +245,8 @@ test('stream receive: a DATA frame over MAX_DATA_FRAME resets the stream, even i
   await done;
   const resets = sink.of('reset');
   assert.deepEqual(resets.map((r) => r.info.code), ['internal']);
-  assert.match(resets[0]!.info.message, new RegExp(`${MAX_DATA_FRAME + 1} bytes.*at most ${MAX_DATA_FRAME}`));
-  assert.ok(error instanceof StreamResetError && error.remote === false, `expected a local StreamResetError, got ${String(error)}`);
+  assert.match(at(resets, 0).info.message, new RegExp(`${MAX_DATA_FRAME + 1} bytes.*at most ${MAX_DATA_FRAME}`));
+  assert.ok(error instanceof StreamResetError && !error.remote, `expected a local StreamResetError, got ${String(error)}`);
 });
 
 /** A consumer: starts reading the stream and reports how many bytes it has taken so far. */
@@ -265,7 +266,7 @@ const asyncIterator: Consumer = (s) => {
 
 const readableEvent: Consumer = (s) => {
   let n = 0;
-  s.on('readable', () => { let c: Buffer | null; while ((c = s.read() as Buffer | null) !== null) n += c.length; });
+  s.on('readable', () => { let c: Buffer | null; while ((c = s.read()) !== null) n += c.length; });
   return () => n;
 };
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { invalidRequestHead, invalidResponseHead } from '../../src/proxy/shared/validate.js';
 
-const requests: Array<[string, string, string[], RegExp | undefined]> = [
+const requests: [string, string, string[], RegExp | undefined][] = [
   ['plain GET', 'GET', ['Accept', '*/*'], undefined],
   ['extension method', 'PROPFIND', [], undefined],
   ['obs-text value', 'GET', ['X-Name', 'caf\u00e9'], undefined],
@@ -25,7 +25,7 @@ for (const [name, method, headers, want] of requests) {
   });
 }
 
-const responses: Array<[string, number, string, string[], RegExp | undefined]> = [
+const responses: [string, number, string, string[], RegExp | undefined][] = [
   ['200 OK', 200, 'OK', ['Content-Type', 'text/plain'], undefined],
   ['empty reason', 204, '', [], undefined],
   ['101 with upgrade headers', 101, 'Switching Protocols', ['Upgrade', 'websocket', 'Connection', 'Upgrade'], undefined],

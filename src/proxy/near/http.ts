@@ -67,12 +67,12 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   };
 
   const noHost = missingHost(req, nodeName);
-  if (noHost) return fail(noHost);
+  if (noHost) { fail(noHost); return; }
   const routed = await route(near, ex);
   if (routed.kind === 'abandoned') return;
-  if (routed.kind === 'failed') return fail(routed.error);
+  if (routed.kind === 'failed') { fail(routed.error); return; }
   stream = routed.stream;
-  if (ended) {
+  if (ended) { // eslint-disable-line @typescript-eslint/no-unnecessary-condition -- finished() may have run while route() was awaited
     stream.destroy();
     return;
   }
@@ -95,7 +95,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   });
   stream.on('error', (err) => fail(toWestError(err, nodeName)));
   stream.on('end', () => {
-    if (!stream?.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
+    if (!stream.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
   });
 }
 

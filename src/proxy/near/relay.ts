@@ -40,7 +40,7 @@ export async function relayToListener(near: NearEnd, a: Attempt): Promise<void> 
 
   const routed = await route(near, ex);
   if (routed.kind === 'abandoned') return;
-  if (routed.kind === 'failed') return answer(routed.error);
+  if (routed.kind === 'failed') { answer(routed.error); return; }
   const { stream } = routed;
   near.active.add(stream);
   stream.once('close', () => near.active.delete(stream));
@@ -55,7 +55,7 @@ export async function relayToListener(near: NearEnd, a: Attempt): Promise<void> 
   });
   stream.on('error', (err) => {
     const e = toWestError(err, nodeName);
-    if (status === undefined) return answer(e);
+    if (status === undefined) { answer(e); return; }
     ex.failed(e);
     a.fail(e.code, e.message, e.node);
   });

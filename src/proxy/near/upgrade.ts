@@ -34,10 +34,10 @@ export async function acceptUpgrade(near: RouteTable & ExchangeSink, req: http.I
   };
 
   const noHost = missingHost(req, nodeName);
-  if (noHost) return fail(noHost);
+  if (noHost) { fail(noHost); return; }
   const routed = await route(near, ex);
   if (routed.kind === 'abandoned') return;
-  if (routed.kind === 'failed') return fail(routed.error);
+  if (routed.kind === 'failed') { fail(routed.error); return; }
   const { stream } = routed;
   // The client's bytes go into the stream from now on: the far end hands them to the origin
   // only after a 101 (and drops them otherwise), and reading the socket is how a client that

@@ -19,9 +19,11 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 /** Names listed in Connection headers, which are hop-by-hop too. */
 function connectionTokens(raw: string[]): Set<string> {
   const out = new Set<string>();
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== 'connection') continue;
-    for (const t of raw[i + 1]!.split(',')) out.add(t.trim().toLowerCase());
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name === undefined || value === undefined || name.toLowerCase() !== 'connection') continue;
+    for (const t of value.split(',')) out.add(t.trim().toLowerCase());
   }
   return out;
 }
@@ -34,12 +36,14 @@ export function stripHopByHop(raw: string[], keepChunked: boolean): string[] {
   const listed = connectionTokens(raw);
   const out: string[] = [];
   let chunked = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name === undefined || value === undefined) continue;
     const lower = name.toLowerCase();
-    if (lower === 'transfer-encoding' && /(^|,)\s*chunked\s*$/i.test(raw[i + 1]!)) chunked = true;
+    if (lower === 'transfer-encoding' && /(^|,)\s*chunked\s*$/i.test(value)) chunked = true;
     if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
-    out.push(name, raw[i + 1]!);
+    out.push(name, value);
   }
   if (keepChunked && chunked) out.push('Transfer-Encoding', 'chunked');
   return out;
@@ -49,7 +53,11 @@ export function stripHopByHop(raw: string[], keepChunked: boolean): string[] {
 export function headerValues(raw: string[], name: string): string[] {
   const want = name.toLowerCase();
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === want) out.push(raw[i + 1]!);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name !== undefined && value !== undefined && name.toLowerCase() === want) out.push(value);
+  }
   return out;
 }
 
@@ -70,7 +78,11 @@ export function hasRequestBody(raw: string[]): boolean {
 export function withoutHeader(raw: string[], ...names: string[]): string[] {
   const drop = new Set(names.map((n) => n.toLowerCase()));
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (!drop.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name !== undefined && value !== undefined && !drop.has(name.toLowerCase())) out.push(name, value);
+  }
   return out;
 }
 
@@ -92,8 +104,8 @@ export function westVias(raw: string[]): string[] {
   const out: string[] = [];
   for (const value of headerValues(raw, 'via')) {
     for (const entry of value.split(',')) {
-      const parts = entry.trim().split(/\s+/);
-      if (parts.length >= 3 && parts.slice(2).join(' ') === VIA_COMMENT) out.push(parts[1]!);
+      const [, by, ...comment] = entry.trim().split(/\s+/);
+      if (by !== undefined && comment.length > 0 && comment.join(' ') === VIA_COMMENT) out.push(by);
     }
   }
   return out;
@@ -138,9 +150,10 @@ export function forwardedElement(client: string, proto: string, host: string | u
  */
 export function addForwardingHeaders(raw: string[], info: ForwardInfo): string[] {
   const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!info.trusted && isForwardingHeader(raw[i]!.toLowerCase())) continue;
-    out.push(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? '';
+    if (!info.trusted && isForwardingHeader(name.toLowerCase())) continue;
+    out.push(name, raw[i + 1] ?? '');
   }
   const existingVia = headerValues(out, 'via');
   const via = `1.1 ${info.via} ${VIA_COMMENT}`;

@@ -70,7 +70,7 @@ export function unsafePath(target: string): string | undefined {
   if (/%5c/i.test(path)) return 'an encoded backslash (%5C)';
   if (/%2f/i.test(path)) return 'an encoded slash (%2F)';
   for (const segment of path.split('/')) {
-    const name = segment.split(';')[0]!.replace(/%2e/gi, '.');
+    const name = (segment.split(';')[0] ?? '').replace(/%2e/gi, '.');
     if (name === '.' || name === '..') return `a dot segment (${JSON.stringify(segment)})`;
   }
   return undefined;

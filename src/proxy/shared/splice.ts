@@ -4,7 +4,7 @@ import type { TunnelStream } from '../../tunnel/stream.js';
 
 /** Joins a socket and a stream both ways; either side closing or failing closes the other. */
 export function splice(socket: Duplex, stream: TunnelStream, early: Buffer | undefined): void {
-  if (early && early.length) stream.write(early);
+  if (early?.length) stream.write(early);
   socket.pipe(stream);
   stream.pipe(socket);
   socket.on('error', () => stream.destroy());

@@ -11,14 +11,23 @@ const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 function invalidHeaders(headers: string[]): string | undefined {
   for (let i = 0; i < headers.length; i += 2) {
-    try {
-      http.validateHeaderName(headers[i]!);
-      http.validateHeaderValue(headers[i]!, headers[i + 1]!);
-    } catch {
-      return `header ${JSON.stringify(headers[i]!.slice(0, 40))} has a name or value that is not allowed in HTTP`;
+    const name = headers[i] ?? '';
+    const value = headers[i + 1];
+    if (value === undefined || !validHeader(name, value)) {
+      return `header ${JSON.stringify(name.slice(0, 40))} has a name or value that is not allowed in HTTP`;
     }
   }
   return undefined;
+}
+
+function validHeader(name: string, value: string): boolean {
+  try {
+    http.validateHeaderName(name);
+    http.validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Why a request head must not be sent on, or undefined when it is sound. */
