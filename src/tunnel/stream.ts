@@ -88,7 +88,7 @@ export class TunnelStream extends Duplex {
    * take it (feature `informational`); otherwise it is dropped, as before.
    */
   inform(head: ResponseHead): void {
-    if (this.destroyed || this.response || !this.sink.supports('informational')) return;
+    if (this.destroyed || head.status === 101 || !this.sink.supports('informational')) return;
     this.sink.send(encodeResponse(this.id, head));
   }
 
@@ -116,7 +116,8 @@ export class TunnelStream extends Duplex {
 
   onResponse(head: ResponseHead): void {
     // A 1xx head (feature `informational`) comes before the final one: passed on, not kept.
-    if (head.status < 200) {
+    // 101 is the final answer to an upgrade.
+    if (head.status < 200 && head.status !== 101) {
       if (!this.response) this.emit('information', head);
       return;
     }
