@@ -8,7 +8,7 @@
 import type { FailureCode } from '../../errors.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { canonicalName } from '../../config/types.js';
-import { PROTOCOL_VERSION } from '../../tunnel/frame.js';
+import { PROTOCOL_VERSION, type OpenHead } from '../../tunnel/frame.js';
 import type { Attempt, OutgoingContext } from './attempt.js';
 import { headerValues, setHeader, stripHopByHop } from '../shared/passes.js';
 import { rawPath, unsafePath } from '../shared/pathmap.js';
@@ -43,46 +43,13 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     });
   });
 
-  let url: URL;
-  try {
-    url = new URL(head.url);
-  } catch {
-    fail('bad_request', `outgoing URL ${JSON.stringify(head.url)} is not a URL`);
+  const checked = checkOpen(head, peer, ctx);
+  if ('code' in checked) {
+    if (checked.code === 'egress_denied') ctx.log.warn('outgoing.egress_denied', { id: head.id, peer, url: head.url });
+    fail(checked.code, checked.message);
     return;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    fail('bad_request', `outgoing URL ${url.href} is not http or https`);
-    return;
-  }
-
-  // The listener refuses these paths; a peer's OPEN is held to the same rule, judged on the URL
-  // as sent, or `/x/..%2fsecret` would pass an egress prefix `/x` and reach `/secret`.
-  const unsafe = unsafePath(head.url);
-  if (unsafe) {
-    fail('bad_request', `outgoing path ${JSON.stringify(rawPath(head.url))} has ${unsafe}, which west does not forward`);
-    return;
-  }
-
-  if (ctx.egress && !ctx.egress.allows(peer, url)) {
-    ctx.log.warn('outgoing.egress_denied', { id: head.id, peer, url: url.href });
-    fail('egress_denied', `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)`);
-    return;
-  }
-
-  if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
-    fail('bad_request', `routing to node ${head.to} through ${ctx.nodeName} is not supported by this protocol version (west.v${PROTOCOL_VERSION})`);
-    return;
-  }
-
-  // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
-  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
-  // A peer could send what no HTTP parser would have let through (CR/LF in a value, a method
-  // with spaces): refuse it here rather than inject it into the origin request.
-  const invalid = invalidRequestHead(head.method, headers);
-  if (invalid) {
-    fail('bad_request', invalid);
-    return;
-  }
+  const { url, headers } = checked;
 
   const responseTimer = setTimeout(() => {
     fail('origin_timeout', `origin ${url.origin} sent no response within ${ctx.responseTimeoutMs / 1000} s`);
@@ -113,4 +80,36 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
 /** `Expect: 100-continue` (the one expectation HTTP defines). */
 function expectsContinue(headers: string[]): boolean {
   return headerValues(headers, 'expect').some((v) => v.trim().toLowerCase() === '100-continue');
+}
+
+/**
+ * What a far end checks of a peer's OPEN before anything is sent: an http(s) URL, a path the
+ * listener would have let through, `west.egress`, the route, and a head HTTP allows. Gives the
+ * URL and the headers to send (Host set from the URL), or why not.
+ */
+function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: URL; headers: string[] } | { code: FailureCode; message: string } {
+  let url: URL;
+  try {
+    url = new URL(head.url);
+  } catch {
+    return { code: 'bad_request', message: `outgoing URL ${JSON.stringify(head.url)} is not a URL` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { code: 'bad_request', message: `outgoing URL ${url.href} is not http or https` };
+  // The listener refuses these paths; a peer's OPEN is held to the same rule, judged on the URL
+  // as sent, or `/x/..%2fsecret` would pass an egress prefix `/x` and reach `/secret`.
+  const unsafe = unsafePath(head.url);
+  if (unsafe) return { code: 'bad_request', message: `outgoing path ${JSON.stringify(rawPath(head.url))} has ${unsafe}, which west does not forward` };
+  if (ctx.egress && !ctx.egress.allows(peer, url)) {
+    return { code: 'egress_denied', message: `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)` };
+  }
+  if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
+    return { code: 'bad_request', message: `routing to node ${head.to} through ${ctx.nodeName} is not supported by this protocol version (west.v${PROTOCOL_VERSION})` };
+  }
+  // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
+  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
+  // A peer could send what no HTTP parser would have let through (CR/LF in a value, a method
+  // with spaces): refuse it here rather than inject it into the origin request.
+  const invalid = invalidRequestHead(head.method, headers);
+  if (invalid) return { code: 'bad_request', message: invalid };
+  return { url, headers };
 }
