@@ -2,42 +2,18 @@
  * Request framing west refuses (issue 11, items 5-7): nothing reaches the origin for a
  * request the listener answers 4xx/5xx itself, and every refusal is an HTTP answer.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { freePort } from '../helpers/net.js';
-import { Origin } from '../helpers/origin.js';
-import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { selfTunnelledNode } from '../helpers/west.js';
 
-const origin = new Origin();
-let lp: number;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  await origin.listen();
-  const sp = await freePort();
-  lp = await freePort();
-  let dir: string;
-  ({ dir, cleanup } = await tempDir('west-framing-'));
-  const config = await writeConfig(dir, 'self.json', {
-    west: { nm: 'self' },
-    wsts: { sp: `ws://127.0.0.1:${sp}` },
-    proxy: { [`http://127.0.0.1:${lp}`]: { ea: `ws://127.0.0.1:${sp}`, '/o': { ou: `http://127.0.0.1:${origin.port}/` } } },
-  });
-  const node = await WestProcess.start(config);
-  await node.waitForEvent('tunnel.connected');
-});
-
-after(async () => {
-  await stopAll();
-  await origin.close();
-  await cleanup();
-});
+const node = selfTunnelledNode('west-framing-');
+const origin = { get seen() { return node.origin.seen; } };
 
 /** Writes raw bytes to the listener and reads until it closes the connection (or 5 s pass). */
 async function raw(bytes: string): Promise<string> {
-  const socket = net.connect(lp, '127.0.0.1');
+  const socket = net.connect(node.port, '127.0.0.1');
   socket.on('error', () => { /* a reset after the answer is fine */ });
   await once(socket, 'connect');
   let answer = '';

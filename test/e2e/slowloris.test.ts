@@ -3,44 +3,20 @@
  * drip their head, are answered 408 once `headerTimeout` passes, one address holds no more
  * than `maxConnectionsPerAddress`, and other clients are served all the while.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { at } from '../helpers/at.js';
-import { fetchText, freePort, waitFor } from '../helpers/net.js';
-import { Origin } from '../helpers/origin.js';
-import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { fetchText, waitFor } from '../helpers/net.js';
+import { selfTunnelledNode } from '../helpers/west.js';
 
 const CAP = 32;
 const ATTACKERS = 250;
 /** Linux routes all of 127/8 to loopback: the attacker's address differs from the honest client's. */
 const ATTACKER_ADDRESS = '127.0.0.2';
 
-const origin = new Origin();
-let lp: number;
-let cleanup: () => Promise<void>;
-
-before(async () => {
-  await origin.listen();
-  const sp = await freePort();
-  lp = await freePort();
-  let dir: string;
-  ({ dir, cleanup } = await tempDir('west-slowloris-'));
-  const config = await writeConfig(dir, 'self.json', {
-    west: { nm: 'self', headerTimeout: 1, maxConnectionsPerAddress: CAP },
-    wsts: { sp: `ws://127.0.0.1:${sp}` },
-    proxy: { [`http://127.0.0.1:${lp}`]: { ea: `ws://127.0.0.1:${sp}`, '/o': { ou: `http://127.0.0.1:${origin.port}/` } } },
-  });
-  const node = await WestProcess.start(config);
-  await node.waitForEvent('tunnel.connected');
-});
-
-after(async () => {
-  await stopAll();
-  await origin.close();
-  await cleanup();
-});
+const node = selfTunnelledNode('west-slowloris-', { headerTimeout: 1, maxConnectionsPerAddress: CAP });
 
 interface Attacker {
   socket: net.Socket;
@@ -53,7 +29,7 @@ test(`${ATTACKERS} silent and dripping connections from one address: capped, tim
   const drips: NodeJS.Timeout[] = [];
   try {
     for (let i = 0; i < ATTACKERS; i++) {
-      const socket = net.connect({ port: lp, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
+      const socket = net.connect({ port: node.port, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
       const a: Attacker = { socket, answer: '', closed: false };
       socket.on('error', () => { /* resets are expected */ });
       socket.setEncoding('latin1').on('data', (c: string) => { a.answer += c; });
@@ -68,7 +44,7 @@ test(`${ATTACKERS} silent and dripping connections from one address: capped, tim
     // Beyond the cap, connections are closed at once.
     await waitFor(`all but ${CAP} attacker connections closed`, () => attackers.filter((a) => !a.closed).length <= CAP, 5000);
     // An honest client from another address is served while the attacker holds its share.
-    const res = await fetchText(`http://127.0.0.1:${lp}/o/echo`);
+    const res = await fetchText(`http://127.0.0.1:${node.port}/o/echo`);
     assert.equal(res.status, 200, res.text);
     // The ones held are answered 408 once the header timeout passes.
     await waitFor('every attacker connection closed', () => attackers.every((a) => a.closed), 8000);
@@ -82,7 +58,7 @@ test(`${ATTACKERS} silent and dripping connections from one address: capped, tim
   // The address's count goes back to zero once the node has seen its side close: the same
   // address is served again.
   await waitFor('the attacker address served again', async () => {
-    const again = net.connect({ port: lp, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
+    const again = net.connect({ port: node.port, host: '127.0.0.1', localAddress: ATTACKER_ADDRESS });
     again.on('error', () => { /* refused while the count is still at the cap: try again */ });
     let answer = '';
     again.setEncoding('latin1').on('data', (c: string) => { answer += c; });

@@ -279,3 +279,33 @@ export function originAndTempDir(prefix: string): { readonly origin: Origin; rea
   });
   return { origin, get dir() { return dir; } };
 }
+
+/**
+ * One node that tunnels to itself (as the demo does) in front of a test Origin, mapped at
+ * `/o`, set up before the file's tests and torn down after: the listener's port is `port`.
+ */
+export function selfTunnelledNode(prefix: string, west: Record<string, unknown> = {}): { readonly origin: Origin; readonly port: number } {
+  const origin = new Origin();
+  let port = 0;
+  let cleanup = async (): Promise<void> => {};
+  before(async () => {
+    await origin.listen();
+    const sp = await freePort();
+    port = await freePort();
+    let dir: string;
+    ({ dir, cleanup } = await tempDir(prefix));
+    const config = await writeConfig(dir, 'self.json', {
+      west: { nm: 'self', ...west },
+      wsts: { sp: `ws://127.0.0.1:${sp}` },
+      proxy: { [`http://127.0.0.1:${port}`]: { ea: `ws://127.0.0.1:${sp}`, '/o': { ou: `http://127.0.0.1:${origin.port}/` } } },
+    });
+    const node = await WestProcess.start(config);
+    await node.waitForEvent('tunnel.connected');
+  });
+  after(async () => {
+    await stopAll();
+    await origin.close();
+    await cleanup();
+  });
+  return { origin, get port() { return port; } };
+}
