@@ -227,3 +227,22 @@ test('a failure answered further along the chain is recorded at the entry with t
   const r = await record();
   assert.deepEqual(r.failure, { code: 'origin_refused', node: 'L2', message: 'origin refused' });
 });
+
+test('the origin sees the remainder and query as the client sent them, not re-encoded', async () => {
+  for (const [sent, seen] of [
+    ['/o/echo/a//b/{x}"`', '/echo/a//b/{x}"`'],
+    ["/o/echo?q='a'&r={1}", "/echo?q='a'&r={1}"],
+    ['/o/echo?', '/echo?'],
+    ['/o/echo/%7Bx%7D', '/echo/%7Bx%7D'],
+  ] as const) {
+    // http.request with `path` sends it as written (a URL string would be re-encoded first).
+    const req = http.request({ host: '127.0.0.1', port: listener.port, path: sent, agent: false });
+    req.end();
+    const [res] = await once(req, 'response') as [http.IncomingMessage];
+    let text = '';
+    res.setEncoding('utf8').on('data', (c: string) => { text += c; });
+    await once(res, 'end');
+    assert.equal(res.statusCode, 200, `${sent}: ${text}`);
+    assert.equal((JSON.parse(text) as { url: string }).url, seen, sent);
+  }
+});

@@ -33,6 +33,8 @@ export interface OutgoingContext {
 export interface Attempt {
   stream: TunnelStream;
   url: URL;
+  /** Path and query as the near end sent them (not re-serialised by URL). */
+  target: string;
   method: string;
   /** Checked request headers, Host set to the outgoing URL's. */
   headers: string[];

@@ -26,7 +26,7 @@ export function originRequest(a: Attempt, headers: string[], takesBody: () => bo
   let req: http.ClientRequest;
   try {
     req = (tls ? https : http).request(url, {
-      method: a.method, headers, setHost: false, agent: tls ? ctx.origins.httpsAgent : ctx.origins.httpAgent,
+      path: a.target, method: a.method, headers, setHost: false, agent: tls ? ctx.origins.httpsAgent : ctx.origins.httpAgent,
     });
   } catch (err) {
     a.fail('bad_request', `cannot send this request to the origin: ${err instanceof Error ? err.message : String(err)}`);

@@ -56,7 +56,7 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   }, ctx.responseTimeoutMs);
   stream.once('close', () => clearTimeout(responseTimer));
   const attempt: Attempt = {
-    stream, url, method: head.method, headers, ctx, fail,
+    stream, url, target: targetOf(head.url, url), method: head.method, headers, ctx, fail,
     answered: (s) => {
       clearTimeout(responseTimer);
       status = s;
@@ -112,4 +112,14 @@ function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: U
   const invalid = invalidRequestHead(head.method, headers);
   if (invalid) return { code: 'bad_request', message: invalid };
   return { url, headers };
+}
+
+/**
+ * The path and query to send, as the near end wrote them: WHATWG URL parsing would re-encode
+ * `{`, `"`, a backtick or `'` in the query, and drop an empty `?`, which the origin should see
+ * as the client sent them.
+ */
+function targetOf(href: string, url: URL): string {
+  const rest = href.startsWith(url.origin) ? href.slice(url.origin.length) : '';
+  return rest.startsWith('/') ? rest.replace(/#.*$/, '') : url.pathname + url.search;
 }

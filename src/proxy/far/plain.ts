@@ -67,6 +67,6 @@ export function performPlain(a: Attempt): void {
     },
   };
   a.ctx.origins.dispatcher.dispatch({
-    origin: url.origin, path: url.pathname + url.search, method: a.method as Dispatcher.HttpMethod, headers, body,
+    origin: url.origin, path: a.target, method: a.method as Dispatcher.HttpMethod, headers, body,
   }, handler);
 }

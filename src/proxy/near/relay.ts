@@ -26,7 +26,7 @@ export async function relayToListener(near: NearEnd, a: Attempt): Promise<void> 
   const { nodeName, tuning } = near;
   const incoming = a.stream;
   const info: RequestInfo = {
-    method: a.method, url: a.url.pathname + a.url.search, rawHeaders: a.headers, remoteAddress: loopbackAddress(a.url.hostname), host: a.url.host,
+    method: a.method, url: a.target, rawHeaders: a.headers, remoteAddress: loopbackAddress(a.url.hostname), host: a.url.host,
   };
   const ex = new Exchange(near, info, undefined, () => incoming.destroyed);
   let status: number | undefined;

@@ -10,7 +10,7 @@ import type { TunnelSession } from '../../tunnel/session.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { toWestError } from '../shared/failure.js';
 import { addForwardingHeaders, framesBody, headerValues, isTrustedProxy, stripHopByHop, westVias } from '../shared/passes.js';
-import { rawPath, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
+import { rawOutgoing, rawPath, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
 import type { Exchange } from './exchange.js';
 
 /** Finds (or dials, or waits for) the tunnel a listener's requests travel through. */
@@ -85,6 +85,10 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
   const match = table.paths.match(target.pathname, target.search);
   if (!match) return failed(new WestError('no_mapping', nodeName, `no mapping for ${target.pathname} on listener ${config.key}`));
   ex.mapping = match.mapping.path;
+  const outgoing = rawOutgoing(match.mapping, req.url);
+  if (outgoing === undefined) {
+    return failed(new WestError('bad_request', nodeName, `request path ${JSON.stringify(rawPath(req.url))} routes differently as sent and as normalised (${target.pathname})`));
+  }
 
   if (!table.allowlists.get(match.mapping.path)?.allows(req.remoteAddress)) {
     return failed(new WestError('client_denied', nodeName, `client ${req.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`));
@@ -112,10 +116,10 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
   });
   try {
     const stream = session.openStream({
-      kind: 'http', method: req.method, url: match.outgoing.href, headers,
+      kind: 'http', method: req.method, url: outgoing, headers,
       hops: vias.length + 1, to: '', id: ex.id, ...(ex.upgrade ? { upgrade: ex.upgrade } : {}),
     });
-    table.log.debug('proxy.forward', { id: ex.id, to: match.outgoing.href, peer: session.peerName, stream: stream.id });
+    table.log.debug('proxy.forward', { id: ex.id, to: outgoing, peer: session.peerName, stream: stream.id });
     return { kind: 'routed', match, stream };
   } catch (err) {
     return failed(toWestError(err, nodeName));

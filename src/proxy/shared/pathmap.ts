@@ -47,6 +47,29 @@ export function joinOutgoing(base: URL, remainder: string, search: string, exact
 }
 
 /**
+ * The outgoing URL as the far end is to send it, from the request target *as the client sent
+ * it*: the mapping's URL as configured, then the unmatched remainder and the query byte for
+ * byte (no percent-encoding added, an empty `?` kept), where `joinOutgoing` would re-serialise
+ * them. Undefined when the raw path does not route to `mapping` as the normalised one did:
+ * such a target is refused rather than guessed at.
+ */
+export function rawOutgoing(mapping: MappingConfig, target: string): string | undefined {
+  const path = rawPath(target);
+  const p = mapping.path;
+  const exact = path === p;
+  if (!(p === '/' || exact || (path.startsWith(p) && path.charCodeAt(p.length) === 47))) return undefined;
+  const remainder = p === '/' ? path.slice(1) : path.slice(p.length + 1);
+  const base = mapping.outgoing;
+  let out = base.pathname;
+  if (!exact || remainder) out = (out.endsWith('/') ? out : out + '/') + remainder;
+  const q = target.indexOf('?');
+  const query = q < 0 ? undefined : target.slice(q + 1).replace(/#.*$/, '');
+  if (base.search) out += query ? `${base.search}&${query}` : base.search;
+  else if (query !== undefined) out += `?${query}`;
+  return base.origin + out;
+}
+
+/**
  * The path part of a request target or an absolute URL, as written: no scheme, authority,
  * query or fragment, nothing decoded or normalised.
  */
