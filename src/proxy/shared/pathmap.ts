@@ -76,7 +76,8 @@ export function rawOutgoing(mapping: MappingConfig, target: string): string | un
 export function rawPath(target: string): string {
   const end = target.search(/[?#]/);
   const before = end < 0 ? target : target.slice(0, end);
-  return before.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\\]*/, '');
+  // A request target is usually origin-form (starts with /): no scheme to strip.
+  return before.charCodeAt(0) === 47 ? before : before.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\\]*/, '');
 }
 
 /**
@@ -89,9 +90,13 @@ export function rawPath(target: string): string {
  */
 export function unsafePath(target: string): string | undefined {
   const path = rawPath(target);
+  // Every request passes here twice (listener, far end): most paths hold none of the
+  // characters these rules are about, and need no closer look.
+  if (!/[\\.%]/.test(path)) return undefined;
   if (path.includes('\\')) return 'a backslash';
   if (/%5c/i.test(path)) return 'an encoded backslash (%5C)';
   if (/%2f/i.test(path)) return 'an encoded slash (%2F)';
+  if (!/(?:^|\/)(?:\.|%2e)/i.test(path)) return undefined;
   for (const segment of path.split('/')) {
     const name = (segment.split(';')[0] ?? '').replace(/%2e/gi, '.');
     if (name === '.' || name === '..') return `a dot segment (${JSON.stringify(segment)})`;
