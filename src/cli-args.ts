@@ -3,6 +3,7 @@
  * `run` command would otherwise take as a stray argument and answer with "Missing required
  * argument: config"), and the original's `--debug N` beside its counted `-d`.
  */
+import { editDistance } from './words.js';
 
 /** Options that take a value, so the word after them is not a command. */
 const TAKES_VALUE = new Set(['-c', '--config', '--log-level', '--log-format', '--debug', '-O', '--output', '--input']);
@@ -33,18 +34,6 @@ export function nearestCommand(word: string, commands: readonly string[]): strin
     }
   }
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 2)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_v, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
 }
 
 /**

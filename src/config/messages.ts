@@ -3,6 +3,7 @@
  * would write it (`proxy["http://:9911"]["/px"].ou`) and the `message` annotation of the
  * schema node, followed by the offending value.
  */
+import { editDistance } from '../words.js';
 import type { ErrorObject } from 'ajv';
 import { isRecord } from '../json.js';
 import type { PathSegment } from './json-text.js';
@@ -92,15 +93,7 @@ function closeTo(a: string, b: string): boolean {
   const x = a.toLowerCase();
   const y = b.toLowerCase();
   if (Math.abs(x.length - y.length) > 2) return false;
-  let prev = Array.from({ length: y.length + 1 }, (_, k) => k);
-  for (let r = 1; r <= x.length; r++) {
-    const row = [r];
-    for (let c = 1; c <= y.length; c++) {
-      row[c] = Math.min((prev[c] ?? 0) + 1, (row[c - 1] ?? 0) + 1, (prev[c - 1] ?? 0) + (x[r - 1] === y[c - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return (prev[y.length] ?? Infinity) <= Math.min(2, Math.floor(y.length / 2));
+  return editDistance(x, y) <= Math.min(2, Math.floor(y.length / 2));
 }
 
 function unknownKey(error: ErrorObject, key: string): string {
