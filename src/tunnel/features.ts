@@ -2,6 +2,7 @@
  * Optional abilities within one wire version, announced on the upgrade (X-West-Features),
  * each side listing what it can receive; a node that lists nothing (an older one) is sent none
  * of them. `informational`: RESPONSE frames with a 1xx status before the final one.
+ * `trailers`: a TRAILERS frame (0x07) just before a direction's END.
  */
-export const OUR_FEATURES = ['informational'] as const;
+export const OUR_FEATURES = ['informational', 'trailers'] as const;
 export type Feature = (typeof OUR_FEATURES)[number];

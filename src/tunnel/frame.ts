@@ -26,6 +26,8 @@ export const FrameType = {
   end: 0x04,
   reset: 0x05,
   window: 0x06,
+  /** Sent only to a peer that announced the `trailers` feature. */
+  trailers: 0x07,
 } as const;
 
 /** What a stream carries. Only `http` exists in v1; `tcp` is reserved for port forwarding. */
@@ -76,7 +78,8 @@ export type Frame =
   | { type: 'data'; stream: number; data: Buffer }
   | { type: 'end'; stream: number }
   | { type: 'reset'; stream: number; info: ResetInfo }
-  | { type: 'window'; stream: number; increment: number };
+  | { type: 'window'; stream: number; increment: number }
+  | { type: 'trailers'; stream: number; headers: string[] };
 
 /** A frame that cannot be decoded; the session answers it by closing with 1002. */
 export class FrameError extends Error {
@@ -129,6 +132,12 @@ export function encodeData(stream: number, data: Uint8Array, start = 0, end = da
   return buf;
 }
 
+/** TRAILERS: the fields after a body (header names and values), sent just before END. */
+export function encodeTrailers(stream: number, headers: string[]): Buffer {
+  if (headers.length === 0 || headers.length % 2 !== 0) throw new FrameError('trailers frame: expected header names and values in pairs');
+  return textFrame(FrameType.trailers, stream, headers.map((h) => line(h, 'trailers')).join('\n'));
+}
+
 export function encodeEnd(stream: number): Buffer {
   return header(FrameType.end, stream, 0);
 }
@@ -152,6 +161,7 @@ export function encodeFrame(frame: Frame): Buffer {
     case 'end': return encodeEnd(frame.stream);
     case 'reset': return encodeReset(frame.stream, frame.info);
     case 'window': return encodeWindow(frame.stream, frame.increment);
+    case 'trailers': return encodeTrailers(frame.stream, frame.headers);
   }
 }
 
@@ -221,6 +231,11 @@ export function decodeFrame(buf: Buffer): Frame {
       if (buf.length !== HEADER_SIZE) throw new FrameError('end frame must have no payload');
       return { type: 'end', stream };
     case FrameType.reset: return { type: 'reset', stream, info: decodeReset(buf) };
+    case FrameType.trailers: {
+      const headers = fields(buf);
+      if (headers.length === 0 || headers.length % 2 !== 0) throw new FrameError('trailers frame: expected header names and values in pairs');
+      return { type: 'trailers', stream, headers };
+    }
     case FrameType.window: {
       if (buf.length !== HEADER_SIZE + 4) throw new FrameError('window frame payload must be 4 bytes');
       const increment = buf.readUInt32BE(HEADER_SIZE);

@@ -320,6 +320,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
         case 'end': stream.onEnd(); break;
         case 'reset': stream.onReset(frame.info); break;
         case 'window': stream.onWindow(frame.increment); break;
+        case 'trailers': stream.onTrailers(frame.headers); break;
       }
     } catch (err) {
       // A bug or a hostile frame must cost one stream, never the tunnel or the process.

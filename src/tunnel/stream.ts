@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream';
 import type { ResetCode } from '../errors.js';
 import type { Feature } from './features.js';
 import {
-  encodeData, encodeEnd, encodeReset, encodeResponse, encodeWindow,
+  encodeData, encodeEnd, encodeReset, encodeResponse, encodeTrailers, encodeWindow,
   type OpenHead, type ResetInfo, type ResponseHead,
 } from './frame.js';
 
@@ -66,6 +66,9 @@ export class TunnelStream extends Duplex {
   private unacked = 0;
   private pending: PendingWrite | undefined;
   private resetSent = false;
+  private pendingTrailers: string[] | undefined;
+  /** Fields the peer sent after its body (feature `trailers`), once they arrive. */
+  trailers: string[] | undefined;
   private resetReceived = false;
 
   constructor(sink: FrameSink, id: number, opts: { head?: OpenHead; recvWindow: number; sendWindow: number }) {
@@ -90,6 +93,14 @@ export class TunnelStream extends Duplex {
   inform(head: ResponseHead): void {
     if (this.destroyed || head.status === 101 || !this.sink.supports('informational')) return;
     this.sink.send(encodeResponse(this.id, head));
+  }
+
+  /**
+   * Fields to send after the body, just before END (a chunked answer's trailers), when the
+   * peer takes them (feature `trailers`); otherwise they are dropped, as before.
+   */
+  setTrailers(headers: string[]): void {
+    if (headers.length > 0 && this.sink.supports('trailers')) this.pendingTrailers = headers;
   }
 
   /** Whether the peer at the other end of this stream can receive `feature`. */
@@ -141,6 +152,12 @@ export class TunnelStream extends Duplex {
     this.bytesIn += data.length;
     this.lastActivity = Date.now();
     this.push(data);
+  }
+
+  onTrailers(headers: string[]): void {
+    if (this.readableEnded || this.destroyed || this.trailers) return;
+    this.trailers = headers;
+    this.emit('trailers', headers);
   }
 
   onEnd(): void {
@@ -203,6 +220,7 @@ export class TunnelStream extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
+    if (this.pendingTrailers) this.sink.send(encodeTrailers(this.id, this.pendingTrailers));
     this.sink.send(encodeEnd(this.id), (err) => cb(err ?? null));
   }
 

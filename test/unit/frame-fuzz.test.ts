@@ -72,7 +72,12 @@ const windowFrame = record({
   stream: streamId,
   increment: fc.oneof(fc.integer({ min: 1, max: 0xffff_ffff }), fc.constantFrom(1, 0xffff_ffff)),
 });
-const validFrame: fc.Arbitrary<Frame> = fc.oneof(openFrame, responseFrame, dataFrame, endFrame, resetFrame, windowFrame);
+const trailersFrame = record({
+  type: fc.constant('trailers' as const),
+  stream: streamId,
+  headers: headerList.filter((h) => h.length > 0),
+});
+const validFrame: fc.Arbitrary<Frame> = fc.oneof(openFrame, responseFrame, dataFrame, endFrame, resetFrame, windowFrame, trailersFrame);
 
 /** A head's lines with one of them replaced by junk (wrong number, missing, extra lines). */
 const junkHead = fc.tuple(fc.oneof(openFrame, responseFrame, resetFrame), fc.nat(), wildString)
@@ -129,6 +134,7 @@ const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'n
 function assertWellFormed(frame: Frame, buf: Buffer): void {
   const typeOf: Record<Frame['type'], number> = {
     open: FrameType.open, response: FrameType.response, data: FrameType.data, end: FrameType.end, reset: FrameType.reset, window: FrameType.window,
+    trailers: FrameType.trailers,
   };
   assert.equal(typeOf[frame.type], buf[0], 'frame type agrees with byte 0');
   assert.ok(isInt(frame.stream, 1, MAX_STREAM_ID), `stream id ${frame.stream}`);
@@ -161,6 +167,9 @@ function assertWellFormed(frame: Frame, buf: Buffer): void {
     case 'window':
       assert.equal(buf.length, HEADER_SIZE + 4);
       assert.ok(isInt(frame.increment, 1, 0xffff_ffff), 'increment');
+      break;
+    case 'trailers':
+      assert.ok(isStringList(frame.headers) && frame.headers.length > 0, 'trailers');
       break;
   }
 }

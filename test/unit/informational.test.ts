@@ -45,6 +45,12 @@ before(async () => {
     if (req.url === '/hints') {
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
       setTimeout(() => res.end('page'), 20);
+    } else if (req.url === '/trailers') {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'text/plain', Trailer: 'X-Checksum' });
+      res.write('body ');
+      res.addTrailers({ 'X-Checksum': 'sha256=abc' });
+      res.end('end');
     } else if (req.url === '/too-large') {
       // Answers at once, without reading: what a server does with an upload it will not take.
       res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' });
@@ -74,7 +80,7 @@ after(async () => {
 });
 
 /** A request as a browser or curl makes it, noting every 1xx it sees. */
-async function request(listener: ProxyListener, path: string, opts: { expect?: boolean; body?: Buffer } = {}): Promise<{ status: number; text: string; informational: number[]; continued: boolean }> {
+async function request(listener: ProxyListener, path: string, opts: { expect?: boolean; body?: Buffer } = {}): Promise<{ status: number; text: string; informational: number[]; continued: boolean; trailers: NodeJS.Dict<string> }> {
   const informational: number[] = [];
   let continued = false;
   const req = http.request({
@@ -89,7 +95,7 @@ async function request(listener: ProxyListener, path: string, opts: { expect?: b
   res.setEncoding('utf8').on('data', (c: string) => { text += c; });
   await once(res, 'end');
   if (opts.expect && !continued) req.destroy();
-  return { status: res.statusCode ?? 0, text, informational, continued };
+  return { status: res.statusCode ?? 0, text, informational, continued, trailers: res.trailers };
 }
 
 test('103 Early Hints from the origin reaches the client ahead of the answer', async () => {
@@ -113,4 +119,11 @@ test('a far end without the informational feature: no 1xx forwarded, the listene
   assert.deepEqual([hints.status, hints.informational], [200, []]);
   const r = await request(older, '/o/upload-old', { expect: true, body: Buffer.alloc(1000, 1) });
   assert.deepEqual([r.status, r.text, r.continued], [200, 'got 1000', true]);
+});
+
+test('trailers of a chunked answer reach the client; a far end without the feature sends the body alone', async () => {
+  const r = await request(modern, '/o/trailers');
+  assert.deepEqual([r.status, r.text, r.trailers], [200, 'body end', { 'x-checksum': 'sha256=abc' }]);
+  const old = await request(older, '/o/trailers');
+  assert.deepEqual([old.status, old.text, old.trailers], [200, 'body end', {}]);
 });

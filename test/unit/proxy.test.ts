@@ -246,3 +246,19 @@ test('the origin sees the remainder and query as the client sent them, not re-en
     assert.equal((JSON.parse(text) as { url: string }).url, seen, sent);
   }
 });
+
+test('trailers a far end sends that HTTP would not allow are dropped, and the answer is whole', async () => {
+  farEnd = (s) => {
+    s.resume();
+    s.respond({ status: 200, statusMessage: 'OK', headers: [] });
+    s.setTrailers(['X-Bad', 'a\rInjected: 1']);
+    s.end('body');
+  };
+  const req = http.request({ host: '127.0.0.1', port: listener.port, path: '/o/x', agent: false });
+  req.end();
+  const [res] = await once(req, 'response') as [http.IncomingMessage];
+  let text = '';
+  res.setEncoding('utf8').on('data', (c: string) => { text += c; });
+  await once(res, 'end');
+  assert.deepEqual([res.statusCode, text, res.trailers], [200, 'body', {}]);
+});

@@ -53,6 +53,8 @@ export function originRequest(a: Attempt, headers: string[], takesBody: () => bo
     // END so the stream finishes both ways (a declined upgrade, an early 413).
     if (!takesBody()) stream.resume();
     stream.respond({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: stripHopByHop(res.rawHeaders, false) });
+    // Registered before pipe()'s own 'end' listener, so the trailers are set when it ends the stream.
+    res.once('end', () => stream.setTrailers(res.rawTrailers));
     res.pipe(stream);
     res.on('close', () => {
       if (!res.complete && !stream.destroyed) a.fail('origin_reset', `origin ${url.origin} closed the connection mid-response`);

@@ -54,8 +54,11 @@ export function performPlain(a: Attempt): void {
       return true;
     },
     onData: (chunk) => stream.destroyed || stream.write(chunk),
-    onComplete: () => {
-      if (!stream.destroyed) stream.end();
+    onComplete: (trailers) => {
+      if (stream.destroyed) return;
+      // A chunked answer's trailers travel just before END (feature `trailers`).
+      stream.setTrailers(rawStrings(trailers));
+      stream.end();
     },
     onError: (err: NodeJS.ErrnoException) => {
       if (stream.destroyed) return;

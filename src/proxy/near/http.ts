@@ -5,6 +5,7 @@ import type { ResponseHead } from '../../tunnel/frame.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { sendFailure, toWestError } from '../shared/failure.js';
 import { framesBody } from '../shared/passes.js';
+import { invalidHeaders } from '../shared/validate.js';
 import type { ConnectionTable } from './connections.js';
 import { Exchange, type ExchangeSink, type RequestInfo } from './exchange.js';
 import { forwardBody, onResponseHead } from './forward.js';
@@ -91,7 +92,12 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
       if (!res.write(c)) stream.pause();
     });
     res.on('drain', () => stream.resume());
-    stream.once('end', () => res.end());
+    stream.once('end', () => {
+      // Trailers reach a client that takes a chunked answer (Node writes none otherwise).
+      // Checked like a head: a peer's trailers must not inject anything into the client's answer.
+      if (stream?.trailers && !invalidHeaders(stream.trailers)) res.addTrailers(pairs(stream.trailers));
+      res.end();
+    });
   });
   stream.on('error', (err) => fail(toWestError(err, nodeName)));
   stream.on('end', () => {
@@ -138,4 +144,11 @@ function whenCurrent(res: http.ServerResponse, write: () => void): void {
   if (res.headersSent) return;
   if (res.socket) write();
   else res.once('socket', () => { if (!res.headersSent) write(); });
+}
+
+/** A flat header list as [name, value] pairs. */
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] ?? '', flat[i + 1] ?? '']);
+  return out;
 }

@@ -51,6 +51,7 @@ export async function relayToListener(near: NearEnd, a: Attempt): Promise<void> 
     a.answered(head.status);
     incoming.respond(head);
     stream.on('data', (c: Buffer) => { ex.bytesOut += c.length; });
+    stream.on('trailers', (t: string[]) => incoming.setTrailers(t));
     stream.pipe(incoming);
   });
   stream.on('error', (err) => {

@@ -10,7 +10,7 @@ import { AddressAllowlist } from '../../net/allow.js';
 /** RFC 9110 §7.6.1 connection-specific headers, plus the de-facto ones proxies also drop. */
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
+  'te', 'transfer-encoding', 'upgrade', 'http2-settings',
 ]);
 
 export const VIA_COMMENT = '(west)';

@@ -9,7 +9,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** reason-phrase = *( HTAB / SP / VCHAR / obs-text ) (RFC 9112 §4). */
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-function invalidHeaders(headers: string[]): string | undefined {
+/** Why a header (or trailer) list HTTP would not allow is refused, or undefined. */
+export function invalidHeaders(headers: string[]): string | undefined {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] ?? '';
     const value = headers[i + 1];
