@@ -95,7 +95,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
     stream.once('end', () => {
       // Trailers reach a client that takes a chunked answer (Node writes none otherwise).
       // Checked like a head: a peer's trailers must not inject anything into the client's answer.
-      if (stream?.trailers && !invalidHeaders(stream.trailers)) res.addTrailers(pairs(stream.trailers));
+      if (stream.trailers && !invalidHeaders(stream.trailers)) res.addTrailers(pairs(stream.trailers));
       res.end();
     });
   });
