@@ -20,12 +20,14 @@ const STRIP: { name: string; raw: string[]; keepChunked: boolean; want: string[]
     raw: [
       'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Proxy-Connection', 'keep-alive',
       'Proxy-Authenticate', 'Basic', 'Proxy-Authorization', 'Basic eDp5', 'TE', 'trailers',
-      'Trailer', 'Expires', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'HTTP2-Settings', 'AAMAAABkAAQAAP__',
+      'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'HTTP2-Settings', 'AAMAAABkAAQAAP__',
       'Accept', '*/*',
     ],
     keepChunked: false,
     want: ['Accept', '*/*'],
   },
+  // RFC 9110 §6.6.2: Trailer announces end-to-end fields; it travels with them.
+  { name: 'Trailer is kept (it is end-to-end)', raw: ['Trailer', 'X-Checksum', 'Accept', '*/*'], keepChunked: false, want: ['Trailer', 'X-Checksum', 'Accept', '*/*'] },
   { name: 'names match case-insensitively', raw: ['CONNECTION', 'close', 'keep-ALIVE', 'x', 'Accept', '*/*'], keepChunked: false, want: ['Accept', '*/*'] },
   {
     name: 'headers named in Connection are dropped too',
