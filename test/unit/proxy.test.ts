@@ -262,3 +262,24 @@ test('trailers a far end sends that HTTP would not allow are dropped, and the an
   await once(res, 'end');
   assert.deepEqual([res.statusCode, text, res.trailers], [200, 'body', {}]);
 });
+
+test('a client pipelining 30 requests gets 30 answers and adds no listener per request to its socket', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { warnings.push(w.name); };
+  process.on('warning', onWarning);
+  try {
+    const socket = net.connect(listener.port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('latin1').on('data', (c: string) => { answer += c; });
+    const heads = Array.from({ length: 30 }, (_, i) => `GET /o/echo/${i} HTTP/1.1\r\nHost: x\r\n${i === 29 ? 'Connection: close\r\n' : ''}\r\n`);
+    socket.write(heads.join(''));
+    await once(socket, 'close');
+    assert.equal(answer.match(/HTTP\/1\.1 200 /g)?.length, 30);
+    await waitFor('30 records', () => records.length === 30);
+    // Warnings are emitted on the next tick.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

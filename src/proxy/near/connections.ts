@@ -8,8 +8,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 interface ConnectionState {
-  /** Exchanges begun on this connection and not ended. */
-  open: number;
+  /** Exchanges begun on this connection and not ended, each with what to do if it closes. */
+  open: Set<() => void>;
   /** No further request on it is served; it closes once `open` reaches 0. */
   closing: boolean;
 }
@@ -35,38 +35,46 @@ export class ConnectionTable {
     return true;
   }
 
-  /** An exchange begins on `socket`; false when the connection is closing and it must not be served. */
-  begin(socket: Duplex): boolean {
-    const state = this.stateOf(socket);
-    if (state.closing) return false;
-    state.open++;
-    return true;
+  /** True once `socket` serves nothing more (a request pipelined behind its close). */
+  closing(socket: Duplex): boolean {
+    return this.states.get(socket)?.closing ?? false;
   }
 
-  /** An exchange on `socket` ended (answered, failed or abandoned). */
-  end(socket: Duplex): void {
+  /**
+   * An exchange begins on `socket`; `onClose` runs if the connection closes before it ends (a
+   * response queued behind another never learns it otherwise). One 'close' listener per
+   * connection, however many requests a client pipelines.
+   */
+  begin(socket: Duplex, onClose: () => void): void {
+    this.stateOf(socket).open.add(onClose);
+  }
+
+  /** The exchange that began with `onClose` ended (answered, failed or abandoned). */
+  end(socket: Duplex, onClose: () => void): void {
     const state = this.stateOf(socket);
-    state.open = Math.max(0, state.open - 1);
-    if (state.closing && state.open === 0) socket.end();
+    state.open.delete(onClose);
+    if (state.closing && state.open.size === 0) socket.end();
   }
 
   /** Serve nothing more on `socket`; close it once the exchanges ahead are done. */
   close(socket: Duplex): void {
     const state = this.stateOf(socket);
     state.closing = true;
-    if (state.open === 0) socket.end();
+    if (state.open.size === 0) socket.end();
   }
 
   /** Exchanges open on `socket`: answers still owed to its client. */
   busy(socket: Duplex): boolean {
-    return this.stateOf(socket).open > 0;
+    return this.stateOf(socket).open.size > 0;
   }
 
   private stateOf(socket: Duplex): ConnectionState {
     let state = this.states.get(socket);
     if (!state) {
-      state = { open: 0, closing: false };
-      this.states.set(socket, state);
+      const created: ConnectionState = { open: new Set(), closing: false };
+      socket.once('close', () => { for (const onClose of [...created.open]) onClose(); });
+      this.states.set(socket, created);
+      state = created;
     }
     return state;
   }

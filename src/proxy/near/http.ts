@@ -33,28 +33,27 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   const { nodeName, tuning } = near;
   const socket = req.socket;
   // A request pipelined behind one that closes the connection is never served (nor performed).
-  if (!near.connections.begin(socket)) {
+  if (near.connections.closing(socket)) {
     req.resume();
     return;
   }
   const ex = new Exchange(near, requestInfo(req), undefined, () => res.destroyed);
   let stream: TunnelStream | undefined;
   // A response queued behind another (pipelining) never emits 'close' when the client resets
-  // the connection: the socket's close ends it too.
+  // the connection: the connection's close ends it too (see ConnectionTable.begin).
   let ended = false;
   const finished = (): void => {
     if (ended) return;
     ended = true;
-    socket.off('close', finished);
-    near.connections.end(socket);
+    near.connections.end(socket, finished);
     ex.end(res.headersSent ? res.statusCode : undefined, res.writableFinished);
     // The client hung up: cancel the stream, which cancels the work at every further hop. So
     // too when the response is complete but the request body is not (the origin answered
     // early, a 413 say): nobody will read the rest, and the stream must not wait for it.
     if (stream && (!res.writableFinished || !stream.writableFinished)) stream.destroy();
   };
+  near.connections.begin(socket, finished);
   res.once('close', finished);
-  socket.once('close', finished);
   const fail = (err: WestError): void => {
     ex.failed(err);
     // After a malformed request the rest of the connection cannot be trusted: close it. (A
