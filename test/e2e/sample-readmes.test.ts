@@ -78,3 +78,45 @@ describe('every sample README ends in a 200', () => {
     });
   }
 });
+
+describe('the README quick start', () => {
+  test('npm start\'s demo answers every command of the quick start (ports moved to free ones)', async () => {
+    const text = readFileSync(path.join(SAMPLES, '..', 'README.md'), 'utf8');
+    const block = /## Quick start[\s\S]*?```sh\n[\s\S]*?```[\s\S]*?```sh\n([\s\S]*?)```/.exec(text)?.[1] ?? '';
+    const commands = block.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '');
+    const urls = commands.map((l) => /^(?:curl|wget -qO-) (http:\/\/\S+)$/.exec(l)?.[1]);
+    assert.ok(commands.length >= 3 && urls.every((u) => u !== undefined), `the quick start's second block is curl/wget lines:\n${block}`);
+    const started = await retryIfPortTaken(async () => {
+      // The demo's config and its echo origin (what `west demo` runs), on free ports.
+      const { paths, ports } = await portedSamples(dir, ['demo/demo.json'], [9901]);
+      const procs: WestProcess[] = [];
+      try {
+        const origin = WestProcess.spawn(['origin', '--port', String(ports.get(9901))]);
+        procs.push(origin);
+        await waitFor('west origin to listen', () => {
+          if (origin.exitCode !== null) throw new Error(`west origin exited: ${origin.stderr}`);
+          return origin.stderr.includes('answering on');
+        });
+        procs.push(await WestProcess.start(paths['demo/demo.json']!));
+        return { ports, procs };
+      } catch (err) {
+        await Promise.all(procs.map((p) => p.stop()));
+        throw err;
+      }
+    });
+    try {
+      for (const u of urls) {
+        const url = new URL(u!);
+        url.port = String(started.ports.get(Number(url.port)));
+        const r = await waitFor(`${u} to answer 200`, async () => {
+          const answer = await fetchText(url.href);
+          return answer.status === 200 ? answer : undefined;
+        }, 20_000);
+        assert.ok(r.text.length > 0, u);
+        if (url.pathname === '/') assert.match(r.text, /--- west object ---/);
+      }
+    } finally {
+      await Promise.all(started.procs.map((p) => p.stop()));
+    }
+  });
+});
