@@ -106,7 +106,7 @@ describe('the README quick start', () => {
     });
     try {
       for (const u of urls) {
-        const url = new URL(u!);
+        const url = new URL(u);
         url.port = String(started.ports.get(Number(url.port)));
         const r = await waitFor(`${u} to answer 200`, async () => {
           const answer = await fetchText(url.href);
