@@ -35,8 +35,14 @@ function fromReset(info: ResetInfo, localNode: string): WestError {
 /** The first member of a Proxy-Status value: its name and the `error` and `details` parameters. */
 const PROXY_STATUS_MEMBER = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^;,\s]+))((?:\s*;\s*[a-z0-9_.*-]+(?:=(?:"(?:[^"\\]|\\.)*"|[^;,]*))?)*)/i;
 
-function param(params: string, name: string): string | undefined {
-  const m = new RegExp(`;\\s*${name}=("((?:[^"\\\\]|\\\\.)*)"|[^;,]*)`, 'i').exec(params);
+/** `;error=…` and `;details=…` of a Proxy-Status member (a token, or a quoted string). */
+const PARAMS = {
+  error: /;\s*error=("((?:[^"\\]|\\.)*)"|[^;,]*)/i,
+  details: /;\s*details=("((?:[^"\\]|\\.)*)"|[^;,]*)/i,
+} as const;
+
+function param(params: string, name: keyof typeof PARAMS): string | undefined {
+  const m = PARAMS[name].exec(params);
   if (!m) return undefined;
   return m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[1]?.trim();
 }

@@ -25,7 +25,9 @@ export class PathMap {
       const hit = p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47 /* / */);
       if (!hit) continue;
       const remainder = p === '/' ? path.slice(1) : path.slice(p.length + 1);
-      return { mapping, outgoing: joinOutgoing(mapping.outgoing, remainder, search, path === p) };
+      // Built only when asked for (west check, tests): the node sends rawOutgoing() instead,
+      // and a URL per request is work for nothing.
+      return { mapping, get outgoing() { return joinOutgoing(mapping.outgoing, remainder, search, path === p); } };
     }
     return undefined;
   }
