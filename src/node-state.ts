@@ -28,6 +28,7 @@ export function snapshotState(node: StateSource): NodeState {
       peers: [...server.sessions.values()].map((s) => ({
         name: s.peerName, address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
         streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
+        flow: s.flowState(),
       })),
     } : undefined,
     tunnels: [...node.clients.values()].map((t) => ({
@@ -42,6 +43,7 @@ export function snapshotState(node: StateSource): NodeState {
       bytesOut: t.session?.bytesOut ?? 0,
       connects: t.connects,
       lastError: t.lastError,
+      flow: t.session?.flowState(),
     })),
     listeners: [...node.listeners.values()].map((l) => ({
       key: l.config.key,

@@ -18,6 +18,8 @@ import { ProxyListener } from './proxy/near/listener.js';
 import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
 import { Router } from './routing.js';
 import { TunnelClient } from './tunnel/client.js';
+import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
+import { MIN_WINDOW } from './tunnel/handshake.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
 
@@ -53,11 +55,14 @@ export class WestNode {
   private readonly log: Logger;
   private readonly outgoing: OutgoingContext;
   private readonly router = new Router(this);
+  /** What every receive window of this node draws from (west.memoryBudget). */
+  private readonly budget: FlowBudget;
   private stopped = false;
 
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
+    this.budget = new FlowBudget(config.tuning.memoryBudget, MIN_WINDOW);
     this.outgoing = {
       nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
       localListener: (url) => this.router.localListener(url),
@@ -136,7 +141,7 @@ export class WestNode {
     this.applyTuning();
     if (plan.tuning) {
       const t = next.tuning;
-      const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs };
+      const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs, flow: this.flowLimits() };
       this.server?.setTuning(shared);
       for (const c of this.clients.values()) {
         c.setTuning({ ...shared, connectTimeoutMs: t.connectTimeoutMs, reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs });
@@ -288,8 +293,15 @@ export class WestNode {
     });
   }
 
+  /** Window growth caps and the budget, from the tuning, for the tunnels' sessions. */
+  private flowLimits(): FlowLimits {
+    const t = this.config.tuning;
+    return { maxRecvWindow: t.maxStreamWindow, maxConnectionWindow: t.maxConnectionWindow, budget: this.budget };
+  }
+
   private applyTuning(): void {
     const t = this.config.tuning;
+    this.budget.limit = t.memoryBudget;
     this.outgoing.responseTimeoutMs = t.responseTimeoutMs;
     this.outgoing.origins.setConnectTimeout(t.connectTimeoutMs);
     this.outgoing.egress = this.config.egress ? new EgressPolicy(this.config.egress) : undefined;
@@ -300,7 +312,7 @@ export class WestNode {
     if (!serverConfig) throw new Error('makeServer: this node has no tunnel server (wsts.sp)');
     const server = new TunnelServer({
       config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
-      maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, log: this.log,
+      maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, log: this.log, flow: this.flowLimits(),
     });
     server.on('session', (s) => {
       this.adopt(s);
@@ -315,7 +327,7 @@ export class WestNode {
     const client = new TunnelClient({
       config: c, recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, connectTimeoutMs: t.connectTimeoutMs,
       maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs,
-      reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, log: this.log,
+      reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, log: this.log, flow: this.flowLimits(),
     });
     client.on('session', (s) => {
       this.adopt(s);

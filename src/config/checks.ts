@@ -166,11 +166,17 @@ function tlsFindings(root: Json): Finding[] {
 
 function tuningFindings(root: Json): Finding[] {
   const west = section(root, 'west');
+  const findings: Finding[] = [];
   const { reconnectMin: min, reconnectMax: max } = west;
   if (typeof min === 'number' && typeof max === 'number' && min > max) {
-    return [{ at: ['west', 'reconnectMin'], message: `must not be above west.reconnectMax (${max})` }];
+    findings.push({ at: ['west', 'reconnectMin'], message: `must not be above west.reconnectMax (${max})` });
   }
-  return [];
+  // Auto-tuning grows a window from streamWindow up to maxStreamWindow; the default is 262144.
+  const { streamWindow = 262_144, maxStreamWindow } = west;
+  if (typeof streamWindow === 'number' && typeof maxStreamWindow === 'number' && maxStreamWindow < streamWindow) {
+    findings.push({ at: ['west', 'maxStreamWindow'], message: `must not be below west.streamWindow (${streamWindow}): windows grow from streamWindow up to maxStreamWindow` });
+  }
+  return findings;
 }
 
 /** All cross-reference problems of a parsed config, in a stable order. */

@@ -41,6 +41,12 @@ export interface RawWest {
   drainTimeout?: number;
   /** Bytes a stream may have in flight before the receiver grants more (flow-control window). */
   streamWindow?: number;
+  /** Largest window a stream's grows to when its reader keeps up with a long link (auto-tuning). */
+  maxStreamWindow?: number;
+  /** Largest window a whole tunnel's grows to (with a peer that announces `connection-window`). */
+  maxConnectionWindow?: number;
+  /** Bytes all receive windows of this node together may commit (granted plus unread). */
+  memoryBudget?: number;
   /** Most west listeners one request may pass before it is refused with 508. */
   maxHops?: number;
   /** Seconds to put in Retry-After when a tunnel or peer is not connected. */
@@ -186,6 +192,9 @@ export interface Tuning {
   heartbeatMs: number;
   drainTimeoutMs: number;
   streamWindow: number;
+  maxStreamWindow: number;
+  maxConnectionWindow: number;
+  memoryBudget: number;
   maxHops: number;
   retryAfterS: number;
   peerWaitMs: number;
@@ -233,6 +242,9 @@ export const DEFAULT_TUNING: Tuning = {
   heartbeatMs: 15_000,
   drainTimeoutMs: 10_000,
   streamWindow: 256 * 1024,
+  maxStreamWindow: 16 * 1024 * 1024,
+  maxConnectionWindow: 64 * 1024 * 1024,
+  memoryBudget: 64 * 1024 * 1024,
   maxHops: 8,
   retryAfterS: 5,
   peerWaitMs: 0,

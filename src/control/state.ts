@@ -1,6 +1,18 @@
 /** The live state a node reports on its control port (`/state.json` and the text dump). */
 import type { Endpoint, RawConfig } from '../config/types.js';
 
+/** Flow control of one live tunnel (doc/operations.md, flow control). */
+export interface FlowState {
+  /** Smoothed round-trip time from the heartbeat's pings, ms; absent before the first pong. */
+  rttMs: number | undefined;
+  /** The tunnel's own receive window (feature connection-window), bytes; absent without it. */
+  connectionWindow: number | undefined;
+  /** Largest receive window among the streams open now, bytes (0 when none). */
+  streamWindowMax: number;
+  /** Largest receive window any stream of this tunnel has had, bytes. */
+  streamWindowPeak: number;
+}
+
 export interface PeerState {
   name: string;
   address: string;
@@ -10,6 +22,7 @@ export interface PeerState {
   streamsOpened: number;
   bytesIn: number;
   bytesOut: number;
+  flow?: FlowState;
 }
 
 export interface TunnelState {
@@ -29,6 +42,8 @@ export interface TunnelState {
   bytesOut: number;
   connects: number;
   lastError: string | undefined;
+  /** Absent while not connected. */
+  flow?: FlowState | undefined;
 }
 
 export interface ListenerState {

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { Backoff } from './backoff.js';
 import { SUBPROTOCOL } from './frame.js';
 import { FEATURES_HEADER, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, peerFeatures, peerWindow, type Feature } from './handshake.js';
+import type { FlowLimits } from './flow.js';
 import { TunnelSession } from './session.js';
 
 export interface TunnelClientOptions {
@@ -27,6 +28,8 @@ export interface TunnelClientOptions {
   log: Logger;
   /** A session that lasted this long resets the back-off. */
   stableMs?: number;
+  /** Window growth caps and the node's budget; absent: windows stay at recvWindow. */
+  flow?: FlowLimits;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed';
@@ -86,7 +89,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   /** Takes reloaded tuning: the next dial and session use it; a live session keeps its own. */
-  setTuning(t: Pick<TunnelClientOptions, 'recvWindow' | 'heartbeatMs' | 'connectTimeoutMs' | 'maxStreams' | 'idleTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs'>): void {
+  setTuning(t: Pick<TunnelClientOptions, 'recvWindow' | 'heartbeatMs' | 'connectTimeoutMs' | 'maxStreams' | 'idleTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'flow'>): void {
     Object.assign(this.opts, t);
     this.backoff = new Backoff(t.reconnectMinMs, t.reconnectMaxMs);
   }
@@ -196,6 +199,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         heartbeatMs: this.opts.heartbeatMs,
         maxStreams: this.opts.maxStreams,
         idleTimeoutMs: this.opts.idleTimeoutMs,
+        ...this.opts.flow,
         socket,
         log: this.opts.log,
       });

@@ -3,6 +3,8 @@
  * each side listing what it can receive; a node that lists nothing (an older one) is sent none
  * of them. `informational`: RESPONSE frames with a 1xx status before the final one.
  * `trailers`: a TRAILERS frame (0x07) just before a direction's END.
+ * `connection-window`: WINDOW frames on stream 0, a window for the whole tunnel (see flow.ts);
+ * it applies only when both sides announce it.
  */
-export const OUR_FEATURES = ['informational', 'trailers'] as const;
+export const OUR_FEATURES = ['informational', 'trailers', 'connection-window'] as const;
 export type Feature = (typeof OUR_FEATURES)[number];

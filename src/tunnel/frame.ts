@@ -78,6 +78,7 @@ export type Frame =
   | { type: 'data'; stream: number; data: Buffer }
   | { type: 'end'; stream: number }
   | { type: 'reset'; stream: number; info: ResetInfo }
+  /** On stream 0 (feature `connection-window`): a grant for the whole tunnel. */
   | { type: 'window'; stream: number; increment: number }
   | { type: 'trailers'; stream: number; headers: string[] };
 
@@ -222,7 +223,8 @@ export function decodeFrame(buf: Buffer): Frame {
   const type = buf[0];
   const stream = buf.readUInt32BE(1);
   if (buf.readUInt32BE(5) !== buf.length - HEADER_SIZE) throw new FrameError('frame length does not match its payload');
-  if (stream === 0) throw new FrameError('stream id 0 is reserved');
+  // Stream 0 is the tunnel itself: only a WINDOW may name it (feature `connection-window`).
+  if (stream === 0 && type !== FrameType.window) throw new FrameError('stream id 0 is reserved');
   switch (type) {
     case FrameType.open: return { type: 'open', stream, head: decodeOpen(buf) };
     case FrameType.response: return { type: 'response', stream, head: decodeResponse(buf) };

@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import { SUBPROTOCOL } from './frame.js';
 import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
+import type { FlowLimits } from './flow.js';
 import { certificateNames, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, peerFeatures, peerWindow, validNodeName } from './handshake.js';
 import { TunnelSession } from './session.js';
 
@@ -39,6 +40,8 @@ export interface TunnelServerOptions {
   maxStreams: number;
   idleTimeoutMs: number;
   log: Logger;
+  /** Window growth caps and the node's budget; absent: windows stay at recvWindow. */
+  flow?: FlowLimits;
 }
 
 export interface TunnelServerEvents {
@@ -101,7 +104,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   /** Takes reloaded tuning: sessions accepted from now on use it; live ones keep their own. */
-  setTuning(t: Pick<TunnelServerOptions, 'recvWindow' | 'heartbeatMs' | 'maxStreams' | 'idleTimeoutMs'>): void {
+  setTuning(t: Pick<TunnelServerOptions, 'recvWindow' | 'heartbeatMs' | 'maxStreams' | 'idleTimeoutMs' | 'flow'>): void {
     Object.assign(this.opts, t);
   }
 
@@ -201,6 +204,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       heartbeatMs: this.opts.heartbeatMs,
       maxStreams: this.opts.maxStreams,
       idleTimeoutMs: this.opts.idleTimeoutMs,
+      ...this.opts.flow,
       socket: req.socket,
       log: this.opts.log,
     });

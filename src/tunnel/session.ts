@@ -8,9 +8,11 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
+import type { FlowState } from '../control/state.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
-import type { Feature } from './features.js';
+import { decodeMessage, encodeOpen, encodeReset, encodeWindow, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import { OUR_FEATURES, type Feature } from './features.js';
+import { ReceiveWindow, RttEstimator, type Clock, type FlowBudget } from './flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
 /**
@@ -21,6 +23,16 @@ import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 export const TUNNEL_HIGH_WATER = 256 * 1024;
 /** Frames sent in one turn of the event loop are packed into messages of about this size. */
 export const BATCH_BYTES = 64 * 1024;
+/**
+ * A tunnel's own window opens at this many stream windows (doc/protocol.md): as in HTTP/2,
+ * bytes a stream's consumer has not read yet hold it, so it must take many stalled readers to
+ * stall the others.
+ */
+export const CONNECTION_WINDOW_STREAMS = 16;
+/** Growth cap of a tunnel's own window when the config names none. */
+export const DEFAULT_MAX_CONNECTION_WINDOW = 64 * 1024 * 1024;
+/** A tunnel's window is kept at least this many times its largest stream window (as quic-go). */
+const CONNECTION_WINDOW_LEAD = 1.5;
 
 type SendCallback = (err?: Error | null) => void;
 
@@ -45,6 +57,16 @@ export interface SessionOptions {
   recvWindow: number;
   /** Window the peer grants per stream. */
   sendWindow: number;
+  /** Largest window this side grows a stream's to (auto-tuning); default: no growth. */
+  maxRecvWindow?: number;
+  /** Largest window this side grows the tunnel's own to (feature `connection-window`). */
+  maxConnectionWindow?: number;
+  /** Node-wide budget the stream windows are carved from (see flow.ts). */
+  budget?: FlowBudget;
+  /** Clock for window auto-tuning and RTT samples (tests pass their own). */
+  clock?: Clock;
+  /** What this side announced it can receive (default: everything this version knows). */
+  localFeatures?: ReadonlySet<Feature>;
   heartbeatMs: number;
   /** Most streams open at once (both directions together); more are refused. */
   maxStreams?: number;
@@ -93,6 +115,17 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private readonly afterWrite = (): void => this.wakeWriters();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
+  /** Round-trip time from our pings and the peer's pongs: how far windows may grow. */
+  readonly rtt = new RttEstimator();
+  private readonly clock: Clock;
+  /** When our outstanding ping left (clock ms), or undefined when none is outstanding. */
+  private pingSentAt: number | undefined;
+  /** The tunnel's own receive window, when both sides announced `connection-window`. */
+  private readonly connRecv: ReceiveWindow | undefined;
+  /** What the peer's tunnel window still lets us send (Infinity without one). */
+  private connSend = Infinity;
+  /** DATA writers waiting for the peer to grant tunnel window, woken in the order they came. */
+  private creditWaiters: (() => void)[] = [];
 
   constructor(ws: WebSocket, opts: SessionOptions) {
     super();
@@ -104,10 +137,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.remoteAddress = opts.socket.remoteAddress ?? '';
     this.remotePort = opts.socket.remotePort ?? 0;
     this.nextId = opts.initiator ? 1 : 2;
+    this.clock = opts.clock ?? (() => performance.now());
 
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => this.heard());
+    ws.on('pong', () => this.onPong());
     ws.on('ping', () => this.heard());
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
     ws.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
@@ -119,6 +153,105 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     if (idle) {
       this.idleSweep = setInterval(() => this.sweepIdle(idle), Math.min(5000, Math.max(100, idle / 4)));
       this.idleSweep.unref();
+    }
+
+    const local = opts.localFeatures ?? new Set(OUR_FEATURES);
+    if (local.has('connection-window') && this.supports('connection-window')) {
+      // Each direction's tunnel window opens at the receiver's stream window (which the sender
+      // knows from X-West-Window) and is raised at once by a WINDOW on stream 0.
+      this.connSend = opts.sendWindow;
+      this.connRecv = new ReceiveWindow({
+        initial: opts.recvWindow,
+        max: Math.max(opts.maxConnectionWindow ?? DEFAULT_MAX_CONNECTION_WINDOW, CONNECTION_WINDOW_STREAMS * opts.recvWindow),
+        rtt: this.rtt,
+        clock: this.clock,
+      });
+      this.connRecv.ensureAtLeast(CONNECTION_WINDOW_STREAMS * opts.recvWindow);
+      this.grantConnection();
+    }
+    // A first RTT sample right away, so the first transfer's windows can grow.
+    this.ping();
+  }
+
+  /** What flow control looks like now, for the control port. */
+  flowState(): FlowState {
+    let max = 0;
+    for (const stream of this.streams.values()) max = Math.max(max, stream.window.size);
+    return {
+      rttMs: this.rtt.smoothedMs,
+      connectionWindow: this.connRecv?.size,
+      streamWindowMax: max,
+      streamWindowPeak: this.streamWindowPeak,
+    };
+  }
+
+  /** Largest window any stream of this tunnel has been granted (grows with auto-tuning). */
+  streamWindowPeak = 0;
+
+  private newStream(id: number, head?: OpenHead): TunnelStream {
+    const window = new ReceiveWindow({
+      initial: this.opts.recvWindow,
+      max: this.opts.maxRecvWindow ?? this.opts.recvWindow,
+      rtt: this.rtt,
+      clock: this.clock,
+      budget: this.opts.budget,
+      onGrow: (size) => {
+        this.streamWindowPeak = Math.max(this.streamWindowPeak, size);
+        this.connRecv?.ensureAtLeast(CONNECTION_WINDOW_LEAD * size);
+      },
+    });
+    this.streamWindowPeak = Math.max(this.streamWindowPeak, window.size);
+    return new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow, window });
+  }
+
+  /** Sends a ping, timing it for the RTT estimate unless one is already out. */
+  private ping(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.pingSentAt ??= this.clock();
+    this.ws.ping();
+  }
+
+  private onPong(): void {
+    if (this.pingSentAt !== undefined) {
+      this.rtt.sample(this.clock() - this.pingSentAt);
+      this.pingSentAt = undefined;
+    }
+    this.heard();
+  }
+
+  sendCredit(): number {
+    return this.connSend;
+  }
+
+  spendCredit(n: number): void {
+    this.connSend -= n;
+  }
+
+  whenCredit(resume: () => void): void {
+    if (this.closed) queueMicrotask(resume);
+    else this.creditWaiters.push(resume);
+  }
+
+  consumed(n: number): void {
+    if (!this.connRecv) return;
+    this.connRecv.onConsumed(n);
+    this.grantConnection();
+  }
+
+  private grantConnection(): void {
+    const increment = this.connRecv?.grant() ?? 0;
+    if (increment > 0) this.send(encodeWindow(0, increment));
+  }
+
+  /** The peer granted tunnel window: writers waiting for it go on, in order, while it lasts. */
+  private onConnectionWindow(increment: number): void {
+    if (!this.connRecv) return; // not negotiated: nothing of ours waits on it
+    this.connSend += increment;
+    const waiting = this.creditWaiters;
+    this.creditWaiters = [];
+    for (const resume of waiting) {
+      if (this.connSend <= 0) this.creditWaiters.push(resume);
+      else resume();
     }
   }
 
@@ -139,7 +272,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       // Ids are never reused within a session; start a fresh session before they run out.
       this.close(CLOSE.goingAway, 'stream ids exhausted');
     }
-    const stream = new TunnelStream(this, id, { recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });
+    const stream = this.newStream(id);
     this.streams.set(id, stream);
     this.streamsOpened++;
     this.send(encodeOpen(id, head));
@@ -253,7 +386,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     }
     if (this.ws.readyState === this.ws.OPEN && Date.now() - this.lastPing >= this.opts.heartbeatMs - 5) {
       this.lastPing = Date.now();
-      this.ws.ping();
+      this.ping();
     }
   }
 
@@ -270,7 +403,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   proveAlive(): Promise<boolean> {
     if (this.aliveSeen) return Promise.resolve(true);
     if (this.closed) return Promise.resolve(false);
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+    this.ping();
     return new Promise((resolve) => {
       this.once('alive', () => resolve(true));
       this.once('close', () => resolve(false));
@@ -310,9 +443,21 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       this.onOpen(frame.stream, frame.head);
       return;
     }
+    if (frame.type === 'window' && frame.stream === 0) {
+      this.onConnectionWindow(frame.increment);
+      return;
+    }
+    if (frame.type === 'data' && this.connRecv && !this.connRecv.onReceive(frame.data.length)) {
+      this.protocolError(`peer overran the tunnel's flow-control window (${frame.data.length} bytes on stream ${frame.stream})`);
+      return;
+    }
     const stream = this.streams.get(frame.stream);
-    // Frames for a stream that is already gone cross our RESET on the wire: drop them.
-    if (!stream) return;
+    // Frames for a stream that is already gone cross our RESET on the wire: drop them (their
+    // bytes still count against the tunnel's window, so it gets them back).
+    if (!stream) {
+      if (frame.type === 'data') this.consumed(frame.data.length);
+      return;
+    }
     try {
       switch (frame.type) {
         case 'response': stream.onResponse(frame.head); break;
@@ -348,7 +493,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       }));
       return;
     }
-    const stream = new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });
+    const stream = this.newStream(id, head);
     this.streams.set(id, stream);
     this.streamsOpened++;
     try {
@@ -373,6 +518,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
     this.streams.clear();
     this.wakeWriters();
+    for (const resume of this.creditWaiters.splice(0)) resume();
     this.emit('close', code, reason);
   }
 }

@@ -1,11 +1,13 @@
 /**
  * One stream inside a tunnel: a Duplex whose writable side becomes DATA frames (never more
  * than the peer's window) and whose readable side yields the peer's DATA, granting the peer
- * more window only as the consumer reads. Nothing here buffers more than one window.
+ * more window only as the consumer reads (flow.ts decides how much, and grows the window for a
+ * fast consumer). Nothing here buffers more than one window.
  */
 import { Duplex } from 'node:stream';
 import type { ResetCode } from '../errors.js';
 import type { Feature } from './features.js';
+import { ReceiveWindow, RttEstimator } from './flow.js';
 import {
   encodeData, encodeEnd, encodeReset, encodeResponse, encodeTrailers, encodeWindow,
   type OpenHead, type ResetInfo, type ResponseHead,
@@ -13,6 +15,13 @@ import {
 
 /** Largest DATA payload put in one frame, and accepted in one (doc/protocol.md). */
 export const MAX_DATA_FRAME = 64 * 1024;
+
+/**
+ * Bytes a stream's writable side takes before write() asks the writer to wait: well under one
+ * frame, so a writer out of window (an origin faster than the tunnel) holds about the chunk it
+ * already read, not a frame more, while a node carries a thousand such streams.
+ */
+export const WRITE_HIGH_WATER = 16 * 1024;
 
 /** What a stream needs from the session that owns it. */
 export interface FrameSink {
@@ -26,6 +35,15 @@ export interface FrameSink {
   release(id: number): void;
   /** Whether the peer can receive `feature` (see handshake.ts). */
   supports(feature: Feature): boolean;
+  /**
+   * Bytes the tunnel's own window still lets this side send, across all streams (Infinity
+   * without a connection window); `spendCredit` takes some, `whenCredit` waits for a grant.
+   */
+  sendCredit(): number;
+  spendCredit(n: number): void;
+  whenCredit(resume: () => void): void;
+  /** A stream's consumer took `n` bytes (or they were dropped): the tunnel's window gets them back. */
+  consumed(n: number): void;
 }
 
 /** A stream ended by a RESET frame, ours or the peer's. */
@@ -60,10 +78,9 @@ export class TunnelStream extends Duplex {
   lastActivity = Date.now();
 
   private readonly sink: FrameSink;
-  private readonly recvWindow: number;
+  /** What the peer may send us on this stream, and how much to grant back (flow.ts). */
+  readonly window: ReceiveWindow;
   private sendWindow: number;
-  /** Bytes received and not yet granted back to the peer. */
-  private unacked = 0;
   private pending: PendingWrite | undefined;
   private resetSent = false;
   private pendingTrailers: string[] | undefined;
@@ -71,19 +88,28 @@ export class TunnelStream extends Duplex {
   trailers: string[] | undefined;
   private resetReceived = false;
 
-  constructor(sink: FrameSink, id: number, opts: { head?: OpenHead; recvWindow: number; sendWindow: number }) {
+  constructor(sink: FrameSink, id: number, opts: { head?: OpenHead; recvWindow: number; sendWindow: number; window?: ReceiveWindow }) {
     // The read buffer must stay well under the window, or a blocked peer and a consumer that
-    // drained the buffer could both wait for a window grant that _read never sends.
+    // drained the buffer could both wait for a window grant that _read never sends. It follows
+    // the initial window, not a grown one: Node only reads it to decide when to call _read,
+    // which does nothing here, so a larger one would only hold more.
     super({
       allowHalfOpen: true,
       readableHighWaterMark: Math.min(MAX_DATA_FRAME, Math.floor(opts.recvWindow / 4)),
-      writableHighWaterMark: MAX_DATA_FRAME,
+      writableHighWaterMark: WRITE_HIGH_WATER,
     });
     this.sink = sink;
     this.id = id;
     this.head = opts.head;
-    this.recvWindow = opts.recvWindow;
+    this.window = opts.window ?? new ReceiveWindow({
+      initial: opts.recvWindow, max: opts.recvWindow, rtt: new RttEstimator(), clock: () => performance.now(),
+    });
     this.sendWindow = opts.sendWindow;
+  }
+
+  /** Bytes this side may still send on the stream before the peer grants more. */
+  get sendCredit(): number {
+    return this.sendWindow;
   }
 
   /**
@@ -138,17 +164,22 @@ export class TunnelStream extends Duplex {
   }
 
   onData(data: Buffer): void {
-    if (this.readableEnded || this.destroyed) return;
+    // Bytes that will never be read still count against the tunnel's window: give them back.
+    if (this.readableEnded || this.destroyed) {
+      this.sink.consumed(data.length);
+      return;
+    }
     // A bad frame costs its stream, not the tunnel: the codec has told us which stream it is.
     if (data.length > MAX_DATA_FRAME) {
+      this.sink.consumed(data.length);
       this.reset('internal', `peer sent a DATA frame of ${data.length} bytes on stream ${this.id}; a frame holds at most ${MAX_DATA_FRAME}`);
       return;
     }
-    if (this.unacked + data.length > this.recvWindow) {
+    if (!this.window.onReceive(data.length)) {
+      this.sink.consumed(data.length);
       this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
       return;
     }
-    this.unacked += data.length;
     this.bytesIn += data.length;
     this.lastActivity = Date.now();
     this.push(data);
@@ -208,11 +239,15 @@ export class TunnelStream extends Duplex {
 
   /** Grants the peer what the consumer has taken, in batches of at least a quarter window. */
   private grantConsumed(): void {
-    const consumed = this.unacked - this.readableLength;
-    if (consumed > 0 && (consumed >= this.recvWindow / 4 || this.readableEnded)) {
-      this.unacked -= consumed;
-      if (!this.destroyed && !this.readableEnded) this.sink.send(encodeWindow(this.id, consumed));
+    const taken = this.window.unread - this.readableLength;
+    if (taken <= 0) return;
+    this.window.onConsumed(taken);
+    if (!this.destroyed && !this.readableEnded) {
+      const increment = this.window.grant();
+      if (increment > 0) this.sink.send(encodeWindow(this.id, increment));
     }
+    // After the stream's grant: a window that just grew has raised the tunnel's, granted here.
+    this.sink.consumed(taken);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -234,6 +269,13 @@ export class TunnelStream extends Duplex {
     }
     const p = this.pending;
     this.pending = undefined;
+    // Bytes left unread are dropped: the tunnel's window gets them back, the budget too.
+    const unread = this.window.unread;
+    if (unread > 0) {
+      this.window.onConsumed(unread);
+      this.sink.consumed(unread);
+    }
+    this.window.close();
     this.sink.release(this.id);
     if (p) p.cb(err ?? new Error('stream destroyed'));
     cb(err);
@@ -248,9 +290,11 @@ export class TunnelStream extends Duplex {
   private writeFrom(chunk: Buffer, offset: number, cb: (err?: Error | null) => void): void {
     while (offset < chunk.length) {
       if (this.destroyed) { cb(new Error('stream destroyed')); return; }
-      const n = Math.min(this.sendWindow, MAX_DATA_FRAME, chunk.length - offset);
+      const n = Math.min(this.sendWindow, this.sink.sendCredit(), MAX_DATA_FRAME, chunk.length - offset);
       if (n <= 0) {
         this.pending = { chunk, offset, cb };
+        // Out of the stream's window: its WINDOW resumes us. Out of the tunnel's: the tunnel's does.
+        if (this.sendWindow > 0) this.sink.whenCredit(() => this.resumePending());
         return;
       }
       // The tunnel as a whole is full (a bound across all its streams): wait for the socket.
@@ -261,6 +305,7 @@ export class TunnelStream extends Duplex {
       }
       const last = offset + n === chunk.length;
       this.sendWindow -= n;
+      this.sink.spendCredit(n);
       this.bytesOut += n;
       this.lastActivity = Date.now();
       this.sink.send(encodeData(this.id, chunk, offset, offset + n), last ? (err) => cb(err ?? null) : undefined);

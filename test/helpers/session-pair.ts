@@ -8,7 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import type { OpenHead } from '../../src/tunnel/frame.js';
 import { OUR_FEATURES, type Feature } from '../../src/tunnel/features.js';
-import { TunnelSession } from '../../src/tunnel/session.js';
+import { TunnelSession, type SessionOptions } from '../../src/tunnel/session.js';
 import { StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
 
 export const WAIT_MS = 5000;
@@ -89,12 +89,18 @@ export interface Pair {
   close(): Promise<void>;
 }
 
+/** Extra session options for one side or the other (flow-control limits, a clock, features). */
+export interface PairOptions {
+  client?: Partial<SessionOptions>;
+  server?: Partial<SessionOptions>;
+}
+
 /** Two sessions over a real WebSocket on 127.0.0.1, granting each other `window` per stream. */
 /**
  * `features`: what each side announces it can receive (as nodes of this version do; pass
  * none to stand for an older peer).
  */
-export async function pair(window = WINDOW, features: readonly Feature[] = OUR_FEATURES): Promise<Pair> {
+export async function pair(window = WINDOW, features: readonly Feature[] = OUR_FEATURES, sides: PairOptions = {}): Promise<Pair> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await within(new Promise<void>((resolve) => wss.once('listening', resolve)), 'the server to listen');
   const { port } = wss.address() as AddressInfo;
@@ -106,8 +112,8 @@ export async function pair(window = WINDOW, features: readonly Feature[] = OUR_F
   const [[serverWs, serverSocket]] = await Promise.all([accepted, opened]);
   assert.ok(clientSocket, 'ws emits upgrade before open');
   const common = { recvWindow: window, sendWindow: window, heartbeatMs: 1000, log: silentLogger, peerFeatures: new Set(features) };
-  const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, socket: clientSocket });
-  const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, socket: serverSocket });
+  const client = new TunnelSession(clientWs, { ...common, localName: 'node-C', peerName: 'node-S', initiator: true, socket: clientSocket, ...sides.client });
+  const server = new TunnelSession(serverWs, { ...common, localName: 'node-S', peerName: 'node-C', initiator: false, socket: serverSocket, ...sides.server });
   // Streams the peer opens fail when the pair is torn down; tests that care listen themselves.
   for (const session of [client, server]) session.on('stream', (s) => s.on('error', () => {}));
   return {
@@ -125,8 +131,8 @@ export async function pair(window = WINDOW, features: readonly Feature[] = OUR_F
 }
 
 /** Runs `body` with a fresh pair and always closes it. */
-export async function withPair(fn: (p: Pair) => Promise<void>, window = WINDOW): Promise<void> {
-  const p = await pair(window);
+export async function withPair(fn: (p: Pair) => Promise<void>, window = WINDOW, features: readonly Feature[] = OUR_FEATURES): Promise<void> {
+  const p = await pair(window, features);
   try {
     await fn(p);
   } finally {

@@ -135,14 +135,24 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
       responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0,
       peerWait: 0.5, reconnectMin: 0.1, reconnectMax: 2, maxStreams: 10, maxHeaderSize: 4096, idleTimeout: 60,
       headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
+      maxStreamWindow: 1_048_576, maxConnectionWindow: 4_194_304, memoryBudget: 33_554_432,
     });
   }));
   assert.deepEqual(config.tuning, {
     responseTimeoutMs: 2500, connectTimeoutMs: 1000, heartbeatMs: 5000, drainTimeoutMs: 3000,
-    streamWindow: 65536, maxHops: 3, retryAfterS: 0,
+    streamWindow: 65536, maxStreamWindow: 1_048_576, maxConnectionWindow: 4_194_304, memoryBudget: 33_554_432, maxHops: 3, retryAfterS: 0,
     peerWaitMs: 500, reconnectMinMs: 100, reconnectMaxMs: 2000, maxStreams: 10, maxHeaderSize: 4096, idleTimeoutMs: 60_000,
     headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
   });
+});
+
+test('west.maxStreamWindow below west.streamWindow is refused with both values named', () => {
+  assert.throws(() => parseConfig(edited((c) => { Object.assign(c.west, { streamWindow: 1_048_576, maxStreamWindow: 524_288 }); })),
+    /west\.maxStreamWindow: must not be below west\.streamWindow \(1048576\)/);
+  assert.throws(() => parseConfig(edited((c) => { Object.assign(c.west, { maxStreamWindow: 100 }); })),
+    /west\.maxStreamWindow: must be a whole number from 16384 to 1073741824/);
+  // The default cap follows a streamWindow set above it.
+  assert.equal(parseConfig(edited((c) => { c.west.streamWindow = 16_777_216; })).tuning.maxStreamWindow, 16_777_216);
 });
 
 test('west.trustedProxies: loopback by default, [] trusts nobody', () => {

@@ -69,7 +69,8 @@ const resetFrame = record({
 });
 const windowFrame = record({
   type: fc.constant('window' as const),
-  stream: streamId,
+  // Stream 0: a grant for the whole tunnel (feature connection-window).
+  stream: fc.oneof(streamId, fc.constant(0)),
   increment: fc.oneof(fc.integer({ min: 1, max: 0xffff_ffff }), fc.constantFrom(1, 0xffff_ffff)),
 });
 const trailersFrame = record({
@@ -137,7 +138,8 @@ function assertWellFormed(frame: Frame, buf: Buffer): void {
     trailers: FrameType.trailers,
   };
   assert.equal(typeOf[frame.type], buf[0], 'frame type agrees with byte 0');
-  assert.ok(isInt(frame.stream, 1, MAX_STREAM_ID), `stream id ${frame.stream}`);
+  // Stream 0 is the tunnel itself, which only a WINDOW names (feature connection-window).
+  assert.ok(isInt(frame.stream, frame.type === 'window' ? 0 : 1, MAX_STREAM_ID), `stream id ${frame.stream} (${frame.type})`);
   assert.equal(frame.stream, buf.readUInt32BE(1));
   switch (frame.type) {
     case 'open': {

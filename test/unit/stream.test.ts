@@ -45,6 +45,24 @@ class RecordingSink implements FrameSink {
     return false;
   }
 
+  /** No tunnel window here (an older peer's): only the stream's own window paces DATA. */
+  sendCredit(): number {
+    return Infinity;
+  }
+
+  spendCredit(): void { /* unlimited */ }
+
+  whenCredit(resume: () => void): void {
+    this.writers.push(resume);
+  }
+
+  /** Bytes the stream reported consumed (the tunnel's window would get them back). */
+  consumedBytes = 0;
+
+  consumed(n: number): void {
+    this.consumedBytes += n;
+  }
+
   of<T extends Frame['type']>(type: T): Extract<Frame, { type: T }>[] {
     return this.frames.filter((f): f is Extract<Frame, { type: T }> => f.type === type);
   }

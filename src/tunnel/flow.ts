@@ -1,0 +1,195 @@
+/**
+ * Flow-control arithmetic, apart from the streams and sessions that use it: the round-trip
+ * estimate of a tunnel, the receive window of a stream or of a whole tunnel (granted back as
+ * the consumer reads, grown when the consumer drains it within a few round trips, as quic-go's
+ * flowcontrol and grpc-go's BDP estimator do) and the node-wide budget the windows draw from.
+ */
+
+/** Milliseconds from an arbitrary origin (performance.now by default; tests pass their own). */
+export type Clock = () => number;
+
+/** Smoothed round-trip time of one tunnel, from its WebSocket pings (RFC 6298's 1/8 gain). */
+export class RttEstimator {
+  /** Undefined until the first sample: windows do not grow on RTT grounds without one. */
+  smoothedMs: number | undefined;
+  latestMs: number | undefined;
+
+  sample(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.latestMs = ms;
+    this.smoothedMs = this.smoothedMs === undefined ? ms : this.smoothedMs + (ms - this.smoothedMs) / 8;
+  }
+}
+
+/**
+ * A node-wide bound on what its receive windows may commit: the bytes peers may still send
+ * (granted credit) plus the bytes received and not yet read, summed over every stream of every
+ * tunnel. Grants are cut to fit, but a window is always topped up to `floor`, so every stream
+ * keeps moving however many there are.
+ */
+export class FlowBudget {
+  /** Bytes committed now. */
+  committed = 0;
+
+  /** `limit` may be changed later (a reloaded config); `floor` is what every window keeps. */
+  constructor(public limit: number, readonly floor: number) {}
+
+  /** Room left under the limit (negative when over, e.g. right after many streams opened). */
+  room(): number {
+    return this.limit - this.committed;
+  }
+
+  /** How much of `want` a window already committing `holding` bytes may grant now. */
+  allow(want: number, holding: number): number {
+    return Math.max(0, Math.min(want, Math.max(this.room(), this.floor - holding)));
+  }
+}
+
+/** How far a node's receive windows may grow, and the budget they share (config: west.*). */
+export interface FlowLimits {
+  /** Largest window a stream's grows to (west.maxStreamWindow). */
+  maxRecvWindow: number;
+  /** Largest window a tunnel's own grows to (west.maxConnectionWindow). */
+  maxConnectionWindow: number;
+  /** The node's budget (west.memoryBudget). */
+  budget?: FlowBudget | undefined;
+}
+
+export interface ReceiveWindowOptions {
+  /** The window granted up front (the handshake's X-West-Window for a stream). */
+  initial: number;
+  /** Auto-tuning never grows the window past this. */
+  max: number;
+  rtt: RttEstimator;
+  clock: Clock;
+  /** Node-wide budget this window's grants are carved from; none for a tunnel's own window. */
+  budget?: FlowBudget | undefined;
+  /** Called when auto-tuning grows the window. */
+  onGrow?: ((size: number) => void) | undefined;
+}
+
+/**
+ * The receive side of one flow-controlled channel. The peer may send `credit` more bytes; the
+ * receiver aims to keep credit plus its unread bytes at `size`, granting the difference back
+ * in batches of at least a quarter window. `size` starts at the initial window and doubles
+ * (up to `max`) whenever the consumer drained a fraction of it (a quarter or more) in less
+ * than 4 x fraction x RTT since the last adjustment: the window, not the link, was the limit.
+ */
+export class ReceiveWindow {
+  /** The window the receiver aims for now. */
+  size: number;
+  /** Bytes the peer may still send before it must wait for a grant. */
+  credit: number;
+  /** Largest size this window has reached (for the control port). */
+  peak: number;
+  received = 0;
+  consumed = 0;
+  private readonly max: number;
+  private readonly rtt: RttEstimator;
+  private readonly clock: Clock;
+  private readonly budget: FlowBudget | undefined;
+  private readonly onGrow: ((size: number) => void) | undefined;
+  private epochAt: number | undefined;
+  private epochConsumed = 0;
+  /** This window's share of the budget as last counted (credit + unread bytes). */
+  private accounted = 0;
+
+  constructor(opts: ReceiveWindowOptions) {
+    this.size = opts.initial;
+    this.peak = opts.initial;
+    this.credit = opts.initial;
+    this.max = Math.max(opts.max, opts.initial);
+    this.rtt = opts.rtt;
+    this.clock = opts.clock;
+    this.budget = opts.budget;
+    this.onGrow = opts.onGrow;
+    this.account();
+  }
+
+  /** Bytes received and not yet read by the consumer. */
+  get unread(): number {
+    return this.received - this.consumed;
+  }
+
+  /** Counts `n` arriving bytes; false when they overrun the credit granted. */
+  onReceive(n: number): boolean {
+    if (n > this.credit) return false;
+    // The first epoch starts with the first byte: how long the window takes to drain from there.
+    if (this.received === 0) this.epochAt = this.clock();
+    this.credit -= n;
+    this.received += n;
+    return true;
+  }
+
+  /** The consumer took `n` bytes (or they were dropped unread). */
+  onConsumed(n: number): void {
+    if (n <= 0) return;
+    this.consumed += n;
+    this.account();
+  }
+
+  /** The increment to grant the peer now (0: nothing yet). */
+  grant(): number {
+    const due = this.size - this.credit - this.unread;
+    if (due <= 0 || due < this.size / 4) return 0;
+    this.maybeGrow();
+    const want = this.size - this.credit - this.unread;
+    const holding = this.credit + this.unread;
+    const n = this.budget ? this.budget.allow(want, holding) : want;
+    // Under budget pressure, wait for a worthwhile grant unless nothing would be left to move.
+    if (n <= 0 || (n < want && n < this.size / 16 && holding > 0)) return 0;
+    this.credit += n;
+    this.account();
+    return n;
+  }
+
+  /**
+   * Raises the window to at least `size` (a tunnel's window keeps ahead of its streams'); the
+   * extra is granted with the next grant().
+   */
+  ensureAtLeast(size: number): void {
+    const next = Math.min(size, this.max);
+    if (next > this.size) this.setSize(next);
+  }
+
+  /** The channel is finished: its bytes no longer count against the budget. */
+  close(): void {
+    if (this.budget) this.budget.committed -= this.accounted;
+    this.accounted = 0;
+    this.credit = 0;
+  }
+
+  private maybeGrow(): void {
+    // Judged at every grant (a quarter window), not only past half a window as quic-go does:
+    // the test is a rate (faster than size / (4 x RTT)), whatever the fraction, and a long link
+    // reaches its window in half as many round trips.
+    const inEpoch = this.consumed - this.epochConsumed;
+    if (inEpoch < this.size / 4) return;
+    const rtt = this.rtt.smoothedMs;
+    if (rtt === undefined || this.epochAt === undefined) return;
+    const now = this.clock();
+    const fraction = inEpoch / this.size;
+    if (now - this.epochAt < 4 * fraction * rtt) {
+      const next = Math.min(this.size * 2, this.max);
+      // Growing needs room in the budget for the extra, as quic-go's allowWindowIncrease.
+      if (next > this.size && (!this.budget || this.budget.room() >= next - this.size)) {
+        this.setSize(next);
+        this.onGrow?.(next);
+      }
+    }
+    this.epochAt = now;
+    this.epochConsumed = this.consumed;
+  }
+
+  private setSize(size: number): void {
+    this.size = size;
+    this.peak = Math.max(this.peak, size);
+  }
+
+  private account(): void {
+    if (!this.budget) return;
+    const now = this.credit + this.unread;
+    this.budget.committed += now - this.accounted;
+    this.accounted = now;
+  }
+}
