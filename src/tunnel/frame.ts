@@ -127,6 +127,15 @@ export function encodeResponse(stream: number, head: ResponseHead): Buffer {
   return textFrame(FrameType.response, stream, withHeaders(`${head.status}\n${line(head.statusMessage, 'response')}`, head.headers, 'response'));
 }
 
+/** The 9-byte header of a DATA frame whose `length`-byte payload is sent after it, uncopied. */
+export function encodeDataHeader(stream: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_SIZE);
+  buf[0] = FrameType.data;
+  buf.writeUInt32BE(stream, 1);
+  buf.writeUInt32BE(length, 5);
+  return buf;
+}
+
 export function encodeData(stream: number, data: Uint8Array, start = 0, end = data.length): Buffer {
   const buf = header(FrameType.data, stream, end - start);
   buf.set(data.subarray(start, end), HEADER_SIZE);

@@ -10,10 +10,11 @@ import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { FlowState } from '../control/state.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, encodeOpen, encodeReset, encodeWindow, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import { decodeMessage, encodeDataHeader, encodeOpen, encodeReset, encodeWindow, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
 import { OUR_FEATURES, type Feature } from './features.js';
 import { ReceiveWindow, RttEstimator, type Clock, type FlowBudget } from './flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
+import { sendParts } from './wire.js';
 
 /**
  * Bytes queued for the tunnel socket (in ws and Node's socket buffer, and frames packed this
@@ -23,6 +24,14 @@ import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 export const TUNNEL_HIGH_WATER = 256 * 1024;
 /** Frames sent in one turn of the event loop are packed into messages of about this size. */
 export const BATCH_BYTES = 64 * 1024;
+/**
+ * A DATA payload this large goes in a message of its own, written after its header without
+ * being copied (wire.ts); smaller ones are copied into the turn's packed messages.
+ */
+export const BULK_DATA = 16 * 1024;
+
+/** A DATA frame kept as header and payload until it is written. */
+interface DataParts { head: Buffer; body: Buffer }
 /**
  * A tunnel's own window opens at this many stream windows (doc/protocol.md): as in HTTP/2,
  * bytes a stream's consumer has not read yet hold it, so it must take many stalled readers to
@@ -106,7 +115,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private lastPing = 0;
   private aliveSeen = false;
   /** Frames waiting for the end of this event-loop turn, and the writers waiting on them. */
-  private outbox: Buffer[] = [];
+  private outbox: (Buffer | DataParts)[] = [];
   private outboxBytes = 0;
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
@@ -291,14 +300,28 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       if (cb) queueMicrotask(() => cb(this.closedError()));
       return;
     }
-    this.bytesOut += frame.length;
-    this.outbox.push(frame);
-    this.outboxBytes += frame.length;
+    this.queue(frame, frame.length);
+    cb?.(null);
+  }
+
+  sendData(stream: number, payload: Buffer, cb?: SendCallback): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+      if (cb) queueMicrotask(() => cb(this.closedError()));
+      return;
+    }
+    const head = encodeDataHeader(stream, payload.length);
+    this.queue(payload.length >= BULK_DATA ? { head, body: payload } : Buffer.concat([head, payload]), head.length + payload.length);
+    cb?.(null);
+  }
+
+  private queue(entry: Buffer | DataParts, size: number): void {
+    this.bytesOut += size;
+    this.outbox.push(entry);
+    this.outboxBytes += size;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushNow);
     }
-    cb?.(null);
   }
 
   congested(): boolean {
@@ -332,18 +355,23 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     for (let i = 0; i < frames.length;) {
       const first = frames[i];
       if (first === undefined) break; // i < frames.length: never
-      // Small frames share a message; a frame of BATCH_BYTES or more (a full DATA) goes alone,
-      // so body bytes are not copied once more.
+      // Once the socket has taken the last message, writers waiting for room go on.
+      if (!Buffer.isBuffer(first)) {
+        // Bulk DATA goes alone, its payload written as it came (not copied behind its header).
+        sendParts(this.ws, this.opts.initiator, first.head, first.body, i + 1 === frames.length ? this.afterWrite : undefined);
+        i++;
+        continue;
+      }
+      // Small frames share a message of up to BATCH_BYTES.
       let j = i + 1;
       let size = first.length;
       while (j < frames.length) {
         const next = frames[j];
-        if (next === undefined || size + next.length > BATCH_BYTES) break;
+        if (next === undefined || !Buffer.isBuffer(next) || size + next.length > BATCH_BYTES) break;
         size += next.length;
         j++;
       }
-      const message = j - i === 1 ? first : Buffer.concat(frames.slice(i, j), size);
-      // Once the socket has taken the last message, writers waiting for room go on.
+      const message = j - i === 1 ? first : Buffer.concat(frames.slice(i, j) as Buffer[], size);
       this.ws.send(message, { binary: true }, j === frames.length ? this.afterWrite : undefined);
       i = j;
     }

@@ -9,7 +9,7 @@ import type { ResetCode } from '../errors.js';
 import type { Feature } from './features.js';
 import { ReceiveWindow, RttEstimator } from './flow.js';
 import {
-  encodeData, encodeEnd, encodeReset, encodeResponse, encodeTrailers, encodeWindow,
+  encodeEnd, encodeReset, encodeResponse, encodeTrailers, encodeWindow,
   type OpenHead, type ResetInfo, type ResponseHead,
 } from './frame.js';
 
@@ -27,6 +27,11 @@ export const WRITE_HIGH_WATER = 16 * 1024;
 export interface FrameSink {
   readonly localName: string;
   send(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /**
+   * Sends a DATA frame of `payload`, which is not copied: a writer must leave a chunk as it is
+   * once written (as Node's own sources do; a net.Socket's writes keep their chunks too).
+   */
+  sendData(stream: number, payload: Buffer, cb?: (err?: Error | null) => void): void;
   /** True while the tunnel holds as much as it should: DATA writers wait (see whenWritable). */
   congested(): boolean;
   /** Calls `resume` once, when the tunnel can take more (or is closed). */
@@ -308,7 +313,7 @@ export class TunnelStream extends Duplex {
       this.sink.spendCredit(n);
       this.bytesOut += n;
       this.lastActivity = Date.now();
-      this.sink.send(encodeData(this.id, chunk, offset, offset + n), last ? (err) => cb(err ?? null) : undefined);
+      this.sink.sendData(this.id, chunk.subarray(offset, offset + n), last ? (err) => cb(err ?? null) : undefined);
       offset += n;
     }
     if (chunk.length === 0) cb();

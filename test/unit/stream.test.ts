@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { at } from '../helpers/at.js';
-import { decodeFrame, type Frame } from '../../src/tunnel/frame.js';
+import { decodeFrame, encodeData, type Frame } from '../../src/tunnel/frame.js';
 import { MAX_DATA_FRAME, StreamResetError, TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
 
 const WAIT_MS = 2000;
@@ -21,6 +21,10 @@ class RecordingSink implements FrameSink {
   send(frame: Buffer, cb?: (err?: Error | null) => void): void {
     this.frames.push(decodeFrame(frame));
     if (cb) setImmediate(() => cb(null));
+  }
+
+  sendData(stream: number, payload: Buffer, cb?: (err?: Error | null) => void): void {
+    this.send(encodeData(stream, payload), cb);
   }
 
   congested(): boolean {
