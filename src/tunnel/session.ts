@@ -14,7 +14,7 @@ import { decodeMessage, encodeDataHeader, encodeOpen, encodeReset, encodeWindow,
 import { OUR_FEATURES, type Feature } from './features.js';
 import { ReceiveWindow, RttEstimator, type Clock, type FlowBudget } from './flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
-import { sendParts } from './wire.js';
+import { dataEntry, writeTurn, type OutboxEntry } from './outbox.js';
 
 /**
  * Bytes queued for the tunnel socket (in ws and Node's socket buffer, and frames packed this
@@ -22,16 +22,6 @@ import { sendParts } from './wire.js';
  * whatever the number of streams (see congested()).
  */
 export const TUNNEL_HIGH_WATER = 256 * 1024;
-/** Frames sent in one turn of the event loop are packed into messages of about this size. */
-export const BATCH_BYTES = 64 * 1024;
-/**
- * A DATA payload this large goes in a message of its own, written after its header without
- * being copied (wire.ts); smaller ones are copied into the turn's packed messages.
- */
-export const BULK_DATA = 16 * 1024;
-
-/** A DATA frame kept as header and payload until it is written. */
-interface DataParts { head: Buffer; body: Buffer }
 /**
  * A tunnel's own window opens at this many stream windows (doc/protocol.md): as in HTTP/2,
  * bytes a stream's consumer has not read yet hold it, so it must take many stalled readers to
@@ -115,7 +105,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private lastPing = 0;
   private aliveSeen = false;
   /** Frames waiting for the end of this event-loop turn, and the writers waiting on them. */
-  private outbox: (Buffer | DataParts)[] = [];
+  private outbox: OutboxEntry[] = [];
   private outboxBytes = 0;
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
@@ -310,11 +300,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       return;
     }
     const head = encodeDataHeader(stream, payload.length);
-    this.queue(payload.length >= BULK_DATA ? { head, body: payload } : Buffer.concat([head, payload]), head.length + payload.length);
+    this.queue(dataEntry(head, payload), head.length + payload.length);
     cb?.(null);
   }
 
-  private queue(entry: Buffer | DataParts, size: number): void {
+  private queue(entry: OutboxEntry, size: number): void {
     this.bytesOut += size;
     this.outbox.push(entry);
     this.outboxBytes += size;
@@ -350,32 +340,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away:
     // the close that follows fails every stream with tunnel_lost (502), never internal (500).
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    // One write for the whole turn: ws writes a message's header and payload separately.
-    this.socket.cork();
-    for (let i = 0; i < frames.length;) {
-      const first = frames[i];
-      if (first === undefined) break; // i < frames.length: never
-      // Once the socket has taken the last message, writers waiting for room go on.
-      if (!Buffer.isBuffer(first)) {
-        // Bulk DATA goes alone, its payload written as it came (not copied behind its header).
-        sendParts(this.ws, this.opts.initiator, first.head, first.body, i + 1 === frames.length ? this.afterWrite : undefined);
-        i++;
-        continue;
-      }
-      // Small frames share a message of up to BATCH_BYTES.
-      let j = i + 1;
-      let size = first.length;
-      while (j < frames.length) {
-        const next = frames[j];
-        if (next === undefined || !Buffer.isBuffer(next) || size + next.length > BATCH_BYTES) break;
-        size += next.length;
-        j++;
-      }
-      const message = j - i === 1 ? first : Buffer.concat(frames.slice(i, j) as Buffer[], size);
-      this.ws.send(message, { binary: true }, j === frames.length ? this.afterWrite : undefined);
-      i = j;
-    }
-    this.socket.uncork();
+    // One write for the whole turn; once the socket has taken it, writers waiting for room go on.
+    writeTurn(this.ws, this.socket, this.opts.initiator, frames, this.afterWrite);
   }
 
   private closedError(): StreamResetError {
