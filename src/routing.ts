@@ -5,11 +5,14 @@
  */
 import { canonicalName, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { WestError } from './errors.js';
+import type { RouteSpeaker } from './mesh/speaker.js';
 import { boundAcceptsLoopback, isLoopbackHost } from './net/loopback.js';
 import type { ProxyListener } from './proxy/near/listener.js';
 import type { TunnelClient } from './tunnel/client.js';
 import type { TunnelServer } from './tunnel/server.js';
+import type { OpenHead } from './tunnel/frame.js';
 import type { TunnelSession } from './tunnel/session.js';
+import type { TunnelStream } from './tunnel/stream.js';
 
 /** What routing reads of the running node (its live parts change on reload). */
 export interface RoutingHost {
@@ -17,6 +20,22 @@ export interface RoutingHost {
   readonly server: TunnelServer | undefined;
   readonly clients: ReadonlyMap<string, TunnelClient>;
   readonly listeners: ReadonlyMap<string, ProxyListener>;
+  /** The mesh's routes, when this node has them. */
+  readonly mesh?: RouteSpeaker;
+}
+
+/** Where a listener's requests are opened: a tunnel session, or a mesh route through one. */
+export interface StreamOpener {
+  readonly peerName: string;
+  openStream(head: OpenHead): TunnelStream;
+}
+
+/** Streams for `dest` opened on the session of the route's next hop, addressed by name. */
+function meshPath(session: TunnelSession, dest: string): StreamOpener {
+  return {
+    peerName: session.peerName,
+    openStream: (head) => session.openStream({ ...head, to: dest }),
+  };
 }
 
 /** One wait for a peer name, shared by every request that waits for it. */
@@ -31,8 +50,12 @@ export class Router {
 
   constructor(private readonly host: RoutingHost) {}
 
-  /** The tunnel session a listener's requests travel through, or why there is none. */
-  async sessionFor(listener: ListenerConfig): Promise<TunnelSession | WestError> {
+  /**
+   * The tunnel session a listener's requests travel through (for `en`, the best route of the
+   * mesh to that node: straight to it when it is a peer, else through the next hop), or why
+   * there is none.
+   */
+  async sessionFor(listener: ListenerConfig): Promise<StreamOpener | WestError> {
     const { name, tuning } = this.host.config;
     const target = listener.target;
     if (target.kind === 'ea') {
@@ -44,9 +67,11 @@ export class Router {
       // business: it is in this node's log (tunnel.redial) and /state.json, not in the answer.
       return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected`);
     }
+    const route = this.host.mesh?.lookup(target.name);
+    if (route) return route.path.length === 1 ? route.link : meshPath(route.link, route.dest);
     const session = this.host.server?.get(target.name) ?? await this.waitForPeer(target.name);
     if (session) return session;
-    return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server`);
+    return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server, and no tunnel has a route to it`);
   }
 
   /**

@@ -103,6 +103,7 @@ function resolveTuning(west: RawWest): Tuning {
     maxConnectionsPerAddress: west.maxConnectionsPerAddress ?? DEFAULT_TUNING.maxConnectionsPerAddress,
     errorDetail: west.errorDetail ?? DEFAULT_TUNING.errorDetail,
     trustedProxies: [...(west.trustedProxies ?? DEFAULT_TUNING.trustedProxies)],
+    wireVersion: west.wire ?? DEFAULT_TUNING.wireVersion,
   };
 }
 
@@ -136,6 +137,12 @@ function resolveEgress(egress: RawEgress | undefined): Map<string, string[]> | u
   return new Map(Object.entries(egress).map(([name, list]) => [name === '*' ? '*' : canonicalName(name), [...list]]));
 }
 
+function resolveTransit(transit: Record<string, string[]> | undefined): Map<string, string[]> | undefined {
+  if (!transit) return undefined;
+  const name = (n: string): string => (n === '*' ? '*' : canonicalName(n));
+  return new Map(Object.entries(transit).map(([origin, list]) => [name(origin), list.map(name)]));
+}
+
 function resolveMappings(listener: RawListener): MappingConfig[] {
   const mappings: MappingConfig[] = [];
   for (const [path, value] of Object.entries(listener)) {
@@ -166,6 +173,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     addClient({
       url, name: entry.nm ?? west.nm, early: entry.ee !== 'no',
       ...(token !== undefined ? { token } : {}), ...(tlsMaterial ? { tlsMaterial } : {}),
+      ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
     });
   }
 
@@ -186,6 +194,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   }
   const controlToken = files.secret(west.cpToken, ['west', 'cpToken']);
   const egress = resolveEgress(west.egress);
+  const transit = resolveTransit(west.transit);
 
   return {
     source,
@@ -197,6 +206,8 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     listeners,
     tuning: resolveTuning(west),
     ...(egress ? { egress } : {}),
+    ...(transit ? { transit } : {}),
+    relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
   };
 }

@@ -72,6 +72,15 @@ export interface RawWest {
   trustedProxies?: string[];
   /** Bearer token the control port requires. */
   cpToken?: RawSecret;
+  /** Newest wire version this node speaks: 3 (the mesh, default) or 2 (as the previous release). */
+  wire?: number;
+  /**
+   * Transit through this node (the mesh): originating node name (or "*") -> destination node
+   * names (or "*") whose streams this node relays. Absent = relays nothing.
+   */
+  transit?: Record<string, string[]>;
+  /** Peers whose relayed streams this node takes, believing the origin they name; "*" = any. */
+  relays?: string[];
 }
 
 export interface RawServer {
@@ -107,6 +116,8 @@ export interface RawClient {
   /** PEM client certificate and key, for servers that require one. */
   cert?: string;
   key?: string;
+  /** What a route through this tunnel costs (the mesh); default 1 per tunnel. */
+  cost?: number;
 }
 
 export interface RawConfig {
@@ -156,6 +167,8 @@ export interface ClientConfig {
   token?: string;
   /** CA to verify the server and client certificate, for `wss://`. */
   tlsMaterial?: TlsMaterial;
+  /** `cost`: what a route through this tunnel costs (absent = 1). */
+  cost?: number;
 }
 
 export interface MappingConfig {
@@ -199,6 +212,8 @@ export interface Tuning {
   errorDetail: ErrorDetail;
   /** `west.trustedProxies`, resolved: the addresses whose forwarding headers a listener keeps. */
   trustedProxies: string[];
+  /** `west.wire`: the newest wire version this node offers and accepts. */
+  wireVersion: number;
 }
 
 /**
@@ -225,6 +240,10 @@ export interface NodeConfig {
   egress?: Map<string, string[]>;
   /** Token the control port requires. */
   controlToken?: string;
+  /** `west.transit`, canonical: origin name or "*" -> destination names or "*"; absent = no transit. */
+  transit?: Map<string, string[]>;
+  /** `west.relays`, canonical: peers whose relayed streams this node takes ("*" = any). */
+  relays: string[];
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -245,6 +264,7 @@ export const DEFAULT_TUNING: Tuning = {
   maxConnectionsPerAddress: 256,
   errorDetail: 'full',
   trustedProxies: ['127.0.0.0/8', '::1'],
+  wireVersion: 3,
 };
 
 /** Default port of a proxy listener whose key names none (as the original). */

@@ -97,6 +97,12 @@ export function renderDump(state: NodeState): string {
   }
 
   const sections: [string, Json][] = [['west', west], ['wsts', wsts], ['wstc', wstc], ['proxy', proxy]];
+  // After the original's sections: the mesh's routes, by destination.
+  if (state.routes.length > 0) {
+    const routes: Record<string, Json> = {};
+    for (const r of state.routes) routes[r.name] = { nextHop: r.nextHop, path: r.path, hops: r.hops, cost: r.cost, since: r.since, ageS: r.ageS };
+    sections.push(['routes', routes]);
+  }
   return sections
     .map(([name, section]) => `--- ${name} object ---\n${pythonJson(section)}\n`)
     .join('');

@@ -10,6 +10,23 @@ export interface PeerState {
   streamsOpened: number;
   bytesIn: number;
   bytesOut: number;
+  /** The negotiated wire version (`west.v3`). */
+  wire: string;
+}
+
+/** One best route of the mesh (src/mesh/table.ts). */
+export interface RouteState {
+  /** Destination node. */
+  name: string;
+  /** The peer the route's streams are opened to. */
+  nextHop: string;
+  /** Node names from the next hop to the destination. */
+  path: string[];
+  hops: number;
+  cost: number;
+  /** When it became the best route, and for how long (seconds). */
+  since: string;
+  ageS: number;
 }
 
 export interface TunnelState {
@@ -29,6 +46,8 @@ export interface TunnelState {
   bytesOut: number;
   connects: number;
   lastError: string | undefined;
+  /** The negotiated wire version while connected (`west.v3`). */
+  wire: string | undefined;
 }
 
 export interface ListenerState {
@@ -54,4 +73,6 @@ export interface NodeState {
   server: { url: string; host: string; port: number; peers: PeerState[] } | undefined;
   tunnels: TunnelState[];
   listeners: ListenerState[];
+  /** The mesh's best route to every node this one reaches. */
+  routes: RouteState[];
 }

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, encodeOpen, encodeReset, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import { decodeMessage, encodeOpen, encodeReset, encodeRoutes, FrameError, MAX_STREAM_ID, MESH_VERSION, type Frame, type OpenHead } from './frame.js';
 import type { Feature } from './features.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 
@@ -54,6 +54,8 @@ export interface SessionOptions {
   socket: TunnelSocket;
   /** What the peer announced it can receive beyond the base protocol (none when absent). */
   peerFeatures?: ReadonlySet<Feature>;
+  /** The wire version negotiated on the upgrade (2 when absent). */
+  wireVersion?: number;
   log: Logger;
 }
 
@@ -61,6 +63,8 @@ export interface SessionEvents {
   /** The peer has sent something: the connection is live, not a stale handshake. */
   alive: [];
   stream: [TunnelStream];
+  /** Wire version 3: a ROUTES frame's payload (src/mesh/ reads it). */
+  routes: [payload: Buffer];
   close: [code: number, reason: string];
 }
 
@@ -70,6 +74,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly connectedAt = new Date();
+  /** The negotiated wire version: 3 carries the mesh (ROUTES frames, relayed streams). */
+  readonly wire: number;
   readonly streams = new Map<number, TunnelStream>();
   bytesIn = 0;
   bytesOut = 0;
@@ -104,6 +110,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.remoteAddress = opts.socket.remoteAddress ?? '';
     this.remotePort = opts.socket.remotePort ?? 0;
     this.nextId = opts.initiator ? 1 : 2;
+    this.wire = opts.wireVersion ?? 2;
 
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -142,8 +149,13 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const stream = new TunnelStream(this, id, { recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow });
     this.streams.set(id, stream);
     this.streamsOpened++;
-    this.send(encodeOpen(id, head));
+    this.send(encodeOpen(id, head, this.wire));
     return stream;
+  }
+
+  /** Sends a route advertisement (wire version 3 only; dropped on an older tunnel). */
+  sendRoutes(payload: Buffer): void {
+    if (this.wire >= MESH_VERSION) this.send(encodeRoutes(payload));
   }
 
   /**
@@ -294,7 +306,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.bytesIn += data.length;
     let frames: Frame[];
     try {
-      frames = decodeMessage(data);
+      frames = decodeMessage(data, this.wire);
     } catch (err) {
       this.protocolError(err instanceof FrameError ? err.message : String(err));
       return;
@@ -308,6 +320,10 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private dispatch(frame: Frame): void {
     if (frame.type === 'open') {
       this.onOpen(frame.stream, frame.head);
+      return;
+    }
+    if (frame.type === 'routes') {
+      this.emit('routes', frame.payload);
       return;
     }
     const stream = this.streams.get(frame.stream);

@@ -7,8 +7,7 @@
  */
 import type { FailureCode } from '../../errors.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
-import { canonicalName } from '../../config/types.js';
-import { PROTOCOL_VERSION, type OpenHead } from '../../tunnel/frame.js';
+import type { OpenHead } from '../../tunnel/frame.js';
 import type { Attempt, OutgoingContext } from './attempt.js';
 import { headerValues, setHeader, stripHopByHop } from '../shared/passes.js';
 import { rawPath, unsafePath } from '../shared/pathmap.js';
@@ -17,7 +16,10 @@ import { performExpectingContinue } from './expect.js';
 import { performPlain } from './plain.js';
 import { performUpgrade } from './upgrade.js';
 
-/** Performs the request a peer opened on `stream`. Never throws; failures become RESET frames. */
+/**
+ * Performs the request a peer opened on `stream` (src/mesh/arrive.ts has judged that it is
+ * addressed to this node; `peer` is its origin). Never throws; failures become RESET frames.
+ */
 export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
   const head = stream.head;
   if (!head) return;
@@ -101,9 +103,6 @@ function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: U
   if (unsafe) return { code: 'bad_request', message: `outgoing path ${JSON.stringify(rawPath(head.url))} has ${unsafe}, which west does not forward` };
   if (ctx.egress && !ctx.egress.allows(peer, url)) {
     return { code: 'egress_denied', message: `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)` };
-  }
-  if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
-    return { code: 'bad_request', message: `routing to node ${head.to} through ${ctx.nodeName} is not supported by this protocol version (west.v${PROTOCOL_VERSION})` };
   }
   // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
   const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);

@@ -13,8 +13,11 @@ import { addForwardingHeaders, framesBody, headerValues, isTrustedProxy, stripHo
 import { rawOutgoing, rawPath, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
 import type { Exchange } from './exchange.js';
 
-/** Finds (or dials, or waits for) the tunnel a listener's requests travel through. */
-export type SessionResolver = (listener: ListenerConfig) => Promise<TunnelSession | WestError>;
+/**
+ * Finds (or dials, or waits for) the tunnel a listener's requests travel through: a session,
+ * or a route of the mesh that opens its streams on one.
+ */
+export type SessionResolver = (listener: ListenerConfig) => Promise<Pick<TunnelSession, 'peerName' | 'openStream'> | WestError>;
 
 /** What routing needs of the listener a request arrived at. */
 export interface RouteTable {
