@@ -83,6 +83,10 @@ function listenerFindings(root: Json): Finding[] {
   const findings: Finding[] = [];
   const nodeName = section(root, 'west').nm;
   const hasServer = typeof section(root, 'wsts').sp === 'string';
+  // With the mesh, `en` may name any node reached through this node's tunnels, its server's
+  // clients or the servers it dials: only a node with no tunnel at all cannot reach it.
+  const hasTunnel = hasServer || Object.keys(section(root, 'wstc')).length > 0 ||
+    Object.values(section(root, 'proxy')).some((l) => isRecord(l) && typeof l.ea === 'string');
   for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
@@ -102,7 +106,7 @@ function listenerFindings(root: Json): Finding[] {
     }
     const en = listener.en;
     if (typeof en === 'string' && en !== '') {
-      if (!hasServer) {
+      if (!hasTunnel) {
         findings.push({ at: [...at, 'en'], message: "names a peer that connects to this node's tunnel server, but wsts.sp is not set" });
       } else if (typeof nodeName === 'string' && canonicalName(en) === canonicalName(nodeName)) {
         findings.push({ at: [...at, 'en'], message: `names this node itself (west.nm is ${JSON.stringify(nodeName)}); it must name a peer` });
