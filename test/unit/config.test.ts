@@ -134,14 +134,32 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
     Object.assign(c.west, {
       responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0,
       peerWait: 0.5, reconnectMin: 0.1, reconnectMax: 2, maxStreams: 10, maxHeaderSize: 4096, idleTimeout: 60,
-      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
+      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'], wire: 2,
     });
   }));
   assert.deepEqual(config.tuning, {
     responseTimeoutMs: 2500, connectTimeoutMs: 1000, heartbeatMs: 5000, drainTimeoutMs: 3000,
     streamWindow: 65536, maxHops: 3, retryAfterS: 0,
     peerWaitMs: 500, reconnectMinMs: 100, reconnectMaxMs: 2000, maxStreams: 10, maxHeaderSize: 4096, idleTimeoutMs: 60_000,
-    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
+    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'], wireVersion: 2,
+  });
+});
+
+test('the mesh keys: west.wire (3 by default), west.transit and west.relays in canonical names, wstc cost', () => {
+  const plain = parseConfig(edited(() => {}));
+  assert.equal(plain.tuning.wireVersion, 3);
+  assert.equal(plain.transit, undefined, 'no transit by default');
+  assert.deepEqual(plain.relays, []);
+  const config = parseConfig(edited((c) => {
+    Object.assign(c.west, { transit: { 'ws://site-A': ['ws://site-C/', '*'], '*': ['hub'] }, relays: ['ws://hub', '*'] });
+    c.wstc = { 'ws://127.0.0.1:9802': { cost: 7 } };
+  }));
+  assert.deepEqual([...(config.transit ?? [])], [['site-A', ['site-C', '*']], ['*', ['hub']]]);
+  assert.deepEqual(config.relays, ['hub', '*']);
+  assert.equal(config.clients.find((x) => x.url === 'ws://127.0.0.1:9802')?.cost, 7);
+  assert.throws(() => parseConfig(edited((c) => { c.west.wire = 4; c.west.transit = { A: 'C' }; c.west.relays = 'hub'; })), (err: ConfigError) => {
+    assert.deepEqual(err.issues.map((i) => i.path).sort(), ['west.relays', 'west.transit.A', 'west.wire']);
+    return true;
   });
 });
 
@@ -344,8 +362,8 @@ const badCases: BadCase[] = [
     expect: [`${P}["/q?a=1"]: a mapping path cannot contain "?" or "#"`],
   },
   {
-    name: 'en without wsts.sp',
-    text: edited((c) => { delete c.wsts.sp; c.proxy[L] = { en: 'peer', '/': { ou: 'http://x' } }; }),
+    name: 'en without any tunnel (no wsts.sp, no wstc, no ea)',
+    text: edited((c) => { delete c.wsts.sp; c.wstc = {}; c.proxy = { [L]: { en: 'peer', '/': { ou: 'http://x' } } }; }),
     expect: [`${P}.en: names a peer that connects to this node's tunnel server, but wsts.sp is not set`],
   },
   {
