@@ -7,6 +7,7 @@ import { parseTunnelUrl, serverEndpoint } from '../config/endpoint.js';
 import { formatPath } from '../config/messages.js';
 import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from '../config/types.js';
 import { accepts, isLoopback, isWildcard } from './hosts.js';
+import { meshPath, transitProblem, type MeshPath } from './mesh-routes.js';
 
 export interface TopoNode {
   /** Position on the command line. */
@@ -58,14 +59,30 @@ export class Deployment {
   }
 
   /** Who performs a listener's requests: its `ea` tunnel's server, or the peer its `en` names. */
-  performerOf(node: TopoNode, listener: ListenerConfig): { node?: TopoNode; why: string } {
+  performerOf(node: TopoNode, listener: ListenerConfig): { node?: TopoNode; why: string; via?: TopoNode[] } {
     const target = listener.target;
     if (target.kind === 'ea') {
       const server = this.tunnelOf(node, target.url)?.server;
       return server ? { node: server, why: '' } : { why: `no server for ${target.url}` };
     }
     const peer = this.peersNamed(node, target.name)[0];
-    return peer ? { node: peer.client, why: '' } : { why: `no peer ${canonicalName(target.name)}` };
+    if (peer) return { node: peer.client, why: '' };
+    const routed = this.routeTo(node, target.name);
+    if (routed && !routed.refused) return { node: routed.dest, why: '', via: routed.path.hops.slice(0, -1) };
+    return { why: routed?.refused ?? `no peer or route ${canonicalName(target.name)}` };
+  }
+
+  /**
+   * The mesh's route from `node` to the node called `name` once routes have converged, and why
+   * the transit policy on the way would refuse it (src/mesh/); undefined when there is none.
+   */
+  routeTo(node: TopoNode, name: string): { dest: TopoNode; path: MeshPath<TopoNode>; refused?: string } | undefined {
+    const dest = this.nodes.find((n) => n.name === canonicalName(name));
+    if (!dest) return undefined;
+    const path = meshPath(this.tunnels, node, dest);
+    if (!path) return undefined;
+    const refused = transitProblem(this.tunnels, node, path);
+    return { dest, path, ...(refused ? { refused } : {}) };
   }
 
   sameMachine(a: TopoNode, b: TopoNode): boolean {

@@ -68,7 +68,13 @@ function unknownNames(d: Deployment): TopologyFinding[] {
       const path = listenerPath(listener, 'en');
       const peer = peers[0];
       if (!peer) {
-        findings.push({ rule: 'unknown name', severity: 'error', file: node.file, path, message: whyNoPeer(d, node, name) });
+        // Not a client of this node: the mesh may still route to it (src/mesh/).
+        const routed = d.routeTo(node, name);
+        if (routed && !routed.refused) continue;
+        const message = routed?.refused
+          ? `names ${JSON.stringify(name)}, reached through ${routed.path.hops.map((n) => n.name).join(' -> ')}, but ${routed.refused}: requests would get 403`
+          : whyNoPeer(d, node, name);
+        findings.push({ rule: 'unknown name', severity: 'error', file: node.file, path, message });
       } else if (peers.every((p) => !p.config.early)) {
         const usesIt = peer.client.config.listeners.some((l) => l.target.kind === 'ea' && l.target.url === peer.config.url);
         findings.push(usesIt
