@@ -69,7 +69,8 @@ export class Deployment {
     if (peer) return { node: peer.client, why: '' };
     const routed = this.routeTo(node, target.name);
     if (routed && !routed.refused) return { node: routed.dest, why: '', via: routed.path.hops.slice(0, -1) };
-    return { why: routed?.refused ?? `no peer or route ${canonicalName(target.name)}` };
+    const why = `no peer ${canonicalName(target.name)}`;
+    return { why: routed?.refused ? `${why}; ${routed.refused}` : why };
   }
 
   /**

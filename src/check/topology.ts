@@ -72,7 +72,7 @@ function unknownNames(d: Deployment): TopologyFinding[] {
         const routed = d.routeTo(node, name);
         if (routed && !routed.refused) continue;
         const message = routed?.refused
-          ? `names ${JSON.stringify(name)}, reached through ${routed.path.hops.map((n) => n.name).join(' -> ')}, but ${routed.refused}: requests would get 403`
+          ? `${whyNoPeer(d, node, name)}; the mesh reaches it through ${routed.path.hops.map((n) => n.name).join(' -> ')}, but ${routed.refused}: requests would get 403`
           : whyNoPeer(d, node, name);
         findings.push({ rule: 'unknown name', severity: 'error', file: node.file, path, message });
       } else if (peers.every((p) => !p.config.early)) {

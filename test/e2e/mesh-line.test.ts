@@ -16,7 +16,7 @@ import { decodeMessage, encodeEnd, encodeOpen, type Frame, type OpenHead } from 
 import { Mesh } from '../helpers/mesh.js';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { patternSha256 } from '../helpers/origin.js';
-import { originAndTempDir } from '../helpers/west.js';
+import { originAndTempDir, runCli } from '../helpers/west.js';
 
 const fixture = originAndTempDir('west-mesh-line-');
 
@@ -92,6 +92,10 @@ describe('a line of five nodes, routed by name', () => {
     assert.match(dump.text, /--- proxy object ---[\s\S]*--- routes object ---\n\{\n\s+"B":\{/);
     const metrics = await fetchText(`${mesh.proc('A').controlUrl()}/metrics`);
     assert.match(metrics.text, /^west_routes 4$/m);
+    const page = await fetchText(mesh.proc('A').controlUrl(), { headers: { Accept: 'text/html' } });
+    assert.match(page.text, /Routes of the mesh[\s\S]*B → C → D → E/);
+    const cli = await runCli(['state', mesh.proc('A').controlUrl()]);
+    assert.match(cli.stdout, /\nroutes: 4\n[\s\S]*\n {2}E via B: B -> C -> D -> E \(4 hops, cost 4\)/);
     const tunnel = (await mesh.state('E')).tunnels[0];
     assert.equal(tunnel?.wire, 'west.v3');
   });

@@ -124,12 +124,19 @@ test('renderDump: the four section headers, in order', () => {
   assert.deepEqual(headers, ['--- west object ---', '--- wsts object ---', '--- wstc object ---', '--- proxy object ---']);
 });
 
-test('renderDump: the mesh\'s routes come after the original sections, by destination', () => {
-  const route: RouteState = { name: 'L2', nextHop: 'L', path: ['L', 'L2'], hops: 2, cost: 2, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
+test('renderDump: the mesh\'s routes come after the original sections, by destination, on a node whose en is routed beyond its peers', () => {
+  const route: RouteState = { name: 'case2.L.fiap.org', nextHop: 'hub', path: ['hub', 'case2.L.fiap.org'], hops: 2, cost: 2, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
   const text = renderDump(state({ routes: [route] }));
   const headers = text.split('\n').filter((l) => l.startsWith('---'));
   assert.deepEqual(headers, ['--- west object ---', '--- wsts object ---', '--- wstc object ---', '--- proxy object ---', '--- routes object ---']);
-  assert.match(sectionText(text, 'routes'), /"L2":\{\n\s+"ageS":10,\n\s+"cost":2,\n\s+"hops":2,\n\s+"nextHop":"L",/);
+  assert.match(sectionText(text, 'routes'), /"case2\.L\.fiap\.org":\{\n\s+"ageS":10,\n\s+"cost":2,\n\s+"hops":2,\n\s+"nextHop":"hub",/);
+});
+
+test('renderDump: a classic deployment (its routes are its own peers) keeps the original four sections', () => {
+  const direct: RouteState = { name: 'case2.L.fiap.org', nextHop: 'case2.L.fiap.org', path: ['case2.L.fiap.org'], hops: 1, cost: 1, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
+  const far: RouteState = { name: 'other', nextHop: 'case2.L.fiap.org', path: ['case2.L.fiap.org', 'other'], hops: 2, cost: 2, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
+  const headers = renderDump(state({ routes: [direct, far] })).split('\n').filter((l) => l.startsWith('---'));
+  assert.deepEqual(headers, ['--- west object ---', '--- wsts object ---', '--- wstc object ---', '--- proxy object ---']);
 });
 
 test('renderDump: every section is a header line and one JSON document, nothing else', () => {
