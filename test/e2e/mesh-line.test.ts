@@ -10,6 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import WebSocket from 'ws';
 import { decodeMessage, encodeEnd, encodeOpen, type Frame, type OpenHead } from '../../src/tunnel/frame.js';
@@ -112,16 +113,52 @@ describe('a line of five nodes, routed by name', () => {
     assert.equal(seen.headers.via?.split(',').length, 1, 'one west listener on the way (A)');
   });
 
-  test('32 MiB down and 16 MiB up through four relays, hash-checked', async () => {
-    const down = await download(`${aUrl}/far/bytes/${32 * 1024 * 1024}`);
+  test('100 MiB down and 100 MiB up through four relays (three middle nodes), hash-checked', async () => {
+    const size = 100 * 1024 * 1024;
+    const down = await download(`${aUrl}/far/bytes/${size}`);
     assert.equal(down.status, 200);
-    assert.equal(down.bytes, 32 * 1024 * 1024);
-    assert.equal(down.sha256, patternSha256(32 * 1024 * 1024));
-    const up = await upload(`${aUrl}/far/upload`, 16 * 1024 * 1024);
+    assert.equal(down.bytes, size);
+    assert.equal(down.sha256, patternSha256(size));
+    const up = await upload(`${aUrl}/far/upload`, size);
     assert.equal(up.status, 200, up.text);
     const echo = JSON.parse(up.text) as { bodyBytes: number; sha256: string };
-    assert.equal(echo.bodyBytes, 16 * 1024 * 1024);
+    assert.equal(echo.bodyBytes, size);
     assert.equal(echo.sha256, up.sha256);
+  });
+
+  test('a slow reader: each middle node holds about a window per stream, its RSS stays under 150 MiB', async () => {
+    const rss = (name: string): number => {
+      const status = readFileSync(`/proc/${mesh.proc(name).child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    };
+    const peak = new Map<string, number>();
+    const sample = (): void => { for (const n of ['B', 'C', 'D']) peak.set(n, Math.max(peak.get(n) ?? 0, rss(n))); };
+    const timer = setInterval(sample, 50);
+    try {
+      const size = 48 * 1024 * 1024;
+      const got = await new Promise<{ bytes: number; sha256: string }>((resolve, reject) => {
+        http.get(`${aUrl}/far/bytes/${size}`, { agent: false }, (res) => {
+          const hash = createHash('sha256');
+          let bytes = 0;
+          // About 24 MiB/s: slower than four loopback hops can deliver, so every hop waits on its window.
+          res.on('data', (c: Buffer) => {
+            bytes += c.length;
+            hash.update(c);
+            res.pause();
+            setTimeout(() => res.resume(), Math.ceil(c.length / (24 * 1024)));
+          });
+          res.on('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+      assert.equal(got.bytes, size);
+      assert.equal(got.sha256, patternSha256(size));
+    } finally {
+      clearInterval(timer);
+    }
+    sample();
+    console.log(`# peak RSS of the middle nodes during a slow 48 MiB download: ${[...peak].map(([n, b]) => `${n} ${(b / 1024 / 1024).toFixed(0)} MiB`).join(', ')}`);
+    for (const [n, bytes] of peak) assert.ok(bytes < 150 * 1024 * 1024, `${n}'s RSS peaked at ${bytes} bytes`);
   });
 
   test('a failure at the far end names the far end', async () => {
