@@ -10,7 +10,7 @@ import { boundAcceptsLoopback, isLoopbackHost } from './net/loopback.js';
 import type { ProxyListener } from './proxy/near/listener.js';
 import type { TunnelClient } from './tunnel/client.js';
 import type { TunnelServer } from './tunnel/server.js';
-import type { OpenHead } from './tunnel/frame.js';
+import { MESH_VERSION, type OpenHead } from './tunnel/frame.js';
 import type { TunnelSession } from './tunnel/session.js';
 import type { TunnelStream } from './tunnel/stream.js';
 
@@ -30,11 +30,14 @@ export interface StreamOpener {
   openStream(head: OpenHead): TunnelStream;
 }
 
-/** Streams for `dest` opened on the session of the route's next hop, addressed by name. */
-function meshPath(session: TunnelSession, dest: string): StreamOpener {
+/**
+ * Streams for `dest` opened on the session of the route's next hop, addressed by name (and with
+ * the rest of a pinned path, `via`).
+ */
+function meshPath(session: TunnelSession, dest: string, via: string[] = []): StreamOpener {
   return {
     peerName: session.peerName,
-    openStream: (head) => session.openStream({ ...head, to: dest }),
+    openStream: (head) => session.openStream({ ...head, to: dest, ...(via.length > 0 ? { via } : {}) }),
   };
 }
 
@@ -67,11 +70,27 @@ export class Router {
       // business: it is in this node's log (tunnel.redial) and /state.json, not in the answer.
       return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected`);
     }
+    const via = listener.via ?? [];
+    if (via.length > 0) return this.pinned(via, target.name);
     const route = this.host.mesh?.lookup(target.name);
     if (route) return route.path.length === 1 ? route.link : meshPath(route.link, route.dest);
     const session = this.host.server?.get(target.name) ?? await this.waitForPeer(target.name);
     if (session) return session;
     return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server, and no tunnel has a route to it`);
+  }
+
+  /** A pinned path (`via`): its first node must be a peer of this node speaking the mesh. */
+  private pinned(via: string[], dest: string): StreamOpener | WestError {
+    const { name } = this.host.config;
+    const [first = '', ...rest] = via;
+    const route = this.host.mesh?.lookup(first);
+    if (route?.path.length !== 1) {
+      return new WestError('no_route', name, `the first node of the pinned path ("via"), ${first}, is not connected to this node`);
+    }
+    if (route.link.wire < MESH_VERSION) {
+      return new WestError('unsupported', name, `the first node of the pinned path ("via"), ${first}, speaks an older wire version, which cannot carry a path`);
+    }
+    return meshPath(route.link, canonicalName(dest), rest);
   }
 
   /**

@@ -7,7 +7,7 @@ import { parseTunnelUrl, serverEndpoint } from '../config/endpoint.js';
 import { formatPath } from '../config/messages.js';
 import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from '../config/types.js';
 import { accepts, isLoopback, isWildcard } from './hosts.js';
-import { meshPath, transitProblem, type MeshPath } from './mesh-routes.js';
+import { meshPath, pinnedPath, transitProblem, type MeshPath } from './mesh-routes.js';
 
 export interface TopoNode {
   /** Position on the command line. */
@@ -67,7 +67,7 @@ export class Deployment {
     }
     const peer = this.peersNamed(node, target.name)[0];
     if (peer) return { node: peer.client, why: '' };
-    const routed = this.routeTo(node, target.name);
+    const routed = this.routeTo(node, target.name, listener.via);
     if (routed && !routed.refused) return { node: routed.dest, why: '', via: routed.path.hops.slice(0, -1) };
     const why = `no peer ${canonicalName(target.name)}`;
     return { why: routed?.refused ? `${why}; ${routed.refused}` : why };
@@ -77,10 +77,20 @@ export class Deployment {
    * The mesh's route from `node` to the node called `name` once routes have converged, and why
    * the transit policy on the way would refuse it (src/mesh/); undefined when there is none.
    */
-  routeTo(node: TopoNode, name: string): { dest: TopoNode; path: MeshPath<TopoNode>; refused?: string } | undefined {
-    const dest = this.nodes.find((n) => n.name === canonicalName(name));
+  routeTo(node: TopoNode, name: string, via?: readonly string[]): { dest: TopoNode; path: MeshPath<TopoNode>; refused?: string } | undefined {
+    const named = (n: string): TopoNode | undefined => this.nodes.find((x) => x.name === canonicalName(n));
+    const dest = named(name);
     if (!dest) return undefined;
-    const path = meshPath(this.tunnels, node, dest);
+    let path: MeshPath<TopoNode> | undefined;
+    if (via && via.length > 0) {
+      const hops = [...via.map(named), dest];
+      if (hops.some((h) => h === undefined)) return undefined;
+      const pinned = pinnedPath(this.tunnels, node, hops as TopoNode[]);
+      if (typeof pinned === 'string') return { dest, path: { hops: hops as TopoNode[], cost: 0 }, refused: pinned };
+      path = pinned;
+    } else {
+      path = meshPath(this.tunnels, node, dest);
+    }
     if (!path) return undefined;
     const refused = transitProblem(this.tunnels, node, path);
     return { dest, path, ...(refused ? { refused } : {}) };

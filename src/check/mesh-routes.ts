@@ -77,6 +77,19 @@ export function meshPath<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[]
   return best;
 }
 
+/** A pinned path (`via`, then the destination) from `src`: its cost, or which link is missing. */
+export function pinnedPath<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[], src: N, hops: N[]): MeshPath<N> | string {
+  let at = src;
+  let cost = 0;
+  for (const next of hops) {
+    const e = edges(tunnels, at).find((x) => x.to === next);
+    if (!e) return `the pinned path ("via") goes from ${at.name} to ${next.name}, but no tunnel both speak the mesh on joins them`;
+    cost += e.cost;
+    at = next;
+  }
+  return { hops, cost };
+}
+
 /**
  * Why a stream from `src` along `path` would be refused (a sentence naming the node and the
  * setting), or undefined when every node on the way lets it through.

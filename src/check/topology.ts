@@ -69,7 +69,7 @@ function unknownNames(d: Deployment): TopologyFinding[] {
       const peer = peers[0];
       if (!peer) {
         // Not a client of this node: the mesh may still route to it (src/mesh/).
-        const routed = d.routeTo(node, name);
+        const routed = d.routeTo(node, name, listener.via);
         if (routed && !routed.refused) continue;
         const message = routed?.refused
           ? `${whyNoPeer(d, node, name)}; the mesh reaches it through ${routed.path.hops.map((n) => n.name).join(' -> ')}, but ${routed.refused}: requests would get 403`

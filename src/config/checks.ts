@@ -105,6 +105,17 @@ function listenerFindings(root: Json): Finding[] {
       else findings.push({ at: [...at, path], message: `is the same path as ${JSON.stringify(first)} (a trailing "/" does not count)` });
     }
     const en = listener.en;
+    const via = listener.via;
+    if (Array.isArray(via)) {
+      const names = via.filter((v): v is string => typeof v === 'string').map(canonicalName);
+      if (typeof en !== 'string') {
+        findings.push({ at: [...at, 'via'], message: 'pins a path to the node "en" names: it needs "en"' });
+      } else if (names.includes(canonicalName(en)) || (typeof nodeName === 'string' && names.includes(canonicalName(nodeName)))) {
+        findings.push({ at: [...at, 'via'], message: 'lists the nodes between this one and the "en" node: neither this node nor the "en" node' });
+      } else if (new Set(names).size !== names.length) {
+        findings.push({ at: [...at, 'via'], message: 'names a node twice (a path never passes a node twice)' });
+      }
+    }
     if (typeof en === 'string' && en !== '') {
       if (!hasTunnel) {
         findings.push({ at: [...at, 'en'], message: "names a peer that connects to this node's tunnel server, but wsts.sp is not set" });

@@ -146,7 +146,7 @@ function resolveTransit(transit: Record<string, string[]> | undefined): Map<stri
 function resolveMappings(listener: RawListener): MappingConfig[] {
   const mappings: MappingConfig[] = [];
   for (const [path, value] of Object.entries(listener)) {
-    if (!path.startsWith('/') || typeof value !== 'object') continue;
+    if (!path.startsWith('/') || typeof value !== 'object' || Array.isArray(value)) continue;
     mappings.push({
       path: normaliseMappingPath(path),
       outgoing: must(parseOutgoingUrl(value.ou), `mapping ${path}`),
@@ -190,7 +190,10 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     }
     const { host, port, tls } = must(parseListenerKey(key), key);
     const tlsMaterial = tls ? files.tls({ cert: listener.cert, key: listener.key }, ['proxy', key]) : undefined;
-    listeners.push({ key, host, port, ...(tlsMaterial ? { tlsMaterial } : {}), target, mappings: resolveMappings(listener) });
+    listeners.push({
+      key, host, port, ...(tlsMaterial ? { tlsMaterial } : {}), target, mappings: resolveMappings(listener),
+      ...(listener.via ? { via: listener.via.map(canonicalName) } : {}),
+    });
   }
   const controlToken = files.secret(west.cpToken, ['west', 'cpToken']);
   const egress = resolveEgress(west.egress);

@@ -165,7 +165,13 @@ const listener: SchemaObject = {
     en: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name of a connected peer)' },
     cert: file('the certificate chain of an https:// listener'),
     key: file('the private key of an https:// listener'),
-  } satisfies Record<'ea' | 'en' | 'cert' | 'key', SchemaObject>,
+    via: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', minLength: 1, message: 'must be a node name' },
+      message: 'must be a list of node names: the path to the "en" node, first hop first',
+    },
+  } satisfies Record<'ea' | 'en' | 'cert' | 'key' | 'via', SchemaObject>,
   patternProperties: { '^/': mapping },
   additionalProperties: false,
   // strictRequired wants each required key declared beside it, hence the `true` schemas.

@@ -16,7 +16,9 @@ export interface RawListener {
   /** PEM files for an `https://` listener. */
   cert?: string;
   key?: string;
-  [path: string]: RawMapping | string | undefined;
+  /** With `en`: the nodes the requests must pass, in order, before the one `en` names (the mesh). */
+  via?: string[];
+  [path: string]: RawMapping | string | string[] | undefined;
 }
 
 /**
@@ -191,6 +193,8 @@ export interface ListenerConfig extends Endpoint {
   tlsMaterial?: TlsMaterial;
   target: ListenerTarget;
   mappings: MappingConfig[];
+  /** `via`, canonical: a pinned path to the `en` node (absent = the mesh's best route). */
+  via?: string[];
 }
 
 export interface Tuning {

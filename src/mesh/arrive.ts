@@ -51,9 +51,13 @@ export function arrive(stream: TunnelStream, session: TunnelSession, ctx: Arriva
     refuse('hop_limit', `stream passed ${head.hops} nodes on its way to ${head.to}; the limit is ${ctx.maxHops}`);
     return;
   }
-  const route = ctx.speaker.lookup(head.to);
-  if (!route) {
-    refuse('no_route', `node ${ctx.nodeName} has no route to ${head.to}`);
+  // A pinned path (`via`) names the next hop, which must be a peer; otherwise the routes decide.
+  const [pinnedNext, ...pinnedRest] = head.via ?? [];
+  const route = ctx.speaker.lookup(pinnedNext ?? head.to);
+  if (!route || (pinnedNext !== undefined && route.path.length !== 1)) {
+    refuse('no_route', pinnedNext !== undefined
+      ? `node ${ctx.nodeName} is not connected to ${pinnedNext}, the next node of the stream's pinned path`
+      : `node ${ctx.nodeName} has no route to ${head.to}`);
     return;
   }
   if (route.link === session) {
@@ -66,7 +70,8 @@ export function arrive(stream: TunnelStream, session: TunnelSession, ctx: Arriva
   }
   let outbound: TunnelStream;
   try {
-    outbound = route.link.openStream({ ...head, hops: head.hops + 1, from: origin });
+    const { via: _pinned, ...rest } = head;
+    outbound = route.link.openStream({ ...rest, hops: head.hops + 1, from: origin, ...(pinnedRest.length > 0 ? { via: pinnedRest } : {}) });
   } catch (err) {
     const e = err instanceof WestError ? err : new WestError('internal', ctx.nodeName, String(err));
     refuse(e.code, e.message);

@@ -56,6 +56,11 @@ export interface OpenHead {
    * in version 2) = the peer that opened this stream.
    */
   from?: string;
+  /**
+   * Wire version 3: the nodes the stream must still pass, in order, before `to` (a pinned path,
+   * `"via"` of a listener); absent or empty = each node follows its routes.
+   */
+  via?: string[];
   /** Request id, carried across hops for logs. */
   id: string;
   /**
@@ -128,12 +133,12 @@ function withHeaders(text: string, headers: string[], what: string): string {
 }
 
 /**
- * OPEN: kind, method, url, hops, to, id, upgrade ('' for none), in version 3 from, then header
- * names and values.
+ * OPEN: kind, method, url, hops, to, id, upgrade ('' for none), in version 3 from and via (names
+ * separated by spaces), then header names and values.
  */
 export function encodeOpen(stream: number, head: OpenHead, version = 2): Buffer {
   const text = `${head.kind}\n${line(head.method, 'open')}\n${line(head.url, 'open')}\n${head.hops}\n${line(head.to, 'open')}\n` +
-    `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}` + (version >= MESH_VERSION ? `\n${line(head.from ?? '', 'open')}` : '');
+    `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}` + (version >= MESH_VERSION ? `\n${line(head.from ?? '', 'open')}\n${line((head.via ?? []).join(' '), 'open')}` : '');
   return textFrame(FrameType.open, stream, withHeaders(text, head.headers, 'open'));
 }
 
@@ -210,7 +215,7 @@ function field(f: string[], i: number, what: string): string {
 
 function decodeOpen(buf: Buffer, version: number): OpenHead {
   const f = fields(buf);
-  const n = version >= MESH_VERSION ? 8 : 7;
+  const n = version >= MESH_VERSION ? 9 : 7;
   if (f.length < n || (f.length - n) % 2 !== 0) {
     throw new FrameError(`open frame: expected ${n} fields, then header names and values in pairs`);
   }
@@ -222,7 +227,12 @@ function decodeOpen(buf: Buffer, version: number): OpenHead {
     headers: f.slice(n),
   };
   if (f[6]) head.upgrade = f[6];
-  if (n === 8 && f[7]) head.from = f[7];
+  if (n === 9 && f[7]) head.from = f[7];
+  if (n === 9 && f[8]) {
+    const via = f[8].split(' ');
+    if (via.includes('')) throw new FrameError('open frame: "via" must be node names separated by single spaces');
+    head.via = via;
+  }
   return head;
 }
 

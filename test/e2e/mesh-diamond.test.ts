@@ -35,10 +35,16 @@ describe('a diamond: two paths to one site', () => {
     mesh = await Mesh.launch(fixture.dir, [
       { name: 'B', ...hub },
       { name: 'C', ...hub },
-      { name: 'A', dials: ['B', 'C'], proxy: { 'http://127.0.0.1:0': { en: 'D', '/d': { ou: `${origin}/d` } } } },
+      {
+        name: 'A', dials: ['B', 'C'], proxy: {
+          'http://127.0.0.1:0': { en: 'D', '/d': { ou: `${origin}/d` } },
+          'http://127.0.0.2:0': { en: 'D', via: ['C'], '/d': { ou: `${origin}/d` } },
+          'http://127.0.0.3:0': { en: 'D', via: ['nowhere'], '/d': { ou: `${origin}/d` } },
+        },
+      },
       { name: 'D', dials: ['B', 'C'], west: { relays: ['B', 'C'], egress: { A: [origin] } } },
     ]);
-    aUrl = mesh.proc('A').listenerUrl();
+    aUrl = mesh.proc('A').listenerUrl('http://127.0.0.1:0');
     await mesh.route('A', 'D', { via: 'B', hops: 2 });
     // D is also reachable through C (not the best route): wait until A has heard of it, so the
     // failover below measures the withdrawal, not a first advertisement.
@@ -47,6 +53,21 @@ describe('a diamond: two paths to one site', () => {
 
   after(async () => {
     await mesh?.stopAll();
+  });
+
+  test('a listener with "via": ["C"] goes through C although B is the best route; a via that is not a peer: 503', async () => {
+    const opened = async (hub: string): Promise<number> =>
+      (await mesh.state(hub)).server?.peers.find((p) => p.name === 'D')?.streamsOpened ?? -1;
+    const [b0, c0] = [await opened('B'), await opened('C')];
+    const r = await fetchText(`${mesh.proc('A').listenerUrl('http://127.0.0.2:0')}/d/echo`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([await opened('B') - b0, await opened('C') - c0], [0, 1], 'the stream was relayed by C, not B');
+    const best = await fetchText(`${aUrl}/d/echo`);
+    assert.equal(best.status, 200, best.text);
+    assert.deepEqual([await opened('B') - b0, await opened('C') - c0], [1, 1], 'without via: B');
+    const nowhere = await fetchText(`${mesh.proc('A').listenerUrl('http://127.0.0.3:0')}/d/echo`);
+    assert.equal(nowhere.status, 503, nowhere.text);
+    assert.match(nowhere.text, /pinned path/);
   });
 
   test('B dies mid-run: in-flight requests through it fail, new ones go through C within a second; B comes back and takes the route again', async () => {

@@ -299,7 +299,7 @@ const badCases: BadCase[] = [
   {
     name: 'listener key that is neither ea, en nor a path',
     text: edited((c) => { c.proxy[L].px = { ou: 'http://x' }; }),
-    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key" or a path starting with "/")`],
+    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key", "via" or a path starting with "/")`],
   },
   {
     name: 'bad listener address',
@@ -365,6 +365,21 @@ const badCases: BadCase[] = [
     name: 'en without any tunnel (no wsts.sp, no wstc, no ea)',
     text: edited((c) => { delete c.wsts.sp; c.wstc = {}; c.proxy = { [L]: { en: 'peer', '/': { ou: 'http://x' } } }; }),
     expect: [`${P}.en: names a peer that connects to this node's tunnel server, but wsts.sp is not set`],
+  },
+  {
+    name: 'via without en',
+    text: edited((c) => { c.proxy[L].via = ['hub']; }),
+    expect: [`${P}.via: pins a path to the node "en" names: it needs "en"`],
+  },
+  {
+    name: 'via naming the en node',
+    text: edited((c) => { c.proxy[L] = { en: 'site-C', via: ['hub', 'ws://site-C'], '/': { ou: 'http://x' } }; }),
+    expect: [`${P}.via: lists the nodes between this one and the "en" node`],
+  },
+  {
+    name: 'via that is not a list of names',
+    text: edited((c) => { c.proxy[L] = { en: 'site-C', via: 'hub', '/': { ou: 'http://x' } }; }),
+    expect: [`${P}.via: must be a list of node names`],
   },
   {
     name: 'en naming this node',
