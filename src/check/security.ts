@@ -1,8 +1,8 @@
 /**
  * Settings that work but leave a door open: a token or key file other users can read, a
- * control port on every interface or a public address without a token, listener mappings without a `ca` allowlist
- * on an address other machines reach. A node logs each at start-up as a `security.*` warning;
- * `west check` prints them as warnings. None of them stops anything.
+ * control port on every interface or a public address without a token, listener mappings
+ * without a `ca` allowlist on an address other machines reach. A node logs each at start-up
+ * as a `security.*` warning; `west check` prints them as warnings. None of them stops anything.
  */
 import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
