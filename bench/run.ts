@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the benchmark's command line. Which figures to make, for how long, where to
- * write them; the work is in throughput.ts, memory.ts, streams.ts, clients.ts and
+ * write them; the work is in throughput.ts, wan.ts, memory.ts, streams.ts, clients.ts and
  * profile.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,12 +14,15 @@ import { runProfile } from './profile.js';
 import { runContext, writeSections } from './report.js';
 import { runStreams } from './streams.js';
 import { runThroughput } from './throughput.js';
+import { runWan } from './wan.js';
 
 const USAGE = `npm run bench -- [options]
 
 Figures (none given: --throughput):
   --throughput        direct vs nginx vs node-http-proxy vs west one hop vs west three nodes,
                       driven by wrk, with CPU per request of every process (default)
+  --wan               west one hop with a delay relay on the tunnel (RTT 0, 20, 100 ms) beside
+                      plain TCP through the same relay: downloads and request time
   --memory            peak RSS of each west process: 1 GiB through three nodes to a slow reader
   --streams           1,000 concurrent streams over one tunnel
   --clients           1,000 client nodes connected to one tunnel server
@@ -27,12 +30,15 @@ Figures (none given: --throughput):
   --all               all of the above
 
 Options:
-  --duration <s>      seconds per measured line (default 10)
+  --duration <s>      seconds per measured line (default 10); --wan stops each download
+                      at twice this
   --rounds <n>        split each line's time over n passes over all lines (default 2), so
                       that bursts of other work on the machine fall on every line alike
   --quick             2 s per line, a smoke check; does not write the doc unless --out is given
   --connections <n>   connections of the load runs (default 50)
   --threads <n>       wrk threads (default 2)
+  --rtts <list>       RTTs of --wan in ms (default 0,20,100)
+  --window <bytes>    streamWindow of --wan's raised-window line (default 16777216)
   --west-json <json>  extra keys for every west node's "west" object, e.g.
                       '{"streamWindow":1048576}', to compare builds or settings
   --size-mib <n>      body of the memory run (default 1024)
@@ -43,7 +49,7 @@ Options:
   --no-write          print only
   -h, --help`;
 
-const SECTIONS = ['throughput', 'memory', 'streams', 'clients', 'profile'] as const;
+const SECTIONS = ['throughput', 'wan', 'memory', 'streams', 'clients', 'profile'] as const;
 
 interface Args {
   sections: Set<(typeof SECTIONS)[number]>;
@@ -52,6 +58,8 @@ interface Args {
   rounds: number;
   connections: number;
   threads: number;
+  rttsMs: number[];
+  window: number;
   tuning: Record<string, unknown> | undefined;
   sizeBytes: number;
   rateMiBps: number;
@@ -65,6 +73,13 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} needs a positive number, not ${JSON.stringify(value)}`);
   return n;
+}
+
+function rttList(value: string | undefined): number[] {
+  if (value === undefined) return [0, 20, 100];
+  const list = value.split(',').map((v) => Number(v.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isFinite(n) || n < 0)) throw new Error(`--rtts needs a list of milliseconds like 0,20,100, not ${JSON.stringify(value)}`);
+  return list;
 }
 
 function westJson(value: string | undefined): Record<string, unknown> | undefined {
@@ -85,6 +100,7 @@ function parse(argv: string[]): Args {
     strict: true,
     options: {
       throughput: { type: 'boolean' },
+      wan: { type: 'boolean' },
       memory: { type: 'boolean' },
       streams: { type: 'boolean' },
       clients: { type: 'boolean' },
@@ -95,6 +111,8 @@ function parse(argv: string[]): Args {
       quick: { type: 'boolean' },
       connections: { type: 'string' },
       threads: { type: 'string' },
+      rtts: { type: 'string' },
+      window: { type: 'string' },
       'west-json': { type: 'string' },
       'size-mib': { type: 'string' },
       rate: { type: 'string' },
@@ -121,6 +139,8 @@ function parse(argv: string[]): Args {
     rounds: Math.round(positive('rounds', values.rounds, values.quick ? 1 : 2)),
     connections: positive('connections', values.connections, 50),
     threads: Math.round(positive('threads', values.threads, 2)),
+    rttsMs: rttList(values.rtts),
+    window: Math.round(positive('window', values.window, 16 * 1024 * 1024)),
     tuning: westJson(values['west-json']),
     sizeBytes: Math.round(positive('size-mib', values['size-mib'], 1024) * 1024 * 1024),
     rateMiBps: positive('rate', values.rate, 64),
@@ -151,7 +171,12 @@ async function main(): Promise<void> {
         threads: args.threads, ...(args.tuning ? { tuning: args.tuning } : {}),
       }, ctx));
     }
-
+    if (args.sections.has('wan')) {
+      sections.set('wan', await runWan({
+        dir, rttsMs: args.rttsMs, capS: 2 * args.durationS, requests: 20, window: args.window,
+        ...(args.tuning ? { tuning: args.tuning } : {}),
+      }, ctx));
+    }
     if (args.sections.has('memory')) {
       sections.set('memory', await runMemory({ dir, sizeBytes: args.sizeBytes, rateMiBps: args.rateMiBps, pauseEveryMiB: 128, pauseMs: 1000 }, ctx));
     }
