@@ -113,6 +113,11 @@ async function runAutocannon(spec: LoadSpec): Promise<LoadCounts> {
 type Generator = (spec: LoadSpec) => Promise<LoadCounts>;
 let chosen: { name: GeneratorName; run: Generator } | undefined;
 
+/** Takes autocannon even when wrk is installed (`--autocannon`: to compare the two). */
+export function preferAutocannon(): void {
+  chosen = { name: 'autocannon', run: runAutocannon };
+}
+
 /** wrk when installed; otherwise autocannon, said loudly once. */
 export function loadGenerator(): { name: GeneratorName; run: Generator } {
   if (chosen) return chosen;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runClients } from './clients.js';
 import { runMemory } from './memory.js';
+import { preferAutocannon } from './load.js';
 import { installCleanup, interrupted, ROOT, stopAll } from './procs.js';
 import { runProfile } from './profile.js';
 import { runContext, writeSections } from './report.js';
@@ -37,6 +38,7 @@ Options:
   --quick             2 s per line, a smoke check; does not write the doc unless --out is given
   --connections <n>   connections of the load runs (default 50)
   --threads <n>       wrk threads (default 2)
+  --autocannon        drive the load with autocannon even when wrk is installed
   --rtts <list>       RTTs of --wan in ms (default 0,20,100)
   --window <bytes>    streamWindow of --wan's raised-window line (default 16777216)
   --west-json <json>  extra keys for every west node's "west" object, e.g.
@@ -61,6 +63,7 @@ interface Args {
   rttsMs: number[];
   window: number;
   tuning: Record<string, unknown> | undefined;
+  autocannon: boolean;
   sizeBytes: number;
   rateMiBps: number;
   count: number;
@@ -111,6 +114,7 @@ function parse(argv: string[]): Args {
       quick: { type: 'boolean' },
       connections: { type: 'string' },
       threads: { type: 'string' },
+      autocannon: { type: 'boolean' },
       rtts: { type: 'string' },
       window: { type: 'string' },
       'west-json': { type: 'string' },
@@ -142,6 +146,7 @@ function parse(argv: string[]): Args {
     rttsMs: rttList(values.rtts),
     window: Math.round(positive('window', values.window, 16 * 1024 * 1024)),
     tuning: westJson(values['west-json']),
+    autocannon: values.autocannon === true,
     sizeBytes: Math.round(positive('size-mib', values['size-mib'], 1024) * 1024 * 1024),
     rateMiBps: positive('rate', values.rate, 64),
     count: Math.round(positive('count', values.count, 1000)),
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}\n`);
     process.exit(2);
   }
+  if (args.autocannon) preferAutocannon();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'west-bench-'));
   installCleanup(() => rm(dir, { recursive: true, force: true }));
   const ctx = runContext(argv);
