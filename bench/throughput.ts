@@ -76,7 +76,7 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
     '',
     loadTable(many),
     '',
-    `One connection, 100 B body, ${perLine} (latency; percentiles to the microsecond):`,
+    `One connection, 100 B body, ${perLine}; latency percentiles to the microsecond:`,
     '',
     latencyTable(one),
     '',
