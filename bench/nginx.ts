@@ -4,12 +4,16 @@
  * proxying to the origin over HTTP/1.1 with an upstream keep-alive pool, no access log, its
  * error log and temporary files in a directory of its own.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort, waitFor200 } from './net.js';
 import { spawnProgram } from './procs.js';
 import { DEBIAN_PACKAGE, findProgram, warnLoudly } from './programs.js';
 import { LABEL, type Target } from './topology.js';
+
+function nginxDir(workDir: string): string {
+  return path.join(workDir, 'nginx');
+}
 
 /** The configuration: one server, every path proxied to the origin unchanged. */
 export function nginxConf(dir: string, listenPort: number, originPort: number): string {
@@ -55,7 +59,7 @@ export async function startNginx(originPort: number, workDir: string): Promise<T
     ]);
     return undefined;
   }
-  const dir = path.join(workDir, 'nginx');
+  const dir = nginxDir(workDir);
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
@@ -68,4 +72,18 @@ export async function startNginx(originPort: number, workDir: string): Promise<T
     child.exited.then((code) => { throw new Error(`nginx exited with ${code ?? child.signal} at start-up:\n${child.stderr.slice(-3000)}`); }),
   ]);
   return { label: LABEL.nginx, base, hops: 1, west: [], proxies: [{ name: 'nginx', pid: child.pid }] };
+}
+
+/** What nginx wrote to its error log (warn and above) during the run, as a markdown paragraph. */
+export async function nginxLogText(workDir: string, limit = 10): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path.join(nginxDir(workDir), 'error.log'), 'utf8');
+  } catch {
+    return 'nginx wrote no error log.';
+  }
+  const lines = text.split('\n').filter((l) => l.trim() && !l.includes('[notice]'));
+  if (lines.length === 0) return 'nginx logged no warnings or errors.';
+  const more = lines.length > limit ? `\n… and ${lines.length - limit} more lines` : '';
+  return `nginx logged ${lines.length} line(s) at warn/error level:\n\n\`\`\`\n${lines.slice(0, limit).join('\n')}${more}\n\`\`\``;
 }

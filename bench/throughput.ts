@@ -5,7 +5,7 @@
 import type { MeteredProc } from './cpu.js';
 import { BODIES, linesOf, measure, type Body, type Planned } from './lines.js';
 import { loadGenerator } from './load.js';
-import { startNginx } from './nginx.js';
+import { nginxLogText, startNginx } from './nginx.js';
 import { withProcesses } from './procs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { cpuTable, latencyTable, loadTable, targetsTable } from './throughput-tables.js';
@@ -92,5 +92,6 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
     '',
     ...(errorLines.length ? [`Errors the load generator saw:\n\n\`\`\`\n${errorLines.join('\n')}\n\`\`\``, ''] : []),
     incidentsText(incidents),
+    ...(nginx ? ['', await nginxLogText(opts.dir)] : []),
   ].join('\n');
 }
