@@ -53,7 +53,7 @@ export const LOG_EVENTS = {
   'mesh.transit_denied': { level: 'warn', what: 'a stream refused by `west.transit` or `west.relays` (the client got 403)' },
   'security.open_relay': { level: 'warn', what: "at start: this node performs its peers' requests and has no `west.egress` allowlist" },
   'security.secret_file_readable': { level: 'warn', what: 'at start: a token or TLS key file that group or others can read' },
-  'security.control_port_open': { level: 'warn', what: 'at start: a control port on every interface without `west.cpToken`' },
+  'security.control_port_open': { level: 'warn', what: 'at start: a control port on every interface or on a public address without `west.cpToken`' },
   'security.mapping_without_ca': {
     level: 'warn',
     what: 'at start: mappings without `ca` on a listener other machines reach ([security.md](security.md#warnings-settings-that-work-but-leave-a-door-open))',

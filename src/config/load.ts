@@ -21,8 +21,28 @@ export { parseEndpoint } from './endpoint.js';
 
 const validate = compileConfigSchema();
 
+export interface ReadOptions {
+  /**
+   * Secrets that are not on this machine (a token's unset variable or absent file, a TLS key
+   * file) are listed in `skipped` instead of failing the load: `west check --skip-secrets`.
+   * Such a config is for checking only; a node never runs with this.
+   */
+  skipSecrets?: boolean;
+}
+
+export interface ReadConfig {
+  config: NodeConfig;
+  /** Secrets not read (with `skipSecrets`), each at its JSON path with why. */
+  skipped: ConfigIssue[];
+}
+
 /** Parses and validates config text; `source` names the file in messages. Throws ConfigError. */
 export function parseConfig(text: string, source = ''): NodeConfig {
+  return readConfig(text, source).config;
+}
+
+/** parseConfig, with what `options` left unread. Throws ConfigError. */
+export function readConfig(text: string, source = '', options: ReadOptions = {}): ReadConfig {
   const file = source === '' ? undefined : source;
   // Editors on Windows may save a byte-order mark, which JSON.parse rejects.
   const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
@@ -39,21 +59,26 @@ export function parseConfig(text: string, source = ''): NodeConfig {
     ...crossReferenceFindings(root),
   ];
   if (findings.length > 0) throw configError(inFileOrder(findings, scan), file);
-  const files = new ConfigFiles(source === '' ? process.cwd() : path.dirname(path.resolve(source)));
+  const files = new ConfigFiles(source === '' ? process.cwd() : path.dirname(path.resolve(source)), options.skipSecrets);
   const config = resolve(root as RawConfig, source, files);
   if (files.findings.length > 0) throw configError(inFileOrder(files.findings, scan), file);
-  return config;
+  return { config, skipped: inFileOrder(files.skipped, scan) };
 }
 
 /** Reads and parses a config file. Throws ConfigError (ConfigReadError when the file cannot be read). */
 export async function loadConfigFile(file: string): Promise<NodeConfig> {
+  return (await readConfigFile(file)).config;
+}
+
+/** loadConfigFile, with what `options` left unread. */
+export async function readConfigFile(file: string, options: ReadOptions = {}): Promise<ReadConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ConfigReadError(file, whyUnreadable(err));
   }
-  return parseConfig(text, file);
+  return readConfig(text, file, options);
 }
 
 function configError(issues: ConfigIssue[], file: string | undefined): ConfigError {

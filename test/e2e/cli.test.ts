@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -105,33 +105,7 @@ describe('--version and --help', () => {
   });
 });
 
-// Each check is its own process; running a few at once keeps the file quick.
-describe('west check on the samples', { concurrency: 4 }, () => {
-  const cases = readdirSync(SAMPLES).filter((d) => statSync(path.join(SAMPLES, d)).isDirectory()).sort();
-
-  test('sample/ has the case1..case4 topologies', () => {
-    for (const c of ['case1', 'case2', 'case3', 'case4']) assert.ok(cases.includes(c), `sample/${c} is missing`);
-  });
-
-  for (const c of cases) {
-    const files = readdirSync(path.join(SAMPLES, c)).filter((f) => f.endsWith('.json')).sort();
-    for (const f of files) {
-      test(`west check -c sample/${c}/${f} exits 0 and prints ok`, async () => {
-        const file = path.join(SAMPLES, c, f);
-        const r = await runCli(['check', '-c', file]);
-        assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-        assert.ok(r.stdout.includes(`${file}: ok`), r.stdout);
-        assert.doesNotMatch(r.stderr, STACK_LINE);
-      });
-    }
-    test(`west check of sample/${c} as one topology exits 0`, async () => {
-      const args = files.flatMap((f) => ['-c', path.join(SAMPLES, c, f)]);
-      const r = await runCli(['check', ...args]);
-      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-      for (const f of files) assert.ok(r.stdout.includes(`${path.join(SAMPLES, c, f)}: ok`), r.stdout);
-    });
-  }
-});
+// west check on every sample directory: check-samples.test.ts.
 
 describe('the original samples', { concurrency: 4 }, () => {
   const fixtures = path.join(ROOT, 'test', 'fixtures', 'original');

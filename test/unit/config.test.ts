@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, parseConfig, parseEndpoint } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig, parseEndpoint, readConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_TUNING } from '../../src/config/types.js';
 
@@ -501,3 +501,19 @@ for (const [text, message] of badEndpoints) {
     assert.throws(() => parseEndpoint(text), message);
   });
 }
+
+test('skipSecrets (west check --skip-secrets): tokens and TLS keys not on this machine are listed, not errors; certificates and other problems still are', () => {
+  const tls = join(repoRoot, 'sample/hardened/tls');
+  const config = {
+    west: { nm: 'n', cpToken: { env: 'WEST_TEST_SURELY_UNSET' } },
+    wsts: { sp: 'wss://127.0.0.1:9801', cert: join(tls, 'relay.crt'), key: '/nonexistent/relay.key', tokens: { site: { file: '/nonexistent/site.token' } } },
+  };
+  const text = JSON.stringify(config);
+  assert.throws(() => readConfig(text, 'n.json'), (err: unknown) => err instanceof ConfigError && err.issues.length === 3);
+  const { config: read, skipped } = readConfig(text, 'n.json', { skipSecrets: true });
+  assert.equal(read.controlToken, undefined);
+  assert.deepEqual(skipped.map((s) => s.path), ['west.cpToken.env', 'wsts.key', 'wsts.tokens.site.file']);
+  assert.match(skipped[0]?.message ?? '', /environment variable WEST_TEST_SURELY_UNSET is not set/);
+  const noCert = JSON.stringify({ ...config, wsts: { ...config.wsts, cert: '/nonexistent/relay.crt' } });
+  assert.throws(() => readConfig(noCert, 'n.json', { skipSecrets: true }), /wsts\.cert: cannot read "\/nonexistent\/relay\.crt": no such file/);
+});
