@@ -49,7 +49,7 @@ export class RouteSpeaker {
     this.told.set(session, told);
     const announced: Advert[] = [];
     for (const dest of this.table.destinations()) {
-      const a = this.table.advertFor(session, dest);
+      const a = this.table.advertFor(session, dest, canonicalName(session.localName));
       if (a) {
         announced.push(a);
         told.set(dest, key(a));
@@ -96,7 +96,7 @@ export class RouteSpeaker {
       const announced: Advert[] = [];
       const withdrawn: string[] = [];
       for (const dest of dests) {
-        const a = this.table.advertFor(session, dest);
+        const a = this.table.advertFor(session, dest, canonicalName(session.localName));
         const before = told.get(dest);
         if (a) {
           const k = key(a);

@@ -88,7 +88,9 @@ export class RouteTable<L> {
     }
     for (const a of announced) {
       if (a.dest === l.peer && a.path.length === 1) continue;
-      if (this.acceptable(a) && (l.learned.has(a.dest) || l.learned.size < MAX_ROUTES_PER_LINK)) {
+      // A path starts with the name the peer is known by on this link (the name it presented,
+      // or the server's): a peer cannot pass its routes off as another node's.
+      if (a.path[0] === l.peer && this.acceptable(a) && (l.learned.has(a.dest) || l.learned.size < MAX_ROUTES_PER_LINK)) {
         l.learned.set(a.dest, { path: [...a.path], cost: a.cost });
         touched.push(a.dest);
       } else if (a.dest !== l.peer && l.learned.delete(a.dest)) {
@@ -128,14 +130,15 @@ export class RouteTable<L> {
 
   /**
    * What this node tells the peer on `link` about `dest`: itself, or its best route with its
-   * own name in front; undefined (a withdrawal) when it has none, when that route runs through
-   * the same link (the peer would only hear its own route back), or past the hop limit.
+   * own name in front (`as`: the name the peer knows it by on that link, by default `self`);
+   * undefined (a withdrawal) when it has none, when that route runs through the same link (the
+   * peer would only hear its own route back), or past the hop limit.
    */
-  advertFor(link: L, dest: string): Advert | undefined {
-    if (dest === this.self) return { dest, path: [this.self], cost: 0 };
+  advertFor(link: L, dest: string, as = this.self): Advert | undefined {
+    if (dest === this.self) return { dest: as, path: [as], cost: 0 };
     const r = this.best.get(dest);
     if (!r || r.link === link || r.path.length + 1 > this.maxHops) return undefined;
-    return { dest, path: [this.self, ...r.path], cost: r.cost };
+    return { dest, path: [as, ...r.path], cost: r.cost };
   }
 
   private recompute(dests: Iterable<string>): string[] {

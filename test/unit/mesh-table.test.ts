@@ -39,6 +39,21 @@ test('a path that names this node, repeats a name, ends elsewhere or is too long
   assert.deepEqual(t.routes().map((r) => r.dest), ['B']);
 });
 
+test('a path that does not start with the peer is not learned: a peer cannot pass its routes off as another node\'s', () => {
+  const t = table();
+  t.addLink('l1', 'B');
+  assert.deepEqual(t.learn('l1', [{ dest: 'C', path: ['X', 'C'], cost: 1 }]), []);
+  assert.equal(t.lookup('C'), undefined);
+});
+
+test('a node is named on each link as the peer knows it (the name it presented there)', () => {
+  const t = table();
+  t.addLink('l1', 'B');
+  t.addLink('l2', 'C');
+  assert.deepEqual(t.advertFor('l1', 'A', 'A-at-B'), { dest: 'A-at-B', path: ['A-at-B'], cost: 0 });
+  assert.deepEqual(t.advertFor('l1', 'C', 'A-at-B'), { dest: 'C', path: ['A-at-B', 'C'], cost: 1 });
+});
+
 test('a bad announcement replaces a good one as a withdrawal', () => {
   const t = table();
   t.addLink('l1', 'B');
