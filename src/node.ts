@@ -3,7 +3,7 @@
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
 import { EventEmitter } from 'node:events';
-import type { ClientConfig, ListenerConfig, NodeConfig } from './config/types.js';
+import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { securityFindings } from './check/security.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
@@ -11,6 +11,7 @@ import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
 import { arrive, type ArrivalContext } from './mesh/arrive.js';
 import { RouteSpeaker } from './mesh/speaker.js';
+import { learnAllowed } from './mesh/transit.js';
 import { snapshotState } from './node-state.js';
 import type { OutgoingContext } from './proxy/far/attempt.js';
 import { EgressPolicy } from './proxy/far/egress.js';
@@ -316,7 +317,7 @@ export class WestNode {
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, wireVersion: tuning.wireVersion, log: this.log,
     });
     server.on('session', (s) => {
-      this.adopt(s, 1);
+      this.adopt(s, 1, false);
       this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: true });
       s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: false, code, reason }));
     });
@@ -331,7 +332,7 @@ export class WestNode {
       reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, wireVersion: t.wireVersion, log: this.log,
     });
     client.on('session', (s) => {
-      this.adopt(s, c.cost ?? 1);
+      this.adopt(s, c.cost ?? 1, true);
       this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: true });
       s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: false, code, reason }));
     });
@@ -376,10 +377,13 @@ export class WestNode {
 
   /**
    * A tunnel is a link of the mesh; streams its peer opens are requests to perform here or to
-   * relay (src/mesh/arrive.ts), refused once we are draining.
+   * relay (src/mesh/arrive.ts), refused once we are draining. `dialed`: this node dialed the
+   * peer's tunnel server (which decides what the peer may advertise by default, `west.learn`).
    */
-  private adopt(session: TunnelSession, cost: number): void {
-    this.mesh.attach(session, cost);
+  private adopt(session: TunnelSession, cost: number, dialed: boolean): void {
+    const peer = canonicalName(session.peerName);
+    // Read at each advert, so a reload's west.learn applies to what peers say next.
+    this.mesh.attach(session, cost, (dest) => learnAllowed(this.config.learn, peer, dest, dialed));
     session.on('stream', (stream) => {
       if (this.stopped) {
         stream.on('error', () => { /* the reset tells the peer; nothing else to do */ });

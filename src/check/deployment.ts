@@ -7,7 +7,7 @@ import { parseTunnelUrl, serverEndpoint } from '../config/endpoint.js';
 import { formatPath } from '../config/messages.js';
 import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from '../config/types.js';
 import { accepts, isLoopback, isWildcard } from './hosts.js';
-import { meshPath, pinnedPath, transitProblem, type MeshPath } from './mesh-routes.js';
+import { learnProblem, meshPath, pinnedPath, transitProblem, type MeshPath } from './mesh-routes.js';
 
 export interface TopoNode {
   /** Position on the command line. */
@@ -75,9 +75,10 @@ export class Deployment {
 
   /**
    * The mesh's route from `node` to the node called `name` once routes have converged, and why
-   * the transit policy on the way would refuse it (src/mesh/); undefined when there is none.
+   * the transit policy on the way would refuse it (src/mesh/), with the status requests get
+   * then (403; 503 when a node on the way would not learn the route); undefined when there is none.
    */
-  routeTo(node: TopoNode, name: string, via?: readonly string[]): { dest: TopoNode; path: MeshPath<TopoNode>; refused?: string } | undefined {
+  routeTo(node: TopoNode, name: string, via?: readonly string[]): { dest: TopoNode; path: MeshPath<TopoNode>; refused?: string; status?: number } | undefined {
     const named = (n: string): TopoNode | undefined => this.nodes.find((x) => x.name === canonicalName(n));
     const dest = named(name);
     if (!dest) return undefined;
@@ -90,10 +91,14 @@ export class Deployment {
       path = pinned;
     } else {
       path = meshPath(this.tunnels, node, dest);
+      if (!path) {
+        const unlearned = meshPath(this.tunnels, node, dest, false);
+        const refused = unlearned && learnProblem(this.tunnels, node, unlearned);
+        return unlearned && refused ? { dest, path: unlearned, refused, status: 503 } : undefined;
+      }
     }
-    if (!path) return undefined;
     const refused = transitProblem(this.tunnels, node, path);
-    return { dest, path, ...(refused ? { refused } : {}) };
+    return { dest, path, ...(refused ? { refused, status: 403 } : {}) };
   }
 
   sameMachine(a: TopoNode, b: TopoNode): boolean {

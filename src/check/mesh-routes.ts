@@ -2,11 +2,13 @@
  * The mesh's routes of a deployment, computed offline: the route a node's streams to another
  * node take once the mesh has converged (the same order as src/mesh/table.ts: lowest cost, then
  * fewest hops, then the names of the path), and whether the transit policy of every node on it
- * lets the stream through (src/mesh/transit.ts). Every tunnel both ends speak version 3 on is a
+ * lets the stream through (src/mesh/transit.ts). A node learns a route only from a peer its
+ * `west.learn` lets advertise that destination, so a path is taken only where every node on
+ * it would have learned it. Every tunnel both ends speak version 3 on is a
  * link; its cost is the dialling side's `wstc[url].cost` one way and 1 the other.
  */
 import type { ClientConfig, NodeConfig } from '../config/types.js';
-import { originOf, transitAllowed } from '../mesh/transit.js';
+import { learnAllowed, originOf, transitAllowed } from '../mesh/transit.js';
 
 /** What the computation reads of a node and a tunnel of the deployment (deployment.ts). */
 export interface RouteNode {
@@ -33,6 +35,9 @@ interface Edge<N> {
   cost: number;
   /** The name `to` knows the sender by (the name a client presents, or the server's nm). */
   senderKnownAs: string;
+  /** The name the sender knows `to` by, and whether the sender dialed it (`west.learn`). */
+  knownAs: string;
+  dialed: boolean;
 }
 
 /** Deployments are small; past this many partial paths the search gives up. */
@@ -43,14 +48,17 @@ function edges<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[], from: N)
   for (const t of tunnels) {
     const server = t.server;
     if (!server || server.config.tuning.wireVersion < 3 || t.client.config.tuning.wireVersion < 3) continue;
-    if (t.client === from) out.push({ to: server, cost: t.config.cost ?? 1, senderKnownAs: t.presents });
-    else if (server === from) out.push({ to: t.client, cost: 1, senderKnownAs: server.name });
+    if (t.client === from) out.push({ to: server, cost: t.config.cost ?? 1, senderKnownAs: t.presents, knownAs: server.name, dialed: true });
+    else if (server === from) out.push({ to: t.client, cost: 1, senderKnownAs: server.name, knownAs: t.presents, dialed: false });
   }
   return out;
 }
 
-/** The route `src`'s streams to `dest` take, or undefined when there is none. */
-export function meshPath<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[], src: N, dest: N): MeshPath<N> | undefined {
+/**
+ * The route `src`'s streams to `dest` take, or undefined when there is none. `learn: false`
+ * ignores `west.learn` (to tell a deployment with no way at all from one that refuses a route).
+ */
+export function meshPath<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[], src: N, dest: N, learn = true): MeshPath<N> | undefined {
   if (src === dest) return undefined;
   const maxHops = src.config.tuning.maxHops;
   let best: MeshPath<N> | undefined;
@@ -64,6 +72,8 @@ export function meshPath<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[]
     if (budget-- <= 0) return;
     for (const e of edges(tunnels, at)) {
       if (e.to === src || path.includes(e.to)) continue;
+      // `at` hears of `dest` from `e.to` only where its west.learn lets that peer say so.
+      if (learn && e.to !== dest && !learnAllowed(at.config.learn, e.knownAs, dest.name, e.dialed)) continue;
       const next = { hops: [...path, e.to], cost: cost + e.cost };
       if (best && next.cost > best.cost) continue;
       if (e.to === dest) {
@@ -88,6 +98,21 @@ export function pinnedPath<N extends RouteNode>(tunnels: readonly RouteTunnel<N>
     at = next;
   }
   return { hops, cost };
+}
+
+/** Which node on `path` would not learn the route to its end, as a sentence; undefined when all would. */
+export function learnProblem<N extends RouteNode>(tunnels: readonly RouteTunnel<N>[], src: N, path: MeshPath<N>): string | undefined {
+  const dest = path.hops[path.hops.length - 1];
+  if (!dest) return undefined;
+  let at = src;
+  for (const next of path.hops) {
+    const e = edges(tunnels, at).find((x) => x.to === next);
+    if (e && next !== dest && !learnAllowed(at.config.learn, e.knownAs, dest.name, e.dialed)) {
+      return `${at.name} does not learn the route to ${dest.name} from ${e.knownAs}, a client of its tunnel server (west.learn)`;
+    }
+    at = next;
+  }
+  return undefined;
 }
 
 /**

@@ -162,10 +162,11 @@ function resolveEgress(egress: RawEgress | undefined): Map<string, string[]> | u
   return new Map(Object.entries(egress).map(([name, list]) => [name === '*' ? '*' : canonicalName(name), [...list]]));
 }
 
-function resolveTransit(transit: Record<string, string[]> | undefined): Map<string, string[]> | undefined {
-  if (!transit) return undefined;
+/** A map of node names (or "*") to lists of node names (or "*"), canonical: `west.transit`, `west.learn`. */
+function resolveNameLists(lists: Record<string, string[]> | undefined): Map<string, string[]> | undefined {
+  if (!lists) return undefined;
   const name = (n: string): string => (n === '*' ? '*' : canonicalName(n));
-  return new Map(Object.entries(transit).map(([origin, list]) => [name(origin), list.map(name)]));
+  return new Map(Object.entries(lists).map(([key, list]) => [name(key), list.map(name)]));
 }
 
 function resolveMappings(listener: RawListener): MappingConfig[] {
@@ -222,7 +223,8 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   }
   const controlToken = files.secret(west.cpToken, ['west', 'cpToken']);
   const egress = resolveEgress(west.egress);
-  const transit = resolveTransit(west.transit);
+  const transit = resolveNameLists(west.transit);
+  const learn = resolveNameLists(west.learn);
 
   return {
     source,
@@ -235,6 +237,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     tuning: resolveTuning(west),
     ...(egress ? { egress } : {}),
     ...(transit ? { transit } : {}),
+    ...(learn ? { learn } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
   };

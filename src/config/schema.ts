@@ -98,6 +98,16 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     },
     message: 'must be an object: originating node name (or "*") -> destination node names (or "*") this node relays its streams to',
   },
+  learn: {
+    type: 'object',
+    propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },
+    additionalProperties: {
+      type: 'array',
+      items: { type: 'string', minLength: 1, message: 'must be a destination node name, or "*"' },
+      message: 'must be a list of destination node names (or "*")',
+    },
+    message: 'must be an object: peer name (or "*") -> destination node names (or "*") this node learns routes to from that peer',
+  },
   relays: {
     type: 'array',
     items: { type: 'string', minLength: 1, message: 'must be a peer name, or "*"' },

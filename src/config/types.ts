@@ -83,6 +83,12 @@ export interface RawWest {
   transit?: Record<string, string[]>;
   /** Peers whose relayed streams this node takes, believing the origin they name; "*" = any. */
   relays?: string[];
+  /**
+   * Routes this node learns (the mesh): peer name (or "*") -> destination names (or "*") that
+   * peer may advertise beyond itself. Absent for a peer: everything from a tunnel server this
+   * node dials, nothing from a client of its own server.
+   */
+  learn?: Record<string, string[]>;
 }
 
 export interface RawServer {
@@ -248,6 +254,8 @@ export interface NodeConfig {
   transit?: Map<string, string[]>;
   /** `west.relays`, canonical: peers whose relayed streams this node takes ("*" = any). */
   relays: string[];
+  /** `west.learn`, canonical: peer name or "*" -> destinations it may advertise, or "*"; absent = the defaults. */
+  learn?: Map<string, string[]>;
 }
 
 export const DEFAULT_TUNING: Tuning = {

@@ -9,7 +9,7 @@ import { canonicalName } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { TunnelSession } from '../tunnel/session.js';
 import { decodeRoutesPayload, encodeRoutesPayloads } from './advert.js';
-import { RouteTable, type Advert, type Route } from './table.js';
+import { RouteTable, type Advert, type LearnFilter, type Route } from './table.js';
 
 /** What was last sent to a peer about a destination, to send only changes. */
 function key(a: Advert): string {
@@ -33,10 +33,13 @@ export class RouteSpeaker {
     return this.table.isSelf(canonicalName(name));
   }
 
-  /** Makes a live tunnel a link (cost: `wstc[url].cost`, 1 by default); forgets it when it closes. */
-  attach(session: TunnelSession, cost = 1): void {
+  /**
+   * Makes a live tunnel a link (cost: `wstc[url].cost`, 1 by default; `accepts`: the
+   * destinations its peer may advertise, from `west.learn`); forgets it when it closes.
+   */
+  attach(session: TunnelSession, cost = 1, accepts?: LearnFilter): void {
     if (session.closed) return;
-    this.changed(this.table.addLink(session, canonicalName(session.peerName), cost));
+    this.changed(this.table.addLink(session, canonicalName(session.peerName), cost, accepts));
     session.once('close', () => {
       this.told.delete(session);
       this.changed(this.table.removeLink(session));

@@ -29,9 +29,13 @@ export interface Route<L> {
   since: number;
 }
 
+/** Which destinations (beyond the peer itself) a link's peer may advertise (`west.learn`). */
+export type LearnFilter = (dest: string) => boolean;
+
 interface Link {
   peer: string;
   cost: number;
+  accepts: LearnFilter;
   /** What the peer advertised, by destination (its own name included, as a direct route). */
   learned: Map<string, { path: string[]; cost: number }>;
 }
@@ -57,10 +61,10 @@ export class RouteTable<L> {
   }
 
   /** A tunnel came up: its peer is reachable directly. Returns the destinations whose best route changed. */
-  addLink(link: L, peer: string, cost = 1): string[] {
+  addLink(link: L, peer: string, cost = 1, accepts: LearnFilter = () => true): string[] {
     const learned = new Map<string, { path: string[]; cost: number }>();
     if (!this.selves.has(peer)) learned.set(peer, { path: [peer], cost: 0 });
-    this.links.set(link, { peer, cost, learned });
+    this.links.set(link, { peer, cost, accepts, learned });
     return this.recompute([peer]);
   }
 
@@ -74,8 +78,9 @@ export class RouteTable<L> {
 
   /**
    * An advertisement over `link`: routes announced (replacing what the link said before about
-   * each destination) and destinations withdrawn. An announced path that breaks a rule is taken
-   * as a withdrawal. Returns the destinations whose best route changed.
+   * each destination) and destinations withdrawn. An announced path that breaks a rule, or
+   * names a destination the link's filter refuses, is taken as a withdrawal. Returns the
+   * destinations whose best route changed.
    */
   learn(link: L, announced: readonly Advert[], withdrawn: readonly string[] = []): string[] {
     const l = this.links.get(link);
@@ -90,7 +95,7 @@ export class RouteTable<L> {
       if (a.dest === l.peer && a.path.length === 1) continue;
       // A path starts with the name the peer is known by on this link (the name it presented,
       // or the server's): a peer cannot pass its routes off as another node's.
-      if (a.path[0] === l.peer && this.acceptable(a) && (l.learned.has(a.dest) || l.learned.size < MAX_ROUTES_PER_LINK)) {
+      if (a.path[0] === l.peer && this.acceptable(a) && l.accepts(a.dest) && (l.learned.has(a.dest) || l.learned.size < MAX_ROUTES_PER_LINK)) {
         l.learned.set(a.dest, { path: [...a.path], cost: a.cost });
         touched.push(a.dest);
       } else if (a.dest !== l.peer && l.learned.delete(a.dest)) {

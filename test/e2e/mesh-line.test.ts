@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import WebSocket from 'ws';
-import { decodeMessage, encodeEnd, encodeOpen, type Frame, type OpenHead } from '../../src/tunnel/frame.js';
+import { encodeRoutesPayload } from '../../src/mesh/advert.js';
+import { decodeMessage, encodeEnd, encodeOpen, encodeRoutes, type Frame, type OpenHead } from '../../src/tunnel/frame.js';
 import { Mesh } from '../helpers/mesh.js';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { patternSha256 } from '../helpers/origin.js';
@@ -69,9 +70,11 @@ describe('a line of five nodes, routed by name', () => {
   before(async () => {
     const origin = `http://127.0.0.1:${fixture.origin.port}`;
     mesh = await Mesh.launch(fixture.dir, [
-      { name: 'A', server: true, proxy: { 'http://127.0.0.1:0': { en: 'E', '/far': { ou: `${origin}/far` }, '/dead': { ou: 'http://127.0.0.1:1/x' } } } },
-      { name: 'B', server: true, dials: ['A'], west: { transit: { A: ['E'] } }, proxy: { 'http://127.0.0.1:0': { en: 'E', '/b': { ou: `${origin}/b` } } } },
-      { name: 'C', server: true, dials: ['B'], west: { transit: { A: ['E'], R: ['E', 'nowhere'] }, relays: ['B'] } },
+      // Each node learns the mesh from the client on its right (west.learn): by default a node
+      // learns from a client of its own server only that client's name.
+      { name: 'A', server: true, west: { learn: { B: ['*'] } }, proxy: { 'http://127.0.0.1:0': { en: 'E', '/far': { ou: `${origin}/far` }, '/dead': { ou: 'http://127.0.0.1:1/x' } } } },
+      { name: 'B', server: true, dials: ['A'], west: { transit: { A: ['E'] }, learn: { C: ['*'] } }, proxy: { 'http://127.0.0.1:0': { en: 'E', '/b': { ou: `${origin}/b` } } } },
+      { name: 'C', server: true, dials: ['B'], west: { transit: { A: ['E'], R: ['E', 'nowhere'] }, relays: ['B'], learn: { D: ['*'] } } },
       { name: 'D', server: true, dials: ['C'], west: { transit: { A: ['E'], R: ['E'] }, relays: ['C'] } },
       { name: 'E', dials: ['D'], west: { relays: ['D'], egress: { A: [origin, 'http://127.0.0.1:1'] } } },
     ]);
@@ -247,6 +250,20 @@ describe('a line of five nodes, routed by name', () => {
       const f = await open({ to: 'nowhere' });
       assert.equal(f.type, 'reset');
       if (f.type === 'reset') assert.equal(f.info.code, 'no_route');
+    });
+
+    test('routes it advertises are not learned (west.learn): it cannot attract E\'s streams with a shorter path, nor make up a node', async () => {
+      const before = await mesh.route('C', 'E');
+      assert.equal(before.nextHop, 'D');
+      const announced = [{ dest: 'E', path: ['R', 'E'], cost: 0 }, { dest: 'nowhere', path: ['R', 'nowhere'], cost: 0 }];
+      ws.send(encodeRoutes(encodeRoutesPayload({ announced, withdrawn: [] })));
+      // Frames are handled in order: once the OPEN after the advert is answered, C has read it.
+      const f = await open({ to: 'nowhere' });
+      assert.equal(f.type, 'reset');
+      if (f.type === 'reset') assert.equal(f.info.code, 'no_route');
+      const routes = (await mesh.state('C')).routes;
+      assert.equal(routes.find((r) => r.name === 'E')?.nextHop, 'D', 'the route to E still goes through D');
+      assert.equal(routes.find((r) => r.name === 'nowhere'), undefined);
     });
   });
 });

@@ -118,6 +118,15 @@ const CASES: SetCase[] = [
     chains: ['G:9931/pa -> ? (no peer nobody.example)', 'G:9932/pb -> ? (no peer L2; L does not relay streams from G to L2 (west.transit))'],
   },
   {
+    // The same deployment where G does not believe its client L about L2 (west.learn's default).
+    set: 'unlearned', exit: 1,
+    findings: [
+      { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9932"].en', rule: 'unknown name', message: /the mesh could reach it through L -> L2, but G does not learn the route to L2 from L, a client of its tunnel server \(west\.learn\): requests would get 503/ },
+      relay('G.json'), relay('L.json'), clientRelay('L2.json', /^the tunnel server ws:\/\/127\.0\.0\.1:9802 can make L2 fetch/),
+    ],
+    chains: ['G:9932/pb -> ? (no peer L2; G does not learn the route to L2 from L, a client of its tunnel server (west.learn))'],
+  },
+  {
     set: 'missing-server', exit: 1,
     findings: [
       { severity: 'error', file: 'L.json', path: 'wstc["ws://relay.example.org:9801"]', rule: 'missing server', message: /no config in this deployment serves "ws:\/\/relay\.example\.org:9801"/ },

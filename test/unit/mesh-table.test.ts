@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRoutesPayload, encodeRoutesPayload, encodeRoutesPayloads, MAX_ROUTES_PAYLOAD } from '../../src/mesh/advert.js';
 import { RouteTable } from '../../src/mesh/table.js';
-import { originOf, transitAllowed } from '../../src/mesh/transit.js';
+import { learnAllowed, originOf, transitAllowed } from '../../src/mesh/transit.js';
 
 const table = (self = 'A', maxHops = 8): RouteTable<string> => new RouteTable<string>(self, maxHops, [], () => 1000);
 
@@ -151,4 +151,26 @@ test('transit policy: the origin a relay vouches for is believed only from west.
   assert.equal(transitAllowed(policy, 'A', 'E'), false);
   assert.equal(transitAllowed(policy, 'B', 'hub-svc'), true);
   assert.equal(transitAllowed({ relays: [], transit: new Map([['A', ['*']]]) }, 'A', 'anything'), true);
+});
+
+test('a link\'s filter (west.learn): a refused destination is not learned, and a later refusal withdraws it', () => {
+  const t = new RouteTable<string>('me', 8);
+  let allowed = new Set(['C']);
+  t.addLink('l1', 'B', 1, (dest) => allowed.has(dest));
+  t.learn('l1', [{ dest: 'C', path: ['B', 'C'], cost: 1 }, { dest: 'D', path: ['B', 'D'], cost: 1 }]);
+  assert.deepEqual(t.routes().map((r) => r.dest), ['B', 'C']);
+  allowed = new Set();
+  t.learn('l1', [{ dest: 'C', path: ['B', 'C'], cost: 1 }]);
+  assert.deepEqual(t.routes().map((r) => r.dest), ['B'], 'the peer itself stays reachable');
+});
+
+test('learnAllowed: a dialled server is believed by default, a client of ours only about itself; an entry (or "*") is the whole list', () => {
+  assert.equal(learnAllowed(undefined, 'hub', 'X', true), true);
+  assert.equal(learnAllowed(undefined, 'site', 'X', false), false);
+  const learn = new Map([['site', ['X']], ['*', ['Y']]]);
+  assert.equal(learnAllowed(learn, 'site', 'X', false), true);
+  assert.equal(learnAllowed(learn, 'site', 'Y', false), false);
+  assert.equal(learnAllowed(learn, 'hub', 'Y', true), true);
+  assert.equal(learnAllowed(learn, 'hub', 'X', true), false, 'a "*" entry narrows dialled servers too');
+  assert.equal(learnAllowed(new Map([['site', ['*']]]), 'site', 'anything', false), true);
 });
