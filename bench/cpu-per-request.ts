@@ -1,0 +1,210 @@
+/**
+ * CPU time per request, per process: on a machine whose cores are shared, req/s says how busy
+ * the neighbours were; CPU per request says what each process costs. Starts the bench origin
+ * and a west one-hop chain (as bench/topology.ts builds it, at a log level of choice), warms up, then reads utime+stime of every
+ * process from /proc/<pid>/stat around a fixed wrk run and divides by the requests wrk made.
+ * wrk's own CPU comes from the shell that waits for it (cutime+cstime).
+ *
+ *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-node|direct|all]
+ *     [--rounds 3] [--duration 10] [--connections 20] [--path small] [--log-level warn]
+ *     [--node-args="--cpu-prof --cpu-prof-dir /tmp/p"]
+ *
+ * Prints, per line and process, medians over the rounds, per request: µs of CPU (user, system),
+ * read and write syscalls, and sleeps of the main thread (voluntary context switches: wake-ups).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort, waitFor200 } from './net.js';
+import { installCleanup, spawnNode, stopAll, type Child } from './procs.js';
+import { startOrigin, WEST_CLI } from './topology.js';
+
+const TICK_US = 1e6 / 100; // CLK_TCK is 100 on Linux (getconf CLK_TCK)
+
+interface Args {
+  lines: string[];
+  rounds: number;
+  durationS: number;
+  connections: number;
+  route: string;
+  logLevel: string;
+  nodeArgs: string[];
+  threads: number;
+}
+
+function parse(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv, strict: true,
+    options: {
+      line: { type: 'string', default: 'one-hop' },
+      rounds: { type: 'string', default: '3' },
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '20' },
+      threads: { type: 'string', default: '1' },
+      path: { type: 'string', default: 'small' },
+      'log-level': { type: 'string', default: 'warn' },
+      'node-args': { type: 'string', default: '' },
+    },
+  });
+  const lines = values.line === 'all' ? ['direct', 'one-hop', 'one-node'] : values.line.split(',');
+  return {
+    lines, rounds: Number(values.rounds), durationS: Number(values.duration), connections: Number(values.connections),
+    threads: Number(values.threads), route: values.path, logLevel: values['log-level'],
+    nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
+  };
+}
+
+/** What a process has used so far: CPU (user, system, µs), read and write syscalls, times it slept. */
+interface Usage { user: number; sys: number; reads: number; writes: number; sleeps: number }
+
+async function usageOf(pid: number): Promise<Usage> {
+  const [stat, io, status] = await Promise.all([
+    readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/io`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8'),
+  ]);
+  // Fields after the command (which may hold spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const num = (text: string, key: string): number => Number(new RegExp(`^${key}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    user: Number(fields[11]) * TICK_US, sys: Number(fields[12]) * TICK_US, // fields 14 and 15 of the whole line
+    reads: num(io, 'syscr'), writes: num(io, 'syscw'),
+    // The event loop's thread: each voluntary switch is one sleep in epoll_wait (a wake-up).
+    sleeps: num(status, 'voluntary_ctxt_switches'),
+  };
+}
+
+interface WrkRun {
+  requests: number;
+  reqPerSec: number;
+  wrkCpuUs: number;
+  non2xx: number;
+  errors: string;
+}
+
+/** Runs wrk under a shell that reports wrk's CPU (its children's cutime+cstime) once it has waited. */
+function wrk(url: string, args: Args, durationS: number): Promise<WrkRun> {
+  const script = `wrk -t${args.threads} -c${args.connections} -d${durationS}s ${url}; echo; echo "STAT $(cat /proc/$$/stat)"`;
+  return new Promise((resolve, reject) => {
+    execFile('sh', ['-c', script], { maxBuffer: 1 << 20 }, (err, stdout) => {
+      if (err) { reject(new Error(`wrk failed: ${err.message}`)); return; }
+      const requests = /(\d+) requests in/.exec(stdout);
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+      const stat = /STAT (.*)/.exec(stdout);
+      if (!requests || !rps || !stat) { reject(new Error(`cannot read wrk's output:\n${stdout}`)); return; }
+      const fields = (stat[1] ?? '').slice((stat[1] ?? '').lastIndexOf(')') + 2).split(' ');
+      resolve({
+        requests: Number(requests[1]), reqPerSec: Number(rps[1]),
+        wrkCpuUs: (Number(fields[13]) + Number(fields[14])) * TICK_US, // cutime, cstime
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
+        errors: /Socket errors:.*/.exec(stdout)?.[0] ?? '',
+      });
+    });
+  });
+}
+
+interface Proc { name: string; child: Child }
+
+/** Starts one west node on a config written to `dir`; resolves once its control port answers. */
+async function startNode(dir: string, role: string, config: Record<string, unknown>, args: Args): Promise<Child> {
+  const cp = await freePort();
+  config.west = { ...(config.west as Record<string, unknown>), cp: `127.0.0.1:${cp}` };
+  const file = path.join(dir, `${role}.json`);
+  await writeFile(file, JSON.stringify(config));
+  const child = spawnNode(WEST_CLI, ['-c', file, '--log-level', args.logLevel, '--log-format', 'json'], { name: `west ${role}`, nodeArgs: args.nodeArgs, keepStderr: 4096 });
+  await waitFor200(`http://127.0.0.1:${cp}/healthz`);
+  return child;
+}
+
+/**
+ * One hop as sample/case1 and bench/topology.ts build it (L's listener, `ea` to G, G's egress
+ * allowing the origin), or both tunnel ends in one node (its listener's `ea` is its own server).
+ */
+async function startWest(line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
+  const [sp, listen] = [await freePort(), await freePort()];
+  const ou = `http://127.0.0.1:${originPort}/x`;
+  const proxy = { [`http://127.0.0.1:${listen}`]: { ea: `ws://127.0.0.1:${sp}`, '/px': { ou } } };
+  const base = `http://127.0.0.1:${listen}/px`;
+  if (line === 'one-node') {
+    const one = await startNode(dir, 'one', { west: { nm: 'bench.one', egress: { 'bench.one': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` }, proxy }, args);
+    await waitFor200(`${base}/small`);
+    return { base, procs: [{ name: 'one node', child: one }] };
+  }
+  const g = await startNode(dir, 'G', { west: { nm: 'bench.G', egress: { 'bench.L': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` } }, args);
+  const l = await startNode(dir, 'L', { west: { nm: 'bench.L', egress: {} }, proxy }, args);
+  await waitFor200(`${base}/small`);
+  return { base, procs: [{ name: 'L (near)', child: l }, { name: 'G (far)', child: g }] };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+}
+
+async function measureLine(line: string, args: Args, dir: string): Promise<string[]> {
+  const origin = await startOrigin();
+  const procs: Proc[] = [{ name: 'origin', child: origin.child }];
+  let url = `http://127.0.0.1:${origin.port}/d/${args.route}`;
+  if (line !== 'direct') {
+    const west = await startWest(line, origin.port, dir, args);
+    procs.push(...west.procs);
+    url = `${west.base}/${args.route}`;
+  }
+  await wrk(url, args, 2); // warm-up: JIT, pools, connections
+  const perProc = new Map<string, Usage[]>(procs.map((p) => [p.name, []]));
+  const wrkUs: number[] = [];
+  const west: number[] = [];
+  const rates: number[] = [];
+  for (let r = 0; r < args.rounds; r++) {
+    const before = await Promise.all(procs.map((p) => usageOf(p.child.pid)));
+    const run = await wrk(url, args, args.durationS);
+    const after = await Promise.all(procs.map((p) => usageOf(p.child.pid)));
+    if (run.non2xx || run.errors) process.stderr.write(`cpu: ${line}: ${run.non2xx} non-2xx, ${run.errors}\n`);
+    let westSum = 0;
+    procs.forEach((p, i) => {
+      const a = after[i];
+      const b = before[i];
+      if (!a || !b) return;
+      const per = (k: keyof Usage): number => (a[k] - b[k]) / run.requests;
+      const u: Usage = { user: per('user'), sys: per('sys'), reads: per('reads'), writes: per('writes'), sleeps: per('sleeps') };
+      perProc.get(p.name)?.push(u);
+      if (p.name !== 'origin') westSum += u.user + u.sys;
+    });
+    west.push(westSum);
+    wrkUs.push(run.wrkCpuUs / run.requests);
+    rates.push(run.reqPerSec);
+  }
+  await stopAll();
+  const rows = [...perProc].map(([name, us]) => {
+    const m = (k: keyof Usage): number => median(us.map((u) => u[k]));
+    const total = median(us.map((u) => u.user + u.sys));
+    return `  ${name.padEnd(9)} ${total.toFixed(1).padStart(6)} µs (user ${m('user').toFixed(1)}, sys ${m('sys').toFixed(1)})` +
+      `  reads ${m('reads').toFixed(2)}  writes ${m('writes').toFixed(2)}  sleeps ${m('sleeps').toFixed(2)}`;
+  });
+  return [
+    `${line}: ${Math.round(median(rates))} req/s, wrk ${median(wrkUs).toFixed(1)} µs` +
+      (line === 'direct' ? '' : `, west total ${median(west).toFixed(1)} µs`) +
+      ` (rounds: ${west.map((x) => x.toFixed(1)).join(' ')})`,
+    ...rows,
+  ];
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  installCleanup();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'west-cpu-'));
+  try {
+    const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+    process.stdout.write(`# ${new Date().toISOString()} load ${load()}; wrk -t${args.threads} -c${args.connections} -d${args.durationS}s .../${args.route}, ${args.rounds} rounds, medians; µs CPU per request\n`);
+    for (const line of args.lines) {
+      const rows = await measureLine(line, args, dir);
+      process.stdout.write(`${rows.join('\n')}\n`);
+    }
+    process.stdout.write(`# load after: ${load()}\n`);
+  } finally {
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
