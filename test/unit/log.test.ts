@@ -1,7 +1,7 @@
 /** Pretty log lines: colours only when asked (never with NO_COLOR), failed requests stand out. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { colourOnTerminal, Logger } from '../../src/log.js';
+import { colourOnTerminal, LineBatch, Logger } from '../../src/log.js';
 
 const ESC = '\u001b[';
 const RED = `${ESC}31m`;
@@ -35,4 +35,23 @@ test('with colour, access lines with 5xx are red, 4xx yellow, 2xx neither', () =
   assert.ok(missing!.startsWith(YELLOW), JSON.stringify(missing));
   assert.ok(broken!.startsWith(RED), JSON.stringify(broken));
   assert.ok(failed!.startsWith(RED), JSON.stringify(failed));
+});
+
+test('LineBatch writes the lines of one turn in one write, in order, at the end of the turn', async () => {
+  const writes: string[] = [];
+  const batch = new LineBatch((text) => writes.push(text));
+  try {
+    batch.write('a');
+    batch.write('b');
+    assert.deepEqual(writes, []);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(writes, ['a\nb\n']);
+    batch.write('c');
+    batch.flush();
+    assert.deepEqual(writes, ['a\nb\n', 'c\n']);
+    batch.flush();
+    assert.equal(writes.length, 2, 'nothing held, nothing written');
+  } finally {
+    batch.close();
+  }
 });
