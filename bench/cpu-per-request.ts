@@ -7,8 +7,10 @@
  *
  *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-node|direct|all]
  *     [--rounds 3] [--duration 10] [--connections 20] [--path small] [--log-level warn]
- *     [--node-args="--cpu-prof --cpu-prof-dir /tmp/p"]
+ *     [--node-args="--cpu-prof --cpu-prof-dir /tmp/p"] [--headers browser] [--base other/dist/src/cli.js]
  *
+ * --base adds another build's nodes, measured in the same run with the rounds interleaved: on a
+ * machine shared with other work, only such an A/B says whether a change helped.
  * Prints, per line and process, medians over the rounds, per request: µs of CPU (user, system),
  * read and write syscalls, and sleeps of the main thread (voluntary context switches: wake-ups).
  */
@@ -32,7 +34,20 @@ interface Args {
   logLevel: string;
   nodeArgs: string[];
   threads: number;
+  /** Other builds' CLIs to measure in the same run, rounds interleaved (an A/B on a busy machine). */
+  base: string[];
+  /** Request headers wrk sends besides Host. */
+  headers: string[];
 }
+
+/** What a browser sends besides Host: what the header passes see from most real clients. */
+const BROWSER_HEADERS = [
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+  'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'Accept-Language: en-GB,en;q=0.5', 'Accept-Encoding: gzip, deflate, br, zstd', 'Connection: keep-alive',
+  'Cookie: session=4f9c2d1e8a7b6c5d; theme=dark', 'Upgrade-Insecure-Requests: 1', 'Sec-Fetch-Dest: document',
+  'Sec-Fetch-Mode: navigate', 'Priority: u=0, i',
+];
 
 function parse(argv: string[]): Args {
   const { values } = parseArgs({
@@ -46,13 +61,17 @@ function parse(argv: string[]): Args {
       path: { type: 'string', default: 'small' },
       'log-level': { type: 'string', default: 'warn' },
       'node-args': { type: 'string', default: '' },
+      base: { type: 'string', multiple: true, default: [] },
+      headers: { type: 'string', default: 'none' },
     },
   });
+  if (values.headers !== 'none' && values.headers !== 'browser') throw new Error('--headers is none or browser');
   const lines = values.line === 'all' ? ['direct', 'one-hop', 'one-node'] : values.line.split(',');
   return {
     lines, rounds: Number(values.rounds), durationS: Number(values.duration), connections: Number(values.connections),
     threads: Number(values.threads), route: values.path, logLevel: values['log-level'],
     nodeArgs: values['node-args'].split(/\s+/).filter(Boolean),
+    base: values.base, headers: values.headers === 'browser' ? BROWSER_HEADERS : [],
   };
 }
 
@@ -84,7 +103,8 @@ interface WrkRun {
 
 /** Runs wrk under a shell that reports wrk's CPU (its children's cutime+cstime) once it has waited. */
 function wrk(url: string, args: Args, durationS: number): Promise<WrkRun> {
-  const script = `wrk -t${args.threads} -c${args.connections} -d${durationS}s ${url}; echo; echo "STAT $(cat /proc/$$/stat)"`;
+  const headers = args.headers.map((h) => ` -H '${h}'`).join('');
+  const script = `wrk -t${args.threads} -c${args.connections} -d${durationS}s${headers} ${url}; echo; echo "STAT $(cat /proc/$$/stat)"`;
   return new Promise((resolve, reject) => {
     execFile('sh', ['-c', script], { maxBuffer: 1 << 20 }, (err, stdout) => {
       if (err) { reject(new Error(`wrk failed: ${err.message}`)); return; }
@@ -106,12 +126,12 @@ function wrk(url: string, args: Args, durationS: number): Promise<WrkRun> {
 interface Proc { name: string; child: Child }
 
 /** Starts one west node on a config written to `dir`; resolves once its control port answers. */
-async function startNode(dir: string, role: string, config: Record<string, unknown>, args: Args): Promise<Child> {
+async function startNode(cli: string, dir: string, role: string, config: Record<string, unknown>, args: Args): Promise<Child> {
   const cp = await freePort();
   config.west = { ...(config.west as Record<string, unknown>), cp: `127.0.0.1:${cp}` };
-  const file = path.join(dir, `${role}.json`);
+  const file = path.join(dir, `${role}-${cp}.json`);
   await writeFile(file, JSON.stringify(config));
-  const child = spawnNode(WEST_CLI, ['-c', file, '--log-level', args.logLevel, '--log-format', 'json'], { name: `west ${role}`, nodeArgs: args.nodeArgs, keepStderr: 4096 });
+  const child = spawnNode(cli, ['-c', file, '--log-level', args.logLevel, '--log-format', 'json'], { name: `west ${role}`, nodeArgs: args.nodeArgs, keepStderr: 4096 });
   await waitFor200(`http://127.0.0.1:${cp}/healthz`);
   return child;
 }
@@ -120,18 +140,18 @@ async function startNode(dir: string, role: string, config: Record<string, unkno
  * One hop as sample/case1 and bench/topology.ts build it (L's listener, `ea` to G, G's egress
  * allowing the origin), or both tunnel ends in one node (its listener's `ea` is its own server).
  */
-async function startWest(line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
+async function startWest(cli: string, line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
   const [sp, listen] = [await freePort(), await freePort()];
   const ou = `http://127.0.0.1:${originPort}/x`;
   const proxy = { [`http://127.0.0.1:${listen}`]: { ea: `ws://127.0.0.1:${sp}`, '/px': { ou } } };
   const base = `http://127.0.0.1:${listen}/px`;
   if (line === 'one-node') {
-    const one = await startNode(dir, 'one', { west: { nm: 'bench.one', egress: { 'bench.one': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` }, proxy }, args);
+    const one = await startNode(cli, dir, 'one', { west: { nm: 'bench.one', egress: { 'bench.one': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` }, proxy }, args);
     await waitFor200(`${base}/small`);
     return { base, procs: [{ name: 'one node', child: one }] };
   }
-  const g = await startNode(dir, 'G', { west: { nm: 'bench.G', egress: { 'bench.L': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` } }, args);
-  const l = await startNode(dir, 'L', { west: { nm: 'bench.L', egress: {} }, proxy }, args);
+  const g = await startNode(cli, dir, 'G', { west: { nm: 'bench.G', egress: { 'bench.L': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` } }, args);
+  const l = await startNode(cli, dir, 'L', { west: { nm: 'bench.L', egress: {} }, proxy }, args);
   await waitFor200(`${base}/small`);
   return { base, procs: [{ name: 'L (near)', child: l }, { name: 'G (far)', child: g }] };
 }
@@ -141,52 +161,81 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-async function measureLine(line: string, args: Args, dir: string): Promise<string[]> {
-  const origin = await startOrigin();
-  const procs: Proc[] = [{ name: 'origin', child: origin.child }];
-  let url = `http://127.0.0.1:${origin.port}/d/${args.route}`;
-  if (line !== 'direct') {
-    const west = await startWest(line, origin.port, dir, args);
-    procs.push(...west.procs);
-    url = `${west.base}/${args.route}`;
-  }
-  await wrk(url, args, 2); // warm-up: JIT, pools, connections
-  const perProc = new Map<string, Usage[]>(procs.map((p) => [p.name, []]));
-  const wrkUs: number[] = [];
-  const west: number[] = [];
-  const rates: number[] = [];
-  for (let r = 0; r < args.rounds; r++) {
-    const before = await Promise.all(procs.map((p) => usageOf(p.child.pid)));
-    const run = await wrk(url, args, args.durationS);
-    const after = await Promise.all(procs.map((p) => usageOf(p.child.pid)));
-    if (run.non2xx || run.errors) process.stderr.write(`cpu: ${line}: ${run.non2xx} non-2xx, ${run.errors}\n`);
-    let westSum = 0;
-    procs.forEach((p, i) => {
-      const a = after[i];
-      const b = before[i];
-      if (!a || !b) return;
-      const per = (k: keyof Usage): number => (a[k] - b[k]) / run.requests;
-      const u: Usage = { user: per('user'), sys: per('sys'), reads: per('reads'), writes: per('writes'), sleeps: per('sleeps') };
-      perProc.get(p.name)?.push(u);
-      if (p.name !== 'origin') westSum += u.user + u.sys;
-    });
-    west.push(westSum);
-    wrkUs.push(run.wrkCpuUs / run.requests);
-    rates.push(run.reqPerSec);
-  }
-  await stopAll();
-  const rows = [...perProc].map(([name, us]) => {
+/** One thing measured: a line (direct, one-hop, one-node) of one build. */
+interface Setup {
+  label: string;
+  url: string;
+  procs: Proc[];
+  usage: Map<string, Usage[]>;
+  west: number[];
+  wrkUs: number[];
+  rates: number[];
+}
+
+async function measureRound(s: Setup, args: Args): Promise<void> {
+  const before = await Promise.all(s.procs.map((p) => usageOf(p.child.pid)));
+  const run = await wrk(s.url, args, args.durationS);
+  const after = await Promise.all(s.procs.map((p) => usageOf(p.child.pid)));
+  if (run.non2xx || run.errors) process.stderr.write(`cpu: ${s.label}: ${run.non2xx} non-2xx, ${run.errors}\n`);
+  let westSum = 0;
+  s.procs.forEach((p, i) => {
+    const a = after[i];
+    const b = before[i];
+    if (!a || !b) return;
+    const per = (k: keyof Usage): number => (a[k] - b[k]) / run.requests;
+    const u: Usage = { user: per('user'), sys: per('sys'), reads: per('reads'), writes: per('writes'), sleeps: per('sleeps') };
+    s.usage.get(p.name)?.push(u);
+    if (p.name !== 'origin') westSum += u.user + u.sys;
+  });
+  s.west.push(westSum);
+  s.wrkUs.push(run.wrkCpuUs / run.requests);
+  s.rates.push(run.reqPerSec);
+}
+
+function report(s: Setup): string[] {
+  const rows = [...s.usage].map(([name, us]) => {
     const m = (k: keyof Usage): number => median(us.map((u) => u[k]));
     const total = median(us.map((u) => u.user + u.sys));
     return `  ${name.padEnd(9)} ${total.toFixed(1).padStart(6)} µs (user ${m('user').toFixed(1)}, sys ${m('sys').toFixed(1)})` +
       `  reads ${m('reads').toFixed(2)}  writes ${m('writes').toFixed(2)}  sleeps ${m('sleeps').toFixed(2)}`;
   });
+  const direct = s.procs.length === 1;
   return [
-    `${line}: ${Math.round(median(rates))} req/s, wrk ${median(wrkUs).toFixed(1)} µs` +
-      (line === 'direct' ? '' : `, west total ${median(west).toFixed(1)} µs`) +
-      ` (rounds: ${west.map((x) => x.toFixed(1)).join(' ')})`,
+    `${s.label}: ${Math.round(median(s.rates))} req/s, wrk ${median(s.wrkUs).toFixed(1)} µs` +
+      (direct ? '' : `, west total ${median(s.west).toFixed(1)} µs (rounds: ${s.west.map((x) => x.toFixed(1)).join(' ')})`),
     ...rows,
   ];
+}
+
+/** Starts every line of every build (one origin for all), then measures them round by round, in turn. */
+async function measure(args: Args, dir: string): Promise<string[]> {
+  const origin = await startOrigin();
+  const originProc: Proc = { name: 'origin', child: origin.child };
+  const builds = [{ name: 'this', cli: WEST_CLI }, ...args.base.map((cli, i) => ({ name: `base${args.base.length > 1 ? i + 1 : ''}`, cli }))];
+  const setups: Setup[] = [];
+  const setup = (label: string, url: string, procs: Proc[]): Setup => ({
+    label, url, procs, usage: new Map(procs.map((p) => [p.name, []])), west: [], wrkUs: [], rates: [],
+  });
+  for (const line of args.lines) {
+    if (line === 'direct') {
+      setups.push(setup('direct', `http://127.0.0.1:${origin.port}/d/${args.route}`, [originProc]));
+      continue;
+    }
+    for (const build of builds) {
+      const west = await startWest(build.cli, line, origin.port, dir, args);
+      setups.push(setup(builds.length > 1 ? `${line} (${build.name})` : line, `${west.base}/${args.route}`, [originProc, ...west.procs]));
+    }
+  }
+  for (const s of setups) await wrk(s.url, args, 2); // warm-up: JIT, pools, connections
+  for (let r = 0; r < args.rounds; r++) {
+    // Each round in another order: a burst of the neighbours' work falls on every setup alike.
+    for (let i = 0; i < setups.length; i++) {
+      const s = setups[(i + r) % setups.length];
+      if (s) await measureRound(s, args);
+    }
+  }
+  await stopAll();
+  return setups.flatMap(report);
 }
 
 async function main(): Promise<void> {
@@ -195,11 +244,9 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'west-cpu-'));
   try {
     const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-    process.stdout.write(`# ${new Date().toISOString()} load ${load()}; wrk -t${args.threads} -c${args.connections} -d${args.durationS}s .../${args.route}, ${args.rounds} rounds, medians; µs CPU per request\n`);
-    for (const line of args.lines) {
-      const rows = await measureLine(line, args, dir);
-      process.stdout.write(`${rows.join('\n')}\n`);
-    }
+    process.stdout.write(`# ${new Date().toISOString()} load ${load()}; wrk -t${args.threads} -c${args.connections} -d${args.durationS}s .../${args.route}` +
+      `${args.headers.length ? ` with ${args.headers.length} browser headers` : ''}, log level ${args.logLevel}, ${args.rounds} rounds, medians; µs CPU per request\n`);
+    process.stdout.write(`${(await measure(args, dir)).join('\n')}\n`);
     process.stdout.write(`# load after: ${load()}\n`);
   } finally {
     await stopAll();
