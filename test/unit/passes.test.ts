@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_TUNING } from '../../src/config/types.js';
+import fc from 'fast-check';
 import {
-  addForwardingHeaders, headerValues, isTrustedProxy, requestIdOf, setHeader, stripHopByHop, viaPseudonym, westVias, withoutHeader,
-  type ForwardInfo,
+  addForwardingHeaders, forwardRequestHeaders, headerValues, isTrustedProxy, requestIdOf, scanRequestHead, setHeader, stripHopByHop,
+  viaPseudonym, westVias, westViasOf, withoutHeader, type ForwardInfo,
 } from '../../src/proxy/shared/passes.js';
 
 // ---- stripHopByHop ----
@@ -233,3 +234,41 @@ for (const c of TRUST) {
     assert.equal(isTrustedProxy(c.list, c.address), c.want);
   });
 }
+
+// ---- the near end's one-pass versions agree with the passes they fuse ----
+
+const NAMES = [
+  'Host', 'host', 'Connection', 'connection', 'Keep-Alive', 'TE', 'Transfer-Encoding', 'transfer-encoding', 'Upgrade',
+  'Content-Length', 'Via', 'via', 'X-Forwarded-For', 'x-forwarded-for', 'X-Forwarded-Proto', 'X-Forwarded-Host',
+  'X-Forwarded-Port', 'Forwarded', 'X-Real-IP', 'X-Request-Id', 'x-request-id', 'Accept', 'X-Hop', 'x-hop', 'Cookie',
+];
+const VALUES = [
+  '', 'a', 'close', 'close, X-Hop', 'x-request-id', 'via, x-forwarded-for', 'chunked', 'gzip, chunked', 'chunked, gzip',
+  '5', '1.1 n:1 (west)', '1.0 proxy', '1.1 a:1 (west), 1.1 b:2 (west)', '10.0.0.1', 'for=1.2.3.4', 'abc-123', ' spaced ',
+];
+const headerList = fc.array(fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...VALUES)), { maxLength: 12 }).map((pairs) => pairs.flat());
+const forwardInfo = fc.record({
+  clientAddress: fc.constantFrom('127.0.0.1', '::ffff:10.0.0.2', '::FFFF:10.0.0.3', '::1', '2001:db8::1', ''),
+  proto: fc.constantFrom<'http' | 'https'>('http', 'https'),
+  host: fc.constantFrom(undefined, 'example.org', 'h:8080', 'a b'),
+  via: fc.constantFrom('node:9911', 'x_y:1'),
+  requestId: fc.constantFrom('id-1'),
+  trusted: fc.boolean(),
+});
+
+test('forwardRequestHeaders gives what addForwardingHeaders(stripHopByHop(raw, true)) gives', () => {
+  fc.assert(fc.property(headerList, forwardInfo, (raw, info) => {
+    assert.deepEqual(forwardRequestHeaders(raw, info), addForwardingHeaders(stripHopByHop(raw, true), info));
+  }), { numRuns: 2000 });
+});
+
+test('scanRequestHead finds what headerValues finds', () => {
+  fc.assert(fc.property(headerList, (raw) => {
+    const facts = scanRequestHead(raw);
+    assert.deepEqual(facts.transferEncoding, headerValues(raw, 'transfer-encoding'));
+    assert.equal(facts.contentLength, headerValues(raw, 'content-length')[0]);
+    assert.deepEqual(facts.via, headerValues(raw, 'via'));
+    assert.equal(facts.requestId, headerValues(raw, 'x-request-id')[0]);
+    assert.deepEqual(westViasOf(facts.via), westVias(raw));
+  }), { numRuns: 1000 });
+});

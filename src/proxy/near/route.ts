@@ -9,8 +9,8 @@ import type { AddressAllowlist } from '../../net/allow.js';
 import type { TunnelSession } from '../../tunnel/session.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { toWestError } from '../shared/failure.js';
-import { addForwardingHeaders, framesBody, headerValues, isTrustedProxy, stripHopByHop, westVias } from '../shared/passes.js';
-import { rawOutgoing, rawPath, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
+import { forwardRequestHeaders, framesBody, isTrustedProxy, scanRequestHead, westViasOf, type RequestHeadFacts } from '../shared/passes.js';
+import { rawOutgoing, rawPath, targetParts, unsafePath, type PathMap, type PathMatch } from '../shared/pathmap.js';
 import type { Exchange } from './exchange.js';
 
 /** Finds (or dials, or waits for) the tunnel a listener's requests travel through. */
@@ -42,8 +42,10 @@ export type RouteResult =
  * (501: re-framing would drop them), and an upgrade request with a body (501: the body and
  * the bytes after a 101 share one direction of the stream).
  */
-export function framingProblem(rawHeaders: string[], upgrade: boolean): { code: 'bad_request' | 'unsupported'; message: string } | undefined {
-  const te = headerValues(rawHeaders, 'transfer-encoding');
+export function framingProblem(
+  rawHeaders: string[], upgrade: boolean, facts: RequestHeadFacts = scanRequestHead(rawHeaders),
+): { code: 'bad_request' | 'unsupported'; message: string } | undefined {
+  const te = facts.transferEncoding;
   if (te.length > 0) {
     const codings = te.join(',').split(',').map((c) => c.trim().toLowerCase()).filter(Boolean);
     if (codings[codings.length - 1] !== 'chunked') {
@@ -53,7 +55,7 @@ export function framingProblem(rawHeaders: string[], upgrade: boolean): { code: 
       return { code: 'unsupported', message: `transfer codings other than chunked are not carried (${JSON.stringify(te.join(', '))})` };
     }
   }
-  if (upgrade && framesBody(te[0], headerValues(rawHeaders, 'content-length')[0])) {
+  if (upgrade && framesBody(te[0], facts.contentLength)) {
     return { code: 'unsupported', message: 'an upgrade request with a body is not carried' };
   }
   return undefined;
@@ -70,15 +72,11 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
   if (table.draining) return failed(new WestError('draining', nodeName, 'this node is shutting down'));
   // Framing is judged before anything leaves this node: a request refused here must never
   // reach an origin (the parser's own verdict on the body can come after the head).
-  const framing = framingProblem(req.rawHeaders, ex.upgrade !== undefined);
+  const framing = framingProblem(req.rawHeaders, ex.upgrade !== undefined, ex.head);
   if (framing) return failed(new WestError(framing.code, nodeName, framing.message));
 
-  let target: URL;
-  try {
-    target = new URL(req.url, 'http://placeholder');
-  } catch {
-    return failed(new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`));
-  }
+  const target = targetParts(req.url);
+  if (!target) return failed(new WestError('bad_request', nodeName, `request target ${JSON.stringify(req.url)} is not a valid path`));
   // Judged on the target as sent, before URL parsing resolves some of it and an origin the rest.
   const unsafe = unsafePath(req.url);
   if (unsafe) return failed(new WestError('bad_request', nodeName, `request path ${JSON.stringify(rawPath(req.url))} has ${unsafe}, which west does not forward`));
@@ -94,7 +92,7 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
     return failed(new WestError('client_denied', nodeName, `client ${req.remoteAddress} is not allowed by "ca" of ${match.mapping.path}`));
   }
 
-  const vias = westVias(req.rawHeaders);
+  const vias = westViasOf(ex.head.via);
   if (vias.includes(table.via)) {
     return failed(new WestError('loop_detected', nodeName, `request already passed listener ${table.via} (via ${vias.join(', ')})`));
   }
@@ -106,7 +104,7 @@ export async function route(table: RouteTable, ex: Exchange): Promise<RouteResul
   if (session instanceof WestError) return failed(session);
   if (ex.gone()) return { kind: 'abandoned' };
 
-  const headers = addForwardingHeaders(stripHopByHop(req.rawHeaders, true), {
+  const headers = forwardRequestHeaders(req.rawHeaders, {
     clientAddress: req.remoteAddress,
     proto: config.tlsMaterial ? 'https' : 'http',
     host: req.host,
