@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_TUNING } from '../../src/config/types.js';
 import fc from 'fast-check';
 import {
-  addForwardingHeaders, forwardRequestHeaders, headerValues, isTrustedProxy, requestIdOf, scanRequestHead, setHeader, stripHopByHop,
+  addForwardingHeaders, forwardRequestHeaders, hasRequestBody, headerValues, isTrustedProxy, outgoingHeaders, requestIdOf, scanRequestHead, setHeader, stripHopByHop,
   viaPseudonym, westVias, westViasOf, withoutHeader, type ForwardInfo,
 } from '../../src/proxy/shared/passes.js';
 
@@ -271,4 +271,17 @@ test('scanRequestHead finds what headerValues finds', () => {
     assert.equal(facts.requestId, headerValues(raw, 'x-request-id')[0]);
     assert.deepEqual(westViasOf(facts.via), westVias(raw));
   }), { numRuns: 1000 });
+});
+
+test('outgoingHeaders gives setHeader(stripHopByHop(raw, true), Host), and the body and Expect as the far end reads them', () => {
+  const far = fc.array(fc.tuple(fc.constantFrom(...NAMES, 'Expect', 'expect'), fc.constantFrom(...VALUES, '100-continue', ' 100-Continue ', '0')), { maxLength: 12 })
+    .map((pairs) => pairs.flat());
+  fc.assert(fc.property(far, (raw) => {
+    const got = outgoingHeaders(raw, 'origin:8080');
+    const want = setHeader(stripHopByHop(raw, true), 'Host', 'origin:8080');
+    assert.deepEqual(got.headers, want);
+    assert.equal(got.hasBody, hasRequestBody(want));
+    assert.equal(got.expectsContinue, headerValues(want, 'expect').some((v) => v.trim().toLowerCase() === '100-continue'));
+    assert.equal(got.framing, headerValues(want, 'transfer-encoding').length + headerValues(want, 'expect').length > 0);
+  }), { numRuns: 2000 });
 });

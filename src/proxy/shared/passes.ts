@@ -33,7 +33,7 @@ function connectionTokens(raw: string[]): Set<string> {
  * so the far end frames it the same way; everything else is re-framed by Node.
  */
 export function stripHopByHop(raw: string[], keepChunked: boolean): string[] {
-  const listed = connectionTokens(raw);
+  const listed = hasConnectionHeader(raw) ? connectionTokens(raw) : undefined;
   const out: string[] = [];
   let chunked = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -41,12 +41,61 @@ export function stripHopByHop(raw: string[], keepChunked: boolean): string[] {
     const value = raw[i + 1];
     if (name === undefined || value === undefined) continue;
     const lower = name.toLowerCase();
-    if (lower === 'transfer-encoding' && /(^|,)\s*chunked\s*$/i.test(value)) chunked = true;
-    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding' && CHUNKED_LAST.test(value)) chunked = true;
+      continue;
+    }
+    if (listed?.has(lower)) continue;
     out.push(name, value);
   }
   if (keepChunked && chunked) out.push('Transfer-Encoding', 'chunked');
   return out;
+}
+
+/** The headers a far end sends to the origin, and what its ways of performing need to know of them. */
+export interface OutgoingHeaders {
+  /** Hop-by-hop headers dropped (a chunked body still marked chunked), Host the outgoing URL's. */
+  headers: string[];
+  /** The request has a body (chunked, or a Content-Length above 0). */
+  hasBody: boolean;
+  /** `Expect: 100-continue`. */
+  expectsContinue: boolean;
+  /** The list holds Transfer-Encoding or Expect, which a client that frames bodies itself (undici) must not be given. */
+  framing: boolean;
+}
+
+/**
+ * `setHeader(stripHopByHop(raw, true), 'Host', host)` in one pass (the same list, checked by
+ * test/unit/passes.test.ts), with what the far end asks of it (hasRequestBody, Expect) found on
+ * the way.
+ */
+export function outgoingHeaders(raw: string[], host: string): OutgoingHeaders {
+  const listed = hasConnectionHeader(raw) ? connectionTokens(raw) : undefined;
+  const headers: string[] = [];
+  let chunked = false;
+  let contentLength: string | undefined;
+  let expectsContinue = false;
+  let expect = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name === undefined || value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding' && CHUNKED_LAST.test(value)) chunked = true;
+      continue;
+    }
+    if (listed?.has(lower) || lower === 'host') continue;
+    if (lower === 'content-length') contentLength ??= value;
+    else if (lower === 'expect') {
+      expect = true;
+      if (value.trim().toLowerCase() === '100-continue') expectsContinue = true;
+    }
+    headers.push(name, value);
+  }
+  if (chunked) headers.push('Transfer-Encoding', 'chunked');
+  headers.push('Host', host);
+  return { headers, hasBody: framesBody(chunked ? 'chunked' : undefined, contentLength), expectsContinue, framing: chunked || expect };
 }
 
 /** All values of one header (case-insensitive), in order. */
