@@ -54,6 +54,8 @@ export class Router {
    * loopback host the listener is bound to (or it is bound to every interface).
    */
   localListener(url: URL): ProxyListener | undefined {
+    // Asked for every request a far end performs; most far ends have no listener at all.
+    if (this.host.listeners.size === 0) return undefined;
     if (url.protocol !== 'http:' || !isLoopbackHost(url.hostname)) return undefined;
     const port = Number(url.port || 80);
     for (const l of this.host.listeners.values()) {

@@ -1,7 +1,7 @@
 /** Pretty log lines: colours only when asked (never with NO_COLOR), failed requests stand out. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { colourOnTerminal, LineBatch, Logger } from '../../src/log.js';
+import { colourOnTerminal, isoNow, LineBatch, Logger } from '../../src/log.js';
 
 const ESC = '\u001b[';
 const RED = `${ESC}31m`;
@@ -53,5 +53,12 @@ test('LineBatch writes the lines of one turn in one write, in order, at the end 
     assert.equal(writes.length, 2, 'nothing held, nothing written');
   } finally {
     batch.close();
+  }
+});
+
+test('isoNow formats as toISOString does', () => {
+  const start = Date.UTC(2026, 11, 31, 23, 59, 58, 990);
+  for (const t of [0, 1, 999, 1000, start, start + 9, start + 10, start + 99, start + 100, start + 1010, start + 2345, Date.now()]) {
+    assert.equal(isoNow(t), new Date(t).toISOString(), String(t));
   }
 });
