@@ -31,8 +31,17 @@ export class Router {
 
   constructor(private readonly host: RoutingHost) {}
 
-  /** The tunnel session a listener's requests travel through, or why there is none. */
-  async sessionFor(listener: ListenerConfig): Promise<TunnelSession | WestError> {
+  /**
+   * The tunnel session a listener's requests travel through, or why there is none: at once when
+   * it is connected (every request asks), else once it is dialled or has connected.
+   */
+  sessionFor(listener: ListenerConfig): TunnelSession | WestError | Promise<TunnelSession | WestError> {
+    const target = listener.target;
+    const ready = target.kind === 'ea' ? this.host.clients.get(target.url)?.session : this.host.server?.get(target.name);
+    return ready ?? this.sessionLater(listener);
+  }
+
+  private async sessionLater(listener: ListenerConfig): Promise<TunnelSession | WestError> {
     const { name, tuning } = this.host.config;
     const target = listener.target;
     if (target.kind === 'ea') {
