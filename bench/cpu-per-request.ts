@@ -11,8 +11,10 @@
  *
  * --base adds another build's nodes, measured in the same run with the rounds interleaved: on a
  * machine shared with other work, only such an A/B says whether a change helped.
- * Prints, per line and process, medians over the rounds, per request: µs of CPU (user, system),
- * read and write syscalls, and sleeps of the main thread (voluntary context switches: wake-ups).
+ * Prints, per line and process, per request: µs of CPU, the median over the rounds and the least
+ * (the other work on the machine only ever adds: the least is the steadiest figure of a busy
+ * machine), user and system CPU, read and write syscalls, and sleeps of the main thread
+ * (voluntary context switches: wake-ups), as medians.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -195,14 +197,15 @@ async function measureRound(s: Setup, args: Args): Promise<void> {
 function report(s: Setup): string[] {
   const rows = [...s.usage].map(([name, us]) => {
     const m = (k: keyof Usage): number => median(us.map((u) => u[k]));
-    const total = median(us.map((u) => u.user + u.sys));
-    return `  ${name.padEnd(9)} ${total.toFixed(1).padStart(6)} µs (user ${m('user').toFixed(1)}, sys ${m('sys').toFixed(1)})` +
+    const totals = us.map((u) => u.user + u.sys);
+    return `  ${name.padEnd(9)} ${median(totals).toFixed(1).padStart(6)} µs, least ${Math.min(...totals).toFixed(1).padStart(6)}` +
+      ` (user ${m('user').toFixed(1)}, sys ${m('sys').toFixed(1)})` +
       `  reads ${m('reads').toFixed(2)}  writes ${m('writes').toFixed(2)}  sleeps ${m('sleeps').toFixed(2)}`;
   });
   const direct = s.procs.length === 1;
   return [
     `${s.label}: ${Math.round(median(s.rates))} req/s, wrk ${median(s.wrkUs).toFixed(1)} µs` +
-      (direct ? '' : `, west total ${median(s.west).toFixed(1)} µs (rounds: ${s.west.map((x) => x.toFixed(1)).join(' ')})`),
+      (direct ? '' : `, west total ${median(s.west).toFixed(1)} µs, least ${Math.min(...s.west).toFixed(1)} (rounds: ${s.west.map((x) => x.toFixed(1)).join(' ')})`),
     ...rows,
   ];
 }
