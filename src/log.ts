@@ -66,12 +66,14 @@ export class Logger {
 
   private emit(level: LogLevel, event: string, fields: LogFields): void {
     if (!this.enabled(level)) return;
-    const clean = redact(fields);
     const time = isoNow();
     if (this.opts.format === 'json') {
-      this.opts.write(JSON.stringify({ time, level, node: this.opts.node, event, ...clean }));
+      // The fields go straight into the line's object (what `{ ..., ...redact(fields) }` gave,
+      // without the copy in between: a line per request at each end).
+      this.opts.write(JSON.stringify(redact(fields, { time, level, node: this.opts.node, event })));
       return;
     }
+    const clean = redact(fields);
     const chalk = this.chalk;
     const colour = level === 'error' ? chalk.red : level === 'warn' ? chalk.yellow : level === 'debug' ? chalk.gray : chalk.cyan;
     const parts = Object.entries(clean).map(([k, v]) => `${chalk.dim(k + '=')}${formatValue(v)}`);
@@ -177,8 +179,8 @@ function isSecretKey(k: string): boolean {
   return secret;
 }
 
-function redact(fields: LogFields): LogFields {
-  const out: LogFields = {};
+/** The fields with secrets redacted and errors as their messages, added to `out`. */
+function redact(fields: LogFields, out: LogFields = {}): LogFields {
   for (const k in fields) {
     if (!Object.hasOwn(fields, k)) continue;
     const v = fields[k];

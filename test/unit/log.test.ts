@@ -62,3 +62,15 @@ test('isoNow formats as toISOString does', () => {
     assert.equal(isoNow(t), new Date(t).toISOString(), String(t));
   }
 });
+
+test('a JSON line: time, level, node and event first, then the fields as given, secrets redacted, undefined left out', () => {
+  const lines: string[] = [];
+  const log = new Logger({ level: 'info', format: 'json', node: 'n1', write: (l) => lines.push(l) });
+  log.info('access', { id: 'x', status: 200, token: 'abc', gone: undefined, error: new Error('boom') });
+  const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+  assert.deepEqual(Object.keys(line), ['time', 'level', 'node', 'event', 'id', 'status', 'token', 'error']);
+  assert.equal(line.token, '[redacted]');
+  assert.equal(line.error, 'boom');
+  assert.equal(line.event, 'access');
+  assert.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+});
