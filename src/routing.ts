@@ -56,9 +56,25 @@ export class Router {
   /**
    * The tunnel session a listener's requests travel through (for `en`, the best route of the
    * mesh to that node: straight to it when it is a peer, else through the next hop), or why
-   * there is none.
+   * there is none: at once when it is connected (every request asks), else once it is dialled
+   * or has connected.
    */
-  async sessionFor(listener: ListenerConfig): Promise<StreamOpener | WestError> {
+  sessionFor(listener: ListenerConfig): StreamOpener | WestError | Promise<StreamOpener | WestError> {
+    const target = listener.target;
+    const ready = target.kind === 'ea' ? this.host.clients.get(target.url)?.session : this.byName(listener, target.name);
+    return ready ?? this.sessionLater(listener);
+  }
+
+  /** A listener's `en` target as it stands: a pinned path, a route of the mesh, a peer, or nothing yet. */
+  private byName(listener: ListenerConfig, dest: string): StreamOpener | WestError | undefined {
+    const via = listener.via ?? [];
+    if (via.length > 0) return this.pinned(via, dest);
+    const route = this.host.mesh?.lookup(dest);
+    if (route) return route.path.length === 1 ? route.link : meshPath(route.link, route.dest);
+    return this.host.server?.get(dest);
+  }
+
+  private async sessionLater(listener: ListenerConfig): Promise<StreamOpener | WestError> {
     const { name, tuning } = this.host.config;
     const target = listener.target;
     if (target.kind === 'ea') {
@@ -70,11 +86,7 @@ export class Router {
       // business: it is in this node's log (tunnel.redial) and /state.json, not in the answer.
       return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected`);
     }
-    const via = listener.via ?? [];
-    if (via.length > 0) return this.pinned(via, target.name);
-    const route = this.host.mesh?.lookup(target.name);
-    if (route) return route.path.length === 1 ? route.link : meshPath(route.link, route.dest);
-    const session = this.host.server?.get(target.name) ?? await this.waitForPeer(target.name);
+    const session = this.byName(listener, target.name) ?? await this.waitForPeer(target.name);
     if (session) return session;
     return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server, and no tunnel has a route to it`);
   }
@@ -98,6 +110,8 @@ export class Router {
    * loopback host the listener is bound to (or it is bound to every interface).
    */
   localListener(url: URL): ProxyListener | undefined {
+    // Asked for every request a far end performs; most far ends have no listener at all.
+    if (this.host.listeners.size === 0) return undefined;
     if (url.protocol !== 'http:' || !isLoopbackHost(url.hostname)) return undefined;
     const port = Number(url.port || 80);
     for (const l of this.host.listeners.values()) {
