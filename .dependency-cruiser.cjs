@@ -19,6 +19,13 @@ module.exports = {
       to: { path: '^src/proxy/' },
     },
     {
+      name: 'mesh-not-into-proxy',
+      severity: 'error',
+      comment: 'The mesh routes and relays streams frame by frame; it never parses HTTP.',
+      from: { path: '^src/mesh/' },
+      to: { path: '^src/proxy/' },
+    },
+    {
       name: 'far-not-into-near',
       severity: 'error',
       comment: 'The far end does its job without the near end (types may be shared).',

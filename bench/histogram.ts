@@ -1,32 +1,26 @@
 /**
- * A latency histogram with logarithmic buckets (1% wide, from 1 µs up), small enough to pass
- * between processes as JSON and to merge across runs, exact enough for p50/p99.
+ * A latency histogram with 1 µs buckets, sparse, so it passes between processes as JSON and
+ * merges across runs; percentiles read from it are exact to the microsecond (wrk records
+ * latencies in whole microseconds, autocannon's float milliseconds are rounded to them).
  */
 
-const STEP = Math.log(1.01);
-const MIN_MS = 0.001;
-
-/** Sparse: [bucket index, count] pairs, ascending by index. */
+/** Sparse: [microseconds, count] pairs, ascending by microseconds. */
 export type Histogram = [number, number][];
 
-function bucketOf(valueMs: number): number {
-  return valueMs <= MIN_MS ? 0 : Math.floor(Math.log(valueMs / MIN_MS) / STEP);
-}
-
-/** The middle of a bucket, in ms. */
-function valueOf(bucket: number): number {
-  return MIN_MS * Math.exp((bucket + 0.5) * STEP);
-}
-
-/** Counts values (ms) into buckets. */
+/** Counts values into 1 µs buckets. */
 export class HistogramBuilder {
   private readonly counts = new Map<number, number>();
   total = 0;
 
-  record(valueMs: number): void {
-    const b = bucketOf(valueMs);
-    this.counts.set(b, (this.counts.get(b) ?? 0) + 1);
-    this.total++;
+  /** Counts `valueMs` (milliseconds) `times` times. */
+  record(valueMs: number, times = 1): void {
+    this.recordUs(Math.round(valueMs * 1000), times);
+  }
+
+  /** Counts `us` (whole microseconds) `times` times. */
+  recordUs(us: number, times = 1): void {
+    this.counts.set(us, (this.counts.get(us) ?? 0) + times);
+    this.total += times;
   }
 
   build(): Histogram {
@@ -36,21 +30,21 @@ export class HistogramBuilder {
 
 export function mergeHistograms(a: Histogram, b: Histogram): Histogram {
   const counts = new Map(a);
-  for (const [bucket, n] of b) counts.set(bucket, (counts.get(bucket) ?? 0) + n);
+  for (const [us, n] of b) counts.set(us, (counts.get(us) ?? 0) + n);
   return [...counts].sort((x, y) => x[0] - y[0]);
 }
 
-/** The value (ms, ±0.5%) below which `p` percent of the recorded values lie; 0 when empty. */
+/** The value (ms, to the µs) at or below which `p` percent of the recorded values lie; 0 when empty. */
 export function percentile(h: Histogram, p: number): number {
   const total = h.reduce((s, [, n]) => s + n, 0);
   if (total === 0) return 0;
   const rank = Math.max(1, Math.ceil((p / 100) * total));
   let seen = 0;
-  for (const [bucket, n] of h) {
+  for (const [us, n] of h) {
     seen += n;
-    if (seen >= rank) return valueOf(bucket);
+    if (seen >= rank) return us / 1000;
   }
   const last = h.at(-1);
   if (!last) throw new Error('percentile of an empty histogram');
-  return valueOf(last[0]);
+  return last[0] / 1000;
 }

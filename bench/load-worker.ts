@@ -1,10 +1,10 @@
 /**
  * The load generator, run as its own process so it never shares an event loop with a server:
  * `node dist/bench/load-worker.js '<LoadSpec as JSON>'`. Runs autocannon and prints one JSON
- * line: LoadCounts.
+ * line: LoadCounts. The fallback when wrk is not installed (load.ts).
  *
  * Latencies are counted here from every response time autocannon reports (float milliseconds)
- * into a 1%-resolution histogram: autocannon's own histogram has 1 ms steps, too coarse for a
+ * into a 1 µs histogram: autocannon's own histogram has 1 ms steps, too coarse for a
  * one-connection run where a hop costs a fraction of a millisecond.
  */
 import autocannon from 'autocannon';
@@ -26,6 +26,7 @@ async function measure(spec: LoadSpec): Promise<LoadCounts> {
   let errors = 0;
   let timeouts = 0;
   let non2xx = 0;
+  const cpuAtStart = process.cpuUsage();
   const windowStart = performance.now() + spec.warmupS * 1000;
   const run = autocannon({
     url: spec.url,
@@ -50,6 +51,7 @@ async function measure(spec: LoadSpec): Promise<LoadCounts> {
     errorMessages.set(key, (errorMessages.get(key) ?? 0) + 1);
   });
   await run;
+  const cpu = process.cpuUsage(cpuAtStart);
   return {
     durationS: (performance.now() - windowStart) / 1000,
     requests: times.total,
@@ -60,6 +62,9 @@ async function measure(spec: LoadSpec): Promise<LoadCounts> {
     non2xx,
     statuses,
     errorMessages: Object.fromEntries(errorMessages),
+    generator: 'autocannon',
+    generatorCpuS: (cpu.user + cpu.system) / 1e6,
+    cpuS: {},
   };
 }
 

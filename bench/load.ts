@@ -1,38 +1,53 @@
 /**
- * One load run (autocannon, in a child process of its own: load-worker.ts) against one URL,
- * what it counts, and the rates and percentiles derived from those counts. Counts from
- * several runs of the same line add up (`combine`), so a line can be measured in rounds.
+ * One load run against one URL, what it counts, and the rates and percentiles derived from
+ * those counts. The generator is wrk when it is installed (bench/wrk.ts), else autocannon in a
+ * Node process of its own (load-worker.ts), with a loud warning: a single Node process is
+ * slower than what it measures on the fast lines. Around the measured run the CPU time of the
+ * processes under test is read, for CPU per request. Counts from several runs of the same
+ * line add up (`combine`), so a line can be measured in rounds.
  */
+import { cpuSnapshot, cpuSpent, type MeteredProc } from './cpu.js';
 import { mergeHistograms, percentile, type Histogram } from './histogram.js';
 import { benchScript, spawnNode } from './procs.js';
+import { DEBIAN_PACKAGE, findProgram, warnLoudly } from './programs.js';
+import { runWrk } from './wrk.js';
 
 export interface LoadSpec {
   url: string;
   connections: number;
+  /** wrk threads (at most one per connection); autocannon has one. */
+  threads: number;
   durationS: number;
   /** A run of this many seconds first, not measured (JIT, connection pools). */
   warmupS: number;
-  /** Seconds autocannon waits for one response before counting a timeout. */
+  /** Seconds the generator waits for one response before counting a timeout. */
   timeoutS: number;
 }
 
-/** What the load worker counts in one run. */
+export type GeneratorName = 'wrk' | 'autocannon';
+
+/** What the load generator counts in one run. */
 export interface LoadCounts {
   durationS: number;
-  /** 2xx responses. */
+  /** 2xx responses (wrk: responses below 400). */
   requests: number;
-  /** Bytes (head and body) of 2xx responses. */
+  /** Bytes (head and body) of responses. */
   bytes: number;
-  /** Response times of 2xx responses, ms. */
+  /** Response times, 1 µs buckets. */
   latency: Histogram;
-  /** Socket errors and timeouts (autocannon counts timeouts as errors too). */
+  /** Socket errors and timeouts. */
   errors: number;
   timeouts: number;
   non2xx: number;
-  /** Responses by status code. */
+  /** Responses by status code (autocannon only; wrk counts statuses of 400 and above as errors). */
   statuses: Record<string, number>;
   /** Error messages seen, with counts. */
   errorMessages: Record<string, number>;
+  generator: GeneratorName;
+  /** CPU seconds (user + system) the generator itself used in the run. */
+  generatorCpuS: number;
+  /** CPU seconds of each metered process (origin, proxies) over the measured run, by name. */
+  cpuS: Record<string, number>;
 }
 
 export interface LoadResult extends LoadCounts {
@@ -60,7 +75,7 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
   return out;
 }
 
-/** Several runs of the same line as one: counts and durations summed, histograms merged. */
+/** Several runs of the same line as one: counts, CPU and durations summed, histograms merged. */
 export function combine(results: LoadResult[]): LoadResult {
   const [first, ...rest] = results;
   if (!first) throw new Error('combine: no results');
@@ -76,20 +91,63 @@ export function combine(results: LoadResult[]): LoadResult {
       non2xx: c.non2xx + r.non2xx,
       statuses: addCounts(c.statuses, r.statuses),
       errorMessages: addCounts(c.errorMessages, r.errorMessages),
+      generator: c.generator,
+      generatorCpuS: c.generatorCpuS + r.generatorCpuS,
+      cpuS: addCounts(c.cpuS, r.cpuS),
     };
   }
   return resultOf({ ...first.spec, durationS: c.durationS }, c);
 }
 
-/** Runs autocannon in its own process and returns what it measured. */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+/** autocannon in its own process (load-worker.ts). */
+async function runAutocannon(spec: LoadSpec): Promise<LoadCounts> {
   const worker = spawnNode(benchScript('load-worker'), [JSON.stringify(spec)], { name: `load ${spec.url}` });
   try {
-    const deadline = (spec.warmupS + spec.durationS + spec.timeoutS) * 1000 + 30_000;
-    return resultOf(spec, await worker.readyLine<LoadCounts>(deadline));
+    const deadline = (spec.durationS + spec.timeoutS) * 1000 + 30_000;
+    return await worker.readyLine<LoadCounts>(deadline);
   } finally {
     await worker.stop();
   }
+}
+
+type Generator = (spec: LoadSpec) => Promise<LoadCounts>;
+let chosen: { name: GeneratorName; run: Generator } | undefined;
+
+/** Takes autocannon even when wrk is installed (`--autocannon`: to compare the two). */
+export function preferAutocannon(): void {
+  chosen = { name: 'autocannon', run: runAutocannon };
+}
+
+/** wrk when installed; otherwise autocannon, said loudly once. */
+export function loadGenerator(): { name: GeneratorName; run: Generator } {
+  if (chosen) return chosen;
+  const wrk = findProgram('wrk');
+  if (wrk) {
+    chosen = { name: 'wrk', run: (spec) => runWrk(wrk, spec) };
+  } else {
+    warnLoudly([
+      'wrk is not installed: falling back to autocannon (one Node process).',
+      'autocannon is slower than the origin and the fast proxies it drives, so the',
+      'direct and nginx lines will show autocannon\'s ceiling, not theirs, and every',
+      'ratio to direct will read too high. Install wrk and run again:',
+      `    apt-get install ${DEBIAN_PACKAGE.wrk}`,
+    ]);
+    chosen = { name: 'autocannon', run: runAutocannon };
+  }
+  return chosen;
+}
+
+/**
+ * Warms the line up (a run of `warmupS`, not counted), then measures it for `durationS`,
+ * reading the CPU time of each process in `metered` just before and just after.
+ */
+export async function runLoad(spec: LoadSpec, metered: MeteredProc[] = []): Promise<LoadResult> {
+  const generator = loadGenerator();
+  if (spec.warmupS > 0) await generator.run({ ...spec, durationS: spec.warmupS, warmupS: 0 });
+  const before = cpuSnapshot(metered);
+  const counts = await generator.run({ ...spec, warmupS: 0 });
+  const cpuS = Object.fromEntries(cpuSpent(before, cpuSnapshot(metered)));
+  return resultOf(spec, { ...counts, cpuS });
 }
 
 /** Failures of any kind in a run: socket errors, timeouts and non-2xx answers. */

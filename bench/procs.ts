@@ -18,7 +18,7 @@ export const BENCH_DIST = here;
 export interface SpawnOptions {
   /** A short name for messages ("origin", "west G"...). */
   name: string;
-  /** Node flags placed before the script (e.g. --cpu-prof). */
+  /** Node flags placed before the script (e.g. --cpu-prof); spawnNode only. */
   nodeArgs?: string[];
   /** Keep at most this many characters of stderr (the tail). */
   keepStderr?: number;
@@ -38,10 +38,11 @@ export class Child {
   private readonly lineWaiters: ((line: string) => boolean)[] = [];
   private partial = '';
 
-  constructor(script: string, args: string[], opts: SpawnOptions) {
+  /** Runs `command argv` (see spawnNode and spawnProgram). */
+  constructor(command: string, argv: string[], opts: SpawnOptions) {
     this.name = opts.name;
     this.keepStderr = opts.keepStderr ?? 256 * 1024;
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], {
+    const child = spawn(command, argv, {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -122,7 +123,14 @@ const live = new Set<Child>();
 
 /** Spawns `node [nodeArgs] script args` and registers it for clean-up. */
 export function spawnNode(script: string, args: string[], opts: SpawnOptions): Child {
-  const child = new Child(script, args, opts);
+  const child = new Child(process.execPath, [...(opts.nodeArgs ?? []), script, ...args], opts);
+  live.add(child);
+  return child;
+}
+
+/** Spawns a program that is not a Node script (wrk, nginx) and registers it for clean-up. */
+export function spawnProgram(file: string, args: string[], opts: SpawnOptions): Child {
+  const child = new Child(file, args, opts);
   live.add(child);
   return child;
 }

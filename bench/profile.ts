@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { runLoad } from './load.js';
+import { loadGenerator, runLoad } from './load.js';
 import { stopAll } from './procs.js';
 import { readProfile, summarise, summaryMarkdown } from './profile-top.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
@@ -18,6 +18,7 @@ export interface ProfileOptions {
   profileDir: string;
   durationS: number;
   connections: number;
+  threads: number;
   top: number;
 }
 
@@ -29,7 +30,7 @@ async function profileOnce(opts: ProfileOptions, route: string, label: string): 
   try {
     process.stderr.write(`bench: profile: ${label} through west one hop, ${opts.connections} connections, ${opts.durationS} s\n`);
     const loadStarted = Date.now();
-    const r = await runLoad({ url: `${target.base}/${route}`, connections: opts.connections, durationS: opts.durationS, warmupS: 1, timeoutS: 10 });
+    const r = await runLoad({ url: `${target.base}/${route}`, connections: opts.connections, threads: opts.threads, durationS: opts.durationS, warmupS: 1, timeoutS: 10 });
     // SIGTERM: the node drains and exits by itself, which is when V8 writes the profile.
     await stopWest(target);
     const files = await readdir(outDir);
@@ -65,8 +66,8 @@ export async function runProfile(opts: ProfileOptions, ctx: RunContext): Promise
     '',
     contextLines(ctx),
     '',
-    `Each west process of the one-hop chain runs with \`--cpu-prof\`; autocannon drives ${opts.connections} connections for ` +
-    `${opts.durationS} s after a 1 s warm-up; samples from before the load started are left out. Self time is the time a function itself was on the CPU (not its callees); ` +
+    `Each west process of the one-hop chain runs with \`--cpu-prof\`; ${loadGenerator().name} drives ${opts.connections} connections for ` +
+    `${opts.durationS} s after a 1 s warm-up run; samples from before the load started are left out. Self time is the time a function itself was on the CPU (not its callees); ` +
     '"busy" excludes idle. Read a profile yourself with `node dist/bench/profile-top.js <file> --top 40`, or load it in ' +
     'Chrome DevTools (Performance tab) for a flame graph.',
     '',

@@ -32,9 +32,19 @@ export function kib(bytes: number): string {
   return (bytes / 1024).toFixed(1);
 }
 
-/** Milliseconds: two decimals below 10 ms, one below 100, none above. */
+/** Milliseconds: to the microsecond below 1 ms, two decimals below 10 ms, one below 100, none above. */
 export function ms(v: number): string {
-  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+  return v < 1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+}
+
+/** Seconds of CPU per request as whole microseconds ("–" when there were no requests). */
+export function usPer(cpuS: number, requests: number): string {
+  return requests > 0 && Number.isFinite(cpuS) ? String(Math.round((cpuS * 1e6) / requests)) : '–';
+}
+
+/** A share of one core as a percentage ("143%": wrk's two threads may use two cores). */
+export function percent(v: number): string {
+  return Number.isFinite(v) ? `${Math.round(v * 100)}%` : '–';
 }
 
 /** A ratio as "0.42". */

@@ -7,6 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { MeteredProc } from './cpu.js';
 import { isInspectorNoise } from './inspector.js';
 import { freePort, waitFor200 } from './net.js';
 import { benchScript, ROOT, spawnNode, type Child } from './procs.js';
@@ -23,6 +24,7 @@ export interface WestProc {
 export const LABEL = {
   direct: 'direct',
   httpProxy: 'node-http-proxy',
+  nginx: 'nginx',
   oneHop: 'west, one hop',
   threeHops: 'west, three nodes (G → L → L2)',
 } as const;
@@ -33,8 +35,10 @@ export interface Target {
   base: string;
   /** Proxy hops a request crosses: node-http-proxy is one, each west tunnel one. */
   hops: number;
-  /** The west processes of this target (none for direct and node-http-proxy). */
+  /** The west processes of this target (none for direct, nginx and node-http-proxy). */
   west: WestProc[];
+  /** The proxy processes whose CPU is counted (west nodes by role: "L", "G"...). */
+  proxies: MeteredProc[];
 }
 
 export interface StartOptions {
@@ -44,6 +48,16 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Extra `west` keys (tuning) for every node. */
   tuning?: Record<string, unknown>;
+  /**
+   * One hop only: given G's tunnel port, the port L should dial instead (a delay relay in
+   * front of G's tunnel server).
+   */
+  dialVia?: (tunnelPort: number) => Promise<number>;
+}
+
+/** The name a west process's CPU is shown under: its node's role ("hop1-G" -> "G"). */
+function metered(procs: WestProc[]): MeteredProc[] {
+  return procs.map((w) => ({ name: w.role.replace(/^[^-]*-/, ''), pid: w.child.pid }));
 }
 
 /** Starts the origin process; resolves with it and its port. */
@@ -59,11 +73,11 @@ export async function startHttpProxy(originPort: number): Promise<Target> {
   const { port } = await child.readyLine<{ port: number }>();
   const base = `http://127.0.0.1:${port}/hp`;
   await waitFor200(`${base}/small`);
-  return { label: LABEL.httpProxy, base, hops: 1, west: [] };
+  return { label: LABEL.httpProxy, base, hops: 1, west: [], proxies: [{ name: 'node-http-proxy', pid: child.pid }] };
 }
 
 export function directTarget(originPort: number): Target {
-  return { label: LABEL.direct, base: `http://127.0.0.1:${originPort}/d`, hops: 0, west: [] };
+  return { label: LABEL.direct, base: `http://127.0.0.1:${originPort}/d`, hops: 0, west: [], proxies: [] };
 }
 
 async function startWest(opts: StartOptions, role: string, config: Record<string, unknown>): Promise<WestProc> {
@@ -95,16 +109,17 @@ export async function startOneHop(originPort: number, opts: StartOptions): Promi
     west: { nm: 'bench.G', egress: { 'bench.L': [`http://127.0.0.1:${originPort}/x`] } },
     wsts: { sp: `ws://127.0.0.1:${tunnelG}` },
   });
+  const dialPort = opts.dialVia ? await opts.dialVia(tunnelG) : tunnelG;
   const l = await startWest(opts, 'hop1-L', {
     west: { nm: 'bench.L', egress: {} },
     proxy: {
       [`http://127.0.0.1:${listenL}`]: {
-        ea: `ws://127.0.0.1:${tunnelG}`,
+        ea: `ws://127.0.0.1:${dialPort}`,
         '/px': { ou: `http://127.0.0.1:${originPort}/x` },
       },
     },
   });
-  const target: Target = { label: LABEL.oneHop, base: `http://127.0.0.1:${listenL}/px`, hops: 1, west: [l, g] };
+  const target: Target = { label: LABEL.oneHop, base: `http://127.0.0.1:${listenL}/px`, hops: 1, west: [l, g], proxies: metered([l, g]) };
   await waitFor200(`${target.base}/small`);
   return target;
 }
@@ -140,7 +155,7 @@ export async function startThreeHops(originPort: number, opts: StartOptions): Pr
     west: { nm: 'bench.L2', egress: { 'bench.L': [`http://127.0.0.1:${originPort}/a`] } },
     wstc: { [`ws://127.0.0.1:${tunnelL}`]: {} },
   });
-  const target: Target = { label: LABEL.threeHops, base: `http://127.0.0.1:${listenG}/baz`, hops: 2, west: [g, l, l2] };
+  const target: Target = { label: LABEL.threeHops, base: `http://127.0.0.1:${listenG}/baz`, hops: 2, west: [g, l, l2], proxies: metered([g, l, l2]) };
   await waitFor200(`${target.base}/small`);
   return target;
 }

@@ -32,6 +32,8 @@ export const FAILURES = {
   connect_timeout: { status: 504, proxyStatus: 'connection_timeout', summary: 'connection to origin timed out' },
   too_many_streams: { status: 503, proxyStatus: 'connection_limit_reached', summary: 'too many requests in flight on this tunnel' },
   idle_timeout: { status: 504, proxyStatus: 'connection_read_timeout', summary: 'no bytes moved for too long' },
+  transit_denied: { status: 403, proxyStatus: 'http_request_denied', summary: 'a node on the way does not relay this stream (west.transit, west.relays)' },
+  no_route: { status: 503, proxyStatus: 'destination_unavailable', summary: 'no route to the destination node' },
   hop_limit: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'hop limit exceeded' },
   loop_detected: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'request looped back to this listener' },
   internal: { status: 500, proxyStatus: 'proxy_internal_error', summary: 'internal error' },

@@ -27,7 +27,7 @@ export function snapshotState(node: StateSource): NodeState {
       port: server.port || c.server.port,
       peers: [...server.sessions.values()].map((s) => ({
         name: s.peerName, address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
-        streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
+        streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut, wire: `west.v${s.wire}`,
         flow: s.flowState(),
       })),
     } : undefined,
@@ -43,6 +43,7 @@ export function snapshotState(node: StateSource): NodeState {
       bytesOut: t.session?.bytesOut ?? 0,
       connects: t.connects,
       lastError: t.lastError,
+      wire: t.session ? `west.v${t.session.wire}` : undefined,
       flow: t.session?.flowState(),
     })),
     listeners: [...node.listeners.values()].map((l) => ({
@@ -52,10 +53,14 @@ export function snapshotState(node: StateSource): NodeState {
       target: l.config.target.kind === 'ea' ? { ea: l.config.target.url } : { en: l.config.target.name },
       connected: l.config.target.kind === 'ea'
         ? node.clients.get(l.config.target.url)?.session !== undefined
-        : server?.get(canonicalName(l.config.target.name)) !== undefined,
+        : server?.get(canonicalName(l.config.target.name)) !== undefined || node.mesh?.lookup(l.config.target.name) !== undefined,
       mappings: l.config.mappings.map((m) => ({ path: m.path, ou: m.outgoing.href, ca: m.allow })),
       ...l.stats,
       statuses: { ...l.stats.statuses },
+    })),
+    routes: (node.mesh?.table.routes() ?? []).map((r) => ({
+      name: r.dest, nextHop: r.link.peerName, path: r.path, hops: r.path.length, cost: r.cost,
+      since: new Date(r.since).toISOString(), ageS: Math.round((Date.now() - r.since) / 1000),
     })),
   };
 }

@@ -3,12 +3,15 @@
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
 import { EventEmitter } from 'node:events';
-import type { ClientConfig, ListenerConfig, NodeConfig } from './config/types.js';
+import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { securityFindings } from './check/security.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
 import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
+import { arrive, type ArrivalContext } from './mesh/arrive.js';
+import { RouteSpeaker } from './mesh/speaker.js';
+import { learnAllowed } from './mesh/transit.js';
 import { snapshotState } from './node-state.js';
 import type { OutgoingContext } from './proxy/far/attempt.js';
 import { EgressPolicy } from './proxy/far/egress.js';
@@ -52,7 +55,11 @@ export class WestNode {
   /** Proxy listeners by endpoint (`host:port`). */
   readonly listeners = new Map<string, ProxyListener>();
   control: ControlServer | undefined;
+  /** The mesh: routes learned over every tunnel (src/mesh/). */
+  readonly mesh: RouteSpeaker;
   private readonly log: Logger;
+  /** What a stream a peer opens needs to be performed, relayed or refused (src/mesh/arrive.ts). */
+  private readonly arrival: ArrivalContext;
   private readonly outgoing: OutgoingContext;
   private readonly router = new Router(this);
   /** What every receive window of this node draws from (west.memoryBudget). */
@@ -66,6 +73,11 @@ export class WestNode {
     this.outgoing = {
       nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
       localListener: (url) => this.router.localListener(url),
+    };
+    this.mesh = new RouteSpeaker(config.name, config.tuning.maxHops, config.clients.map((c) => c.name), log);
+    this.arrival = {
+      nodeName: config.name, speaker: this.mesh, policy: { relays: [] }, maxHops: config.tuning.maxHops, log,
+      perform: (stream, origin) => performRequest(stream, origin, this.outgoing),
     };
     this.applyTuning();
     if (config.server) this.server = this.makeServer();
@@ -141,7 +153,7 @@ export class WestNode {
     this.applyTuning();
     if (plan.tuning) {
       const t = next.tuning;
-      const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs, flow: this.flowLimits() };
+      const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs, wireVersion: t.wireVersion, flow: this.flowLimits() };
       this.server?.setTuning(shared);
       for (const c of this.clients.values()) {
         c.setTuning({ ...shared, connectTimeoutMs: t.connectTimeoutMs, reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs });
@@ -305,6 +317,8 @@ export class WestNode {
     this.outgoing.responseTimeoutMs = t.responseTimeoutMs;
     this.outgoing.origins.setConnectTimeout(t.connectTimeoutMs);
     this.outgoing.egress = this.config.egress ? new EgressPolicy(this.config.egress) : undefined;
+    this.arrival.policy = { transit: this.config.transit, relays: this.config.relays };
+    this.arrival.maxHops = t.maxHops;
   }
 
   private makeServer(config = this.config): TunnelServer {
@@ -312,10 +326,10 @@ export class WestNode {
     if (!serverConfig) throw new Error('makeServer: this node has no tunnel server (wsts.sp)');
     const server = new TunnelServer({
       config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
-      maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, log: this.log, flow: this.flowLimits(),
+      maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, wireVersion: tuning.wireVersion, log: this.log, flow: this.flowLimits(),
     });
     server.on('session', (s) => {
-      this.adopt(s);
+      this.adopt(s, 1, false);
       this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: true });
       s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'server', peer: s.peerName, up: false, code, reason }));
     });
@@ -327,10 +341,10 @@ export class WestNode {
     const client = new TunnelClient({
       config: c, recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, connectTimeoutMs: t.connectTimeoutMs,
       maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs,
-      reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, log: this.log, flow: this.flowLimits(),
+      reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, wireVersion: t.wireVersion, log: this.log, flow: this.flowLimits(),
     });
     client.on('session', (s) => {
-      this.adopt(s);
+      this.adopt(s, c.cost ?? 1, true);
       this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: true });
       s.once('close', (code, reason) => this.events.emit('tunnel', { side: 'client', peer: s.peerName, url: c.url, up: false, code, reason }));
     });
@@ -373,14 +387,21 @@ export class WestNode {
     for (const c of this.clients.values()) if (c.session) yield c.session;
   }
 
-  /** Streams a peer opens are requests to perform here (refused once we are draining). */
-  private adopt(session: TunnelSession): void {
+  /**
+   * A tunnel is a link of the mesh; streams its peer opens are requests to perform here or to
+   * relay (src/mesh/arrive.ts), refused once we are draining. `dialed`: this node dialed the
+   * peer's tunnel server (which decides what the peer may advertise by default, `west.learn`).
+   */
+  private adopt(session: TunnelSession, cost: number, dialed: boolean): void {
+    const peer = canonicalName(session.peerName);
+    // Read at each advert, so a reload's west.learn applies to what peers say next.
+    this.mesh.attach(session, cost, (dest) => learnAllowed(this.config.learn, peer, dest, dialed));
     session.on('stream', (stream) => {
       if (this.stopped) {
         stream.on('error', () => { /* the reset tells the peer; nothing else to do */ });
         stream.reset('draining', `node ${this.config.name} is shutting down`);
       }
-      else performRequest(stream, session.peerName, this.outgoing);
+      else arrive(stream, session, this.arrival);
     });
   }
 }

@@ -5,11 +5,14 @@
  */
 import { canonicalName, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { WestError } from './errors.js';
+import type { RouteSpeaker } from './mesh/speaker.js';
 import { boundAcceptsLoopback, isLoopbackHost } from './net/loopback.js';
 import type { ProxyListener } from './proxy/near/listener.js';
 import type { TunnelClient } from './tunnel/client.js';
 import type { TunnelServer } from './tunnel/server.js';
+import { MESH_VERSION, type OpenHead } from './tunnel/frame.js';
 import type { TunnelSession } from './tunnel/session.js';
+import type { TunnelStream } from './tunnel/stream.js';
 
 /** What routing reads of the running node (its live parts change on reload). */
 export interface RoutingHost {
@@ -17,6 +20,25 @@ export interface RoutingHost {
   readonly server: TunnelServer | undefined;
   readonly clients: ReadonlyMap<string, TunnelClient>;
   readonly listeners: ReadonlyMap<string, ProxyListener>;
+  /** The mesh's routes, when this node has them. */
+  readonly mesh?: RouteSpeaker;
+}
+
+/** Where a listener's requests are opened: a tunnel session, or a mesh route through one. */
+export interface StreamOpener {
+  readonly peerName: string;
+  openStream(head: OpenHead): TunnelStream;
+}
+
+/**
+ * Streams for `dest` opened on the session of the route's next hop, addressed by name (and with
+ * the rest of a pinned path, `via`).
+ */
+function meshPath(session: TunnelSession, dest: string, via: string[] = []): StreamOpener {
+  return {
+    peerName: session.peerName,
+    openStream: (head) => session.openStream({ ...head, to: dest, ...(via.length > 0 ? { via } : {}) }),
+  };
 }
 
 /** One wait for a peer name, shared by every request that waits for it. */
@@ -31,8 +53,28 @@ export class Router {
 
   constructor(private readonly host: RoutingHost) {}
 
-  /** The tunnel session a listener's requests travel through, or why there is none. */
-  async sessionFor(listener: ListenerConfig): Promise<TunnelSession | WestError> {
+  /**
+   * The tunnel session a listener's requests travel through (for `en`, the best route of the
+   * mesh to that node: straight to it when it is a peer, else through the next hop), or why
+   * there is none: at once when it is connected (every request asks), else once it is dialled
+   * or has connected.
+   */
+  sessionFor(listener: ListenerConfig): StreamOpener | WestError | Promise<StreamOpener | WestError> {
+    const target = listener.target;
+    const ready = target.kind === 'ea' ? this.host.clients.get(target.url)?.session : this.byName(listener, target.name);
+    return ready ?? this.sessionLater(listener);
+  }
+
+  /** A listener's `en` target as it stands: a pinned path, a route of the mesh, a peer, or nothing yet. */
+  private byName(listener: ListenerConfig, dest: string): StreamOpener | WestError | undefined {
+    const via = listener.via ?? [];
+    if (via.length > 0) return this.pinned(via, dest);
+    const route = this.host.mesh?.lookup(dest);
+    if (route) return route.path.length === 1 ? route.link : meshPath(route.link, route.dest);
+    return this.host.server?.get(dest);
+  }
+
+  private async sessionLater(listener: ListenerConfig): Promise<StreamOpener | WestError> {
     const { name, tuning } = this.host.config;
     const target = listener.target;
     if (target.kind === 'ea') {
@@ -44,9 +86,23 @@ export class Router {
       // business: it is in this node's log (tunnel.redial) and /state.json, not in the answer.
       return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected`);
     }
-    const session = this.host.server?.get(target.name) ?? await this.waitForPeer(target.name);
+    const session = this.byName(listener, target.name) ?? await this.waitForPeer(target.name);
     if (session) return session;
-    return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server`);
+    return new WestError('peer_not_connected', name, `peer ${target.name} is not connected to this node's tunnel server, and no tunnel has a route to it`);
+  }
+
+  /** A pinned path (`via`): its first node must be a peer of this node speaking the mesh. */
+  private pinned(via: string[], dest: string): StreamOpener | WestError {
+    const { name } = this.host.config;
+    const [first = '', ...rest] = via;
+    const route = this.host.mesh?.lookup(first);
+    if (route?.path.length !== 1) {
+      return new WestError('no_route', name, `the first node of the pinned path ("via"), ${first}, is not connected to this node`);
+    }
+    if (route.link.wire < MESH_VERSION) {
+      return new WestError('unsupported', name, `the first node of the pinned path ("via"), ${first}, speaks an older wire version, which cannot carry a path`);
+    }
+    return meshPath(route.link, canonicalName(dest), rest);
   }
 
   /**
@@ -54,6 +110,8 @@ export class Router {
    * loopback host the listener is bound to (or it is bound to every interface).
    */
   localListener(url: URL): ProxyListener | undefined {
+    // Asked for every request a far end performs; most far ends have no listener at all.
+    if (this.host.listeners.size === 0) return undefined;
     if (url.protocol !== 'http:' || !isLoopbackHost(url.hostname)) return undefined;
     const port = Number(url.port || 80);
     for (const l of this.host.listeners.values()) {

@@ -1,7 +1,7 @@
 /** Running one node as a process: load the config, start, and handle signals. */
 import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './errors.js';
-import { colourOnTerminal, LogFile, Logger, type LogFormat, type LogLevel } from './log.js';
+import { colourOnTerminal, LineBatch, LogFile, Logger, type LogFormat, type LogLevel } from './log.js';
 import { WestNode } from './node.js';
 import type { NodeConfig } from './config/types.js';
 
@@ -17,8 +17,8 @@ export interface RunArgs {
   input?: string | undefined;
 }
 
-/** The process's logger and, with `-O`, the file it writes to. */
-function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile | undefined } {
+/** The process's logger and, with `-O`, the file it writes to (through the batch of the turn's lines). */
+function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile | undefined; lines: LineBatch } {
   const level: LogLevel = args.logLevel ?? (args.debug > 0 ? 'debug' : 'info');
   let file: LogFile | undefined;
   if (args.output !== undefined) {
@@ -31,8 +31,9 @@ function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile
   }
   const onTerminal = file === undefined && process.stderr.isTTY;
   const format: LogFormat = args.logFormat ?? (onTerminal ? 'pretty' : 'json');
-  const log = new Logger({ level, format, colour: onTerminal && colourOnTerminal(), ...(file ? { write: file.write } : {}) });
-  return { log, file };
+  const lines = new LineBatch(file ? file.append : (text) => { process.stderr.write(text); });
+  const log = new Logger({ level, format, colour: onTerminal && colourOnTerminal(), write: lines.write });
+  return { log, file, lines };
 }
 
 /**
@@ -64,7 +65,7 @@ export function configKeyOf(config: NodeConfig, err: NodeJS.ErrnoException & { p
 
 /** Runs a node until SIGINT/SIGTERM; exits the process with 1 on a bad config or a port in use. */
 export async function runNode(args: RunArgs): Promise<void> {
-  const { log: processLog, file } = makeLogger(args);
+  const { log: processLog, file, lines } = makeLogger(args);
   if (args.input !== undefined) processLog.debug('node.input_ignored', { input: args.input });
   let config;
   try {
@@ -110,6 +111,7 @@ export async function runNode(args: RunArgs): Promise<void> {
   // Only with -O: Node keeps SIGUSR1 for its inspector otherwise.
   if (file) process.on('SIGUSR1', () => {
     try {
+      lines.flush(); // what was logged before the signal belongs to the old file
       file.reopen();
       log.info('node.log_reopened', { file: file.path });
     } catch (err) {

@@ -10,7 +10,10 @@ import { formatAddress, formatBytes, formatDuration } from './format.js';
 import { isRecord } from './json.js';
 
 /** What `/state.json` serves: the node state without the raw config. */
-export type PublishedState = Omit<NodeState, 'raw'>;
+export type PublishedState = Omit<NodeState, 'raw' | 'routes'> & {
+  /** Absent from a node of a release before the mesh. */
+  routes?: NodeState['routes'];
+};
 
 export interface StateOptions {
   /** The control port: `http://host:port`, `host:port` or `:port` (this machine). */
@@ -170,6 +173,13 @@ export function renderState(s: PublishedState, now: Date): string {
 
   lines.push('', `listeners: ${s.listeners.length === 0 ? 'none' : s.listeners.length}`);
   for (const l of s.listeners) lines.push(...listenerLines(l));
+
+  if (s.routes && s.routes.length > 0) {
+    lines.push('', `routes: ${s.routes.length}`);
+    for (const r of s.routes) {
+      lines.push(`  ${r.name} via ${r.nextHop}: ${r.path.join(' -> ')} (${r.hops} hop${r.hops === 1 ? '' : 's'}, cost ${r.cost})${since(r.since, now)}`);
+    }
+  }
 
   const total: Record<string, number> = {};
   let requests = 0;

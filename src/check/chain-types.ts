@@ -9,6 +9,8 @@ export interface Step {
   mapping: MappingConfig;
   /** Undefined when the tunnel or peer does not resolve (reported by topology.ts). */
   performer: TopoNode | undefined;
+  /** The mesh's relays between the listener's node and the performer, when it is routed by name. */
+  via?: TopoNode[];
 }
 
 export type ChainEnd =

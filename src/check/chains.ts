@@ -60,7 +60,7 @@ export function walkChains(d: Deployment): ChainWalk {
 
   const walk = (trail: Step[], node: TopoNode, listener: ListenerConfig, mapping: MappingConfig): void => {
     const who = d.performerOf(node, listener);
-    const step: Step = { node, listener, mapping, performer: who.node };
+    const step: Step = { node, listener, mapping, performer: who.node, ...(who.via?.length ? { via: who.via } : {}) };
     const steps = [...trail, step];
     visited.add(stepId(step));
     if (budget-- <= 0) {

@@ -7,6 +7,7 @@ import { parseTunnelUrl, serverEndpoint } from '../config/endpoint.js';
 import { formatPath } from '../config/messages.js';
 import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from '../config/types.js';
 import { accepts, isLoopback, isWildcard } from './hosts.js';
+import { learnProblem, meshPath, pinnedPath, transitProblem, type MeshPath } from './mesh-routes.js';
 
 export interface TopoNode {
   /** Position on the command line. */
@@ -58,14 +59,46 @@ export class Deployment {
   }
 
   /** Who performs a listener's requests: its `ea` tunnel's server, or the peer its `en` names. */
-  performerOf(node: TopoNode, listener: ListenerConfig): { node?: TopoNode; why: string } {
+  performerOf(node: TopoNode, listener: ListenerConfig): { node?: TopoNode; why: string; via?: TopoNode[] } {
     const target = listener.target;
     if (target.kind === 'ea') {
       const server = this.tunnelOf(node, target.url)?.server;
       return server ? { node: server, why: '' } : { why: `no server for ${target.url}` };
     }
     const peer = this.peersNamed(node, target.name)[0];
-    return peer ? { node: peer.client, why: '' } : { why: `no peer ${canonicalName(target.name)}` };
+    if (peer) return { node: peer.client, why: '' };
+    const routed = this.routeTo(node, target.name, listener.via);
+    if (routed && !routed.refused) return { node: routed.dest, why: '', via: routed.path.hops.slice(0, -1) };
+    const why = `no peer ${canonicalName(target.name)}`;
+    return { why: routed?.refused ? `${why}; ${routed.refused}` : why };
+  }
+
+  /**
+   * The mesh's route from `node` to the node called `name` once routes have converged, and why
+   * the transit policy on the way would refuse it (src/mesh/), with the status requests get
+   * then (403; 503 when a node on the way would not learn the route); undefined when there is none.
+   */
+  routeTo(node: TopoNode, name: string, via?: readonly string[]): { dest: TopoNode; path: MeshPath<TopoNode>; refused?: string; status?: number } | undefined {
+    const named = (n: string): TopoNode | undefined => this.nodes.find((x) => x.name === canonicalName(n));
+    const dest = named(name);
+    if (!dest) return undefined;
+    let path: MeshPath<TopoNode> | undefined;
+    if (via && via.length > 0) {
+      const hops = [...via.map(named), dest];
+      if (hops.some((h) => h === undefined)) return undefined;
+      const pinned = pinnedPath(this.tunnels, node, hops as TopoNode[]);
+      if (typeof pinned === 'string') return { dest, path: { hops: hops as TopoNode[], cost: 0 }, refused: pinned };
+      path = pinned;
+    } else {
+      path = meshPath(this.tunnels, node, dest);
+      if (!path) {
+        const unlearned = meshPath(this.tunnels, node, dest, false);
+        const refused = unlearned && learnProblem(this.tunnels, node, unlearned);
+        return unlearned && refused ? { dest, path: unlearned, refused, status: 503 } : undefined;
+      }
+    }
+    const refused = transitProblem(this.tunnels, node, path);
+    return { dest, path, ...(refused ? { refused, status: 403 } : {}) };
   }
 
   sameMachine(a: TopoNode, b: TopoNode): boolean {

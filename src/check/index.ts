@@ -1,11 +1,13 @@
 /**
  * `west check`: validates config files without starting anything. One file is checked on its
  * own; several are checked as one deployment (topology.ts, chains.ts), drawn as a tree
- * (tree.ts). Warnings are printed but only errors make the exit status 1.
+ * (tree.ts). Warnings are printed but only errors make the exit status 1. Secrets that live
+ * only on the node (a token from an unset variable or an absent file) are errors, since the
+ * node would not start; with `skipSecrets` they are listed as not read and the rest is checked.
  */
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { loadConfigFile } from '../config/load.js';
+import { readConfigFile } from '../config/load.js';
 import type { NodeConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
 import { plural } from '../format.js';
@@ -22,18 +24,29 @@ export type { TopologyFinding } from './findings.js';
 /** Beyond this many chains a list stops helping anyone read it. */
 const MAX_CHAINS_SHOWN = 200;
 
+export interface CheckOptions {
+  /** Do not fail on secrets that are not on this machine (`--skip-secrets`). */
+  skipSecrets?: boolean;
+}
+
 /** Checks each file, then (for two or more) the set as one deployment; returns the exit status. */
-export async function checkConfigs(files: string[], out: Writable): Promise<number> {
+export async function checkConfigs(files: string[], out: Writable, options: CheckOptions = {}): Promise<number> {
   const unique = files.filter((f, i) => files.findIndex((g) => path.resolve(g) === path.resolve(f)) === i);
   const loaded: { file: string; config: NodeConfig }[] = [];
+  let skipped = 0;
   for (const file of unique) {
     try {
-      const config = await loadConfigFile(file);
-      loaded.push({ file, config });
-      out.write(`${file}: ok\n${describeNode(config).join('\n')}\n`);
+      const read = await readConfigFile(file, { skipSecrets: options.skipSecrets === true });
+      loaded.push({ file, config: read.config });
+      skipped += read.skipped.length;
+      out.write(`${file}: ok\n${describeNode(read.config).join('\n')}\n`);
+      for (const s of read.skipped) out.write(`  not read here: ${s.path}: ${s.message} (--skip-secrets)\n`);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       out.write(`${err.message}\n`);
+      if (!options.skipSecrets && await onlySecretsMissing(file)) {
+        out.write('  (a secret the node reads is not on this machine; west check --skip-secrets checks the rest without it)\n');
+      }
     }
   }
   const failed = unique.length - loaded.length;
@@ -61,9 +74,19 @@ export async function checkConfigs(files: string[], out: Writable): Promise<numb
   const errors = findings.filter((f) => f.severity === 'error').length;
   const warnings = findings.length - errors;
   const counts = `${plural(deployment.nodes.length, 'node')}, ${plural(deployment.tunnels.length, 'tunnel')}, ` +
-    `${plural(chains.length, 'chain')}; ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
+    `${plural(chains.length, 'chain')}; ${plural(errors, 'error')}, ${plural(warnings, 'warning')}` +
+    (skipped > 0 ? `; ${plural(skipped, 'secret')} not read here` : '');
   out.write(`${errors === 0 ? 'sound' : 'NOT sound'}: ${counts}\n`);
   return errors === 0 ? 0 : 1;
+}
+
+/** Would the file load if the secrets this machine lacks were skipped? */
+async function onlySecretsMissing(file: string): Promise<boolean> {
+  try {
+    return (await readConfigFile(file, { skipSecrets: true })).skipped.length > 0;
+  } catch {
+    return false;
+  }
 }
 
 const SECURITY_RULES: Record<SecurityRule, TopologyFinding['rule']> = {

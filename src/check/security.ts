@@ -1,15 +1,16 @@
 /**
  * Settings that work but leave a door open: a token or key file other users can read, a
- * control port on every interface without a token, listener mappings without a `ca` allowlist
- * on an address other machines reach. A node logs each at start-up as a `security.*` warning;
- * `west check` prints them as warnings. None of them stops anything.
+ * control port on every interface or a public address without a token, listener mappings
+ * without a `ca` allowlist on an address other machines reach. A node logs each at start-up
+ * as a `security.*` warning; `west check` prints them as warnings. None of them stops anything.
  */
 import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { formatPath } from '../config/messages.js';
 import type { PathSegment } from '../config/json-text.js';
 import type { NodeConfig, RawSecret } from '../config/types.js';
-import { isLoopback, isWildcard, showEndpoint } from './hosts.js';
+import { isLoopback, isPrivate, isWildcard, normalHost, showEndpoint } from './hosts.js';
 
 export type SecurityRule = 'secret_file_readable' | 'control_port_open' | 'mapping_without_ca';
 
@@ -82,13 +83,24 @@ function readableSecretFiles(config: NodeConfig, modeOf: ModeOf): SecurityFindin
   return findings;
 }
 
+/**
+ * A control port without a token on every interface, or on an address that is neither
+ * loopback nor private (a public address, or a name: nothing is resolved here), shows every
+ * node, tunnel URL and origin of the deployment to whoever reaches it. A private address is
+ * the management network the docs suggest, and is not reported. `west.cpToken` as written
+ * counts, read or not (`west check --skip-secrets`).
+ */
 function openControlPort(config: NodeConfig): SecurityFinding[] {
   const cp = config.control;
-  if (!cp || !isWildcard(cp.host) || config.controlToken !== undefined) return [];
+  if (!cp || isLoopback(cp.host) || isPrivate(cp.host) || config.raw.west.cpToken !== undefined) return [];
+  const where = showEndpoint(cp.host, cp.port);
+  const reach = isWildcard(cp.host) ? 'listens on every interface'
+    : isIP(normalHost(cp.host)) !== 0 ? 'listens on a public address'
+    : `listens on ${cp.host}, a name that may be a public address,`;
   return [finding('control_port_open', ['west', 'cp'],
-    `control port ${showEndpoint(cp.host, cp.port)} listens on every interface without west.cpToken: anyone who reaches it reads the node's state; ` +
+    `control port ${where} ${reach} without west.cpToken: anyone who reaches it reads the node's state; ` +
     'bind it to 127.0.0.1 or set west.cpToken',
-    { endpoint: showEndpoint(cp.host, cp.port) })];
+    { endpoint: where })];
 }
 
 /**

@@ -68,7 +68,13 @@ function unknownNames(d: Deployment): TopologyFinding[] {
       const path = listenerPath(listener, 'en');
       const peer = peers[0];
       if (!peer) {
-        findings.push({ rule: 'unknown name', severity: 'error', file: node.file, path, message: whyNoPeer(d, node, name) });
+        // Not a client of this node: the mesh may still route to it (src/mesh/).
+        const routed = d.routeTo(node, name, listener.via);
+        if (routed && !routed.refused) continue;
+        const message = routed?.refused
+          ? `${whyNoPeer(d, node, name)}; the mesh ${routed.status === 503 ? 'could reach' : 'reaches'} it through ${routed.path.hops.map((n) => n.name).join(' -> ')}, but ${routed.refused}: requests would get ${String(routed.status ?? 403)}`
+          : whyNoPeer(d, node, name);
+        findings.push({ rule: 'unknown name', severity: 'error', file: node.file, path, message });
       } else if (peers.every((p) => !p.config.early)) {
         const usesIt = peer.client.config.listeners.some((l) => l.target.kind === 'ea' && l.target.url === peer.config.url);
         findings.push(usesIt
@@ -93,7 +99,8 @@ function whyNoPeer(d: Deployment, node: TopoNode, name: string): string {
   const elsewhere = d.tunnels.find((t) => t.presents === canonicalName(name));
   if (elsewhere) {
     const to = elsewhere.server ? `served by ${elsewhere.server.name}` : 'which no config serves';
-    return `names ${wanted}, which connects to ${JSON.stringify(elsewhere.config.url)} (${to}), not to this node's tunnel server ${sp}`;
+    const mine = node.config.server ? `this node's tunnel server ${sp}` : 'this node (it runs no tunnel server)';
+    return `names ${wanted}, which connects to ${JSON.stringify(elsewhere.config.url)} (${to}), not to ${mine}`;
   }
   const named = d.nodes.find((n) => n.name === canonicalName(name));
   if (named) {

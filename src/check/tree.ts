@@ -33,7 +33,8 @@ export function renderChain(chain: Chain): string {
   steps.forEach((s, i) => {
     parts.push(stepLabel(s));
     const nextNode = steps[i + 1]?.node ?? endNode;
-    if (s.performer && s.performer !== nextNode) parts.push(nodeLabel(s.performer));
+    const via = s.via ? ` (via ${s.via.map((n) => n.name).join(', ')})` : '';
+    if (s.performer && s.performer !== nextNode) parts.push(nodeLabel(s.performer) + via);
   });
   const last = steps[steps.length - 1];
   switch (end.kind) {

@@ -83,6 +83,10 @@ function listenerFindings(root: Json): Finding[] {
   const findings: Finding[] = [];
   const nodeName = section(root, 'west').nm;
   const hasServer = typeof section(root, 'wsts').sp === 'string';
+  // With the mesh, `en` may name any node reached through this node's tunnels, its server's
+  // clients or the servers it dials: only a node with no tunnel at all cannot reach it.
+  const hasTunnel = hasServer || Object.keys(section(root, 'wstc')).length > 0 ||
+    Object.values(section(root, 'proxy')).some((l) => isRecord(l) && typeof l.ea === 'string');
   for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
@@ -101,8 +105,19 @@ function listenerFindings(root: Json): Finding[] {
       else findings.push({ at: [...at, path], message: `is the same path as ${JSON.stringify(first)} (a trailing "/" does not count)` });
     }
     const en = listener.en;
+    const via = listener.via;
+    if (Array.isArray(via)) {
+      const names = via.filter((v): v is string => typeof v === 'string').map(canonicalName);
+      if (typeof en !== 'string') {
+        findings.push({ at: [...at, 'via'], message: 'pins a path to the node "en" names: it needs "en"' });
+      } else if (names.includes(canonicalName(en)) || (typeof nodeName === 'string' && names.includes(canonicalName(nodeName)))) {
+        findings.push({ at: [...at, 'via'], message: 'lists the nodes between this one and the "en" node: neither this node nor the "en" node' });
+      } else if (new Set(names).size !== names.length) {
+        findings.push({ at: [...at, 'via'], message: 'names a node twice (a path never passes a node twice)' });
+      }
+    }
     if (typeof en === 'string' && en !== '') {
-      if (!hasServer) {
+      if (!hasTunnel) {
         findings.push({ at: [...at, 'en'], message: "names a peer that connects to this node's tunnel server, but wsts.sp is not set" });
       } else if (typeof nodeName === 'string' && canonicalName(en) === canonicalName(nodeName)) {
         findings.push({ at: [...at, 'en'], message: `names this node itself (west.nm is ${JSON.stringify(nodeName)}); it must name a peer` });

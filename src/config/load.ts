@@ -21,8 +21,28 @@ export { parseEndpoint } from './endpoint.js';
 
 const validate = compileConfigSchema();
 
+export interface ReadOptions {
+  /**
+   * Secrets that are not on this machine (a token's unset variable or absent file, a TLS key
+   * file) are listed in `skipped` instead of failing the load: `west check --skip-secrets`.
+   * Such a config is for checking only; a node never runs with this.
+   */
+  skipSecrets?: boolean;
+}
+
+export interface ReadConfig {
+  config: NodeConfig;
+  /** Secrets not read (with `skipSecrets`), each at its JSON path with why. */
+  skipped: ConfigIssue[];
+}
+
 /** Parses and validates config text; `source` names the file in messages. Throws ConfigError. */
 export function parseConfig(text: string, source = ''): NodeConfig {
+  return readConfig(text, source).config;
+}
+
+/** parseConfig, with what `options` left unread. Throws ConfigError. */
+export function readConfig(text: string, source = '', options: ReadOptions = {}): ReadConfig {
   const file = source === '' ? undefined : source;
   // Editors on Windows may save a byte-order mark, which JSON.parse rejects.
   const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
@@ -39,21 +59,26 @@ export function parseConfig(text: string, source = ''): NodeConfig {
     ...crossReferenceFindings(root),
   ];
   if (findings.length > 0) throw configError(inFileOrder(findings, scan), file);
-  const files = new ConfigFiles(source === '' ? process.cwd() : path.dirname(path.resolve(source)));
+  const files = new ConfigFiles(source === '' ? process.cwd() : path.dirname(path.resolve(source)), options.skipSecrets);
   const config = resolve(root as RawConfig, source, files);
   if (files.findings.length > 0) throw configError(inFileOrder(files.findings, scan), file);
-  return config;
+  return { config, skipped: inFileOrder(files.skipped, scan) };
 }
 
 /** Reads and parses a config file. Throws ConfigError (ConfigReadError when the file cannot be read). */
 export async function loadConfigFile(file: string): Promise<NodeConfig> {
+  return (await readConfigFile(file)).config;
+}
+
+/** loadConfigFile, with what `options` left unread. */
+export async function readConfigFile(file: string, options: ReadOptions = {}): Promise<ReadConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new ConfigReadError(file, whyUnreadable(err));
   }
-  return parseConfig(text, file);
+  return readConfig(text, file, options);
 }
 
 function configError(issues: ConfigIssue[], file: string | undefined): ConfigError {
@@ -106,6 +131,7 @@ function resolveTuning(west: RawWest): Tuning {
     maxConnectionsPerAddress: west.maxConnectionsPerAddress ?? DEFAULT_TUNING.maxConnectionsPerAddress,
     errorDetail: west.errorDetail ?? DEFAULT_TUNING.errorDetail,
     trustedProxies: [...(west.trustedProxies ?? DEFAULT_TUNING.trustedProxies)],
+    wireVersion: west.wire ?? DEFAULT_TUNING.wireVersion,
   };
 }
 
@@ -139,10 +165,17 @@ function resolveEgress(egress: RawEgress | undefined): Map<string, string[]> | u
   return new Map(Object.entries(egress).map(([name, list]) => [name === '*' ? '*' : canonicalName(name), [...list]]));
 }
 
+/** A map of node names (or "*") to lists of node names (or "*"), canonical: `west.transit`, `west.learn`. */
+function resolveNameLists(lists: Record<string, string[]> | undefined): Map<string, string[]> | undefined {
+  if (!lists) return undefined;
+  const name = (n: string): string => (n === '*' ? '*' : canonicalName(n));
+  return new Map(Object.entries(lists).map(([key, list]) => [name(key), list.map(name)]));
+}
+
 function resolveMappings(listener: RawListener): MappingConfig[] {
   const mappings: MappingConfig[] = [];
   for (const [path, value] of Object.entries(listener)) {
-    if (!path.startsWith('/') || typeof value !== 'object') continue;
+    if (!path.startsWith('/') || typeof value !== 'object' || Array.isArray(value)) continue;
     mappings.push({
       path: normaliseMappingPath(path),
       outgoing: must(parseOutgoingUrl(value.ou), `mapping ${path}`),
@@ -169,6 +202,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     addClient({
       url, name: entry.nm ?? west.nm, early: entry.ee !== 'no',
       ...(token !== undefined ? { token } : {}), ...(tlsMaterial ? { tlsMaterial } : {}),
+      ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
     });
   }
 
@@ -185,10 +219,15 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     }
     const { host, port, tls } = must(parseListenerKey(key), key);
     const tlsMaterial = tls ? files.tls({ cert: listener.cert, key: listener.key }, ['proxy', key]) : undefined;
-    listeners.push({ key, host, port, ...(tlsMaterial ? { tlsMaterial } : {}), target, mappings: resolveMappings(listener) });
+    listeners.push({
+      key, host, port, ...(tlsMaterial ? { tlsMaterial } : {}), target, mappings: resolveMappings(listener),
+      ...(listener.via ? { via: listener.via.map(canonicalName) } : {}),
+    });
   }
   const controlToken = files.secret(west.cpToken, ['west', 'cpToken']);
   const egress = resolveEgress(west.egress);
+  const transit = resolveNameLists(west.transit);
+  const learn = resolveNameLists(west.learn);
 
   return {
     source,
@@ -200,6 +239,9 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     listeners,
     tuning: resolveTuning(west),
     ...(egress ? { egress } : {}),
+    ...(transit ? { transit } : {}),
+    ...(learn ? { learn } : {}),
+    relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
   };
 }

@@ -90,6 +90,32 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     message: 'must be an object: peer name (or "*") -> list of URL prefixes or hosts it may reach through this node',
   },
   cpToken: secret(),
+  wire: { enum: [2, 3], message: 'must be 2 (the previous wire version) or 3 (the mesh)' },
+  transit: {
+    type: 'object',
+    propertyNames: { minLength: 1, message: 'must be an originating node name, or "*" for every node' },
+    additionalProperties: {
+      type: 'array',
+      items: { type: 'string', minLength: 1, message: 'must be a destination node name, or "*"' },
+      message: 'must be a list of destination node names (or "*")',
+    },
+    message: 'must be an object: originating node name (or "*") -> destination node names (or "*") this node relays its streams to',
+  },
+  learn: {
+    type: 'object',
+    propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },
+    additionalProperties: {
+      type: 'array',
+      items: { type: 'string', minLength: 1, message: 'must be a destination node name, or "*"' },
+      message: 'must be a list of destination node names (or "*")',
+    },
+    message: 'must be an object: peer name (or "*") -> destination node names (or "*") this node learns routes to from that peer',
+  },
+  relays: {
+    type: 'array',
+    items: { type: 'string', minLength: 1, message: 'must be a peer name, or "*"' },
+    message: 'must be a list of peer names (or "*") whose relayed streams this node takes',
+  },
   trustedProxies: {
     type: 'array',
     items: { type: 'string', format: 'ip-or-cidr', message: 'must be an IP address or CIDR like "10.0.0.0/8"' },
@@ -125,6 +151,7 @@ const clientProperties: Record<keyof RawClient, SchemaObject> = {
   ca: file('the CA to verify the server with'),
   cert: file('this client\'s certificate'),
   key: file('this client\'s private key'),
+  cost: integer(1, 1000, ' (what a route through this tunnel costs)'),
 };
 
 const mappingProperties: Record<keyof RawMapping, SchemaObject> = {
@@ -151,7 +178,13 @@ const listener: SchemaObject = {
     en: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name of a connected peer)' },
     cert: file('the certificate chain of an https:// listener'),
     key: file('the private key of an https:// listener'),
-  } satisfies Record<'ea' | 'en' | 'cert' | 'key', SchemaObject>,
+    via: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', minLength: 1, message: 'must be a node name' },
+      message: 'must be a list of node names: the path to the "en" node, first hop first',
+    },
+  } satisfies Record<'ea' | 'en' | 'cert' | 'key' | 'via', SchemaObject>,
   patternProperties: { '^/': mapping },
   additionalProperties: false,
   // strictRequired wants each required key declared beside it, hence the `true` schemas.

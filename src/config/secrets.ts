@@ -18,11 +18,25 @@ export function whyUnreadable(err: unknown): string {
     : String((err as Partial<Error>).message);
 }
 
+/** Errors a secret gets when it is simply not on this machine: skipped by `--skip-secrets`. */
+const NOT_HERE = new Set(['ENOENT', 'EACCES', 'EPERM']);
+
 export class ConfigFiles {
   readonly findings: Finding[] = [];
+  /** Secrets not read because they are not on this machine (only with `skipSecrets`). */
+  readonly skipped: Finding[] = [];
 
-  /** Relative paths are read from `baseDir`: the config file's own directory. */
-  constructor(private readonly baseDir: string) {}
+  /**
+   * Relative paths are read from `baseDir`: the config file's own directory. With
+   * `skipSecrets` (`west check --skip-secrets`, on a machine that is not the node), a token
+   * whose variable is unset or whose file is absent or unreadable, and a TLS key file likewise,
+   * is noted in `skipped` instead of being an error.
+   */
+  constructor(private readonly baseDir: string, private readonly skipSecrets = false) {}
+
+  private notHere(at: PathSegment[], message: string): void {
+    (this.skipSecrets ? this.skipped : this.findings).push({ at, message });
+  }
 
   private resolvePath(file: string): string {
     return path.resolve(this.baseDir, file);
@@ -35,7 +49,7 @@ export class ConfigFiles {
     if ('env' in raw) {
       const value = process.env[raw.env];
       if (value === undefined || value === '') {
-        this.findings.push({ at: [...at, 'env'], message: `environment variable ${raw.env} is not set` });
+        this.notHere([...at, 'env'], `environment variable ${raw.env} is not set`);
         return undefined;
       }
       return value;
@@ -45,12 +59,15 @@ export class ConfigFiles {
       if (value === '') this.findings.push({ at: [...at, 'file'], message: `token file ${JSON.stringify(raw.file)} is empty` });
       return value || undefined;
     } catch (err) {
-      this.findings.push({ at: [...at, 'file'], message: `cannot read token file ${JSON.stringify(raw.file)}: ${whyUnreadable(err)}` });
+      const message = `cannot read token file ${JSON.stringify(raw.file)}: ${whyUnreadable(err)}`;
+      if (NOT_HERE.has(String((err as NodeJS.ErrnoException).code))) this.notHere([...at, 'file'], message);
+      else this.findings.push({ at: [...at, 'file'], message });
       return undefined;
     }
   }
 
-  pem(file: string | undefined, at: PathSegment[]): Buffer | undefined {
+  /** A PEM file; `secret` marks a private key, which `skipSecrets` may skip. */
+  pem(file: string | undefined, at: PathSegment[], secret = false): Buffer | undefined {
     if (file === undefined) return undefined;
     try {
       const pem = readFileSync(this.resolvePath(file));
@@ -60,7 +77,9 @@ export class ConfigFiles {
       }
       return pem;
     } catch (err) {
-      this.findings.push({ at, message: `cannot read ${JSON.stringify(file)}: ${whyUnreadable(err)}` });
+      const message = `cannot read ${JSON.stringify(file)}: ${whyUnreadable(err)}`;
+      if (secret && NOT_HERE.has(String((err as NodeJS.ErrnoException).code))) this.notHere(at, message);
+      else this.findings.push({ at, message });
       return undefined;
     }
   }
@@ -68,7 +87,7 @@ export class ConfigFiles {
   /** Cert, key and CA of one TLS end, or undefined when none is configured. */
   tls(files: { cert?: string | undefined; key?: string | undefined; ca?: string | undefined }, at: PathSegment[], caKey = 'ca'): TlsMaterial | undefined {
     const cert = this.pem(files.cert, [...at, 'cert']);
-    const key = this.pem(files.key, [...at, 'key']);
+    const key = this.pem(files.key, [...at, 'key'], true);
     const ca = this.pem(files.ca, [...at, caKey]);
     if (!cert && !key && !ca) return undefined;
     return { ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(ca ? { ca } : {}) };

@@ -16,7 +16,9 @@ export interface RawListener {
   /** PEM files for an `https://` listener. */
   cert?: string;
   key?: string;
-  [path: string]: RawMapping | string | undefined;
+  /** With `en`: the nodes the requests must pass, in order, before the one `en` names (the mesh). */
+  via?: string[];
+  [path: string]: RawMapping | string | string[] | undefined;
 }
 
 /**
@@ -78,6 +80,21 @@ export interface RawWest {
   trustedProxies?: string[];
   /** Bearer token the control port requires. */
   cpToken?: RawSecret;
+  /** Newest wire version this node speaks: 3 (the mesh, default) or 2 (as the previous release). */
+  wire?: number;
+  /**
+   * Transit through this node (the mesh): originating node name (or "*") -> destination node
+   * names (or "*") whose streams this node relays. Absent = relays nothing.
+   */
+  transit?: Record<string, string[]>;
+  /** Peers whose relayed streams this node takes, believing the origin they name; "*" = any. */
+  relays?: string[];
+  /**
+   * Routes this node learns (the mesh): peer name (or "*") -> destination names (or "*") that
+   * peer may advertise beyond itself. Absent for a peer: everything from a tunnel server this
+   * node dials, nothing from a client of its own server.
+   */
+  learn?: Record<string, string[]>;
 }
 
 export interface RawServer {
@@ -113,6 +130,8 @@ export interface RawClient {
   /** PEM client certificate and key, for servers that require one. */
   cert?: string;
   key?: string;
+  /** What a route through this tunnel costs (the mesh); default 1 per tunnel. */
+  cost?: number;
 }
 
 export interface RawConfig {
@@ -162,6 +181,8 @@ export interface ClientConfig {
   token?: string;
   /** CA to verify the server and client certificate, for `wss://`. */
   tlsMaterial?: TlsMaterial;
+  /** `cost`: what a route through this tunnel costs (absent = 1). */
+  cost?: number;
 }
 
 export interface MappingConfig {
@@ -184,6 +205,8 @@ export interface ListenerConfig extends Endpoint {
   tlsMaterial?: TlsMaterial;
   target: ListenerTarget;
   mappings: MappingConfig[];
+  /** `via`, canonical: a pinned path to the `en` node (absent = the mesh's best route). */
+  via?: string[];
 }
 
 export interface Tuning {
@@ -208,6 +231,8 @@ export interface Tuning {
   errorDetail: ErrorDetail;
   /** `west.trustedProxies`, resolved: the addresses whose forwarding headers a listener keeps. */
   trustedProxies: string[];
+  /** `west.wire`: the newest wire version this node offers and accepts. */
+  wireVersion: number;
 }
 
 /**
@@ -234,6 +259,12 @@ export interface NodeConfig {
   egress?: Map<string, string[]>;
   /** Token the control port requires. */
   controlToken?: string;
+  /** `west.transit`, canonical: origin name or "*" -> destination names or "*"; absent = no transit. */
+  transit?: Map<string, string[]>;
+  /** `west.relays`, canonical: peers whose relayed streams this node takes ("*" = any). */
+  relays: string[];
+  /** `west.learn`, canonical: peer name or "*" -> destinations it may advertise, or "*"; absent = the defaults. */
+  learn?: Map<string, string[]>;
 }
 
 export const DEFAULT_TUNING: Tuning = {
@@ -257,6 +288,7 @@ export const DEFAULT_TUNING: Tuning = {
   maxConnectionsPerAddress: 256,
   errorDetail: 'full',
   trustedProxies: ['127.0.0.0/8', '::1'],
+  wireVersion: 3,
 };
 
 /** Default port of a proxy listener whose key names none (as the original). */

@@ -97,7 +97,23 @@ export function renderDump(state: NodeState): string {
   }
 
   const sections: [string, Json][] = [['west', west], ['wsts', wsts], ['wstc', wstc], ['proxy', proxy]];
+  // After the original's sections: the mesh's routes, by destination, on a node that routes or
+  // relays by name (transit, relays, or an `en` beyond its own peers). A classic deployment's
+  // dump stays the original's, section for section.
+  if (usesMesh(state)) {
+    const routes: Record<string, Json> = {};
+    for (const r of state.routes) routes[r.name] = { nextHop: r.nextHop, path: r.path, hops: r.hops, cost: r.cost, since: r.since, ageS: r.ageS };
+    sections.push(['routes', routes]);
+  }
   return sections
     .map(([name, section]) => `--- ${name} object ---\n${pythonJson(section)}\n`)
     .join('');
+}
+
+/** Whether this node takes part in the mesh beyond its own tunnels' peers. */
+function usesMesh(state: NodeState): boolean {
+  const west = state.raw.west;
+  if (west.transit !== undefined || west.relays !== undefined) return true;
+  const far = new Set(state.routes.filter((r) => r.hops > 1).map((r) => r.name));
+  return state.listeners.some((l) => 'en' in l.target && far.has(canonicalName(l.target.en)));
 }

@@ -108,6 +108,10 @@ export class NodeMetrics {
         streams.set(n);
       },
     });
+    const routes: Gauge = new Gauge({
+      name: 'west_routes', help: 'Nodes of the mesh this node has a route to (src/mesh/).', registers,
+      collect: () => { routes.set(this.state().routes.length); },
+    });
     this.access = new AccessMetrics(this.registry, DURATION_BUCKETS);
     this.failures = new Counter({
       name: 'west_request_failures_total',

@@ -55,6 +55,7 @@ ${state.server ? html`<li>peers connected <b>${state.server.peers.length}</b></l
 ${tunnelsSection(state, now)}
 ${peersSection(state, now)}
 ${listenersSection(state, recent)}
+${routesSection(state, now)}
 ${errorsSection(errors, now)}
 <footer>
 <p>Refreshes every ${REFRESH_S} s · rendered ${stamp(new Date(now).toISOString())} ·
@@ -86,13 +87,22 @@ function tunnelsSection(state: NodeState, now: number): Html {
     ['server', 'state', 'peer', 'address', 'connected since', 'streams#', 'bytes in / out#', 'connects#', 'last error'], rows)}</section>`;
 }
 
+/** The mesh's best route to every node this one reaches (src/mesh/). */
+function routesSection(state: NodeState, now: number): Html {
+  if (state.routes.length === 0) return html``;
+  const rows = state.routes.map((r) => [
+    r.name, r.nextHop, html`<code>${r.path.join(' → ')}</code>`, r.hops, r.cost, since(r.since, now),
+  ]);
+  return html`<section id="routes"><h2>Routes of the mesh</h2>${table(['node', 'next hop', 'path', 'hops#', 'cost#', 'best since'], rows)}</section>`;
+}
+
 function peersSection(state: NodeState, now: number): Html {
   const server = state.server;
   if (!server) return html``;
   const connected = new Set(server.peers.map((p) => canonicalName(p.name)));
   // Peers the `en` listeners expect but that are not here are what an operator looks for first.
   const missing = [...new Set(state.listeners.flatMap((l) => ('en' in l.target ? [l.target.en] : [])))]
-    .filter((name) => !connected.has(canonicalName(name)));
+    .filter((name) => !connected.has(canonicalName(name)) && !state.routes.some((r) => r.name === canonicalName(name)));
   const rows: HtmlValue[][] = [
     ...server.peers.map((p) => [
       p.name, html`<span class="pill up">connected</span>`, html`<code>${formatAddress(p.address, p.port)}</code>`, since(p.since, now),

@@ -23,6 +23,23 @@ export interface PeerState {
   bytesIn: number;
   bytesOut: number;
   flow?: FlowState;
+  /** The negotiated wire version (`west.v3`). */
+  wire: string;
+}
+
+/** One best route of the mesh (src/mesh/table.ts). */
+export interface RouteState {
+  /** Destination node. */
+  name: string;
+  /** The peer the route's streams are opened to. */
+  nextHop: string;
+  /** Node names from the next hop to the destination. */
+  path: string[];
+  hops: number;
+  cost: number;
+  /** When it became the best route, and for how long (seconds). */
+  since: string;
+  ageS: number;
 }
 
 export interface TunnelState {
@@ -42,6 +59,8 @@ export interface TunnelState {
   bytesOut: number;
   connects: number;
   lastError: string | undefined;
+  /** The negotiated wire version while connected (`west.v3`). */
+  wire: string | undefined;
   /** Absent while not connected. */
   flow?: FlowState | undefined;
 }
@@ -69,4 +88,6 @@ export interface NodeState {
   server: { url: string; host: string; port: number; peers: PeerState[] } | undefined;
   tunnels: TunnelState[];
   listeners: ListenerState[];
+  /** The mesh's best route to every node this one reaches. */
+  routes: RouteState[];
 }

@@ -10,8 +10,9 @@ import type { ClientConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Backoff } from './backoff.js';
-import { SUBPROTOCOL } from './frame.js';
-import { FEATURES_HEADER, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, peerFeatures, peerWindow, type Feature } from './handshake.js';
+import {
+  FEATURES_HEADER, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, offeredSubprotocols, peerFeatures, peerWindow, versionOf, type Feature,
+} from './handshake.js';
 import type { FlowLimits } from './flow.js';
 import { TunnelSession } from './session.js';
 
@@ -30,6 +31,8 @@ export interface TunnelClientOptions {
   stableMs?: number;
   /** Window growth caps and the node's budget; absent: windows stay at recvWindow. */
   flow?: FlowLimits;
+  /** Newest wire version to offer (`west.wire`; default this release's). */
+  wireVersion?: number;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed';
@@ -89,7 +92,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   /** Takes reloaded tuning: the next dial and session use it; a live session keeps its own. */
-  setTuning(t: Pick<TunnelClientOptions, 'recvWindow' | 'heartbeatMs' | 'connectTimeoutMs' | 'maxStreams' | 'idleTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'flow'>): void {
+  setTuning(t: Pick<TunnelClientOptions, 'recvWindow' | 'heartbeatMs' | 'connectTimeoutMs' | 'maxStreams' | 'idleTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'wireVersion' | 'flow'>): void {
     Object.assign(this.opts, t);
     this.backoff = new Backoff(t.reconnectMinMs, t.reconnectMaxMs);
   }
@@ -153,7 +156,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     let socket: Socket | undefined;
     let features: ReadonlySet<Feature> = new Set();
     const { token, tlsMaterial } = this.config;
-    const ws = new WebSocket(url, [SUBPROTOCOL], {
+    const ws = new WebSocket(url, offeredSubprotocols(this.opts.wireVersion), {
       headers: {
         [NODE_HEADER]: name,
         'x-west-window': String(this.opts.recvWindow),
@@ -189,6 +192,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       if (this.state === 'closed') { ws.terminate(); return; }
       // ws emits 'upgrade' before 'open', so this does not happen; were it to, redial.
       if (!socket) { this.dialFailed(ws, 'the upgrade handed over no socket'); return; }
+      // ws has checked that the server picked one of the subprotocols offered.
+      const wire = versionOf(ws.protocol);
+      if (wire === undefined) { this.dialFailed(ws, `server picked no west wire version (${JSON.stringify(ws.protocol)})`); return; }
       const session = new TunnelSession(ws, {
         localName: name,
         peerName,
@@ -196,6 +202,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         recvWindow: this.opts.recvWindow,
         sendWindow: recvFromPeer,
         peerFeatures: features,
+        wireVersion: wire,
         heartbeatMs: this.opts.heartbeatMs,
         maxStreams: this.opts.maxStreams,
         idleTimeoutMs: this.opts.idleTimeoutMs,
@@ -207,7 +214,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.state = 'connected';
       this.connects++;
       this.lastError = undefined;
-      this.opts.log.info('tunnel.connected', { server: url, as: name, peer: peerName });
+      this.opts.log.info('tunnel.connected', { server: url, as: name, peer: peerName, wire: ws.protocol });
       session.on('close', (code, reason) => this.onSessionClose(session, code, reason));
       this.settleWaiters(session);
       this.emit('session', session);

@@ -1,5 +1,5 @@
 /**
- * The west tunnel frame codec (protocol version 2, see doc/protocol.md).
+ * The west tunnel frame codec (wire versions 2 and 3, see doc/protocol.md).
  *
  * Every WebSocket binary message carries one or more frames back to back; each frame is
  *
@@ -12,8 +12,9 @@
  * hold can contain a line feed.
  */
 
+/** The oldest wire version this node speaks (the previous release's). */
 export const PROTOCOL_VERSION = 2;
-/** WebSocket subprotocol both ends must agree on; a new wire format gets a new one. */
+/** WebSocket subprotocol of that version; every node of this release still speaks it. */
 export const SUBPROTOCOL = `west.v${PROTOCOL_VERSION}`;
 
 export const HEADER_SIZE = 9;
@@ -28,7 +29,12 @@ export const FrameType = {
   window: 0x06,
   /** Sent only to a peer that announced the `trailers` feature. */
   trailers: 0x07,
+  /** Wire version 3 only: route advertisements (src/mesh/), on stream 0. */
+  routes: 0x08,
 } as const;
+
+/** The first wire version with the mesh: ROUTES frames and the OPEN's `from` line. */
+export const MESH_VERSION = 3;
 
 /** What a stream carries. Only `http` exists in v1; `tcp` is reserved for port forwarding. */
 export type StreamKind = 'http';
@@ -43,8 +49,18 @@ export interface OpenHead {
   headers: string[];
   /** West listeners this request has passed so far, counting the one that opened this stream. */
   hops: number;
-  /** Destination node; '' = the node at the other end of this tunnel. Reserved for routing. */
+  /** Destination node; '' = the node at the other end of this tunnel (src/mesh/ routes the rest). */
   to: string;
+  /**
+   * Wire version 3: the node the stream started at, as a relay vouches for it; '' (and absent
+   * in version 2) = the peer that opened this stream.
+   */
+  from?: string;
+  /**
+   * Wire version 3: the nodes the stream must still pass, in order, before `to` (a pinned path,
+   * `"via"` of a listener); absent or empty = each node follows its routes.
+   */
+  via?: string[];
   /** Request id, carried across hops for logs. */
   id: string;
   /**
@@ -80,7 +96,9 @@ export type Frame =
   | { type: 'reset'; stream: number; info: ResetInfo }
   /** On stream 0 (feature `connection-window`): a grant for the whole tunnel. */
   | { type: 'window'; stream: number; increment: number }
-  | { type: 'trailers'; stream: number; headers: string[] };
+  | { type: 'trailers'; stream: number; headers: string[] }
+  /** Wire version 3: a route advertisement (stream 0), decoded by src/mesh/advert.ts. */
+  | { type: 'routes'; stream: 0; payload: Buffer };
 
 /** A frame that cannot be decoded; the session answers it by closing with 1002. */
 export class FrameError extends Error {
@@ -115,10 +133,13 @@ function withHeaders(text: string, headers: string[], what: string): string {
   return text;
 }
 
-/** OPEN: kind, method, url, hops, to, id, upgrade ('' for none), then header names and values. */
-export function encodeOpen(stream: number, head: OpenHead): Buffer {
+/**
+ * OPEN: kind, method, url, hops, to, id, upgrade ('' for none), in version 3 from and via (names
+ * separated by spaces), then header names and values.
+ */
+export function encodeOpen(stream: number, head: OpenHead, version = 2): Buffer {
   const text = `${head.kind}\n${line(head.method, 'open')}\n${line(head.url, 'open')}\n${head.hops}\n${line(head.to, 'open')}\n` +
-    `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}`;
+    `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}` + (version >= MESH_VERSION ? `\n${line(head.from ?? '', 'open')}\n${line((head.via ?? []).join(' '), 'open')}` : '');
   return textFrame(FrameType.open, stream, withHeaders(text, head.headers, 'open'));
 }
 
@@ -172,7 +193,15 @@ export function encodeFrame(frame: Frame): Buffer {
     case 'reset': return encodeReset(frame.stream, frame.info);
     case 'window': return encodeWindow(frame.stream, frame.increment);
     case 'trailers': return encodeTrailers(frame.stream, frame.headers);
+    case 'routes': return encodeRoutes(frame.payload);
   }
+}
+
+/** ROUTES (version 3): a route advertisement on stream 0; the payload is src/mesh/advert.ts's. */
+export function encodeRoutes(payload: Buffer): Buffer {
+  const buf = header(FrameType.routes, 0, payload.length);
+  payload.copy(buf, HEADER_SIZE);
+  return buf;
 }
 
 function fields(buf: Buffer): string[] {
@@ -194,19 +223,26 @@ function field(f: string[], i: number, what: string): string {
   return value;
 }
 
-function decodeOpen(buf: Buffer): OpenHead {
+function decodeOpen(buf: Buffer, version: number): OpenHead {
   const f = fields(buf);
-  if (f.length < 7 || (f.length - 7) % 2 !== 0) {
-    throw new FrameError('open frame: expected 7 fields, then header names and values in pairs');
+  const n = version >= MESH_VERSION ? 9 : 7;
+  if (f.length < n || (f.length - n) % 2 !== 0) {
+    throw new FrameError(`open frame: expected ${n} fields, then header names and values in pairs`);
   }
   const kind = field(f, 0, 'open');
   if (kind !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(kind.slice(0, 40))}`);
   const head: OpenHead = {
     kind: 'http', method: field(f, 1, 'open'), url: field(f, 2, 'open'), hops: int(f[3], 'hops', 'open', 0, 255),
     to: field(f, 4, 'open'), id: field(f, 5, 'open'),
-    headers: f.slice(7),
+    headers: f.slice(n),
   };
   if (f[6]) head.upgrade = f[6];
+  if (n === 9 && f[7]) head.from = f[7];
+  if (n === 9 && f[8]) {
+    const via = f[8].split(' ');
+    if (via.includes('')) throw new FrameError('open frame: "via" must be node names separated by single spaces');
+    head.via = via;
+  }
   return head;
 }
 
@@ -226,16 +262,23 @@ function decodeReset(buf: Buffer): ResetInfo {
   return { code: text.slice(0, a), node: text.slice(a + 1, b), message: text.slice(b + 1) };
 }
 
-/** Decodes one frame (header and exactly its payload); throws FrameError on anything malformed. */
-export function decodeFrame(buf: Buffer): Frame {
+/**
+ * Decodes one frame (header and exactly its payload) of wire `version`; throws FrameError on
+ * anything malformed.
+ */
+export function decodeFrame(buf: Buffer, version = 2): Frame {
   if (buf.length < HEADER_SIZE) throw new FrameError(`frame of ${buf.length} bytes is shorter than its ${HEADER_SIZE}-byte header`);
   const type = buf[0];
   const stream = buf.readUInt32BE(1);
   if (buf.readUInt32BE(5) !== buf.length - HEADER_SIZE) throw new FrameError('frame length does not match its payload');
-  // Stream 0 is the tunnel itself: only a WINDOW may name it (feature `connection-window`).
+  if (type === FrameType.routes && version >= MESH_VERSION) {
+    if (stream !== 0) throw new FrameError('routes frame must be on stream 0');
+    return { type: 'routes', stream, payload: buf.subarray(HEADER_SIZE) };
+  }
+  // Stream 0 is the tunnel itself: only a WINDOW (feature `connection-window`) or ROUTES may name it.
   if (stream === 0 && type !== FrameType.window) throw new FrameError('stream id 0 is reserved');
   switch (type) {
-    case FrameType.open: return { type: 'open', stream, head: decodeOpen(buf) };
+    case FrameType.open: return { type: 'open', stream, head: decodeOpen(buf, version) };
     case FrameType.response: return { type: 'response', stream, head: decodeResponse(buf) };
     case FrameType.data: return { type: 'data', stream, data: buf.subarray(HEADER_SIZE) };
     case FrameType.end:
@@ -259,14 +302,14 @@ export function decodeFrame(buf: Buffer): Frame {
 }
 
 /** Decodes every frame of one WebSocket message, in order; throws FrameError if any is malformed. */
-export function decodeMessage(message: Buffer): Frame[] {
+export function decodeMessage(message: Buffer, version = 2): Frame[] {
   const frames: Frame[] = [];
   let offset = 0;
   while (offset < message.length) {
     if (message.length - offset < HEADER_SIZE) throw new FrameError(`message ends inside a frame header (${message.length - offset} bytes left)`);
     const end = offset + HEADER_SIZE + message.readUInt32BE(offset + 5);
     if (end > message.length) throw new FrameError('frame length runs past the end of its message');
-    frames.push(decodeFrame(message.subarray(offset, end)));
+    frames.push(decodeFrame(message.subarray(offset, end), version));
     offset = end;
   }
   if (frames.length === 0) throw new FrameError('empty message');

@@ -1,11 +1,13 @@
 /**
- * What the two ends tell each other on the WebSocket upgrade: the subprotocol (wire version),
- * the node name and the per-stream window each side grants.
+ * What the two ends tell each other on the WebSocket upgrade: the subprotocol (wire version:
+ * the client offers the ones it speaks, the server picks the newest both speak), the node name
+ * and the per-stream window each side grants.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate } from 'node:tls';
 import { canonicalName } from '../config/types.js';
 import { OUR_FEATURES, type Feature } from './features.js';
+import { MESH_VERSION, PROTOCOL_VERSION } from './frame.js';
 import { MAX_DATA_FRAME } from './stream.js';
 
 export { OUR_FEATURES, type Feature } from './features.js';
@@ -13,6 +15,41 @@ export { OUR_FEATURES, type Feature } from './features.js';
 export const NODE_HEADER = 'x-west-node';
 export const WINDOW_HEADER = 'x-west-window';
 export const FEATURES_HEADER = 'x-west-features';
+
+/** The newest wire version this release speaks; it also speaks every one down to PROTOCOL_VERSION. */
+export const WIRE_VERSION = MESH_VERSION;
+
+/** The WebSocket subprotocol of wire version `v`: `west.v3`. */
+export function subprotocolOf(v: number): string {
+  return `west.v${v}`;
+}
+
+/** The wire version a subprotocol names, when it is one this release speaks. */
+export function versionOf(protocol: string | undefined): number | undefined {
+  const m = /^west\.v([1-9][0-9]{0,2})$/.exec(protocol ?? '');
+  const v = m ? Number(m[1]) : NaN;
+  return v >= PROTOCOL_VERSION && v <= WIRE_VERSION ? v : undefined;
+}
+
+/** What a client offers (newest first), speaking at most `max`: `west.v3, west.v2`. */
+export function offeredSubprotocols(max = WIRE_VERSION): string[] {
+  const out: string[] = [];
+  for (let v = Math.min(max, WIRE_VERSION); v >= PROTOCOL_VERSION; v--) out.push(subprotocolOf(v));
+  return out;
+}
+
+/**
+ * The server's pick among what a client offered: the newest version both speak (at most
+ * `max`), or undefined when they share none (the client is refused with 400).
+ */
+export function pickSubprotocol(offered: Iterable<string>, max = WIRE_VERSION): string | undefined {
+  let best: number | undefined;
+  for (const p of offered) {
+    const v = versionOf(p.trim());
+    if (v !== undefined && v <= max && (best === undefined || v > best)) best = v;
+  }
+  return best === undefined ? undefined : subprotocolOf(best);
+}
 
 /** The features a peer announced that this side knows. */
 export function peerFeatures(headers: IncomingHttpHeaders): ReadonlySet<Feature> {

@@ -18,11 +18,12 @@ import { canonicalName, type ServerConfig } from '../config/types.js';
 import { CLOSE } from '../errors.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
-import { SUBPROTOCOL } from './frame.js';
 import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
 import type { FlowLimits } from './flow.js';
-import { certificateNames, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, peerFeatures, peerWindow, validNodeName } from './handshake.js';
+import {
+  certificateNames, MAX_MESSAGE, NODE_HEADER, offeredSubprotocols, OUR_FEATURES, peerFeatures, peerWindow, pickSubprotocol, validNodeName, versionOf,
+} from './handshake.js';
 import { TunnelSession } from './session.js';
 
 /**
@@ -39,6 +40,8 @@ export interface TunnelServerOptions {
   heartbeatMs: number;
   maxStreams: number;
   idleTimeoutMs: number;
+  /** Newest wire version to accept (`west.wire`; default this release's). */
+  wireVersion?: number;
   log: Logger;
   /** Window growth caps and the node's budget; absent: windows stay at recvWindow. */
   flow?: FlowLimits;
@@ -66,7 +69,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       noServer: true,
       perMessageDeflate: false,
       maxPayload: MAX_MESSAGE,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      // The newest version both speak; onUpgrade has refused a client that offers none.
+      handleProtocols: (protocols) => pickSubprotocol(protocols, this.opts.wireVersion) ?? false,
     });
     this.wss.on('headers', (headers) => {
       headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`, `X-West-Features: ${OUR_FEATURES.join(', ')}`);
@@ -75,7 +79,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const tls = opts.config.tlsMaterial;
     const onPlainRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
-      res.end(`This is the west tunnel server of ${opts.localName}; it speaks WebSocket (${SUBPROTOCOL}) only.\n`);
+      res.end(`This is the west tunnel server of ${opts.localName}; it speaks WebSocket (${offeredSubprotocols(opts.wireVersion).join(', ')}) only.\n`);
       req.resume();
     };
     // wss://: with a client CA, the TLS handshake itself refuses clients without a certificate it signed.
@@ -104,7 +108,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   /** Takes reloaded tuning: sessions accepted from now on use it; live ones keep their own. */
-  setTuning(t: Pick<TunnelServerOptions, 'recvWindow' | 'heartbeatMs' | 'maxStreams' | 'idleTimeoutMs' | 'flow'>): void {
+  setTuning(t: Pick<TunnelServerOptions, 'recvWindow' | 'heartbeatMs' | 'maxStreams' | 'idleTimeoutMs' | 'wireVersion' | 'flow'>): void {
     Object.assign(this.opts, t);
   }
 
@@ -141,8 +145,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n${headers}Connection: close\r\n\r\n${answer}`);
     };
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!protocols.includes(SUBPROTOCOL)) {
-      refuse(400, `west tunnel clients must offer the WebSocket subprotocol ${SUBPROTOCOL}`);
+    if (pickSubprotocol(protocols, this.opts.wireVersion) === undefined) {
+      refuse(400, `west tunnel clients must offer one of the WebSocket subprotocols ${offeredSubprotocols(this.opts.wireVersion).join(', ')}`);
       return;
     }
     if (!validNodeName(name)) {
@@ -201,6 +205,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       recvWindow: this.opts.recvWindow,
       sendWindow: peerWindow(req.headers),
       peerFeatures: peerFeatures(req.headers),
+      wireVersion: versionOf(ws.protocol) ?? 2,
       heartbeatMs: this.opts.heartbeatMs,
       maxStreams: this.opts.maxStreams,
       idleTimeoutMs: this.opts.idleTimeoutMs,
@@ -234,7 +239,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.opts.log.info('tunnel.client_disconnected', { peer: name, code, reason });
       this.emit('session-closed', session);
     });
-    this.opts.log.info('tunnel.client_connected', { peer: name, address: session.remoteAddress, port: session.remotePort });
+    this.opts.log.info('tunnel.client_connected', { peer: name, address: session.remoteAddress, port: session.remotePort, wire: ws.protocol });
     this.emit('session', session);
   }
 }

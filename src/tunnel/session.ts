@@ -10,7 +10,7 @@ import type { WebSocket, RawData } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { FlowState } from '../control/state.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, encodeDataHeader, encodeOpen, encodeReset, encodeWindow, FrameError, MAX_STREAM_ID, type Frame, type OpenHead } from './frame.js';
+import { decodeMessage, encodeDataHeader, encodeOpen, encodeReset, encodeRoutes, encodeWindow, FrameError, MAX_STREAM_ID, MESH_VERSION, type Frame, type OpenHead } from './frame.js';
 import { OUR_FEATURES, type Feature } from './features.js';
 import { ReceiveWindow, RttEstimator, type Clock, type FlowBudget } from './flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
@@ -75,6 +75,8 @@ export interface SessionOptions {
   socket: TunnelSocket;
   /** What the peer announced it can receive beyond the base protocol (none when absent). */
   peerFeatures?: ReadonlySet<Feature>;
+  /** The wire version negotiated on the upgrade (2 when absent). */
+  wireVersion?: number;
   log: Logger;
 }
 
@@ -82,6 +84,8 @@ export interface SessionEvents {
   /** The peer has sent something: the connection is live, not a stale handshake. */
   alive: [];
   stream: [TunnelStream];
+  /** Wire version 3: a ROUTES frame's payload (src/mesh/ reads it). */
+  routes: [payload: Buffer];
   close: [code: number, reason: string];
 }
 
@@ -91,6 +95,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly connectedAt = new Date();
+  /** The negotiated wire version: 3 carries the mesh (ROUTES frames, relayed streams). */
+  readonly wire: number;
   readonly streams = new Map<number, TunnelStream>();
   bytesIn = 0;
   bytesOut = 0;
@@ -136,6 +142,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.remoteAddress = opts.socket.remoteAddress ?? '';
     this.remotePort = opts.socket.remotePort ?? 0;
     this.nextId = opts.initiator ? 1 : 2;
+    this.wire = opts.wireVersion ?? 2;
     this.clock = opts.clock ?? (() => performance.now());
 
     ws.binaryType = 'nodebuffer';
@@ -274,8 +281,13 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const stream = this.newStream(id);
     this.streams.set(id, stream);
     this.streamsOpened++;
-    this.send(encodeOpen(id, head));
+    this.send(encodeOpen(id, head, this.wire));
     return stream;
+  }
+
+  /** Sends a route advertisement (wire version 3 only; dropped on an older tunnel). */
+  sendRoutes(payload: Buffer): void {
+    if (this.wire >= MESH_VERSION) this.send(encodeRoutes(payload));
   }
 
   /**
@@ -421,7 +433,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.bytesIn += data.length;
     let frames: Frame[];
     try {
-      frames = decodeMessage(data);
+      frames = decodeMessage(data, this.wire);
     } catch (err) {
       this.protocolError(err instanceof FrameError ? err.message : String(err));
       return;
@@ -435,6 +447,10 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private dispatch(frame: Frame): void {
     if (frame.type === 'open') {
       this.onOpen(frame.stream, frame.head);
+      return;
+    }
+    if (frame.type === 'routes') {
+      this.emit('routes', frame.payload);
       return;
     }
     if (frame.type === 'window' && frame.stream === 0) {

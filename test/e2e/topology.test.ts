@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { walkChains } from '../../src/check/chains.js';
@@ -14,6 +15,11 @@ import { parseConfig } from '../../src/config/load.js';
 import { ROOT, runCli, SAMPLES, stopAll, tempDir, writeConfig } from '../helpers/west.js';
 
 const SETS = path.join(ROOT, 'test', 'fixtures', 'topologies');
+
+/** A sample config as JSON, to edit one key. */
+interface RawNodeJson {
+  west: Record<string, unknown>;
+}
 
 function jsonFiles(dir: string): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(dir, f));
@@ -106,10 +112,19 @@ const CASES: SetCase[] = [
     set: 'unknown-name', exit: 1,
     findings: [
       { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9931"].en', rule: 'unknown name', message: /no config in this deployment connects as "ws:\/\/nobody\.example" \(nodes here: G, L, L2\)/ },
-      { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9932"].en', rule: 'unknown name', message: /"L2", which connects to "ws:\/\/127\.0\.0\.1:9802" \(served by L\), not to this node's tunnel server/ },
+      { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9932"].en', rule: 'unknown name', message: /"L2", which connects to "ws:\/\/127\.0\.0\.1:9802" \(served by L\), not to this node's tunnel server "ws:\/\/127\.0\.0\.1:9801"; the mesh reaches it through L -> L2, but L does not relay streams from G to L2 \(west\.transit\)/ },
       relay('G.json'), relay('L.json'), clientRelay('L2.json', /^the tunnel server ws:\/\/127\.0\.0\.1:9802 can make L2 fetch/),
     ],
-    chains: ['G:9931/pa -> ? (no peer nobody.example)', 'G:9932/pb -> ? (no peer L2)'],
+    chains: ['G:9931/pa -> ? (no peer nobody.example)', 'G:9932/pb -> ? (no peer L2; L does not relay streams from G to L2 (west.transit))'],
+  },
+  {
+    // The same deployment where G does not believe its client L about L2 (west.learn's default).
+    set: 'unlearned', exit: 1,
+    findings: [
+      { severity: 'error', file: 'G.json', path: 'proxy["http://127.0.0.1:9932"].en', rule: 'unknown name', message: /the mesh could reach it through L -> L2, but G does not learn the route to L2 from L, a client of its tunnel server \(west\.learn\): requests would get 503/ },
+      relay('G.json'), relay('L.json'), clientRelay('L2.json', /^the tunnel server ws:\/\/127\.0\.0\.1:9802 can make L2 fetch/),
+    ],
+    chains: ['G:9932/pb -> ? (no peer L2; G does not learn the route to L2 from L, a client of its tunnel server (west.learn))'],
   },
   {
     set: 'missing-server', exit: 1,
@@ -276,6 +291,42 @@ const SAMPLE_CASES: SampleCase[] = [
 
 after(async () => {
   await stopAll();
+});
+
+describe('west check computes the mesh\'s routes offline', () => {
+  const files = jsonFiles(path.join(SAMPLES, 'mesh'));
+
+  test('sample/mesh: site-A\'s "en": "site-C" is routed through the hub and site-B, and sound', async () => {
+    const r = await runCli(['check', ...files], 30_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(chains(r.stdout), ['site-A:9911/c -> site-C (via hub, site-B) -> http://127.0.0.1:9921/'], r.stdout);
+    assert.match(r.stdout, /^sound: 4 nodes, 3 tunnels, 1 chain; 0 errors, 0 warnings$/m);
+  });
+
+  for (const [what, file, edit, message] of [
+    ['the hub does not allow the transit', 'hub.json', (c: RawNodeJson) => { delete c.west.transit; }, /hub does not relay streams from site-A to site-C \(west.transit\)/],
+    ['site-C does not believe site-B', 'site-C.json', (c: RawNodeJson) => { delete c.west.relays; }, /site-C does not take relayed streams from site-B \(west.relays\)/],
+    ['site-B holds to the previous wire version', 'site-B.json', (c: RawNodeJson) => { c.west.wire = 2; }, /no config in this deployment connects as "site-C"|which connects to/],
+  ] as const) {
+    test(`sample/mesh when ${what}: an error on site-A's en, naming why`, async () => {
+      const { dir, cleanup } = await tempDir('west-check-mesh-');
+      try {
+        const edited = await Promise.all(files.map(async (f) => {
+          const config = JSON.parse(await readFile(f, 'utf8')) as RawNodeJson;
+          if (path.basename(f) === file) edit(config);
+          return writeConfig(dir, path.basename(f), config);
+        }));
+        const r = await runCli(['check', ...edited], 30_000);
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        const errors = findings(r.stdout).filter((f) => f.severity === 'error');
+        assert.equal(errors.length, 1, r.stdout);
+        assert.equal(errors[0]?.file, 'site-A.json');
+        assert.match(errors[0]?.message ?? '', message, r.stdout);
+      } finally {
+        await cleanup();
+      }
+    });
+  }
 });
 
 describe('west check on the sample deployments', { concurrency: 4 }, () => {

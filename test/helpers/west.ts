@@ -136,8 +136,8 @@ export class WestProcess {
   exitCode: number | null = null;
   readonly exited: Promise<number | null>;
 
-  private constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  private constructor(args: string[], env?: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     this.child.stdout!.setEncoding('utf8').on('data', (c: string) => { this.stdout += c; });
     let partial = '';
     this.child.stderr!.setEncoding('utf8').on('data', (c: string) => {
@@ -158,16 +158,16 @@ export class WestProcess {
     }));
   }
 
-  /** Spawns `west <args>` without waiting for anything. */
-  static spawn(args: string[]): WestProcess {
-    const p = new WestProcess(args);
+  /** Spawns `west <args>` without waiting for anything (in `env` instead of this process's). */
+  static spawn(args: string[], env?: NodeJS.ProcessEnv): WestProcess {
+    const p = new WestProcess(args, env);
     running.add(p);
     return p;
   }
 
   /** Runs `west -c config` and waits until the node reports it started. */
-  static async start(config: string, extraArgs: string[] = []): Promise<WestProcess> {
-    const p = WestProcess.spawn(['-c', config, '--log-format', 'json', ...extraArgs]);
+  static async start(config: string, extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<WestProcess> {
+    const p = WestProcess.spawn(['-c', config, '--log-format', 'json', ...extraArgs], env);
     try {
       await Promise.race([
         p.waitForEvent('node.started', undefined, START_MS),
@@ -250,9 +250,9 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop(5000)));
 }
 
-/** Runs `west <args>` to completion; returns exit code and output. */
-export async function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = WestProcess.spawn(args);
+/** Runs `west <args>` to completion (in `env` instead of this process's); returns exit code and output. */
+export async function runCli(args: string[], timeoutMs = 15_000, env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = WestProcess.spawn(args, env);
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
   const code = await p.exited;
   clearTimeout(timer);

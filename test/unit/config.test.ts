@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, parseConfig, parseEndpoint } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig, parseEndpoint, readConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_TUNING } from '../../src/config/types.js';
 
@@ -134,7 +134,7 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
     Object.assign(c.west, {
       responseTimeout: 2.5, connectTimeout: 1, heartbeat: 5, drainTimeout: 3, streamWindow: 65536, maxHops: 3, retryAfter: 0,
       peerWait: 0.5, reconnectMin: 0.1, reconnectMax: 2, maxStreams: 10, maxHeaderSize: 4096, idleTimeout: 60,
-      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
+      headerTimeout: 7.5, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'], wire: 2,
       maxStreamWindow: 1_048_576, maxConnectionWindow: 4_194_304, memoryBudget: 33_554_432,
     });
   }));
@@ -142,7 +142,25 @@ test('tuning keys override the defaults, seconds become milliseconds', () => {
     responseTimeoutMs: 2500, connectTimeoutMs: 1000, heartbeatMs: 5000, drainTimeoutMs: 3000,
     streamWindow: 65536, maxStreamWindow: 1_048_576, maxConnectionWindow: 4_194_304, memoryBudget: 33_554_432, maxHops: 3, retryAfterS: 0,
     peerWaitMs: 500, reconnectMinMs: 100, reconnectMaxMs: 2000, maxStreams: 10, maxHeaderSize: 4096, idleTimeoutMs: 60_000,
-    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'],
+    headerTimeoutMs: 7500, maxConnectionsPerAddress: 0, errorDetail: 'minimal', trustedProxies: ['10.0.0.5', '2001:db8::/32'], wireVersion: 2,
+  });
+});
+
+test('the mesh keys: west.wire (3 by default), west.transit and west.relays in canonical names, wstc cost', () => {
+  const plain = parseConfig(edited(() => {}));
+  assert.equal(plain.tuning.wireVersion, 3);
+  assert.equal(plain.transit, undefined, 'no transit by default');
+  assert.deepEqual(plain.relays, []);
+  const config = parseConfig(edited((c) => {
+    Object.assign(c.west, { transit: { 'ws://site-A': ['ws://site-C/', '*'], '*': ['hub'] }, relays: ['ws://hub', '*'] });
+    c.wstc = { 'ws://127.0.0.1:9802': { cost: 7 } };
+  }));
+  assert.deepEqual([...(config.transit ?? [])], [['site-A', ['site-C', '*']], ['*', ['hub']]]);
+  assert.deepEqual(config.relays, ['hub', '*']);
+  assert.equal(config.clients.find((x) => x.url === 'ws://127.0.0.1:9802')?.cost, 7);
+  assert.throws(() => parseConfig(edited((c) => { c.west.wire = 4; c.west.transit = { A: 'C' }; c.west.relays = 'hub'; })), (err: ConfigError) => {
+    assert.deepEqual(err.issues.map((i) => i.path).sort(), ['west.relays', 'west.transit.A', 'west.wire']);
+    return true;
   });
 });
 
@@ -291,7 +309,7 @@ const badCases: BadCase[] = [
   {
     name: 'listener key that is neither ea, en nor a path',
     text: edited((c) => { c.proxy[L].px = { ou: 'http://x' }; }),
-    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key" or a path starting with "/")`],
+    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key", "via" or a path starting with "/")`],
   },
   {
     name: 'bad listener address',
@@ -354,9 +372,24 @@ const badCases: BadCase[] = [
     expect: [`${P}["/q?a=1"]: a mapping path cannot contain "?" or "#"`],
   },
   {
-    name: 'en without wsts.sp',
-    text: edited((c) => { delete c.wsts.sp; c.proxy[L] = { en: 'peer', '/': { ou: 'http://x' } }; }),
+    name: 'en without any tunnel (no wsts.sp, no wstc, no ea)',
+    text: edited((c) => { delete c.wsts.sp; c.wstc = {}; c.proxy = { [L]: { en: 'peer', '/': { ou: 'http://x' } } }; }),
     expect: [`${P}.en: names a peer that connects to this node's tunnel server, but wsts.sp is not set`],
+  },
+  {
+    name: 'via without en',
+    text: edited((c) => { c.proxy[L].via = ['hub']; }),
+    expect: [`${P}.via: pins a path to the node "en" names: it needs "en"`],
+  },
+  {
+    name: 'via naming the en node',
+    text: edited((c) => { c.proxy[L] = { en: 'site-C', via: ['hub', 'ws://site-C'], '/': { ou: 'http://x' } }; }),
+    expect: [`${P}.via: lists the nodes between this one and the "en" node`],
+  },
+  {
+    name: 'via that is not a list of names',
+    text: edited((c) => { c.proxy[L] = { en: 'site-C', via: 'hub', '/': { ou: 'http://x' } }; }),
+    expect: [`${P}.via: must be a list of node names`],
   },
   {
     name: 'en naming this node',
@@ -478,3 +511,19 @@ for (const [text, message] of badEndpoints) {
     assert.throws(() => parseEndpoint(text), message);
   });
 }
+
+test('skipSecrets (west check --skip-secrets): tokens and TLS keys not on this machine are listed, not errors; certificates and other problems still are', () => {
+  const tls = join(repoRoot, 'sample/hardened/tls');
+  const config = {
+    west: { nm: 'n', cpToken: { env: 'WEST_TEST_SURELY_UNSET' } },
+    wsts: { sp: 'wss://127.0.0.1:9801', cert: join(tls, 'relay.crt'), key: '/nonexistent/relay.key', tokens: { site: { file: '/nonexistent/site.token' } } },
+  };
+  const text = JSON.stringify(config);
+  assert.throws(() => readConfig(text, 'n.json'), (err: unknown) => err instanceof ConfigError && err.issues.length === 3);
+  const { config: read, skipped } = readConfig(text, 'n.json', { skipSecrets: true });
+  assert.equal(read.controlToken, undefined);
+  assert.deepEqual(skipped.map((s) => s.path), ['west.cpToken.env', 'wsts.key', 'wsts.tokens.site.file']);
+  assert.match(skipped[0]?.message ?? '', /environment variable WEST_TEST_SURELY_UNSET is not set/);
+  const noCert = JSON.stringify({ ...config, wsts: { ...config.wsts, cert: '/nonexistent/relay.crt' } });
+  assert.throws(() => readConfig(noCert, 'n.json', { skipSecrets: true }), /wsts\.cert: cannot read "\/nonexistent\/relay\.crt": no such file/);
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { entry } from '../helpers/at.js';
 import { pythonJson, renderDump } from '../../src/control/dump.js';
-import type { NodeState, PeerState, TunnelState } from '../../src/control/state.js';
+import type { NodeState, PeerState, RouteState, TunnelState } from '../../src/control/state.js';
 
 type Json = Parameters<typeof pythonJson>[0];
 
@@ -70,17 +70,17 @@ const LISTENER_KEY = 'http://127.0.0.1:9911';
 
 const PEER: PeerState = {
   name: 'case2.L.fiap.org', address: '127.0.0.1', port: 34848, since: '2025-01-01T00:00:00.000Z',
-  streams: 2, streamsOpened: 5, bytesIn: 10, bytesOut: 20,
+  streams: 2, streamsOpened: 5, bytesIn: 10, bytesOut: 20, wire: 'west.v3',
 };
 
 const TUNNEL: TunnelState = {
   url: 'ws://relay.example:9801', as: 'case2.G.fiap.org', early: true, state: 'connected', connected: true,
   since: '2025-01-01T00:00:01.000Z', peer: 'relay', address: '192.0.2.1', port: 9801,
-  streams: 0, bytesIn: 0, bytesOut: 0, connects: 1, lastError: undefined,
+  streams: 0, bytesIn: 0, bytesOut: 0, connects: 1, lastError: undefined, wire: 'west.v3',
 };
 
 /** A tunnel server node with one `en` listener, as in the spec's control-port example. */
-function state(opts: { peers?: PeerState[]; tunnels?: TunnelState[] } = {}): NodeState {
+function state(opts: { peers?: PeerState[]; tunnels?: TunnelState[]; routes?: RouteState[] } = {}): NodeState {
   return {
     name: 'ws://case2.G.fiap.org',
     version: '0.1.0',
@@ -95,6 +95,7 @@ function state(opts: { peers?: PeerState[]; tunnels?: TunnelState[] } = {}): Nod
     control: { host: '127.0.0.1', port: 9701 },
     server: { url: 'ws://127.0.0.1:9801', host: '127.0.0.1', port: 9801, peers: opts.peers ?? [] },
     tunnels: opts.tunnels ?? [],
+    routes: opts.routes ?? [],
     listeners: [{
       key: LISTENER_KEY, host: '127.0.0.1', port: 9911, target: { en: EN }, connected: (opts.peers ?? []).length > 0,
       mappings: [{ path: '/px', ou: 'http://127.0.0.1:9921/x', ca: [] }], requests: 3, inFlight: 1, statuses: { '200': 3 },
@@ -120,6 +121,21 @@ function sectionText(text: string, name: string): string {
 
 test('renderDump: the four section headers, in order', () => {
   const headers = renderDump(state()).split('\n').filter((l) => l.startsWith('---'));
+  assert.deepEqual(headers, ['--- west object ---', '--- wsts object ---', '--- wstc object ---', '--- proxy object ---']);
+});
+
+test('renderDump: the mesh\'s routes come after the original sections, by destination, on a node whose en is routed beyond its peers', () => {
+  const route: RouteState = { name: 'case2.L.fiap.org', nextHop: 'hub', path: ['hub', 'case2.L.fiap.org'], hops: 2, cost: 2, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
+  const text = renderDump(state({ routes: [route] }));
+  const headers = text.split('\n').filter((l) => l.startsWith('---'));
+  assert.deepEqual(headers, ['--- west object ---', '--- wsts object ---', '--- wstc object ---', '--- proxy object ---', '--- routes object ---']);
+  assert.match(sectionText(text, 'routes'), /"case2\.L\.fiap\.org":\{\n\s+"ageS":10,\n\s+"cost":2,\n\s+"hops":2,\n\s+"nextHop":"hub",/);
+});
+
+test('renderDump: a classic deployment (its routes are its own peers) keeps the original four sections', () => {
+  const direct: RouteState = { name: 'case2.L.fiap.org', nextHop: 'case2.L.fiap.org', path: ['case2.L.fiap.org'], hops: 1, cost: 1, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
+  const far: RouteState = { name: 'other', nextHop: 'case2.L.fiap.org', path: ['case2.L.fiap.org', 'other'], hops: 2, cost: 2, since: '2025-01-01T00:00:02.000Z', ageS: 10 };
+  const headers = renderDump(state({ routes: [direct, far] })).split('\n').filter((l) => l.startsWith('---'));
   assert.deepEqual(headers, ['--- west object ---', '--- wsts object ---', '--- wstc object ---', '--- proxy object ---']);
 });
 

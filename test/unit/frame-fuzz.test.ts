@@ -135,7 +135,7 @@ const isInt = (v: unknown, min: number, max: number): boolean => typeof v === 'n
 function assertWellFormed(frame: Frame, buf: Buffer): void {
   const typeOf: Record<Frame['type'], number> = {
     open: FrameType.open, response: FrameType.response, data: FrameType.data, end: FrameType.end, reset: FrameType.reset, window: FrameType.window,
-    trailers: FrameType.trailers,
+    trailers: FrameType.trailers, routes: FrameType.routes,
   };
   assert.equal(typeOf[frame.type], buf[0], 'frame type agrees with byte 0');
   // Stream 0 is the tunnel itself, which only a WINDOW names (feature connection-window).

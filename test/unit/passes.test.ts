@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_TUNING } from '../../src/config/types.js';
+import fc from 'fast-check';
 import {
-  addForwardingHeaders, headerValues, isTrustedProxy, requestIdOf, setHeader, stripHopByHop, viaPseudonym, westVias, withoutHeader,
-  type ForwardInfo,
+  addForwardingHeaders, forwardRequestHeaders, hasRequestBody, headerValues, isTrustedProxy, outgoingHeaders, requestIdOf, scanRequestHead, setHeader, stripHopByHop,
+  viaPseudonym, westVias, westViasOf, withoutHeader, type ForwardInfo,
 } from '../../src/proxy/shared/passes.js';
 
 // ---- stripHopByHop ----
@@ -233,3 +234,54 @@ for (const c of TRUST) {
     assert.equal(isTrustedProxy(c.list, c.address), c.want);
   });
 }
+
+// ---- the near end's one-pass versions agree with the passes they fuse ----
+
+const NAMES = [
+  'Host', 'host', 'Connection', 'connection', 'Keep-Alive', 'TE', 'Transfer-Encoding', 'transfer-encoding', 'Upgrade',
+  'Content-Length', 'Via', 'via', 'X-Forwarded-For', 'x-forwarded-for', 'X-Forwarded-Proto', 'X-Forwarded-Host',
+  'X-Forwarded-Port', 'Forwarded', 'X-Real-IP', 'X-Request-Id', 'x-request-id', 'Accept', 'X-Hop', 'x-hop', 'Cookie',
+];
+const VALUES = [
+  '', 'a', 'close', 'close, X-Hop', 'x-request-id', 'via, x-forwarded-for', 'chunked', 'gzip, chunked', 'chunked, gzip',
+  '5', '1.1 n:1 (west)', '1.0 proxy', '1.1 a:1 (west), 1.1 b:2 (west)', '10.0.0.1', 'for=1.2.3.4', 'abc-123', ' spaced ',
+];
+const headerList = fc.array(fc.tuple(fc.constantFrom(...NAMES), fc.constantFrom(...VALUES)), { maxLength: 12 }).map((pairs) => pairs.flat());
+const forwardInfo = fc.record({
+  clientAddress: fc.constantFrom('127.0.0.1', '::ffff:10.0.0.2', '::FFFF:10.0.0.3', '::1', '2001:db8::1', ''),
+  proto: fc.constantFrom<'http' | 'https'>('http', 'https'),
+  host: fc.constantFrom(undefined, 'example.org', 'h:8080', 'a b'),
+  via: fc.constantFrom('node:9911', 'x_y:1'),
+  requestId: fc.constantFrom('id-1'),
+  trusted: fc.boolean(),
+});
+
+test('forwardRequestHeaders gives what addForwardingHeaders(stripHopByHop(raw, true)) gives', () => {
+  fc.assert(fc.property(headerList, forwardInfo, (raw, info) => {
+    assert.deepEqual(forwardRequestHeaders(raw, info), addForwardingHeaders(stripHopByHop(raw, true), info));
+  }), { numRuns: 2000 });
+});
+
+test('scanRequestHead finds what headerValues finds', () => {
+  fc.assert(fc.property(headerList, (raw) => {
+    const facts = scanRequestHead(raw);
+    assert.deepEqual(facts.transferEncoding, headerValues(raw, 'transfer-encoding'));
+    assert.equal(facts.contentLength, headerValues(raw, 'content-length')[0]);
+    assert.deepEqual(facts.via, headerValues(raw, 'via'));
+    assert.equal(facts.requestId, headerValues(raw, 'x-request-id')[0]);
+    assert.deepEqual(westViasOf(facts.via), westVias(raw));
+  }), { numRuns: 1000 });
+});
+
+test('outgoingHeaders gives setHeader(stripHopByHop(raw, true), Host), and the body and Expect as the far end reads them', () => {
+  const far = fc.array(fc.tuple(fc.constantFrom(...NAMES, 'Expect', 'expect'), fc.constantFrom(...VALUES, '100-continue', ' 100-Continue ', '0')), { maxLength: 12 })
+    .map((pairs) => pairs.flat());
+  fc.assert(fc.property(far, (raw) => {
+    const got = outgoingHeaders(raw, 'origin:8080');
+    const want = setHeader(stripHopByHop(raw, true), 'Host', 'origin:8080');
+    assert.deepEqual(got.headers, want);
+    assert.equal(got.hasBody, hasRequestBody(want));
+    assert.equal(got.expectsContinue, headerValues(want, 'expect').some((v) => v.trim().toLowerCase() === '100-continue'));
+    assert.equal(got.framing, headerValues(want, 'transfer-encoding').length + headerValues(want, 'expect').length > 0);
+  }), { numRuns: 2000 });
+});

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { at } from '../helpers/at.js';
-import { joinOutgoing, PathMap, rawPath, unsafePath } from '../../src/proxy/shared/pathmap.js';
+import fc from 'fast-check';
+import { joinOutgoing, PathMap, rawPath, targetParts, unsafePath } from '../../src/proxy/shared/pathmap.js';
 import type { MappingConfig } from '../../src/config/types.js';
 
 function mappings(table: Record<string, string>): MappingConfig[] {
@@ -143,4 +144,19 @@ test('rawPath: the path as written, without scheme, authority, query or fragment
   assert.equal(rawPath('/a/%2e%2e/b?c=d#e'), '/a/%2e%2e/b');
   assert.equal(rawPath('http://h:1/a/../b?q'), '/a/../b');
   assert.equal(rawPath('https://h'), '');
+});
+
+test('targetParts gives the path and query URL parsing gives, plain targets or not', () => {
+  const chars = ['/', '/', 'a', 'B', '0', '.', '..', '-', '_', '~', '%20', '%2e', '%', '?', '?', '#', '&', '=', "'", '"', ' ', '\\', '{', '|', ':', '@', ';', '!', '(', 'é', '//'];
+  fc.assert(fc.property(fc.array(fc.constantFrom(...chars), { maxLength: 12 }), (parts) => {
+    const target = '/' + parts.join('');
+    let want: { pathname: string; search: string } | undefined;
+    try {
+      const url = new URL(target, 'http://placeholder');
+      want = { pathname: url.pathname, search: url.search };
+    } catch {
+      want = undefined;
+    }
+    assert.deepEqual(targetParts(target), want, target);
+  }), { numRuns: 5000 });
 });

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { invalidRequestHead, invalidResponseHead } from '../../src/proxy/shared/validate.js';
+import http from 'node:http';
+import fc from 'fast-check';
+import { invalidHeaders, invalidRequestHead, invalidResponseHead } from '../../src/proxy/shared/validate.js';
 
 const requests: [string, string, string[], RegExp | undefined][] = [
   ['plain GET', 'GET', ['Accept', '*/*'], undefined],
@@ -42,3 +44,19 @@ for (const [name, status, reason, headers, want] of responses) {
     else assert.equal(got, undefined);
   });
 }
+
+test('a header is refused exactly when Node\'s own validators refuse it', () => {
+  const nodeRefuses = (name: string, value: string): boolean => {
+    try {
+      http.validateHeaderName(name);
+      http.validateHeaderValue(name, value);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const text = fc.string({ unit: fc.integer({ min: 0, max: 0x17f }).map((c) => String.fromCharCode(c)), maxLength: 6 });
+  fc.assert(fc.property(text, text, (name, value) => {
+    assert.equal(invalidHeaders([name, value]) !== undefined, nodeRefuses(name, value), JSON.stringify([name, value]));
+  }), { numRuns: 5000 });
+});

@@ -38,6 +38,10 @@ export interface Attempt {
   method: string;
   /** Checked request headers, Host set to the outgoing URL's. */
   headers: string[];
+  /** The request has a body (chunked, or a Content-Length above 0). */
+  hasBody: boolean;
+  /** `headers` holds Transfer-Encoding or Expect (which undici must not be given). */
+  framing: boolean;
   ctx: OutgoingContext;
   /** Resets the stream with a failure (the first failure is the one logged); `node` defaults to this one. */
   fail(code: FailureCode, message: string, node?: string): void;

@@ -17,19 +17,29 @@ function defaultPort(protocol: string): string {
   return protocol === 'https:' ? '443' : '80';
 }
 
-function matches(rule: Rule, url: URL): boolean {
+/** What the rules read of a URL, read from it once per request rather than once per rule. */
+interface Target {
+  url: URL;
+  origin: string | undefined;
+  host: string | undefined;
+  pathname: string;
+}
+
+function matches(rule: Rule, t: Target): boolean {
+  const url = t.url;
   if (rule.origin !== undefined) {
-    if (url.origin !== rule.origin) return false;
+    if ((t.origin ??= url.origin) !== rule.origin) return false;
   } else {
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    const host = t.host ??= url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
     if (host !== rule.host) return false;
     if (rule.port !== undefined && (url.port || defaultPort(url.protocol)) !== rule.port) return false;
   }
-  return rule.path === '' || url.pathname === rule.path || url.pathname.startsWith(rule.path + '/');
+  return rule.path === '' || t.pathname === rule.path || t.pathname.startsWith(rule.path + '/');
 }
 
 export class EgressPolicy {
   private readonly rules = new Map<string, Rule[]>();
+  private readonly canonicalNames = new Map<string, string>();
 
   /** `entries`: canonical peer name or "*" -> URL prefixes / hosts (validated by the schema). */
   constructor(entries: Map<string, string[]>) {
@@ -40,8 +50,19 @@ export class EgressPolicy {
 
   /** May `peer` make this node fetch `url`? Its own rules and the "*" rules both count. */
   allows(peer: string, url: URL): boolean {
-    const own = this.rules.get(canonicalName(peer)) ?? [];
+    const t: Target = { url, origin: undefined, host: undefined, pathname: url.pathname };
+    const own = this.rules.get(this.canonical(peer)) ?? [];
     const any = this.rules.get('*') ?? [];
-    return own.some((r) => matches(r, url)) || any.some((r) => matches(r, url));
+    return own.some((r) => matches(r, t)) || any.some((r) => matches(r, t));
+  }
+
+  /** canonicalName of a peer's name, remembered: the same few peers ask for every request. */
+  private canonical(peer: string): string {
+    let name = this.canonicalNames.get(peer);
+    if (name === undefined) {
+      if (this.canonicalNames.size >= 1024) this.canonicalNames.clear();
+      this.canonicalNames.set(peer, name = canonicalName(peer));
+    }
+    return name;
   }
 }

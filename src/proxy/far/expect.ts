@@ -6,7 +6,6 @@
  */
 import type { Attempt } from './attempt.js';
 import { originRequest } from './node-client.js';
-import { hasRequestBody } from '../shared/passes.js';
 
 export function performExpectingContinue(a: Attempt): void {
   const { stream } = a;
@@ -15,7 +14,7 @@ export function performExpectingContinue(a: Attempt): void {
   const origin = originRequest(a, a.headers, () => sending);
   if (!origin) return;
   const { req } = origin;
-  const hasBody = hasRequestBody(a.headers);
+  const hasBody = a.hasBody;
   // No body: the request side has only its END to give, and must be read to finish the stream.
   if (!hasBody) stream.resume();
   req.on('information', (info) => {

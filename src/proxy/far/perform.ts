@@ -7,17 +7,19 @@
  */
 import type { FailureCode } from '../../errors.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
-import { canonicalName } from '../../config/types.js';
-import { PROTOCOL_VERSION, type OpenHead } from '../../tunnel/frame.js';
+import type { OpenHead } from '../../tunnel/frame.js';
 import type { Attempt, OutgoingContext } from './attempt.js';
-import { headerValues, setHeader, stripHopByHop } from '../shared/passes.js';
+import { outgoingHeaders, type OutgoingHeaders } from '../shared/passes.js';
 import { rawPath, unsafePath } from '../shared/pathmap.js';
 import { invalidRequestHead } from '../shared/validate.js';
 import { performExpectingContinue } from './expect.js';
 import { performPlain } from './plain.js';
 import { performUpgrade } from './upgrade.js';
 
-/** Performs the request a peer opened on `stream`. Never throws; failures become RESET frames. */
+/**
+ * Performs the request a peer opened on `stream` (src/mesh/arrive.ts has judged that it is
+ * addressed to this node; `peer` is its origin). Never throws; failures become RESET frames.
+ */
 export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
   const head = stream.head;
   if (!head) return;
@@ -50,13 +52,14 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     return;
   }
   const { url, headers } = checked;
+  const { hasBody, expectsContinue, framing } = checked.facts;
 
   const responseTimer = setTimeout(() => {
     fail('origin_timeout', `origin ${url.origin} sent no response within ${ctx.responseTimeoutMs / 1000} s`);
   }, ctx.responseTimeoutMs);
   stream.once('close', () => clearTimeout(responseTimer));
   const attempt: Attempt = {
-    stream, url, target: targetOf(head.url, url), method: head.method, headers, ctx, fail,
+    stream, url, target: targetOf(head.url, url), method: head.method, headers, hasBody, framing, ctx, fail,
     answered: (s) => {
       clearTimeout(responseTimer);
       status = s;
@@ -70,16 +73,11 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     });
   } else if (head.upgrade) {
     performUpgrade(attempt, head.upgrade);
-  } else if (expectsContinue(headers)) {
+  } else if (expectsContinue) {
     performExpectingContinue(attempt);
   } else {
     performPlain(attempt);
   }
-}
-
-/** `Expect: 100-continue` (the one expectation HTTP defines). */
-function expectsContinue(headers: string[]): boolean {
-  return headerValues(headers, 'expect').some((v) => v.trim().toLowerCase() === '100-continue');
 }
 
 /**
@@ -87,7 +85,7 @@ function expectsContinue(headers: string[]): boolean {
  * listener would have let through, `west.egress`, the route, and a head HTTP allows. Gives the
  * URL and the headers to send (Host set from the URL), or why not.
  */
-function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: URL; headers: string[] } | { code: FailureCode; message: string } {
+function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: URL; headers: string[]; facts: OutgoingHeaders } | { code: FailureCode; message: string } {
   let url: URL;
   try {
     url = new URL(head.url);
@@ -102,16 +100,13 @@ function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: U
   if (ctx.egress && !ctx.egress.allows(peer, url)) {
     return { code: 'egress_denied', message: `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)` };
   }
-  if (head.to !== '' && canonicalName(head.to) !== canonicalName(ctx.nodeName)) {
-    return { code: 'bad_request', message: `routing to node ${head.to} through ${ctx.nodeName} is not supported by this protocol version (west.v${PROTOCOL_VERSION})` };
-  }
   // The far end decides Host: it is always the outgoing URL's, whatever the client sent.
-  const headers = setHeader(stripHopByHop(head.headers, true), 'Host', url.host);
+  const facts = outgoingHeaders(head.headers, url.host);
   // A peer could send what no HTTP parser would have let through (CR/LF in a value, a method
   // with spaces): refuse it here rather than inject it into the origin request.
-  const invalid = invalidRequestHead(head.method, headers);
+  const invalid = invalidRequestHead(head.method, facts.headers);
   if (invalid) return { code: 'bad_request', message: invalid };
-  return { url, headers };
+  return { url, headers: facts.headers, facts };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { hasRequestBody, stripHopByHop, withoutHeader } from '../shared/passes.js';
+import { stripHopByHop, withoutHeader } from '../shared/passes.js';
 import { classifyOriginError, type Attempt } from './attempt.js';
 
 /** Raw header names and values as undici hands them over (bytes, read as latin1 like Node). */
@@ -20,8 +20,8 @@ export function performPlain(a: Attempt): void {
   const { stream, url } = a;
   // undici frames the body itself (chunked when no Content-Length is given), and the
   // listener has already answered any Expect: 100-continue.
-  const headers = withoutHeader(a.headers, 'transfer-encoding', 'expect');
-  const hasBody = hasRequestBody(a.headers);
+  const headers = a.framing ? withoutHeader(a.headers, 'transfer-encoding', 'expect') : a.headers;
+  const hasBody = a.hasBody;
   // The body's iterator must not destroy the stream when the body ends: the response still
   // flows the other way.
   // (undici documents AsyncIterable bodies; its types list only Readable.)

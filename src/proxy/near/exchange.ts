@@ -6,7 +6,7 @@
  */
 import type { WestError } from '../../errors.js';
 import type { AccessRecord } from '../../events.js';
-import { requestIdOf } from '../shared/passes.js';
+import { requestIdFrom, scanRequestHead, type RequestHeadFacts } from '../shared/passes.js';
 
 /** What routing needs of a request, whether it came over a socket or from this node's own far end. */
 export interface RequestInfo {
@@ -35,6 +35,8 @@ export interface ExchangeSink {
 
 export class Exchange {
   readonly id: string;
+  /** What routing reads of the request's headers, scanned once. */
+  readonly head: RequestHeadFacts;
   /** The mapping path once routing matched one. */
   mapping = '-';
   bytesIn = 0;
@@ -53,7 +55,8 @@ export class Exchange {
     readonly upgrade: string | undefined,
     readonly gone: () => boolean,
   ) {
-    this.id = requestIdOf(request.rawHeaders);
+    this.head = scanRequestHead(request.rawHeaders);
+    this.id = requestIdFrom(this.head.requestId);
     sink.stats.requests++;
     sink.stats.inFlight++;
   }

@@ -68,7 +68,10 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
 
   const noHost = missingHost(req, nodeName);
   if (noHost) { fail(noHost); return; }
-  const routed = await route(near, ex);
+  // Not awaited when route() settled at once (a connected tunnel): a turn of the microtask
+  // queue per request saved.
+  const routing = route(near, ex);
+  const routed = routing instanceof Promise ? await routing : routing;
   if (routed.kind === 'abandoned') return;
   if (routed.kind === 'failed') { fail(routed.error); return; }
   stream = routed.stream;

@@ -8,7 +8,6 @@ import { WestError } from '../../errors.js';
 import { loopbackAddress } from '../../net/loopback.js';
 import type { Attempt } from '../far/attempt.js';
 import { streamFailure, toWestError } from '../shared/failure.js';
-import { hasRequestBody } from '../shared/passes.js';
 import { Exchange, type RequestInfo } from './exchange.js';
 import { forwardBody, onResponseHead } from './forward.js';
 import type { NearEnd } from './http.js';
@@ -45,7 +44,7 @@ export async function relayToListener(near: NearEnd, a: Attempt): Promise<void> 
   near.active.add(stream);
   stream.once('close', () => near.active.delete(stream));
 
-  forwardBody(incoming, hasRequestBody(a.headers), stream, (n) => { ex.bytesIn += n; });
+  forwardBody(incoming, a.hasBody, stream, (n) => { ex.bytesIn += n; });
   onResponseHead(stream, ex, (head) => {
     status = head.status;
     a.answered(head.status);

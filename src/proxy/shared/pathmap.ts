@@ -25,10 +25,51 @@ export class PathMap {
       const hit = p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47 /* / */);
       if (!hit) continue;
       const remainder = p === '/' ? path.slice(1) : path.slice(p.length + 1);
-      // Built only when asked for (west check, tests): the node sends rawOutgoing() instead,
-      // and a URL per request is work for nothing.
-      return { mapping, get outgoing() { return joinOutgoing(mapping.outgoing, remainder, search, path === p); } };
+      return new Match(mapping, remainder, search, path === p);
     }
+    return undefined;
+  }
+}
+
+/**
+ * A match whose outgoing URL is built only when asked for (west check, tests): the node sends
+ * rawOutgoing() instead, and a URL per request is work for nothing. (A class: an object
+ * literal with a getter costs a closure and a slow object per request.)
+ */
+class Match implements PathMatch {
+  constructor(readonly mapping: MappingConfig, private readonly remainder: string, private readonly search: string, private readonly exact: boolean) {}
+
+  get outgoing(): URL {
+    return joinOutgoing(this.mapping.outgoing, this.remainder, this.search, this.exact);
+  }
+}
+
+/**
+ * Characters a path keeps as they are through WHATWG URL parsing (no percent-encoding added,
+ * no backslash turned into a slash), and the query characters of a plain target (URL encodes
+ * `'` in an http query, not in a path). `%` stays:
+ * URL leaves escapes as written, and unsafePath() refuses the ones that matter.
+ */
+const PLAIN_TARGET = /^\/(?!\/)[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*(?:\?[!$&()*+,\-./0-9:;=?@A-Z_a-z~%]*)?$/;
+
+/** `.` or `..`, also written `%2e`, which URL parsing resolves. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e)(?:\.|%2e)?(?:\/|$)/i;
+
+/**
+ * The path and query of a request target as `new URL(target, base)` would give them, without
+ * parsing a URL when the target is plain (origin-form, nothing URL would re-encode) and has
+ * no dot segment: then both are the target's own. Undefined when the target does not parse.
+ */
+export function targetParts(target: string): { pathname: string; search: string } | undefined {
+  if (PLAIN_TARGET.test(target) && !DOT_SEGMENT.test(target.split('?', 1)[0] ?? '')) {
+    const q = target.indexOf('?');
+    if (q < 0) return { pathname: target, search: '' };
+    return { pathname: target.slice(0, q), search: q === target.length - 1 ? '' : target.slice(q) };
+  }
+  try {
+    const url = new URL(target, 'http://placeholder');
+    return { pathname: url.pathname, search: url.search };
+  } catch {
     return undefined;
   }
 }
