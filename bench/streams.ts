@@ -119,7 +119,9 @@ export async function runStreams(opts: StreamsOptions, ctx: RunContext): Promise
 
 async function measure(opts: StreamsOptions, ctx: RunContext): Promise<string> {
   const origin = await startOrigin();
-  const target = await startOneHop(origin.port, { dir: opts.dir });
+  // 1,000 client connections come from one address (127.0.0.1): lift the listener's
+  // per-address cap (256 by default, west.maxConnectionsPerAddress), as for a load balancer.
+  const target = await startOneHop(origin.port, { dir: opts.dir, tuning: { maxConnectionsPerAddress: 0 } });
   const direct = directTarget(origin.port);
   const n = opts.streams;
   const waves: Wave[] = [];

@@ -105,6 +105,7 @@ export function targetsTable(many: Line[], one: Line[]): string {
   check('one hop, 1 MiB: MiB/s ÷ direct', '≥ 0.35', per(w1big, find(many, LABEL.direct, '1m'), bytes), (v) => v >= 0.35, ratio);
   check('one hop, 1 MiB: MiB/s ÷ node-http-proxy', '> 1', per(w1big, hpBig, bytes), (v) => v > 1, ratio);
   check('three nodes ÷ one hop, 100 B req/s', '≥ 0.75', per(find(many, LABEL.threeHops, 'small'), w1, reqs), (v) => v >= 0.75, ratio);
+  check('three nodes routed by name ÷ one hop, 100 B req/s', '≥ 0.80', per(find(many, LABEL.mesh, 'small'), w1, reqs), (v) => v >= 0.8, ratio);
   const dl = find(one, LABEL.direct, 'small');
   const added = (r: LoadResult | undefined, hops: number): number | undefined => (r && dl ? (r.p50Ms - dl.p50Ms) / hops : undefined);
   const msText = (v: number): string => `${v.toFixed(3)} ms`;

@@ -10,7 +10,7 @@ import { withProcesses } from './procs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { cpuTable, latencyTable, loadTable, targetsTable } from './throughput-tables.js';
 import {
-  directTarget, startHttpProxy, startOneHop, startOrigin, startThreeHops, westIncidents,
+  directTarget, startHttpProxy, startMeshThree, startOneHop, startOrigin, startThreeHops, westIncidents,
   type Target,
 } from './topology.js';
 
@@ -50,6 +50,7 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
     await startHttpProxy(started.port),
     await startOneHop(started.port, west),
     await startThreeHops(started.port, west),
+    await startMeshThree(started.port, west),
   ];
   const plan = (body: Body, connections: number): Planned[] => targets.map((target) => ({ target, body, connections, runs: [] }));
   const manyPlan = BODIES.flatMap((body) => plan(body, opts.connections));

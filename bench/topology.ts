@@ -27,6 +27,7 @@ export const LABEL = {
   nginx: 'nginx',
   oneHop: 'west, one hop',
   threeHops: 'west, three nodes (G → L → L2)',
+  mesh: 'west, three nodes routed by name (G ⇒ L ⇒ L2)',
 } as const;
 
 /** Something to send load to: `${base}/small`, `${base}/1m`, ... reach the origin's routes. */
@@ -156,6 +157,39 @@ export async function startThreeHops(originPort: number, opts: StartOptions): Pr
     wstc: { [`ws://127.0.0.1:${tunnelL}`]: {} },
   });
   const target: Target = { label: LABEL.threeHops, base: `http://127.0.0.1:${listenG}/baz`, hops: 2, west: [g, l, l2], proxies: metered([g, l, l2]) };
+  await waitFor200(`${target.base}/small`);
+  return target;
+}
+
+/**
+ * Three nodes of the mesh: the same tunnels as startThreeHops, but G's listener names L2 and L
+ * relays the stream frame by frame (no HTTP at L); L2 performs it against the origin. G learns
+ * the route from L (a client of its server: west.learn), L lets G's streams through to L2
+ * (west.transit), L2 believes L about where they started (west.relays).
+ */
+export async function startMeshThree(originPort: number, opts: StartOptions): Promise<Target> {
+  const [tunnelG, tunnelL, listenG] = [await freePort(), await freePort(), await freePort()];
+  const g = await startWest(opts, 'mesh-G', {
+    west: { nm: 'bench.G', egress: {}, learn: { 'bench.L': ['bench.L2'] } },
+    wsts: { sp: `ws://127.0.0.1:${tunnelG}` },
+    proxy: {
+      [`http://127.0.0.1:${listenG}`]: {
+        en: 'bench.L2',
+        '/baz': { ou: `http://127.0.0.1:${originPort}/a` },
+      },
+    },
+  });
+  const l = await startWest(opts, 'mesh-L', {
+    west: { nm: 'bench.L', egress: {}, transit: { 'bench.G': ['bench.L2'] } },
+    wsts: { sp: `ws://127.0.0.1:${tunnelL}` },
+    wstc: { [`ws://127.0.0.1:${tunnelG}`]: {} },
+  });
+  const l2 = await startWest(opts, 'mesh-L2', {
+    west: { nm: 'bench.L2', egress: { 'bench.G': [`http://127.0.0.1:${originPort}/a`] }, relays: ['bench.L'] },
+    wstc: { [`ws://127.0.0.1:${tunnelL}`]: {} },
+  });
+  const target: Target = { label: LABEL.mesh, base: `http://127.0.0.1:${listenG}/baz`, hops: 2, west: [g, l, l2], proxies: metered([g, l, l2]) };
+  // G answers 503 until the route to L2 has reached it: polled, like every chain's readiness.
   await waitFor200(`${target.base}/small`);
   return target;
 }
