@@ -101,7 +101,7 @@ function table(rows: Row[]): string {
     ];
   });
   return markdownTable(
-    ['RTT ms', 'line', '64 MiB download MiB/s', '× TCP', 'window ÷ RTT MiB/s', `${MANY} × 16 MiB at once MiB/s`, '× TCP', '100 B request ms'],
+    ['RTT ms', 'line', '64 MiB download MiB/s', '× TCP', 'first window ÷ RTT MiB/s', `${MANY} × 16 MiB at once MiB/s`, '× TCP', '100 B request ms'],
     body,
     ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
   );
@@ -156,8 +156,9 @@ async function measure(opts: WanOptions, ctx: RunContext): Promise<string> {
     'tunnel server through it, while the client, L, G and the origin talk over plain loopback. "plain TCP" is the ' +
     'client fetching from the origin through the same relay. Downloads are each on a connection of their own and stop ' +
     `at ${opts.capS} s (the rate so far is given); a download that took under a quarter of that is made three times and ` +
-    'the run with the median rate is shown. "window ÷ RTT" is the most one stream can move when each window of ' +
-    `data waits a round trip for its update. "100 B request" is the median of ${opts.requests} requests in a row on one ` +
+    'the run with the median rate is shown. "first window ÷ RTT" is the most one stream could move if its window ' +
+    'stayed at `streamWindow` and each window of data waited a round trip for its update; receive windows now grow ' +
+    `(west.maxStreamWindow, doc/protocol.md), so a stream can pass it after a few round trips. "100 B request" is the median of ${opts.requests} requests in a row on one ` +
     'kept-alive client connection (the first request, which opens it, is not counted).' +
     (opts.tuning ? ` Every west node ran with \`${JSON.stringify(opts.tuning)}\` added to its \`west\` object.` : ''),
     '',
