@@ -41,4 +41,9 @@ export interface NodeEvents {
   tunnel: [TunnelEvent];
   /** A tunnel client failed to connect (it will redial). */
   'dial-failed': [{ url: string; reason: string }];
+  /**
+   * A stream a peer opened is performed here; `hops`: the tunnels it crossed since the first
+   * west listener (1 from a direct peer, more through a chain or relays of the mesh).
+   */
+  performed: [{ hops: number }];
 }

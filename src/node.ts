@@ -77,7 +77,10 @@ export class WestNode {
     this.mesh = new RouteSpeaker(config.name, config.tuning.maxHops, config.clients.map((c) => c.name), log);
     this.arrival = {
       nodeName: config.name, speaker: this.mesh, policy: { relays: [] }, maxHops: config.tuning.maxHops, log,
-      perform: (stream, origin) => performRequest(stream, origin, this.outgoing),
+      perform: (stream, origin) => {
+        this.events.emit('performed', { hops: stream.head?.hops ?? 1 });
+        performRequest(stream, origin, this.outgoing);
+      },
     };
     this.applyTuning();
     if (config.server) this.server = this.makeServer();

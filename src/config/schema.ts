@@ -48,6 +48,20 @@ function secret(): SchemaObject {
   };
 }
 
+/** Node names (or "*") -> destination node names (or "*"): `west.transit`, `west.learn`. */
+function destinationsBy(key: string, meaning: string): SchemaObject {
+  return {
+    type: 'object',
+    propertyNames: { minLength: 1, message: `must be ${key}` },
+    additionalProperties: {
+      type: 'array',
+      items: { type: 'string', minLength: 1, message: 'must be a destination node name, or "*"' },
+      message: 'must be a list of destination node names (or "*")',
+    },
+    message: `must be an object: ${meaning}`,
+  };
+}
+
 function integer(minimum: number, maximum: number, unit = ''): SchemaObject {
   return {
     type: 'integer',
@@ -91,26 +105,10 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
   },
   cpToken: secret(),
   wire: { enum: [2, 3], message: 'must be 2 (the previous wire version) or 3 (the mesh)' },
-  transit: {
-    type: 'object',
-    propertyNames: { minLength: 1, message: 'must be an originating node name, or "*" for every node' },
-    additionalProperties: {
-      type: 'array',
-      items: { type: 'string', minLength: 1, message: 'must be a destination node name, or "*"' },
-      message: 'must be a list of destination node names (or "*")',
-    },
-    message: 'must be an object: originating node name (or "*") -> destination node names (or "*") this node relays its streams to',
-  },
-  learn: {
-    type: 'object',
-    propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },
-    additionalProperties: {
-      type: 'array',
-      items: { type: 'string', minLength: 1, message: 'must be a destination node name, or "*"' },
-      message: 'must be a list of destination node names (or "*")',
-    },
-    message: 'must be an object: peer name (or "*") -> destination node names (or "*") this node learns routes to from that peer',
-  },
+  transit: destinationsBy('an originating node name, or "*" for every node',
+    'originating node name (or "*") -> destination node names (or "*") this node relays its streams to'),
+  learn: destinationsBy('a peer name, or "*" for every peer',
+    'peer name (or "*") -> destination node names (or "*") this node learns routes to from that peer'),
   relays: {
     type: 'array',
     items: { type: 'string', minLength: 1, message: 'must be a peer name, or "*"' },

@@ -56,6 +56,11 @@ export class NodeMetrics {
   private readonly onAccess = (r: AccessRecord): void => this.recordAccess(r);
   private readonly onTunnel = (e: TunnelEvent): void => this.recordTunnel(e);
   private readonly onDialFailed = (e: { url: string }): void => this.dialFailures.inc({ url: e.url });
+  /** Requests performed here, by the tunnels each crossed (counted in plain numbers, sampled when scraped). */
+  private readonly performedByHops = new Map<number, number>();
+  private readonly onPerformed = (e: { hops: number }): void => {
+    this.performedByHops.set(e.hops, (this.performedByHops.get(e.hops) ?? 0) + 1);
+  };
 
   constructor(state: () => NodeState, events: EventEmitter<NodeEvents>) {
     this.state = () => this.scraped ?? state();
@@ -118,6 +123,15 @@ export class NodeMetrics {
       help: 'Requests west answered with its own failure (no origin answer), by failure code and the node where it happened.',
       labelNames: ['listener', 'code', 'at'], registers,
     });
+    const performed = new Counter<'hops'>({
+      name: 'west_requests_performed_total',
+      help: 'Requests this node performed for its peers, by the tunnels each crossed since the first west listener (hops="1": from a direct peer).',
+      labelNames: ['hops'], registers,
+      collect: () => {
+        performed.reset();
+        for (const [hops, n] of this.performedByHops) performed.inc({ hops: String(hops) }, n);
+      },
+    });
     const inFlight = new Gauge<'listener'>({
       name: 'west_listener_in_flight', help: 'Requests in progress on a proxy listener.', labelNames: ['listener'], registers,
       collect: () => {
@@ -129,6 +143,7 @@ export class NodeMetrics {
     events.on('access', this.onAccess);
     events.on('tunnel', this.onTunnel);
     events.on('dial-failed', this.onDialFailed);
+    events.on('performed', this.onPerformed);
   }
 
   /** The Prometheus text exposition of every series. */

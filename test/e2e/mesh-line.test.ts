@@ -114,6 +114,9 @@ describe('a line of five nodes, routed by name', () => {
     }
     const seen = JSON.parse(r.text) as { headers: Record<string, string> };
     assert.equal(seen.headers.via?.split(',').length, 1, 'one west listener on the way (A)');
+    // Four tunnels from A's listener to E: E counts the request under hops="4".
+    const metrics = await fetchText(`${mesh.proc('E').controlUrl()}/metrics`);
+    assert.match(metrics.text, /^west_requests_performed_total\{hops="4"\} [1-9]\d*$/m);
   });
 
   test('100 MiB down and 100 MiB up through four relays (three middle nodes), hash-checked', async () => {
