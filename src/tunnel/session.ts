@@ -12,7 +12,8 @@ import type { FlowState } from '../control/state.js';
 import type { Logger } from '../log.js';
 import { decodeMessage, encodeDataHeader, encodeOpen, encodeReset, encodeRoutes, encodeWindow, FrameError, MAX_STREAM_ID, MESH_VERSION, type Frame, type OpenHead } from './frame.js';
 import { OUR_FEATURES, type Feature } from './features.js';
-import { ReceiveWindow, RttEstimator, type Clock, type FlowBudget } from './flow.js';
+import type { Clock, FlowBudget } from './flow.js';
+import { TunnelFlow } from './tunnel-flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 import { dataEntry, writeTurn, type OutboxEntry } from './outbox.js';
 
@@ -22,16 +23,6 @@ import { dataEntry, writeTurn, type OutboxEntry } from './outbox.js';
  * whatever the number of streams (see congested()).
  */
 export const TUNNEL_HIGH_WATER = 256 * 1024;
-/**
- * A tunnel's own window opens at this many stream windows (doc/protocol.md): as in HTTP/2,
- * bytes a stream's consumer has not read yet hold it, so it must take many stalled readers to
- * stall the others.
- */
-export const CONNECTION_WINDOW_STREAMS = 16;
-/** Growth cap of a tunnel's own window when the config names none. */
-export const DEFAULT_MAX_CONNECTION_WINDOW = 64 * 1024 * 1024;
-/** A tunnel's window is kept at least this many times its largest stream window (as quic-go). */
-const CONNECTION_WINDOW_LEAD = 1.5;
 
 type SendCallback = (err?: Error | null) => void;
 
@@ -120,17 +111,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private readonly afterWrite = (): void => this.wakeWriters();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
-  /** Round-trip time from our pings and the peer's pongs: how far windows may grow. */
-  readonly rtt = new RttEstimator();
   private readonly clock: Clock;
   /** When our outstanding ping left (clock ms), or undefined when none is outstanding. */
   private pingSentAt: number | undefined;
-  /** The tunnel's own receive window, when both sides announced `connection-window`. */
-  private readonly connRecv: ReceiveWindow | undefined;
-  /** What the peer's tunnel window still lets us send (Infinity without one). */
-  private connSend = Infinity;
-  /** DATA writers waiting for the peer to grant tunnel window, woken in the order they came. */
-  private creditWaiters: (() => void)[] = [];
+  /** Windows, the RTT they grow by, and the tunnel's own window (tunnel-flow.ts). */
+  readonly flow: TunnelFlow;
 
   constructor(ws: WebSocket, opts: SessionOptions) {
     super();
@@ -162,19 +147,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     }
 
     const local = opts.localFeatures ?? new Set(OUR_FEATURES);
-    if (local.has('connection-window') && this.supports('connection-window')) {
-      // Each direction's tunnel window opens at the receiver's stream window (which the sender
-      // knows from X-West-Window) and is raised at once by a WINDOW on stream 0.
-      this.connSend = opts.sendWindow;
-      this.connRecv = new ReceiveWindow({
-        initial: opts.recvWindow,
-        max: Math.max(opts.maxConnectionWindow ?? DEFAULT_MAX_CONNECTION_WINDOW, CONNECTION_WINDOW_STREAMS * opts.recvWindow),
-        rtt: this.rtt,
-        clock: this.clock,
-      });
-      this.connRecv.ensureAtLeast(CONNECTION_WINDOW_STREAMS * opts.recvWindow);
-      this.grantConnection();
-    }
+    this.flow = new TunnelFlow({
+      recvWindow: opts.recvWindow, sendWindow: opts.sendWindow, maxRecvWindow: opts.maxRecvWindow,
+      maxConnectionWindow: opts.maxConnectionWindow, budget: opts.budget, clock: this.clock,
+      connectionWindow: local.has('connection-window') && this.supports('connection-window'),
+      grant: (increment) => this.send(encodeWindow(0, increment)),
+    });
     // A first RTT sample right away, so the first transfer's windows can grow.
     this.ping();
   }
@@ -183,31 +161,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   flowState(): FlowState {
     let max = 0;
     for (const stream of this.streams.values()) max = Math.max(max, stream.window.size);
-    return {
-      rttMs: this.rtt.smoothedMs,
-      connectionWindow: this.connRecv?.size,
-      streamWindowMax: max,
-      streamWindowPeak: this.streamWindowPeak,
-    };
+    return this.flow.state(max);
   }
 
-  /** Largest window any stream of this tunnel has been granted (grows with auto-tuning). */
-  streamWindowPeak = 0;
-
   private newStream(id: number, head?: OpenHead): TunnelStream {
-    const window = new ReceiveWindow({
-      initial: this.opts.recvWindow,
-      max: this.opts.maxRecvWindow ?? this.opts.recvWindow,
-      rtt: this.rtt,
-      clock: this.clock,
-      budget: this.opts.budget,
-      onGrow: (size) => {
-        this.streamWindowPeak = Math.max(this.streamWindowPeak, size);
-        this.connRecv?.ensureAtLeast(CONNECTION_WINDOW_LEAD * size);
-      },
-    });
-    this.streamWindowPeak = Math.max(this.streamWindowPeak, window.size);
-    return new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow, window });
+    return new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow, window: this.flow.streamWindow() });
   }
 
   /** Sends a ping, timing it for the RTT estimate unless one is already out. */
@@ -219,46 +177,26 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   private onPong(): void {
     if (this.pingSentAt !== undefined) {
-      this.rtt.sample(this.clock() - this.pingSentAt);
+      this.flow.rtt.sample(this.clock() - this.pingSentAt);
       this.pingSentAt = undefined;
     }
     this.heard();
   }
 
   sendCredit(): number {
-    return this.connSend;
+    return this.flow.credit();
   }
 
   spendCredit(n: number): void {
-    this.connSend -= n;
+    this.flow.spend(n);
   }
 
   whenCredit(resume: () => void): void {
-    if (this.closed) queueMicrotask(resume);
-    else this.creditWaiters.push(resume);
+    this.flow.whenCredit(resume, this.closed);
   }
 
   consumed(n: number): void {
-    if (!this.connRecv) return;
-    this.connRecv.onConsumed(n);
-    this.grantConnection();
-  }
-
-  private grantConnection(): void {
-    const increment = this.connRecv?.grant() ?? 0;
-    if (increment > 0) this.send(encodeWindow(0, increment));
-  }
-
-  /** The peer granted tunnel window: writers waiting for it go on, in order, while it lasts. */
-  private onConnectionWindow(increment: number): void {
-    if (!this.connRecv) return; // not negotiated: nothing of ours waits on it
-    this.connSend += increment;
-    const waiting = this.creditWaiters;
-    this.creditWaiters = [];
-    for (const resume of waiting) {
-      if (this.connSend <= 0) this.creditWaiters.push(resume);
-      else resume();
-    }
+    this.flow.consumed(n);
   }
 
   /** Whether the peer announced it can receive `feature` (see handshake.ts). */
@@ -454,10 +392,10 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       return;
     }
     if (frame.type === 'window' && frame.stream === 0) {
-      this.onConnectionWindow(frame.increment);
+      this.flow.onGrant(frame.increment);
       return;
     }
-    if (frame.type === 'data' && this.connRecv && !this.connRecv.onReceive(frame.data.length)) {
+    if (frame.type === 'data' && !this.flow.received(frame.data.length)) {
       this.protocolError(`peer overran the tunnel's flow-control window (${frame.data.length} bytes on stream ${frame.stream})`);
       return;
     }
@@ -528,7 +466,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
     this.streams.clear();
     this.wakeWriters();
-    for (const resume of this.creditWaiters.splice(0)) resume();
+    this.flow.wakeAll();
     this.emit('close', code, reason);
   }
 }

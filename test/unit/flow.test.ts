@@ -42,7 +42,7 @@ async function timedPair(clock: FakeClock, rttMs: number, sides: PairOptions = {
 }
 
 async function waitForRtt(session: TunnelSession): Promise<void> {
-  await waitFor('an RTT sample', () => session.rtt.smoothedMs !== undefined, WAIT_MS, 2);
+  await waitFor('an RTT sample', () => session.flow.rtt.smoothedMs !== undefined, WAIT_MS, 2);
 }
 
 /** The server answers each stream with `size` bytes of a pattern once the request ends. */
@@ -60,8 +60,8 @@ test('flow: the RTT comes from the heartbeat\'s ping and pong, smoothed', async 
   const clock = new FakeClock();
   const p = await timedPair(clock, 40);
   try {
-    assert.equal(p.client.rtt.smoothedMs, 40);
-    assert.equal(p.server.rtt.smoothedMs, 40);
+    assert.equal(p.client.flow.rtt.smoothedMs, 40);
+    assert.equal(p.server.flow.rtt.smoothedMs, 40);
   } finally {
     await p.close();
   }
@@ -135,8 +135,8 @@ test('flow: without an RTT sample the window does not grow', async () => {
   const p = await pair(WINDOW, undefined, { client: { clock: clock.now, maxRecvWindow: CAP }, server: { clock: clock.now } });
   try {
     // Drop whatever the first ping measured: no sample yet.
-    p.client.rtt.smoothedMs = undefined;
-    p.client.rtt.sample(Number.NaN);
+    p.client.flow.rtt.smoothedMs = undefined;
+    p.client.flow.rtt.sample(Number.NaN);
     serveBytes(p, 8 * WINDOW);
     const stream = p.client.openStream(head('unmeasured', 'GET'));
     stream.end();
