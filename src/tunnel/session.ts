@@ -1,8 +1,8 @@
 /**
  * A TunnelSession is one WebSocket connection between two nodes carrying many streams.
  * The dialing side opens odd stream ids and the accepting side even ones, so either can open
- * streams without agreeing first (as HTTP/2 does). Both sides ping; a peer silent for two
- * heartbeat intervals is dropped. Streams that move no bytes for `idleTimeoutMs` are cut, and
+ * streams without agreeing first (as HTTP/2 does). Both sides ping; a peer silent for more
+ * than 1.5 heartbeat intervals is dropped (within two intervals of its last word). Streams that move no bytes for `idleTimeoutMs` are cut, and
  * no more than `maxStreams` are open at once.
  */
 import { EventEmitter } from 'node:events';
