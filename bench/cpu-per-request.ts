@@ -16,24 +16,18 @@
  * machine), user and system CPU, read and write syscalls, and sleeps of the main thread
  * (voluntary context switches: wake-ups), as medians.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CLOCK_TICKS } from './cpu.js';
 import { freePort, waitFor200 } from './net.js';
 import { installCleanup, spawnNode, stopAll, type Child } from './procs.js';
 import { startOrigin, WEST_CLI } from './topology.js';
 
-/** µs per clock tick of utime/stime (`getconf CLK_TCK`: 100 almost everywhere). */
-const TICK_US = 1e6 / ((): number => {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isFinite(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
-})();
+/** µs per clock tick of utime/stime. */
+const TICK_US = 1e6 / CLOCK_TICKS;
 
 interface Args {
   lines: string[];

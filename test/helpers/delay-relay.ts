@@ -40,8 +40,13 @@ function delayOneWay(from: net.Socket, to: net.Socket, delayMs: number, maxQueue
   };
   const release = (): void => {
     timer = undefined;
+    // A destination that is gone takes nothing more: drop what is held, so no timer is left.
+    if (to.destroyed) {
+      queue.length = 0;
+      return;
+    }
     const now = performance.now();
-    while (queue.length > 0 && !to.destroyed) {
+    while (queue.length > 0) {
       const head = queue[0];
       if (!head || head.at > now || waitingDrain) break;
       queue.shift();
@@ -70,7 +75,11 @@ function delayOneWay(from: net.Socket, to: net.Socket, delayMs: number, maxQueue
     queue.push({ at: performance.now() + delayMs, chunk: null });
     schedule();
   });
-  from.on('close', () => { if (timer && to.destroyed) clearTimeout(timer); });
+  to.on('close', () => {
+    clearTimeout(timer);
+    timer = undefined;
+    queue.length = 0;
+  });
 }
 
 export async function startDelayRelay(opts: DelayRelayOptions): Promise<DelayRelay> {
