@@ -112,6 +112,12 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
  * an HTTP/1.0 client). With a far end that sends them (feature `informational`), the origin's
  * own 100 Continue is what lets the client send its body; with an older one, the listener
  * answers an `Expect: 100-continue` itself once routed, as before.
+ *
+ * RESPONSE frames are not flow-controlled, so a hostile far end could send 1xx heads without
+ * end to a client that does not read. Only one 100 is passed per request, and 102/103 (hints
+ * a client can do without) are dropped while the client's socket holds more than
+ * INFORMATIONAL_QUEUE bytes or while INFORMATIONAL_PENDING of them already wait for a
+ * pipelined response ahead to finish: what the listener holds for them stays bounded.
  */
 function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, stream: TunnelStream): void {
   if (req.httpVersion === '1.0') return;
@@ -120,22 +126,41 @@ function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, s
     if (expectsContinue) whenCurrent(res, () => res.writeContinue());
     return;
   }
+  let continued = false;
+  let pending = 0;
+  const hint = (write: () => void): void => {
+    if (res.headersSent) return;
+    if (res.socket) {
+      if (res.socket.writableLength <= INFORMATIONAL_QUEUE) write();
+    } else if (pending < INFORMATIONAL_PENDING) {
+      pending++;
+      whenCurrent(res, write);
+    }
+  };
   stream.on('information', (head: ResponseHead) => {
     if (head.status === 100) {
-      if (expectsContinue) whenCurrent(res, () => res.writeContinue());
+      if (expectsContinue && !continued) {
+        continued = true;
+        whenCurrent(res, () => res.writeContinue());
+      }
     } else if (head.status === 102) {
-      whenCurrent(res, () => res.writeProcessing());
+      hint(() => res.writeProcessing());
     } else if (head.status === 103) {
       const hints: Record<string, string[]> = {};
       for (let i = 0; i + 1 < head.headers.length; i += 2) {
         const name = (head.headers[i] ?? '').toLowerCase();
         (hints[name] ??= []).push(head.headers[i + 1] ?? '');
       }
-      whenCurrent(res, () => res.writeEarlyHints(hints));
+      hint(() => res.writeEarlyHints(hints));
     }
     // Other 1xx codes have no writer in Node's server; they are dropped.
   });
 }
+
+/** Bytes waiting on the client's socket past which 102 and 103 heads are dropped. */
+const INFORMATIONAL_QUEUE = 64 * 1024;
+/** 102/103 heads kept for a response still queued behind a pipelined one. */
+const INFORMATIONAL_PENDING = 8;
 
 /**
  * Runs `write` once this response is the connection's current one (a response queued behind
