@@ -16,6 +16,7 @@ import type { NodeState } from '../../src/control/state.js';
 import { SHORT_TIMERS, watchExchange, within } from '../helpers/chain.js';
 import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin, patternByte, patternSha256 } from '../helpers/origin.js';
+import { Mesh } from '../helpers/mesh.js';
 import { PoolRelay } from '../helpers/pool-relay.js';
 import { retryIfPortTaken, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
@@ -301,6 +302,44 @@ describe('a site with four connections to a hub that cannot pool (west.wire 2, a
     assert.equal(relay.connections.length, 1, 'one connection was ever dialled');
     assert.equal((await stateOf(site)).tunnels[0]?.members, 1);
     assert.equal(hub.events.filter((e) => e.event === 'tunnel.name_reclaimed').length, 0);
+  });
+});
+
+describe('pools in the mesh: A and D each keep three connections to the hub B; A reaches D by name through B', () => {
+  let mesh: Mesh;
+  let aUrl: string;
+
+  before(async () => {
+    const origin = `http://127.0.0.1:${fx.origin.port}`;
+    const pooled = { to: 'B', keys: { connections: 3 } };
+    mesh = await Mesh.launch(fx.dir, [
+      { name: 'B', server: true, west: { transit: { A: ['D'] } } },
+      { name: 'A', dials: [pooled], proxy: { 'http://127.0.0.1:0': { en: 'D', '/d': { ou: `${origin}/d` } } } },
+      { name: 'D', dials: [pooled], west: { relays: ['B'], egress: { A: [origin] } } },
+    ]);
+    aUrl = mesh.proc('A').listenerUrl('http://127.0.0.1:0');
+    await mesh.route('A', 'D', { via: 'B', hops: 2 });
+    await waitFor('three connections each', async () => {
+      const peers = (await mesh.state('B')).server?.peers ?? [];
+      return peers.length === 2 && peers.every((p) => p.members === 3);
+    }, 20_000);
+  });
+  after(async () => {
+    await mesh?.stopAll();
+  });
+
+  test('one route per destination; 90 concurrent requests succeed, spread over every connection on both tunnels', async () => {
+    const b = await mesh.state('B');
+    assert.deepEqual(b.routes.map((r) => r.name).sort(), ['A', 'D']);
+    const results = await Promise.all(Array.from({ length: 90 }, (_, i) => fetchText(`${aUrl}/d/m${i}/echo`, { timeoutMs: 30_000 })));
+    assert.deepEqual(results.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text}`), []);
+    const a = await mesh.state('A');
+    const out = a.tunnels[0]?.pool?.map((m) => m.streamsOpened) ?? [];
+    assert.equal(out.length, 3);
+    assert.ok(out.every((n) => n > 0), `A's streams over each of its connections: ${out.join(', ')}`);
+    const relayed = (await mesh.state('B')).server?.peers.find((p) => p.name === 'D')?.pool?.map((m) => m.streamsOpened) ?? [];
+    assert.equal(relayed.length, 3);
+    assert.ok(relayed.every((n) => n > 0), `B's relayed streams over each of D's connections: ${relayed.join(', ')}`);
   });
 });
 
