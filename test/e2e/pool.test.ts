@@ -18,7 +18,7 @@ import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin, patternByte, patternSha256 } from '../helpers/origin.js';
 import { Mesh } from '../helpers/mesh.js';
 import { PoolRelay } from '../helpers/pool-relay.js';
-import { retryIfPortTaken, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { retryIfPortTaken, runCli, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const HUB = 'pool-hub';
 const SITE = 'pool-site';
@@ -182,6 +182,12 @@ describe('a site with four connections to its hub', () => {
     assert.match(metrics, new RegExp(`^west_tunnel_up\\{side="server",peer="${SITE}"\\} 1$`, 'm'));
     const siteMetrics = (await fetchText(`${site.controlUrl()}/metrics`)).text;
     assert.match(siteMetrics, new RegExp(`^west_tunnel_members\\{side="client",peer="${HUB}",url="[^"]+"\\} ${MEMBERS}$`, 'm'));
+    // `west state`: one peer of four connections, one tunnel of four.
+    const cli = await runCli(['state', hub.controlUrl()]);
+    assert.match(cli.stdout, new RegExp(`^ {2}${SITE} \\(${MEMBERS} connections\\) from `, 'm'), cli.stdout);
+    assert.match(cli.stdout, /1 peer connected/);
+    const siteCli = await runCli(['state', site.controlUrl()]);
+    assert.match(siteCli.stdout, new RegExp(`connected to ${HUB} \\(${MEMBERS} of ${MEMBERS} connections\\)`), siteCli.stdout);
     // One name claim, once: four connections, one peer.
     assert.equal(hub.events.filter((e) => e.event === 'tunnel.name_reclaimed').length, 0);
     assert.equal(hub.events.filter((e) => e.event === 'tunnel.client_connected' && e.peer === SITE).length, MEMBERS);
