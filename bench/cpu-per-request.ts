@@ -5,7 +5,7 @@
  * process from /proc/<pid>/stat around a fixed wrk run and divides by the requests wrk made.
  * wrk's own CPU comes from the shell that waits for it (cutime+cstime).
  *
- *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-node|direct|all]
+ *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-hop-pool4|one-node|direct|all]
  *     [--rounds 3] [--duration 10] [--connections 20] [--path small] [--log-level warn]
  *     [--node-args="--cpu-prof --cpu-prof-dir /tmp/p"] [--headers browser] [--base other/dist/src/cli.js]
  *
@@ -143,6 +143,7 @@ async function startNode(cli: string, dir: string, role: string, config: Record<
 /**
  * One hop as sample/case1 and bench/topology.ts build it (L's listener, `ea` to G, G's egress
  * allowing the origin), or both tunnel ends in one node (its listener's `ea` is its own server).
+ * `one-hop-poolN`: one hop with N connections from L to G (`wstc[url].connections`).
  */
 async function startWest(cli: string, line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
   const [sp, listen] = [await freePort(), await freePort()];
@@ -155,7 +156,9 @@ async function startWest(cli: string, line: string, originPort: number, dir: str
     return { base, procs: [{ name: 'one node', child: one }] };
   }
   const g = await startNode(cli, dir, 'G', { west: { nm: 'bench.G', egress: { 'bench.L': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` } }, args);
-  const l = await startNode(cli, dir, 'L', { west: { nm: 'bench.L', egress: {} }, proxy }, args);
+  const pool = /^one-hop-pool([0-9]+)$/.exec(line)?.[1];
+  const wstc = pool ? { wstc: { [`ws://127.0.0.1:${sp}`]: { connections: Number(pool) } } } : {};
+  const l = await startNode(cli, dir, 'L', { west: { nm: 'bench.L', egress: {} }, ...wstc, proxy }, args);
   await waitFor200(`${base}/small`);
   return { base, procs: [{ name: 'L (near)', child: l }, { name: 'G (far)', child: g }] };
 }

@@ -1,6 +1,7 @@
 /** The live-state snapshot of a running node, for the control port (`/state.json`, the dump). */
 import { canonicalName } from './config/types.js';
-import type { NodeState } from './control/state.js';
+import type { MemberState, NodeState } from './control/state.js';
+import type { TunnelSession } from './tunnel/session.js';
 import type { RoutingHost } from './routing.js';
 import { VERSION } from './version.js';
 
@@ -8,6 +9,14 @@ import { VERSION } from './version.js';
 export interface StateSource extends RoutingHost {
   readonly startedAt: Date;
   readonly control: { readonly port: number } | undefined;
+}
+
+/** One connection of a pool, for the state. */
+function memberState(s: TunnelSession): MemberState {
+  return {
+    address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
+    streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut,
+  };
 }
 
 export function snapshotState(node: StateSource): NodeState {
@@ -25,34 +34,46 @@ export function snapshotState(node: StateSource): NodeState {
       url: c.server.url,
       host: c.server.host,
       port: server.port || c.server.port,
-      peers: [...server.sessions.values()].map((s) => ({
-        name: s.peerName, address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
-        streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut, wire: `west.v${s.wire}`,
-        flow: s.flowState(),
-      })),
+      peers: [...server.pools.values()].flatMap((pool) => {
+        const s = pool.first;
+        if (!s) return [];
+        return [{
+          name: pool.peerName, address: s.remoteAddress, port: s.remotePort, since: pool.connectedAt.toISOString(),
+          ...pool.totals(), wire: `west.v${s.wire}`, flow: s.flowState(),
+          members: pool.size,
+          ...(pool.id !== undefined ? { pool: pool.members.map(memberState) } : {}),
+        }];
+      }),
     } : undefined,
-    tunnels: [...node.clients.values()].map((t) => ({
-      url: t.config.url, as: t.config.name, early: t.config.early, state: t.state,
-      connected: t.session !== undefined,
-      since: t.session?.connectedAt.toISOString(),
-      peer: t.session?.peerName,
-      address: t.session?.remoteAddress,
-      port: t.session?.remotePort,
-      streams: t.session?.streams.size ?? 0,
-      bytesIn: t.session?.bytesIn ?? 0,
-      bytesOut: t.session?.bytesOut ?? 0,
-      connects: t.connects,
-      lastError: t.lastError,
-      wire: t.session ? `west.v${t.session.wire}` : undefined,
-      flow: t.session?.flowState(),
-    })),
+    tunnels: [...node.clients.values()].map((t) => {
+      // A pool is up while any of its connections is, its own first one or another.
+      const s = t.session ?? t.pool?.first;
+      const totals = t.pool?.totals();
+      return {
+        url: t.config.url, as: t.config.name, early: t.config.early, state: s && !t.session ? 'connected' : t.state,
+        connected: s !== undefined,
+        since: s?.connectedAt.toISOString(),
+        peer: s?.peerName,
+        address: s?.remoteAddress,
+        port: s?.remotePort,
+        streams: totals?.streams ?? s?.streams.size ?? 0,
+        bytesIn: totals?.bytesIn ?? s?.bytesIn ?? 0,
+        bytesOut: totals?.bytesOut ?? s?.bytesOut ?? 0,
+        connects: t.connects,
+        lastError: t.lastError,
+        wire: s ? `west.v${s.wire}` : undefined,
+        flow: s?.flowState(),
+        members: t.members,
+        ...(t.config.connections !== undefined ? { connections: t.config.connections, pool: t.pool?.members.map(memberState) ?? [] } : {}),
+      };
+    }),
     listeners: [...node.listeners.values()].map((l) => ({
       key: l.config.key,
       host: l.config.host,
       port: l.port || l.config.port,
       target: l.config.target.kind === 'ea' ? { ea: l.config.target.url } : { en: l.config.target.name },
       connected: l.config.target.kind === 'ea'
-        ? node.clients.get(l.config.target.url)?.session !== undefined
+        ? node.clients.get(l.config.target.url)?.opener !== undefined
         : server?.get(canonicalName(l.config.target.name)) !== undefined || node.mesh?.lookup(l.config.target.name) !== undefined,
       mappings: l.config.mappings.map((m) => ({ path: m.path, ou: m.outgoing.href, ca: m.allow })),
       ...l.stats,

@@ -386,8 +386,11 @@ export class WestNode {
   }
 
   private *sessions(): Iterable<TunnelSession> {
-    if (this.server) yield* this.server.sessions.values();
-    for (const c of this.clients.values()) if (c.session) yield c.session;
+    if (this.server) yield* this.server.sessions();
+    for (const c of this.clients.values()) {
+      if (c.pool) yield* c.pool.members;
+      else if (c.session) yield c.session;
+    }
   }
 
   /**

@@ -9,6 +9,7 @@ import type { RouteSpeaker } from './mesh/speaker.js';
 import { boundAcceptsLoopback, isLoopbackHost } from './net/loopback.js';
 import type { ProxyListener } from './proxy/near/listener.js';
 import type { TunnelClient } from './tunnel/client.js';
+import { spreadOver } from './tunnel/pool.js';
 import type { TunnelServer } from './tunnel/server.js';
 import { MESH_VERSION, type OpenHead } from './tunnel/frame.js';
 import type { TunnelSession } from './tunnel/session.js';
@@ -35,9 +36,11 @@ export interface StreamOpener {
  * the rest of a pinned path, `via`).
  */
 function meshPath(session: TunnelSession, dest: string, via: string[] = []): StreamOpener {
+  // A route's link is one connection; the streams go over every connection of its pool.
+  const opener = spreadOver(session);
   return {
     peerName: session.peerName,
-    openStream: (head) => session.openStream({ ...head, to: dest, ...(via.length > 0 ? { via } : {}) }),
+    openStream: (head) => opener.openStream({ ...head, to: dest, ...(via.length > 0 ? { via } : {}) }),
   };
 }
 
@@ -61,7 +64,7 @@ export class Router {
    */
   sessionFor(listener: ListenerConfig): StreamOpener | WestError | Promise<StreamOpener | WestError> {
     const target = listener.target;
-    const ready = target.kind === 'ea' ? this.host.clients.get(target.url)?.session : this.byName(listener, target.name);
+    const ready = target.kind === 'ea' ? this.host.clients.get(target.url)?.opener : this.byName(listener, target.name);
     return ready ?? this.sessionLater(listener);
   }
 
@@ -70,7 +73,7 @@ export class Router {
     const via = listener.via ?? [];
     if (via.length > 0) return this.pinned(via, dest);
     const route = this.host.mesh?.lookup(dest);
-    if (route) return route.path.length === 1 ? route.link : meshPath(route.link, route.dest);
+    if (route) return route.path.length === 1 ? spreadOver(route.link) : meshPath(route.link, route.dest);
     return this.host.server?.get(dest);
   }
 
@@ -81,7 +84,7 @@ export class Router {
       const client = this.host.clients.get(target.url);
       if (!client) return new WestError('internal', name, `no tunnel client for ${target.url}`);
       const session = await client.acquire(tuning.connectTimeoutMs, tuning.peerWaitMs);
-      if (session) return session;
+      if (session) return client.opener ?? session;
       // Why it is down (a refusal naming other addresses, a TLS error) is the operator's
       // business: it is in this node's log (tunnel.redial) and /state.json, not in the answer.
       return new WestError('tunnel_down', name, `tunnel to ${target.url} is not connected`);
@@ -124,7 +127,7 @@ export class Router {
    * Waits up to `west.peerWait` for a peer of that name to connect (not at all by default).
    * Every request waiting for one name shares one listener on the server, however many wait.
    */
-  private async waitForPeer(name: string): Promise<TunnelSession | undefined> {
+  private async waitForPeer(name: string): Promise<StreamOpener | undefined> {
     const server = this.host.server;
     const waitMs = this.host.config.tuning.peerWaitMs;
     if (!server || waitMs <= 0) return undefined;
@@ -139,7 +142,8 @@ export class Router {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), waitMs); });
     try {
-      return await Promise.race([shared.session, timeout]);
+      const session = await Promise.race([shared.session, timeout]);
+      return session && (server.get(key) ?? session);
     } finally {
       clearTimeout(timer);
       if (--shared.waiters === 0) shared.cancel();

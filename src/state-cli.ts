@@ -130,14 +130,16 @@ function statusCounts(statuses: Record<string, number>): string {
 }
 
 function peerLine(p: PeerState, now: Date): string {
-  return `  ${p.name} from ${formatAddress(p.address, p.port)}${since(p.since, now)}, ` +
+  const pool = (p.members ?? 1) > 1 ? ` (${p.members ?? 1} connections)` : '';
+  return `  ${p.name}${pool} from ${formatAddress(p.address, p.port)}${since(p.since, now)}, ` +
     `streams ${p.streams} (${p.streamsOpened} opened), in ${formatBytes(p.bytesIn)}, out ${formatBytes(p.bytesOut)}`;
 }
 
 function tunnelLines(t: TunnelState, now: Date): string[] {
   const head = `  ${t.url} as ${t.as}`;
   if (t.connected) {
-    return [`${head}: connected to ${t.peer ?? '?'} at ${formatAddress(t.address, t.port)}${since(t.since, now)}`,
+    const pool = t.connections !== undefined ? ` (${t.members ?? 0} of ${t.connections} connections)` : '';
+    return [`${head}: connected to ${t.peer ?? '?'}${pool} at ${formatAddress(t.address, t.port)}${since(t.since, now)}`,
       `    streams ${t.streams}, in ${formatBytes(t.bytesIn)}, out ${formatBytes(t.bytesOut)}, connects ${t.connects}`];
   }
   const why = t.early ? `DOWN (${t.state})` : `not connected (${t.state}; dials on first use)`;

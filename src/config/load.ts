@@ -203,6 +203,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
       url, name: entry.nm ?? west.nm, early: entry.ee !== 'no',
       ...(token !== undefined ? { token } : {}), ...(tlsMaterial ? { tlsMaterial } : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
+      ...(entry.connections !== undefined && entry.connections > 1 ? { connections: entry.connections } : {}),
     });
   }
 

@@ -150,6 +150,7 @@ const clientProperties: Record<keyof RawClient, SchemaObject> = {
   cert: file('this client\'s certificate'),
   key: file('this client\'s private key'),
   cost: integer(1, 1000, ' (what a route through this tunnel costs)'),
+  connections: integer(1, 16, ' (tunnel connections to this server, one peer there)'),
 };
 
 const mappingProperties: Record<keyof RawMapping, SchemaObject> = {

@@ -132,6 +132,8 @@ export interface RawClient {
   key?: string;
   /** What a route through this tunnel costs (the mesh); default 1 per tunnel. */
   cost?: number;
+  /** Tunnel connections to this server, one peer there (src/tunnel/pool.ts); default 1. */
+  connections?: number;
 }
 
 export interface RawConfig {
@@ -183,6 +185,8 @@ export interface ClientConfig {
   tlsMaterial?: TlsMaterial;
   /** `cost`: what a route through this tunnel costs (absent = 1). */
   cost?: number;
+  /** `connections`: how many connections this tunnel keeps, as one pool (absent = 1). */
+  connections?: number;
 }
 
 export interface MappingConfig {

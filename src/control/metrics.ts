@@ -91,8 +91,22 @@ export class NodeMetrics {
         for (const [labels, isUp] of this.tunnelsNow()) up.set(labels, isUp ? 1 : 0);
       },
     });
+    const members = new Gauge<TunnelLabels>({
+      name: 'west_tunnel_members',
+      help: 'Connections a tunnel has up now: above 1 for a pool (wstc[url].connections), one peer however many. Labels as west_tunnel_up.',
+      labelNames: ['side', 'peer', 'url'], registers,
+      collect: () => {
+        members.reset();
+        const s = this.state();
+        for (const t of s.tunnels) {
+          const labels = this.clientLabels(t.url, t.peer);
+          if (labels.peer !== '') members.set(labels, t.members ?? (t.connected ? 1 : 0));
+        }
+        for (const p of s.server?.peers ?? []) members.set({ side: 'server', peer: canonicalName(p.name) }, p.members ?? 1);
+      },
+    });
     this.connects = new Counter({
-      name: 'west_tunnel_connects_total', help: 'Tunnel connections established (first connect and every reconnect).',
+      name: 'west_tunnel_connects_total', help: 'Tunnel connections established (first connect and every reconnect; each connection of a pool).',
       labelNames: ['side', 'peer', 'url'], registers,
     });
     this.disconnects = new Counter({

@@ -74,7 +74,7 @@ function tunnelsSection(state: NodeState, now: number): Html {
   }
   const rows = state.tunnels.map((t) => [
     html`<code>${t.url}</code>${t.as !== state.name ? html`<br><span class="muted">as ${t.as}</span>` : ''}`,
-    tunnelPill(t),
+    html`${tunnelPill(t)}${t.connections !== undefined ? html`<br><span class="muted">${t.members ?? 0} of ${t.connections} connections</span>` : ''}`,
     t.peer ?? html`<span class="muted">-</span>`,
     t.address !== undefined ? html`<code>${formatAddress(t.address, t.port)}</code>` : html`<span class="muted">-</span>`,
     since(t.since, now),
@@ -105,7 +105,8 @@ function peersSection(state: NodeState, now: number): Html {
     .filter((name) => !connected.has(canonicalName(name)) && !state.routes.some((r) => r.name === canonicalName(name)));
   const rows: HtmlValue[][] = [
     ...server.peers.map((p) => [
-      p.name, html`<span class="pill up">connected</span>`, html`<code>${formatAddress(p.address, p.port)}</code>`, since(p.since, now),
+      p.name, html`<span class="pill up">connected</span>${(p.members ?? 1) > 1 ? html`<br><span class="muted">${p.members ?? 1} connections</span>` : ''}`,
+      html`<code>${formatAddress(p.address, p.port)}</code>`, since(p.since, now),
       html`${p.streams} <span class="muted">of ${p.streamsOpened}</span>`, html`${formatBytes(p.bytesIn)} / ${formatBytes(p.bytesOut)}`,
     ]),
     ...missing.map((name) => [

@@ -25,6 +25,21 @@ export interface PeerState {
   flow?: FlowState;
   /** The negotiated wire version (`west.v3`). */
   wire: string;
+  /** Connections of this peer (a pool, src/tunnel/pool.ts; 1 for a client without one). */
+  members?: number;
+  /** Each connection of a pooled peer (absent when the client did not pool); the counts above are their sums. */
+  pool?: MemberState[];
+}
+
+/** One connection of a pool. */
+export interface MemberState {
+  address: string;
+  port: number;
+  since: string;
+  streams: number;
+  streamsOpened: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** One best route of the mesh (src/mesh/table.ts). */
@@ -63,6 +78,11 @@ export interface TunnelState {
   wire: string | undefined;
   /** Absent while not connected. */
   flow?: FlowState | undefined;
+  /** Connections up now (a pool's live members; 0 or 1 without `connections`). */
+  members?: number;
+  /** `wstc[url].connections` when above 1, with each live connection of the pool. */
+  connections?: number;
+  pool?: MemberState[];
 }
 
 export interface ListenerState {

@@ -7,6 +7,7 @@
 import { WestError, type FailureCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { MESH_VERSION } from '../tunnel/frame.js';
+import { spreadOver } from '../tunnel/pool.js';
 import type { TunnelSession } from '../tunnel/session.js';
 import type { TunnelStream } from '../tunnel/stream.js';
 import { splice } from './relay.js';
@@ -60,7 +61,9 @@ export function arrive(stream: TunnelStream, session: TunnelSession, ctx: Arriva
       : `node ${ctx.nodeName} has no route to ${head.to}`);
     return;
   }
-  if (route.link === session) {
+  // A route's link is one connection; a pool's connections are one peer (src/tunnel/pool.ts).
+  const next = spreadOver(route.link);
+  if (route.link === session || next === spreadOver(session)) {
     refuse('loop_detected', `node ${ctx.nodeName} would send the stream to ${head.to} back to ${session.peerName}`);
     return;
   }
@@ -71,7 +74,7 @@ export function arrive(stream: TunnelStream, session: TunnelSession, ctx: Arriva
   let outbound: TunnelStream;
   try {
     const { via: _pinned, ...rest } = head;
-    outbound = route.link.openStream({ ...rest, hops: head.hops + 1, from: origin, ...(pinnedRest.length > 0 ? { via: pinnedRest } : {}) });
+    outbound = next.openStream({ ...rest, hops: head.hops + 1, from: origin, ...(pinnedRest.length > 0 ? { via: pinnedRest } : {}) });
   } catch (err) {
     const e = err instanceof WestError ? err : new WestError('internal', ctx.nodeName, String(err));
     refuse(e.code, e.message);

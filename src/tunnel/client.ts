@@ -1,6 +1,12 @@
 /**
  * A tunnel client: dials one tunnel server (a `wstc` entry or an `ea`), presents this node's
  * name, and redials with back-off whenever the connection is lost or cannot be made.
+ *
+ * With `wstc[url].connections` > 1 this client is the first member of a pool
+ * (src/tunnel/pool.ts): once its own connection is up and the server announced `pool`, it
+ * starts one more client per further connection, each dialing and redialing on its own, all
+ * presenting the same pool id; their sessions are this client's (its `session` events, its
+ * pool). A server without the feature gets this client's one connection only.
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -14,6 +20,8 @@ import {
   FEATURES_HEADER, MAX_MESSAGE, NODE_HEADER, OUR_FEATURES, offeredSubprotocols, peerFeatures, peerWindow, versionOf, type Feature,
 } from './handshake.js';
 import type { FlowLimits } from './flow.js';
+import { MESH_VERSION } from './frame.js';
+import { newPoolId, PeerPool, poolHeaderValue, POOL_HEADER, type PeerOpener, type PoolClaim } from './pool.js';
 import { TunnelSession } from './session.js';
 
 export interface TunnelClientOptions {
@@ -33,6 +41,8 @@ export interface TunnelClientOptions {
   flow?: FlowLimits;
   /** Newest wire version to offer (`west.wire`; default this release's). */
   wireVersion?: number;
+  /** Set by a pool's first client on the others it starts: their place in its pool. */
+  member?: { claim: PoolClaim; first: TunnelClient };
 }
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed';
@@ -83,18 +93,38 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    */
   private dialing: Outcome | undefined;
   private nextSession: Outcome | undefined;
+  /** This client's place in its pool (undefined: one connection, no `X-West-Pool`). */
+  private readonly claim: PoolClaim | undefined;
+  /** The pool's other clients, started by its first (this one) once the server can pool. */
+  private readonly others: TunnelClient[] = [];
+  /** The live sessions of the pool this client leads (its own and the others'). */
+  pool: PeerPool | undefined;
 
   constructor(opts: TunnelClientOptions) {
     super();
     this.opts = opts;
     this.config = opts.config;
     this.backoff = new Backoff(opts.reconnectMinMs, opts.reconnectMaxMs);
+    const size = opts.config.connections ?? 1;
+    this.claim = opts.member?.claim ?? (size > 1 ? { id: newPoolId(), index: 0, size } : undefined);
+  }
+
+  /** Where streams toward this tunnel's server go: spread over the pool's live members, or the one session. */
+  get opener(): PeerOpener | undefined {
+    if (this.pool && this.pool.size > 0) return this.pool;
+    return this.session;
+  }
+
+  /** Connections up now: the pool's live members (0 or 1 without a pool). */
+  get members(): number {
+    return this.pool?.size ?? (this.session ? 1 : 0);
   }
 
   /** Takes reloaded tuning: the next dial and session use it; a live session keeps its own. */
   setTuning(t: Pick<TunnelClientOptions, 'recvWindow' | 'heartbeatMs' | 'connectTimeoutMs' | 'maxStreams' | 'idleTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'wireVersion' | 'flow'>): void {
     Object.assign(this.opts, t);
     this.backoff = new Backoff(t.reconnectMinMs, t.reconnectMaxMs);
+    for (const other of this.others) other.setTuning(t);
   }
 
   /** Starts dialing (idempotent). */
@@ -110,6 +140,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
    */
   async acquire(dialMs: number, waitMs = 0): Promise<TunnelSession | undefined> {
     if (this.session) return this.session;
+    const member = this.pool?.first;
+    if (member) return member;
     if (this.state === 'closed') return undefined;
     this.start();
     if (waitMs > 0) {
@@ -136,6 +168,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.state = 'closed';
     clearTimeout(this.retryTimer);
     this.settleWaiters(undefined);
+    const others = Promise.all(this.others.map((o) => o.close()));
     const ws = this.ws;
     if (this.session) {
       const closed = new Promise<void>((resolve) => ws?.once('close', () => resolve()));
@@ -144,6 +177,28 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     } else {
       ws?.terminate();
     }
+    await others;
+  }
+
+  /** A session of this pool (this client's or another member's) joins the pool; the first after none starts a new one. */
+  private joinPool(session: TunnelSession): void {
+    if (!this.claim) return;
+    if (!this.pool || this.pool.size === 0) this.pool = new PeerPool(this.config.name, session.peerName, this.claim.id);
+    this.pool.add(session);
+  }
+
+  /** The pool's first client, its own connection up: the server can pool, so the others dial (or already do). */
+  private startOthers(): void {
+    const claim = this.claim;
+    if (claim?.index !== 0) return;
+    for (let index = this.others.length + 1; index < claim.size; index++) {
+      const other = new TunnelClient({ ...this.opts, member: { claim: { id: claim.id, index, size: claim.size }, first: this } });
+      other.on('session', (s) => this.emit('session', s));
+      other.on('session-closed', (s) => this.emit('session-closed', s));
+      other.on('dial-failed', (reason) => this.emit('dial-failed', reason));
+      this.others.push(other);
+    }
+    for (const other of this.others) other.start();
   }
 
   private dial(): void {
@@ -161,6 +216,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         [NODE_HEADER]: name,
         'x-west-window': String(this.opts.recvWindow),
         [FEATURES_HEADER]: OUR_FEATURES.join(', '),
+        ...(this.claim ? { [POOL_HEADER]: poolHeaderValue(this.claim) } : {}),
         ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
       },
       handshakeTimeout: this.opts.connectTimeoutMs,
@@ -195,6 +251,16 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       // ws has checked that the server picked one of the subprotocols offered.
       const wire = versionOf(ws.protocol);
       if (wire === undefined) { this.dialFailed(ws, `server picked no west wire version (${JSON.stringify(ws.protocol)})`); return; }
+      const pools = features.has('pool') && wire >= MESH_VERSION;
+      if (this.opts.member && !pools) {
+        // The server changed under a live pool and cannot pool now: this member steps back (its
+        // first dials it again once the server can); a second connection would take the name.
+        this.ws = undefined;
+        ws.terminate();
+        this.state = 'idle';
+        this.settleWaiters(undefined);
+        return;
+      }
       const session = new TunnelSession(ws, {
         localName: name,
         peerName,
@@ -214,10 +280,18 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.state = 'connected';
       this.connects++;
       this.lastError = undefined;
-      this.opts.log.info('tunnel.connected', { server: url, as: name, peer: peerName, wire: ws.protocol });
+      const claim = this.claim;
+      this.opts.log.info('tunnel.connected', {
+        server: url, as: name, peer: peerName, wire: ws.protocol, ...(claim ? { member: claim.index, of: claim.size } : {}),
+      });
       session.on('close', (code, reason) => this.onSessionClose(session, code, reason));
+      (this.opts.member?.first ?? this).joinPool(session);
       this.settleWaiters(session);
       this.emit('session', session);
+      if (claim?.index === 0) {
+        if (pools) this.startOthers();
+        else this.opts.log.warn('tunnel.pool_unsupported', { server: url, connections: claim.size, wire: ws.protocol });
+      }
     });
   }
 
@@ -239,7 +313,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     if (lived >= (this.opts.stableMs ?? 10_000)) this.backoff.reset();
     this.lastError = `closed ${code}${reason ? ` (${reason})` : ''}`;
     const level = code === CLOSE.nameReplaced ? 'error' : 'warn';
-    this.opts.log[level]('tunnel.disconnected', { server: this.config.url, code, reason });
+    this.opts.log[level]('tunnel.disconnected', { server: this.config.url, code, reason, ...(this.claim ? { member: this.claim.index } : {}) });
     this.scheduleRedial(this.lastError);
   }
 

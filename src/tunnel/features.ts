@@ -5,6 +5,9 @@
  * `trailers`: a TRAILERS frame (0x07) just before a direction's END.
  * `connection-window`: WINDOW frames on stream 0, a window for the whole tunnel (see flow.ts);
  * it applies only when both sides announce it.
+ * `pool`: the tunnel server takes several connections of one client (same `X-West-Pool` id) as
+ * one peer (src/tunnel/pool.ts); a client dials more than one only to a server that announces
+ * it, over wire version 3 (a node held at `west.wire: 2` neither announces nor uses it).
  */
-export const OUR_FEATURES = ['informational', 'trailers', 'connection-window'] as const;
+export const OUR_FEATURES = ['informational', 'trailers', 'connection-window', 'pool'] as const;
 export type Feature = (typeof OUR_FEATURES)[number];

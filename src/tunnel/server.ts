@@ -6,6 +6,11 @@
  * 4409, so a restarting site reclaims its name at once instead of waiting for the stale
  * connection's heartbeat to expire; under `refuse` the newer one is answered 409 until the
  * name is free.
+ *
+ * Pools (src/tunnel/pool.ts): members of one client's pool (same name, same `X-West-Pool` id)
+ * join that name's pool, up to MAX_POOL_MEMBERS, whatever the claim policy; a client of the
+ * same name with another pool id (or none) is a rival, judged by the claim rules against the
+ * whole pool: under `replace` every member of the old pool is closed with 4409.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -22,8 +27,10 @@ import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
 import type { FlowLimits } from './flow.js';
 import {
-  certificateNames, MAX_MESSAGE, NODE_HEADER, offeredSubprotocols, OUR_FEATURES, peerFeatures, peerWindow, pickSubprotocol, validNodeName, versionOf,
+  certificateNames, MAX_MESSAGE, NODE_HEADER, offeredSubprotocols, OUR_FEATURES, peerFeatures, peerWindow, pickSubprotocol, validNodeName, versionOf, WIRE_VERSION,
 } from './handshake.js';
+import { MESH_VERSION } from './frame.js';
+import { MAX_POOL_MEMBERS, PeerPool, poolClaimOf, type PoolClaim } from './pool.js';
 import { TunnelSession } from './session.js';
 
 /**
@@ -53,8 +60,8 @@ export interface TunnelServerEvents {
 }
 
 export class TunnelServer extends EventEmitter<TunnelServerEvents> {
-  /** Connected clients by canonical name. */
-  readonly sessions = new Map<string, TunnelSession>();
+  /** Connected clients by canonical name: one pool per name, of one connection unless the client pools. */
+  readonly pools = new Map<string, PeerPool>();
   private readonly opts: TunnelServerOptions;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
@@ -73,7 +80,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       handleProtocols: (protocols) => pickSubprotocol(protocols, this.opts.wireVersion) ?? false,
     });
     this.wss.on('headers', (headers) => {
-      headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`, `X-West-Features: ${OUR_FEATURES.join(', ')}`);
+      // Pools came with this release of wire version 3; held at west.v2, this node is the one before.
+      const features = OUR_FEATURES.filter((f) => f !== 'pool' || (this.opts.wireVersion ?? WIRE_VERSION) >= MESH_VERSION);
+      headers.push(`X-West-Node: ${opts.localName}`, `X-West-Window: ${opts.recvWindow}`, `X-West-Features: ${features.join(', ')}`);
     });
     this.allowAddresses = new AddressAllowlist(opts.config.allowAddresses);
     const tls = opts.config.tlsMaterial;
@@ -121,13 +130,18 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.allowAddresses = new AddressAllowlist(config.allowAddresses);
   }
 
-  /** The session of a connected client, by name as written or canonical. */
-  get(name: string): TunnelSession | undefined {
-    return this.sessions.get(canonicalName(name));
+  /** The pool of a connected client (streams spread over its members), by name as written or canonical. */
+  get(name: string): PeerPool | undefined {
+    return this.pools.get(canonicalName(name));
+  }
+
+  /** Every connected session, every member of every pool. */
+  *sessions(): Iterable<TunnelSession> {
+    for (const pool of this.pools.values()) yield* pool.members;
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions.values()) s.close(CLOSE.goingAway, 'server shutting down');
+    for (const pool of this.pools.values()) pool.close(CLOSE.goingAway, 'server shutting down');
     this.wss.close();
     await closeNow(this.http);
   }
@@ -158,12 +172,22 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       refuse(401, denied, NOT_ADMITTED, 'WWW-Authenticate: Bearer realm="west tunnel"\r\n');
       return;
     }
-    const holder = this.get(name);
-    if (holder && this.opts.config.claim === 'refuse') {
-      refuse(409, `name ${name} is already connected from ${holder.remoteAddress}:${holder.remotePort} (wsts.claim is "refuse")`);
+    const claim = poolClaimOf(req.headers);
+    if (claim instanceof Error) {
+      refuse(400, claim.message);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name));
+    const holder = this.get(name);
+    if (holder && claim && holder.id === claim.id) {
+      if (holder.size >= MAX_POOL_MEMBERS) {
+        refuse(409, `the pool of ${name} already has ${holder.size} connections, the most one pool may have`);
+        return;
+      }
+    } else if (holder?.first && this.opts.config.claim === 'refuse') {
+      refuse(409, `name ${name} is already connected from ${holder.first.remoteAddress}:${holder.first.remotePort} (wsts.claim is "refuse")`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name, claim));
   }
 
   /**
@@ -196,7 +220,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     return tokenProblem;
   }
 
-  private accept(ws: WebSocket, req: http.IncomingMessage, name: string): void {
+  private accept(ws: WebSocket, req: http.IncomingMessage, name: string, claim: PoolClaim | undefined): void {
     const key = canonicalName(name);
     const session = new TunnelSession(ws, {
       localName: this.opts.localName,
@@ -213,33 +237,57 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       socket: req.socket,
       log: this.opts.log,
     });
-    const previous = this.sessions.get(key);
-    if (!previous) {
-      this.sessions.set(key, session);
-    } else {
-      // The newer connection takes the name only once it proves alive: an upgrade the client
-      // abandoned long ago (say, queued while this process was paused) must not displace the
-      // live tunnel that replaced it.
-      void session.proveAlive().then((alive) => {
-        if (!alive || this.sessions.get(key) !== previous) {
-          if (alive && !this.sessions.has(key)) this.sessions.set(key, session);
-          return;
-        }
-        this.sessions.set(key, session);
-        this.opts.log.warn('tunnel.name_reclaimed', {
-          peer: name,
-          old: `${previous.remoteAddress}:${previous.remotePort}`,
-          new: `${session.remoteAddress}:${session.remotePort}`,
-        });
-        previous.close(CLOSE.nameReplaced, 'name claimed by a newer connection');
-      });
-    }
+    this.claimName(key, name, session, claim);
     session.on('close', (code, reason) => {
-      if (this.sessions.get(key) === session) this.sessions.delete(key);
-      this.opts.log.info('tunnel.client_disconnected', { peer: name, code, reason });
+      const pool = this.pools.get(key);
+      if (pool?.size === 0) this.pools.delete(key);
+      this.opts.log.info('tunnel.client_disconnected', { peer: name, code, reason, ...(claim ? { member: claim.index, left: pool?.size ?? 0 } : {}) });
       this.emit('session-closed', session);
     });
-    this.opts.log.info('tunnel.client_connected', { peer: name, address: session.remoteAddress, port: session.remotePort, wire: ws.protocol });
+    this.opts.log.info('tunnel.client_connected', {
+      peer: name, address: session.remoteAddress, port: session.remotePort, wire: ws.protocol, ...(claim ? { member: claim.index, of: claim.size } : {}),
+    });
     this.emit('session', session);
+  }
+
+  /**
+   * The name's pool takes the new session: as another member of the same pool, as the first of
+   * a new one when the name is free, or, a rival's, in place of the whole old pool. A rival
+   * takes the name only once it proves alive: an upgrade the client abandoned long ago (say,
+   * queued while this process was paused) must not displace the live tunnel that replaced it.
+   */
+  private claimName(key: string, name: string, session: TunnelSession, claim: PoolClaim | undefined): void {
+    const join = (): boolean => {
+      const holder = this.pools.get(key);
+      if (holder && claim && holder.id === claim.id) {
+        holder.add(session);
+        return true;
+      }
+      if (holder && holder.size > 0) return false;
+      const pool = new PeerPool(this.opts.localName, name, claim?.id);
+      pool.add(session);
+      this.pools.set(key, pool);
+      return true;
+    };
+    if (join()) return;
+    const previous = this.pools.get(key);
+    void session.proveAlive().then((alive) => {
+      if (!alive || session.closed) return;
+      if (join()) return;
+      // Another rival took the name meanwhile: this one stays connected without it, as before pools.
+      if (this.pools.get(key) !== previous || !previous) return;
+      const old = previous.first;
+      const pool = new PeerPool(this.opts.localName, name, claim?.id);
+      pool.add(session);
+      this.pools.set(key, pool);
+      // Logged once per pool, however many members it had.
+      this.opts.log.warn('tunnel.name_reclaimed', {
+        peer: name,
+        old: old ? `${old.remoteAddress}:${old.remotePort}` : '',
+        new: `${session.remoteAddress}:${session.remotePort}`,
+        ...(previous.size > 1 ? { members: previous.size } : {}),
+      });
+      previous.close(CLOSE.nameReplaced, 'name claimed by a newer connection');
+    });
   }
 }
