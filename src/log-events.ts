@@ -67,6 +67,13 @@ export const LOG_EVENTS = {
   'outgoing.failed': { level: 'debug', what: 'a request failed at this far end (code, node, reason)' },
   'control.listening': { level: 'info', what: 'the control port is bound' },
   'control.metrics_failed': { level: 'error', what: 'building `/metrics` failed (the scrape got 500)' },
+  'auth.decision': { level: 'info', what: 'one decision about a tunnel, a stream or a session key: the question, allow, reason, and whether it came from the hook or its cache (doc/remote-access.md#the-auth-hook)' },
+  'auth.hook_failed': { level: 'warn', what: 'the auth hook did not answer in time, could not be reached or answered without `allow`: the event is refused unless `failOpen`' },
+  'session.issued': { level: 'info', what: 'the control port issued a remote-access or rendezvous key (its first characters only)' },
+  'session.refused': { level: 'warn', what: 'a remote-access or rendezvous key was refused (unknown, used, expired, wrong endpoint, the hook, a cap)' },
+  'session.opened': { level: 'info', what: 'a remote-access session or a rendezvous pair started' },
+  'session.closed': { level: 'info', what: 'a remote-access session or a rendezvous pair ended, with bytes each way and why' },
+  'session.unpaired': { level: 'info', what: 'a rendezvous party no second party joined within `west.access.pairWait` was closed (4410)' },
   access: { level: 'info', what: 'one line per request at the listener it arrived at, when its answer ends (fields in observability.md)' },
   perform: { level: 'info', what: 'one line per request a far end performed, with the same id (fields in observability.md)' },
 } as const satisfies Record<string, LogEventKind>;

@@ -3,6 +3,7 @@
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
 import { EventEmitter } from 'node:events';
+import { NodeAccess } from './access/node-access.js';
 import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
 import { securityFindings } from './check/security.js';
 import { ControlServer } from './control/server.js';
@@ -64,15 +65,19 @@ export class WestNode {
   private readonly router = new Router(this);
   /** What every receive window of this node draws from (west.memoryBudget). */
   private readonly budget: FlowBudget;
+  /** Session keys, rendezvous and the auth hook (src/access/). */
+  readonly access: NodeAccess;
   private stopped = false;
 
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
     this.budget = new FlowBudget(config.tuning.memoryBudget, MIN_WINDOW);
+    this.access = new NodeAccess(config, log);
     this.outgoing = {
       nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
       localListener: (url) => this.router.localListener(url),
+      authorize: this.access.authorizeStream,
     };
     this.mesh = new RouteSpeaker(config.name, config.tuning.maxHops, config.clients.map((c) => c.name), log);
     this.arrival = {
@@ -134,6 +139,7 @@ export class WestNode {
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await this.server?.close();
     await this.control?.close();
+    this.access.close();
     this.outgoing.origins.close();
     this.log.info('node.stopped', { name: this.config.name });
   }
@@ -154,6 +160,7 @@ export class WestNode {
     const old = { server: this.server, control: this.control };
     this.config = next;
     this.applyTuning();
+    this.access.setConfig(next);
     if (plan.tuning) {
       const t = next.tuning;
       const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs, wireVersion: t.wireVersion, flow: this.flowLimits() };
@@ -330,6 +337,7 @@ export class WestNode {
     const server = new TunnelServer({
       config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, wireVersion: tuning.wireVersion, log: this.log, flow: this.flowLimits(),
+      authorize: this.access.authorizeTunnel,
     });
     server.on('session', (s) => {
       this.adopt(s, 1, false);
@@ -360,6 +368,7 @@ export class WestNode {
       config: l, nodeName: this.config.name, tuning, log: this.log,
       resolveSession: (cfg) => this.router.sessionFor(cfg),
       onAccess: (record) => this.events.emit('access', record),
+      takeUpgrade: (key, req, socket, head) => this.access.takeUpgrade(key, req, socket, head),
     });
   }
 
@@ -368,6 +377,7 @@ export class WestNode {
     return new ControlServer({
       endpoint, state: () => this.state(), events: this.events, log: this.log,
       token: () => this.config.controlToken,
+      keys: this.access.issuer((key) => [...this.listeners.values()].find((l) => l.key === key)?.port),
     });
   }
 

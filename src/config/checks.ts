@@ -194,8 +194,32 @@ function tuningFindings(root: Json): Finding[] {
   return findings;
 }
 
+/** `west.access` names listeners of this config, and its keys are issued by a control port with a token. */
+function accessFindings(root: Json): Finding[] {
+  const west = section(root, 'west');
+  const access = isRecord(west.access) ? west.access : undefined;
+  if (!access) return [];
+  const findings: Finding[] = [];
+  const listeners = Object.keys(section(root, 'proxy'));
+  let used = 0;
+  for (const key of ['remoteAccess', 'rendezvous'] as const) {
+    const list = access[key];
+    if (!Array.isArray(list)) continue;
+    used += list.length;
+    list.forEach((entry: unknown, i) => {
+      if (typeof entry === 'string' && !listeners.includes(entry)) {
+        findings.push({ at: ['west', 'access', key, i], message: `names no listener of this config (the keys of "proxy" are ${listeners.map((l) => JSON.stringify(l)).join(', ') || 'none'})` });
+      }
+    });
+  }
+  if (used > 0 && (west.cp === undefined || west.cpToken === undefined)) {
+    findings.push({ at: ['west', 'access'], message: 'keys are issued by the control port with its token: set west.cp and west.cpToken' });
+  }
+  return findings;
+}
+
 /** All cross-reference problems of a parsed config, in a stable order. */
 export function crossReferenceFindings(root: unknown): Finding[] {
   if (!isRecord(root)) return [];
-  return [...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
+  return [...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root), ...accessFindings(root)];
 }

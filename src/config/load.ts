@@ -13,7 +13,7 @@ import { pathKey, scanJson, type JsonScan, type PathSegment } from './json-text.
 import { findingsFromAjv, formatPath, type Finding } from './messages.js';
 import { compileConfigSchema } from './schema.js';
 import {
-  DEFAULT_TUNING, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
+  DEFAULT_ACCESS, DEFAULT_AUTH_HOOK, DEFAULT_TUNING, type AccessConfig, type AuthHookConfig, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
   canonicalName, type NodeConfig, type RawConfig, type RawEgress, type RawServer, type RawListener, type RawWest, type ServerConfig, type Tuning,
 } from './types.js';
 
@@ -135,6 +135,29 @@ function resolveTuning(west: RawWest): Tuning {
   };
 }
 
+function resolveAccess(west: RawWest): AccessConfig | undefined {
+  const a = west.access;
+  if (!a) return undefined;
+  const ms = (s: number | undefined, fallback: number): number => (s === undefined ? fallback : Math.round(s * 1000));
+  return {
+    remoteAccess: [...(a.remoteAccess ?? [])], rendezvous: [...(a.rendezvous ?? [])],
+    keyTtlMs: ms(a.keyTtl, DEFAULT_ACCESS.keyTtlMs), pairWaitMs: ms(a.pairWait, DEFAULT_ACCESS.pairWaitMs),
+    maxWaiting: a.maxWaiting ?? DEFAULT_ACCESS.maxWaiting, maxWaitingPerAddress: a.maxWaitingPerAddress ?? DEFAULT_ACCESS.maxWaitingPerAddress,
+  };
+}
+
+function resolveAuthHook(west: RawWest): AuthHookConfig | undefined {
+  const h = west.authHook;
+  if (!h) return undefined;
+  const ms = (s: number | undefined, fallback: number): number => (s === undefined ? fallback : Math.round(s * 1000));
+  const cacheMs = ms(h.cache, DEFAULT_AUTH_HOOK.cacheMs);
+  return {
+    url: h.url, timeoutMs: ms(h.timeout, DEFAULT_AUTH_HOOK.timeoutMs), cacheMs,
+    // A deny is never remembered longer than an allow would be.
+    denyCacheMs: Math.min(cacheMs, ms(h.denyCache, DEFAULT_AUTH_HOOK.denyCacheMs)), failOpen: h.failOpen === true,
+  };
+}
+
 function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerConfig {
   const url = must(parseTunnelUrl(sp), 'wsts.sp');
   const tlsMaterial = files.tls({ cert: wsts.cert, key: wsts.key, ca: wsts.clientCa }, ['wsts'], 'clientCa');
@@ -228,6 +251,8 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   const egress = resolveEgress(west.egress);
   const transit = resolveNameLists(west.transit);
   const learn = resolveNameLists(west.learn);
+  const access = resolveAccess(west);
+  const authHook = resolveAuthHook(west);
 
   return {
     source,
@@ -241,6 +266,8 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(egress ? { egress } : {}),
     ...(transit ? { transit } : {}),
     ...(learn ? { learn } : {}),
+    ...(access ? { access } : {}),
+    ...(authHook ? { authHook } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
   };

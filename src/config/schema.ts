@@ -8,7 +8,7 @@
  */
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
-import type { RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
+import type { RawAccess, RawAuthHook, RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
 export const MESSAGE_KEYWORD = 'message';
@@ -71,6 +71,29 @@ function integer(minimum: number, maximum: number, unit = ''): SchemaObject {
   };
 }
 
+const listenerKeys = (what: string): SchemaObject => ({
+  type: 'array',
+  items: { type: 'string', format: 'listener-key', message: 'must be a listener address as written in "proxy", like "http://127.0.0.1:9911"' },
+  message: `must be a list of listener addresses (keys of "proxy") that serve ${what}`,
+});
+
+const accessProperties: Record<keyof RawAccess, SchemaObject> = {
+  remoteAccess: listenerKeys('/remoteaccess/<key>'),
+  rendezvous: listenerKeys('/rendezvous/<key>'),
+  keyTtl: seconds(),
+  pairWait: seconds(),
+  maxWaiting: integer(1, 100_000),
+  maxWaitingPerAddress: integer(1, 100_000),
+};
+
+const authHookProperties: Record<keyof RawAuthHook, SchemaObject> = {
+  url: { type: 'string', format: 'http-url', message: 'must be the http:// or https:// URL of the hook' },
+  timeout: seconds(),
+  cache: secondsOrZero(),
+  denyCache: secondsOrZero(),
+  failOpen: { type: 'boolean', message: 'must be true or false' },
+};
+
 const westProperties: Record<keyof RawWest, SchemaObject> = {
   nm: { type: 'string', minLength: 1, message: "must be a non-empty string (this node's name)" },
   cp: { type: 'string', format: 'endpoint', message: 'must be "host:port" or ":port" (port 0-65535)' },
@@ -113,6 +136,19 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     type: 'array',
     items: { type: 'string', minLength: 1, message: 'must be a peer name, or "*"' },
     message: 'must be a list of peer names (or "*") whose relayed streams this node takes',
+  },
+  access: {
+    type: 'object',
+    properties: accessProperties,
+    additionalProperties: false,
+    message: 'must be an object like { "remoteAccess": ["http://127.0.0.1:9911"], "keyTtl": 60 }',
+  },
+  authHook: {
+    type: 'object',
+    properties: authHookProperties,
+    required: ['url'],
+    additionalProperties: false,
+    message: 'must be an object like { "url": "http://127.0.0.1:9000/auth", "timeout": 0.5 }',
   },
   trustedProxies: {
     type: 'array',

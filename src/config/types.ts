@@ -95,6 +95,37 @@ export interface RawWest {
    * node dials, nothing from a client of its own server.
    */
   learn?: Record<string, string[]>;
+  /** Remote-access sessions and rendezvous (doc/remote-access.md): which listeners serve them, key lifetime, waits, caps. */
+  access?: RawAccess;
+  /** An HTTP endpoint asked before a tunnel, a stream or a session key is allowed (doc/remote-access.md#the-auth-hook). */
+  authHook?: RawAuthHook;
+}
+
+/** `west.access` as written; times in seconds. */
+export interface RawAccess {
+  /** Listeners (keys of `proxy`) that serve `/remoteaccess/<key>`. */
+  remoteAccess?: string[];
+  /** Listeners (keys of `proxy`) that serve `/rendezvous/<key>`. */
+  rendezvous?: string[];
+  /** Seconds an issued key stays usable (default 60). */
+  keyTtl?: number;
+  /** Seconds the first party of a rendezvous waits for the second (default 8). */
+  pairWait?: number;
+  /** Most rendezvous parties waiting at once on this node (default 256), and per client address (default 8). */
+  maxWaiting?: number;
+  maxWaitingPerAddress?: number;
+}
+
+/** `west.authHook` as written; times in seconds. */
+export interface RawAuthHook {
+  url: string;
+  /** Seconds to wait for the hook's answer (default 0.5). */
+  timeout?: number;
+  /** Seconds an allow is remembered (default 5); a deny (default 1, never longer than an allow). */
+  cache?: number;
+  denyCache?: number;
+  /** When the hook cannot be asked: true lets the event through; false (default) refuses it. */
+  failOpen?: boolean;
 }
 
 export interface RawServer {
@@ -265,7 +296,32 @@ export interface NodeConfig {
   relays: string[];
   /** `west.learn`, canonical: peer name or "*" -> destinations it may advertise, or "*"; absent = the defaults. */
   learn?: Map<string, string[]>;
+  /** `west.access`, resolved; absent = no listener serves remote access or rendezvous. */
+  access?: AccessConfig;
+  /** `west.authHook`, resolved; absent = no hook is asked. */
+  authHook?: AuthHookConfig;
 }
+
+export interface AccessConfig {
+  /** Listener keys (as written in `proxy`) serving `/remoteaccess/` and `/rendezvous/`. */
+  remoteAccess: string[];
+  rendezvous: string[];
+  keyTtlMs: number;
+  pairWaitMs: number;
+  maxWaiting: number;
+  maxWaitingPerAddress: number;
+}
+
+export interface AuthHookConfig {
+  url: string;
+  timeoutMs: number;
+  cacheMs: number;
+  denyCacheMs: number;
+  failOpen: boolean;
+}
+
+export const DEFAULT_ACCESS = { keyTtlMs: 60_000, pairWaitMs: 8_000, maxWaiting: 256, maxWaitingPerAddress: 8 } as const;
+export const DEFAULT_AUTH_HOOK = { timeoutMs: 500, cacheMs: 5_000, denyCacheMs: 1_000 } as const;
 
 export const DEFAULT_TUNING: Tuning = {
   responseTimeoutMs: 30_000,
