@@ -116,14 +116,15 @@ export class AuthHook {
         ? `the auth hook did not answer within ${timeoutMs} ms (west.authHook.timeout)`
         : `the auth hook could not be asked: ${causeOf(e)}`;
     }
-    this.log.warn('auth.hook_failed', { event: q.event, url, error: problem, failOpen });
+    this.log.warn('auth.hook_failed', { about: q.event, url, error: problem, failOpen });
     return failOpen ? { allow: true, reason: `${problem}; let through (west.authHook.failOpen)` } : { allow: false, reason: problem, unavailable: true };
   }
 
   private logDecision(q: HookQuestion, d: HookDecision, source: 'hook' | 'cache', ms: number): void {
-    const { node: _asker, ...fields } = q;
+    // `event` names the log line's event: the question's goes in `about`.
+    const { node: _asker, event, ...fields } = q;
     this.log.info('auth.decision', {
-      ...fields, allow: d.allow, reason: d.reason, source, ms, ...(d.unavailable ? { unavailable: true } : {}),
+      about: event, ...fields, allow: d.allow, reason: d.reason, source, ms, ...(d.unavailable ? { unavailable: true } : {}),
     });
   }
 }
