@@ -79,6 +79,13 @@ function portClashes(root: Json): Finding[] {
   return findings;
 }
 
+/** A listener named in west.access serves WebSocket endpoints, and may have no mappings of its own. */
+function servesAccess(root: Json, key: string): boolean {
+  const access = section(root, 'west').access;
+  if (!isRecord(access)) return false;
+  return [access.remoteAccess, access.rendezvous].some((list) => Array.isArray(list) && list.includes(key));
+}
+
 function listenerFindings(root: Json): Finding[] {
   const findings: Finding[] = [];
   const nodeName = section(root, 'west').nm;
@@ -91,7 +98,7 @@ function listenerFindings(root: Json): Finding[] {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
     const paths = Object.keys(listener).filter((k) => k.startsWith('/'));
-    if (paths.length === 0) {
+    if (paths.length === 0 && !servesAccess(root, key)) {
       findings.push({ at, message: 'has no path mappings; add at least one, e.g. "/px": { "ou": "http://host:port/x" }' });
     }
     const byNormal = new Map<string, string>();
