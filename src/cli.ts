@@ -10,11 +10,12 @@ import { VERSION } from './node.js';
 import { checkConfigs } from './check/index.js';
 import { startEchoOrigin } from './demo.js';
 import { runNode } from './run.js';
+import { issueSession } from './session-cli.js';
 import { showState } from './state-cli.js';
 
 const demoConfig = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sample', 'demo', 'demo.json');
 
-const COMMANDS = ['run', 'check', 'state', 'demo', 'origin', 'completion'];
+const COMMANDS = ['run', 'check', 'state', 'session', 'demo', 'origin', 'completion'];
 
 const args = withDebugLevel(hideBin(process.argv));
 const word = commandWord(args);
@@ -82,6 +83,27 @@ await yargs(args)
       const timeoutMs = Number.isFinite(argv.timeout) && argv.timeout > 0 ? Math.ceil(argv.timeout * 1000) : 5000;
       const token = process.env.WEST_CP_TOKEN || undefined;
       process.exit(await showState({ target: argv.url, json: argv.json, timeoutMs, token }, process.stdout, process.stderr));
+    },
+  )
+  .command(
+    'session <action> [args..]',
+    'issue a one-time key on a node\'s control port: "new <node> <host:port>" (remote access) or "pair" (rendezvous); prints the WebSocket URL',
+    (y) => y
+      .positional('action', { type: 'string', demandOption: true, choices: ['new', 'pair'], describe: 'new: a remote-access key bound to a node and a TCP endpoint; pair: a rendezvous key' })
+      .positional('args', { type: 'string', array: true, describe: 'for new: the node that reaches the endpoint, and the endpoint (host:port)' })
+      .option('cp', { type: 'string', describe: 'the control port (http://host:port, host:port or :port); a token goes in WEST_CP_TOKEN' })
+      .option('config', { alias: 'c', type: 'string', describe: 'the node\'s config: its west.cp and west.cpToken are used' })
+      .option('listener', { type: 'string', describe: 'which listener of west.access to print the URL of (default: the first)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the whole answer (key, url, expires) as JSON' })
+      .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the answer' }),
+    async (argv) => {
+      const timeoutMs = Number.isFinite(argv.timeout) && argv.timeout > 0 ? Math.ceil(argv.timeout * 1000) : 5000;
+      process.exit(await issueSession({
+        action: argv.action, args: (argv.args ?? []).map(String), json: argv.json, timeoutMs,
+        ...(argv.cp !== undefined ? { cp: argv.cp } : {}), ...(argv.config !== undefined ? { config: argv.config } : {}),
+        ...(argv.listener !== undefined ? { listener: argv.listener } : {}),
+        ...(process.env.WEST_CP_TOKEN ? { token: process.env.WEST_CP_TOKEN } : {}),
+      }, process.stdout, process.stderr));
     },
   )
   .command(
