@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { NodeAccess } from './access/node-access.js';
-import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
+import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig, type TcpListenerConfig } from './config/types.js';
 import { securityFindings } from './check/security.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
@@ -19,6 +19,8 @@ import { EgressPolicy } from './proxy/far/egress.js';
 import { OriginPools } from './proxy/far/origins.js';
 import { performRequest } from './proxy/far/perform.js';
 import { ProxyListener } from './proxy/near/listener.js';
+import { TcpListener } from './proxy/near/tcp-listener.js';
+import { openTcpStream } from './proxy/near/tcp-open.js';
 import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
 import { Router } from './routing.js';
 import { TunnelClient } from './tunnel/client.js';
@@ -26,6 +28,9 @@ import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
 import { MIN_WINDOW } from './tunnel/handshake.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
+import type { TunnelStream } from './tunnel/stream.js';
+import { WestError } from './errors.js';
+import { TcpListeners } from './tcp-listeners.js';
 
 export { VERSION } from './version.js';
 
@@ -55,6 +60,8 @@ export class WestNode {
   readonly clients = new Map<string, TunnelClient>();
   /** Proxy listeners by endpoint (`host:port`). */
   readonly listeners = new Map<string, ProxyListener>();
+  /** `tcp://` listeners (doc/tcp.md). */
+  readonly tcpListeners: TcpListeners;
   control: ControlServer | undefined;
   /** The mesh: routes learned over every tunnel (src/mesh/). */
   readonly mesh: RouteSpeaker;
@@ -91,6 +98,7 @@ export class WestNode {
     if (config.server) this.server = this.makeServer();
     for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
     for (const l of config.listeners) this.listeners.set(endpointKey(l), this.makeListener(l));
+    this.tcpListeners = new TcpListeners((l, tuning) => this.makeTcpListener(l, tuning), config);
     if (config.control) this.control = this.makeControl();
   }
 
@@ -101,6 +109,7 @@ export class WestNode {
     try {
       await this.server?.listen();
       for (const l of this.listeners.values()) await l.listen();
+      await this.tcpListeners.listen();
       await this.control?.listen();
     } catch (err) {
       await this.stop(0);
@@ -121,6 +130,7 @@ export class WestNode {
     if (this.stopped) return;
     this.stopped = true;
     for (const l of this.listeners.values()) l.stopAccepting();
+    this.tcpListeners.stopAccepting();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.inFlight() > 0) {
       await new Promise((r) => setTimeout(r, 50));
@@ -130,12 +140,14 @@ export class WestNode {
       // What has no answer yet gets one (503 draining) rather than a cut connection; give
       // those answers a moment to leave before the sockets close.
       for (const l of this.listeners.values()) l.abortInFlight();
+      this.tcpListeners.abortInFlight();
       const flushBy = Date.now() + 1000;
       while (Date.now() < flushBy && [...this.listeners.values()].some((l) => l.stats.inFlight > 0)) {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
+    await this.tcpListeners.close();
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await this.server?.close();
     await this.control?.close();
@@ -155,7 +167,15 @@ export class WestNode {
   async reload(next: NodeConfig): Promise<void> {
     const plan = planReload(this.config, next);
     if (plan.refused) throw new Error(plan.refused);
-    const staged = await this.bindStaged(plan, next);
+    const stagedTcp = await this.tcpListeners.stage(next, next.tuning.drainTimeoutMs);
+    let staged: Staged;
+    try {
+      staged = await this.bindStaged(plan, next);
+    } catch (err) {
+      await stagedTcp.rollback();
+      throw err;
+    }
+    stagedTcp.commit();
 
     const old = { server: this.server, control: this.control };
     this.config = next;
@@ -295,7 +315,7 @@ export class WestNode {
    * that this node performs. (A stream a listener opened is its exchange's, not one more.)
    */
   inFlight(): number {
-    let n = 0;
+    let n = this.tcpListeners.open();
     for (const l of this.listeners.values()) n += l.stats.inFlight;
     for (const s of this.sessions()) for (const stream of s.streams.values()) if (stream.head) n++;
     return n;
@@ -370,6 +390,30 @@ export class WestNode {
       onAccess: (record) => this.events.emit('access', record),
       takeUpgrade: (key, req, socket, head) => this.access.takeUpgrade(key, req, socket, head),
     });
+  }
+
+  private makeTcpListener(l: TcpListenerConfig, tuning = this.config.tuning): TcpListener {
+    return new TcpListener({
+      config: l, nodeName: this.config.name, tuning, log: this.log,
+      open: (cfg, id) => this.openTcp(cfg, cfg.to, { id }),
+      onRecord: (record) => this.events.emit('tcp', record),
+    });
+  }
+
+  /**
+   * Opens a TCP stream to `to` (`host:port`, or parsed) at the node `target` names: a node of
+   * the mesh by name (`{ target: { kind: 'en', name } }`, optionally a pinned `via`), or the
+   * server of one of this node's tunnel clients (`{ kind: 'ea', url }`). Waits for the tunnel
+   * as a listener's request would (west.peerWait, a dial on first use), then for the far end
+   * to connect (at most `timeoutMs`, default west.responseTimeout). Resolves with the stream,
+   * a Duplex with half-close (see near/tcp-open.ts); rejects with a WestError when refused.
+   */
+  async openTcp(
+    target: Pick<TcpListenerConfig, 'target' | 'via'>, to: TcpListenerConfig['to'] | string, opts: { id?: string; timeoutMs?: number } = {},
+  ): Promise<TunnelStream> {
+    const opener = await this.router.sessionFor(target);
+    if (opener instanceof WestError) throw opener;
+    return openTcpStream(opener, to, { nodeName: this.config.name, timeoutMs: opts.timeoutMs ?? this.config.tuning.responseTimeoutMs, ...(opts.id ? { id: opts.id } : {}) });
   }
 
   private makeControl(endpoint = this.config.control): ControlServer {

@@ -6,7 +6,7 @@
 import type { Endpoint } from './types.js';
 import { canonicalName } from './types.js';
 import {
-  endpointsClash, parseEndpoint, parseListenerKey, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity,
+  endpointsClash, parseEndpoint, parseListenerKey, parseTcpListenerKey, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity,
 } from './endpoint.js';
 import { isRecord } from '../json.js';
 import type { DuplicateKey, PathSegment } from './json-text.js';
@@ -61,7 +61,7 @@ function bindings(root: Json): Binding[] {
   const spUrl = typeof sp === 'string' ? parseTunnelUrl(sp) : undefined;
   if (spUrl) found.push({ at: ['wsts', 'sp'], label: `wsts.sp (${JSON.stringify(sp)})`, endpoint: serverEndpoint(spUrl) });
   for (const key of Object.keys(section(root, 'proxy'))) {
-    const endpoint = parseListenerKey(key);
+    const endpoint = parseListenerKey(key) ?? parseTcpListenerKey(key);
     if (endpoint) found.push({ at: ['proxy', key], label: formatPath(['proxy', key]), endpoint });
   }
   return found;
@@ -98,7 +98,8 @@ function listenerFindings(root: Json): Finding[] {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
     const paths = Object.keys(listener).filter((k) => k.startsWith('/'));
-    if (paths.length === 0 && !servesAccess(root, key)) {
+    // A tcp:// listener has no mappings (the schema refuses them): one address, `to`.
+    if (paths.length === 0 && !parseTcpListenerKey(key) && !servesAccess(root, key)) {
       findings.push({ at, message: 'has no path mappings; add at least one, e.g. "/px": { "ou": "http://host:port/x" }' });
     }
     const byNormal = new Map<string, string>();

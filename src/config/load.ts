@@ -8,12 +8,13 @@ import path from 'node:path';
 import { ConfigFiles, whyUnreadable } from './secrets.js';
 import { ConfigError, ConfigReadError, type ConfigIssue } from '../errors.js';
 import { crossReferenceFindings, duplicateKeyFindings, normaliseMappingPath } from './checks.js';
-import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
+import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTcpListenerKey, parseTcpTarget, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
 import { pathKey, scanJson, type JsonScan, type PathSegment } from './json-text.js';
 import { findingsFromAjv, formatPath, type Finding } from './messages.js';
 import { compileConfigSchema } from './schema.js';
 import {
-  DEFAULT_ACCESS, DEFAULT_AUTH_HOOK, DEFAULT_TUNING, type AccessConfig, type AuthHookConfig, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
+  DEFAULT_ACCESS, DEFAULT_AUTH_HOOK, DEFAULT_TUNING, type AccessConfig, type AuthHookConfig, type ClientConfig, type ListenerConfig, type TcpListenerConfig,
+  type ListenerTarget, type MappingConfig,
   canonicalName, type NodeConfig, type RawConfig, type RawEgress, type RawServer, type RawListener, type RawWest, type ServerConfig, type Tuning,
 } from './types.js';
 
@@ -230,6 +231,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   }
 
   const listeners: ListenerConfig[] = [];
+  const tcpListeners: TcpListenerConfig[] = [];
   for (const [key, listener] of Object.entries(raw.proxy ?? {})) {
     let target: ListenerTarget;
     if (listener.ea !== undefined) {
@@ -239,6 +241,14 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
       target = { kind: 'ea', url: client.url };
     } else {
       target = { kind: 'en', name: must(listener.en, `${key} en`) };
+    }
+    const tcp = parseTcpListenerKey(key);
+    if (tcp) {
+      tcpListeners.push({
+        key, ...tcp, target, to: must(parseTcpTarget(listener.to ?? ''), `${key} to`), allow: [...(listener.ca ?? [])],
+        ...(listener.via ? { via: listener.via.map(canonicalName) } : {}),
+      });
+      continue;
     }
     const { host, port, tls } = must(parseListenerKey(key), key);
     const tlsMaterial = tls ? files.tls({ cert: listener.cert, key: listener.key }, ['proxy', key]) : undefined;
@@ -262,6 +272,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts, raw.wsts.sp, files) } : {}),
     clients,
     listeners,
+    tcpListeners,
     tuning: resolveTuning(west),
     ...(egress ? { egress } : {}),
     ...(transit ? { transit } : {}),

@@ -18,6 +18,10 @@ export interface RawListener {
   key?: string;
   /** With `en`: the nodes the requests must pass, in order, before the one `en` names (the mesh). */
   via?: string[];
+  /** A `tcp://` listener only: the `host:port` the far end connects each connection to. */
+  to?: string;
+  /** A `tcp://` listener only: client addresses (IPs/CIDRs) allowed to connect; absent = all. */
+  ca?: string[];
   [path: string]: RawMapping | string | string[] | undefined;
 }
 
@@ -240,6 +244,22 @@ export interface ListenerConfig extends Endpoint {
   via?: string[];
 }
 
+/**
+ * A `tcp://host:port` listener (doc/tcp.md): each connection is one TCP stream to `to` at the
+ * node its target names, which connects it there if its `west.egress` has `tcp://` + `to`.
+ */
+export interface TcpListenerConfig extends Endpoint {
+  /** The `proxy` key as written, e.g. `tcp://127.0.0.1:2222`. */
+  key: string;
+  target: ListenerTarget;
+  /** Where the far end connects (host lowercase, IPv6 without brackets). */
+  to: Endpoint;
+  /** `ca`: client addresses (IPs or CIDRs) allowed to connect; empty means everyone. */
+  allow: string[];
+  /** `via`, canonical: a pinned path to the `en` node. */
+  via?: string[];
+}
+
 export interface Tuning {
   responseTimeoutMs: number;
   connectTimeoutMs: number;
@@ -285,6 +305,8 @@ export interface NodeConfig {
   server?: ServerConfig;
   clients: ClientConfig[];
   listeners: ListenerConfig[];
+  /** `tcp://` listeners (doc/tcp.md). */
+  tcpListeners: TcpListenerConfig[];
   tuning: Tuning;
   /** Canonical peer name or "*" -> allowed URL prefixes; undefined = open relay. */
   egress?: Map<string, string[]>;

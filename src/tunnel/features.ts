@@ -5,6 +5,8 @@
  * `trailers`: a TRAILERS frame (0x07) just before a direction's END.
  * `connection-window`: WINDOW frames on stream 0, a window for the whole tunnel (see flow.ts);
  * it applies only when both sides announce it.
+ * `tcp`: OPEN frames of kind `tcp`, raw TCP streams (doc/tcp.md); a node that did not announce
+ * it would close the whole tunnel (1002) on one, so none is ever sent to it.
  */
-export const OUR_FEATURES = ['informational', 'trailers', 'connection-window'] as const;
+export const OUR_FEATURES = ['informational', 'trailers', 'connection-window', 'tcp'] as const;
 export type Feature = (typeof OUR_FEATURES)[number];

@@ -14,6 +14,7 @@ import { rawPath, unsafePath } from '../shared/pathmap.js';
 import { invalidRequestHead } from '../shared/validate.js';
 import { performExpectingContinue } from './expect.js';
 import { performPlain } from './plain.js';
+import { performTcp } from './tcp.js';
 import { performUpgrade } from './upgrade.js';
 
 /**
@@ -23,6 +24,10 @@ import { performUpgrade } from './upgrade.js';
 export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
   const head = stream.head;
   if (!head) return;
+  if (head.kind === 'tcp') {
+    performTcp(stream, peer, ctx);
+    return;
+  }
   // Every failure below resets the stream, which emits 'error': the reset already told the
   // peer, so there is nothing more to do with it here (and no listener would crash us).
   stream.on('error', () => {});
