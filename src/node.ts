@@ -80,7 +80,13 @@ export class WestNode {
     this.config = config;
     this.log = log;
     this.budget = new FlowBudget(config.tuning.memoryBudget, MIN_WINDOW);
-    this.access = new NodeAccess(config, log);
+    this.access = new NodeAccess(config, log, async (binding, id) => {
+      try {
+        return await this.openTcp({ target: { kind: 'en', name: binding.to } }, binding.target, { id });
+      } catch (err) {
+        return err instanceof WestError ? err : new WestError('internal', config.name, String(err));
+      }
+    });
     this.outgoing = {
       nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
       localListener: (url) => this.router.localListener(url),

@@ -6,11 +6,11 @@
  * RESPONSE, so the near end can tell "connected" from "refused".
  */
 import net from 'node:net';
-import { parseTcpTarget } from '../../config/endpoint.js';
+import { formatTcpTarget, parseTcpTarget } from '../../config/endpoint.js';
 import type { FailureCode } from '../../errors.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { spliceTcp } from '../shared/splice.js';
-import { classifyOriginError, type OutgoingContext } from './attempt.js';
+import { classifyOriginError, type OutgoingContext, type StreamDecision } from './attempt.js';
 
 /** The status line of the RESPONSE that says the far end is connected. */
 export const TCP_CONNECTED = { status: 200, statusMessage: 'Connected', headers: [] };
@@ -48,32 +48,44 @@ export function performTcp(stream: TunnelStream, peer: string, ctx: OutgoingCont
     fail('egress_denied', `node ${ctx.nodeName} does not let ${peer} open TCP connections to ${head.url} (west.egress needs "${head.url}")`);
     return;
   }
-  const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
-  const connectTimeoutMs = ctx.origins.connectTimeoutMs;
-  const timer = setTimeout(() => {
-    socket.destroy();
-    fail('connect_timeout', `no TCP connection to ${head.url} within ${connectTimeoutMs / 1000} s`);
-  }, connectTimeoutMs);
-  const beforeConnect = (err: NodeJS.ErrnoException): void => {
-    clearTimeout(timer);
-    fail(classifyOriginError(err), `TCP connection to ${head.url} failed: ${err.code ?? err.message}`);
+  // The auth hook (west.authHook), after egress: it can narrow what egress allows, never widen it.
+  const decision = ctx.authorize?.({ from: peer, kind: 'tcp', target: formatTcpTarget(target) });
+  const decided = (d: StreamDecision): void => {
+    if (stream.destroyed) return;
+    if (d.allow) connect();
+    else fail(d.unavailable ? 'hook_unavailable' : 'hook_denied', `${d.reason} (west.authHook of ${ctx.nodeName})`);
   };
-  socket.once('error', beforeConnect);
-  // The opener gave up (or the tunnel went) while we were connecting.
-  stream.once('close', () => {
-    clearTimeout(timer);
-    if (!connected) socket.destroy();
-  });
-  socket.once('connect', () => {
-    clearTimeout(timer);
-    socket.off('error', beforeConnect);
-    if (stream.destroyed) {
+  const connect = (): void => {
+    const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    const connectTimeoutMs = ctx.origins.connectTimeoutMs;
+    const timer = setTimeout(() => {
       socket.destroy();
-      return;
-    }
-    connected = true;
-    socket.setNoDelay(true);
-    stream.respond(TCP_CONNECTED);
-    spliceTcp(socket, stream, 'origin_reset', `origin ${head.url}`);
-  });
+      fail('connect_timeout', `no TCP connection to ${head.url} within ${connectTimeoutMs / 1000} s`);
+    }, connectTimeoutMs);
+    const beforeConnect = (err: NodeJS.ErrnoException): void => {
+      clearTimeout(timer);
+      fail(classifyOriginError(err), `TCP connection to ${head.url} failed: ${err.code ?? err.message}`);
+    };
+    socket.once('error', beforeConnect);
+    // The opener gave up (or the tunnel went) while we were connecting.
+    stream.once('close', () => {
+      clearTimeout(timer);
+      if (!connected) socket.destroy();
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', beforeConnect);
+      if (stream.destroyed) {
+        socket.destroy();
+        return;
+      }
+      connected = true;
+      socket.setNoDelay(true);
+      stream.respond(TCP_CONNECTED);
+      spliceTcp(socket, stream, 'origin_reset', `origin ${head.url}`);
+    });
+  };
+  if (decision === undefined) connect();
+  else if (decision instanceof Promise) void decision.then(decided);
+  else decided(decision);
 }
