@@ -88,13 +88,19 @@ export function bridgeToDuplex(ws: WebSocket, stream: Duplex, highWater: number,
     done(counts, why);
   };
 
+  let waitingForDrain = false;
   ws.on('message', (data) => {
     const bytes = asBuffer(data);
     counts.up += bytes.length;
     if (stream.destroyed || stream.writableEnded) return;
-    if (!stream.write(bytes)) {
+    // Messages ws had already read may still arrive while paused: one drain wait is enough.
+    if (!stream.write(bytes) && !waitingForDrain) {
+      waitingForDrain = true;
       ws.pause();
-      stream.once('drain', () => ws.resume());
+      stream.once('drain', () => {
+        waitingForDrain = false;
+        ws.resume();
+      });
     }
   });
   let queued = 0;

@@ -67,6 +67,7 @@ export class NodeAccess {
       return r;
     };
     return {
+      nodeName: () => this.config.name,
       config: () => this.config.access,
       issueRemoteAccess: (to, target) => issued('remote-access', this.keys.issue({ kind: 'remote-access', to, target }, this.ttl()), { to, target }),
       issueRendezvous: () => issued('rendezvous', this.keys.issue({ kind: 'rendezvous' }, this.ttl())),

@@ -11,6 +11,8 @@ import { isRecord } from '../json.js';
 
 /** What the control port needs to issue keys: the node's `west.access` and its key store. */
 export interface KeyIssuer {
+  /** This node's name: a remote-access key names another node. */
+  nodeName(): string;
   config(): AccessConfig | undefined;
   issueRemoteAccess(to: string, target: string): { key: string; expires: Date } | undefined;
   issueRendezvous(): { key: string; expires: Date } | undefined;
@@ -63,6 +65,9 @@ function remoteAccess(body: unknown, issuer: KeyIssuer, req: http.IncomingMessag
     if (host === '' || port === 0) throw new Error('a host and a port other than 0 are needed');
   } catch (err) {
     return { status: 400, body: { error: `target: ${(err as Error).message}` } };
+  }
+  if (body.node === issuer.nodeName()) {
+    return { status: 400, body: { error: `node: the endpoint must be reached through another node of the mesh, not ${body.node} itself` } };
   }
   const listener = pickListener(body, config.remoteAccess);
   if (listener === undefined) return { status: 400, body: { error: 'listener: not one of west.access.remoteAccess' } };

@@ -197,6 +197,15 @@ describe('remote access', () => {
     ok.close();
   });
 
+  test('keys are issued for another node only, with a host and a port', async () => {
+    for (const body of [{ node: 'hub', target: `127.0.0.1:${echo.port}` }, { node: 'site-L2', target: '127.0.0.1' }, { node: 'site-L2' }, { node: 'site-L2', target: 'a b:1' }]) {
+      const res = await fetchText(`${hub.controlUrl()}/sessions`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
+      assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.text}`);
+    }
+    const get = await fetchText(`${hub.controlUrl()}/sessions`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(get.status, 405);
+  });
+
   test('a key never gets past the far end\'s west.egress', async () => {
     const { url } = await issue(`127.0.0.1:${forbidden.port}`);
     await assert.rejects(open(url), /^Error: 403 .*http_request_denied.*west\.egress/s);
