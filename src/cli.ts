@@ -9,13 +9,14 @@ import { LOG_LEVELS } from './log.js';
 import { VERSION } from './node.js';
 import { checkConfigs } from './check/index.js';
 import { startEchoOrigin } from './demo.js';
+import { closeStdout, runPipe } from './pipe.js';
 import { runNode } from './run.js';
 import { issueSession } from './session-cli.js';
 import { showState } from './state-cli.js';
 
 const demoConfig = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sample', 'demo', 'demo.json');
 
-const COMMANDS = ['run', 'check', 'state', 'session', 'demo', 'origin', 'completion'];
+const COMMANDS = ['run', 'check', 'state', 'session', 'pipe', 'demo', 'origin', 'completion'];
 
 const args = withDebugLevel(hideBin(process.argv));
 const word = commandWord(args);
@@ -104,6 +105,23 @@ await yargs(args)
         ...(argv.listener !== undefined ? { listener: argv.listener } : {}),
         ...(process.env.WEST_CP_TOKEN ? { token: process.env.WEST_CP_TOKEN } : {}),
       }, process.stdout, process.stderr));
+    },
+  )
+  .command(
+    'pipe <node> <target>',
+    'join the mesh with the config\'s tunnel clients, open one TCP stream to <target> (host:port) at <node> and pipe stdin/stdout through it (an SSH ProxyCommand: west pipe -c me.json L2 %h:%p)',
+    (y) => y
+      .positional('node', { type: 'string', demandOption: true, describe: 'the node that connects: a node name of the mesh, or a wstc URL of the config' })
+      .positional('target', { type: 'string', demandOption: true, describe: 'host:port the node connects to (allowed by its west.egress as tcp://host:port)' })
+      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON) whose tunnel clients to use' })
+      .option('wait', { type: 'number', default: 10, describe: 'seconds to wait for a tunnel and a route to <node>' }),
+    async (argv) => {
+      const waitS = Number.isFinite(argv.wait) && argv.wait > 0 ? argv.wait : 10;
+      const code = await runPipe(
+        { config: argv.config, node: argv.node, target: argv.target, waitS, ...logArgs(argv) },
+        { stdin: process.stdin, stdout: process.stdout, closeOut: closeStdout, stderr: process.stderr },
+      );
+      process.exit(code);
     },
   )
   .command(

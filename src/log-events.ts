@@ -77,6 +77,7 @@ export const LOG_EVENTS = {
   'tcp.listening': { level: 'info', what: 'a `tcp://` listener is bound ([tcp.md](tcp.md))' },
   'tcp.access': { level: ['info', 'warn'], what: 'one line per connection of a `tcp://` listener when it ends: outcome (`closed`, `reset`, `refused`), bytes each way, duration; warn when refused (fields in [tcp.md](tcp.md#access-log))' },
   'tcp.refused': { level: 'debug', what: 'a `tcp://` listener closed a connection at once: client not in `ca`, over `west.maxConnectionsPerAddress`, or draining' },
+  'pipe.connected': { level: 'info', what: '`west pipe`: the far end connected; stdin and stdout now carry the stream' },
   access: { level: 'info', what: 'one line per request at the listener it arrived at, when its answer ends (fields in observability.md)' },
   perform: { level: 'info', what: 'one line per request a far end performed, with the same id (fields in observability.md)' },
 } as const satisfies Record<string, LogEventKind>;
