@@ -179,6 +179,16 @@ describe('remote access', () => {
     ws.close();
   });
 
+  test('32 MiB to the echo and back through one session, hash-checked (throughput figure)', async () => {
+    const ws = await open((await issue(`127.0.0.1:${echo.port}`)).url);
+    const t0 = Date.now();
+    const { sent, got } = await roundTrip(ws, 32 * 1024 * 1024);
+    const s = (Date.now() - t0) / 1000;
+    console.log(`# remote access: 32 MiB out and back (WebSocket -> hub -> tunnel -> site-L2 -> TCP echo) in ${s.toFixed(1)} s, ${(32 / s).toFixed(0)} MiB/s each way`);
+    assert.equal(got, sent);
+    ws.close();
+  });
+
   test('an expired key is refused', async () => {
     const { url, expires } = await issue(`127.0.0.1:${echo.port}`);
     await waitFor('the key to expire', () => Date.now() > Date.parse(expires) + 50, KEY_TTL_S * 1000 + 5000, 50);

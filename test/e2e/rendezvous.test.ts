@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { fetchText, waitFor } from '../helpers/net.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
@@ -17,20 +18,23 @@ const TOKEN = `cp-${randomBytes(16).toString('hex')}`;
 const PAIR_WAIT_S = 0.6;
 const LISTENER = 'http://127.0.0.1:0';
 let node: WestProcess;
+let configFile = '';
+let configJson: { west: Record<string, unknown> } & Record<string, unknown>;
 let cleanup = async (): Promise<void> => {};
 
 before(async () => {
   let dir: string;
   ({ dir, cleanup } = await tempDir('west-rdv-'));
-  const config = await writeConfig(dir, 'rdv.json', {
+  configJson = {
     west: {
       nm: 'meet', cp: '127.0.0.1:0', cpToken: TOKEN,
       access: { rendezvous: [LISTENER], pairWait: PAIR_WAIT_S, maxWaitingPerAddress: 3 },
     },
     wsts: { sp: 'ws://127.0.0.1:0' },
     proxy: { [LISTENER]: { en: 'nobody' } },
-  });
-  node = await WestProcess.start(config);
+  };
+  configFile = await writeConfig(dir, 'rdv.json', configJson);
+  node = await WestProcess.start(configFile);
 });
 
 after(async () => {
@@ -189,5 +193,17 @@ describe('rendezvous', () => {
     assert.ok(peak < 150 * 1024 * 1024, `RSS peaked at ${peak} bytes`);
     a.close();
     await waitFor('the pair to close', () => b.readyState === WebSocket.CLOSED);
+  });
+
+  test('a reload that takes the listener out of west.access stops serving /rendezvous/ there (and issuing its keys)', async () => {
+    const url = await newKey();
+    const access = configJson.west.access as Record<string, unknown>;
+    await writeFile(configFile, JSON.stringify({ ...configJson, west: { ...configJson.west, access: { ...access, rendezvous: [] } }, proxy: { [LISTENER]: { en: 'nobody', '/x': { ou: 'http://127.0.0.1:1/' } } } }));
+    const reloads = node.events.filter((e) => e.event === 'node.reloaded').length;
+    node.kill('SIGHUP');
+    await waitFor('the reload', () => node.events.filter((e) => e.event === 'node.reloaded').length > reloads);
+    await assert.rejects(open(url), /^Error: (404|503):/, 'the path is the listener\'s own again');
+    const res = await fetchText(`${node.controlUrl()}/rendezvous`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 404);
   });
 });
