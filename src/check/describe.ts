@@ -11,6 +11,10 @@ export function describeNode(config: NodeConfig): string[] {
     for (const m of l.mappings) {
       lines.push(`    listener ${l.host || '*'}:${l.port}${m.path} -> ${via} -> ${m.outgoing.href}${m.allow.length ? ` (ca ${m.allow.join(', ')})` : ''}`);
     }
+    const access = config.access;
+    if (access?.remoteAccess.includes(l.key)) lines.push(`    listener ${l.host || '*'}:${l.port}/remoteaccess/<key> -> a TCP endpoint a key names (keys live ${access.keyTtlMs / 1000} s)`);
+    if (access?.rendezvous.includes(l.key)) lines.push(`    listener ${l.host || '*'}:${l.port}/rendezvous/<key> -> pairs two WebSocket clients (wait ${access.pairWaitMs / 1000} s)`);
   }
+  if (config.authHook) lines.push(`    auth hook ${config.authHook.url}${config.authHook.failOpen ? ' (fail open)' : ''}`);
   return lines;
 }
