@@ -1,4 +1,5 @@
 /** What one loaded config runs, as `west check` lists it under "<file>: ok". */
+import { formatTcpTarget } from '../config/endpoint.js';
 import type { NodeConfig } from '../config/types.js';
 
 export function describeNode(config: NodeConfig): string[] {
@@ -11,6 +12,10 @@ export function describeNode(config: NodeConfig): string[] {
     for (const m of l.mappings) {
       lines.push(`    listener ${l.host || '*'}:${l.port}${m.path} -> ${via} -> ${m.outgoing.href}${m.allow.length ? ` (ca ${m.allow.join(', ')})` : ''}`);
     }
+  }
+  for (const l of config.tcpListeners) {
+    const via = l.target.kind === 'ea' ? `via tunnel ${l.target.url}` : `to node ${l.target.name}`;
+    lines.push(`    tcp listener ${l.host || '*'}:${l.port} -> ${via} -> ${formatTcpTarget(l.to)}${l.allow.length ? ` (ca ${l.allow.join(', ')})` : ''}`);
   }
   return lines;
 }
