@@ -11,9 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Mesh } from '../helpers/mesh.js';
-import { waitFor } from '../helpers/net.js';
+import { fetchText, waitFor } from '../helpers/net.js';
 import { expectedReply, tcpExchange, tcpListenerAddress, tcpOrigin, type TcpOrigin } from '../helpers/tcp.js';
-import { tempDir } from '../helpers/west.js';
+import { runCli, tempDir } from '../helpers/west.js';
 
 describe('tcp:// listeners', () => {
   let mesh: Mesh;
@@ -127,5 +127,24 @@ describe('tcp:// listeners', () => {
     assert.ok(r.data.equals(data));
     assert.equal(r.how, 'eof');
     await mesh.proc('site').waitForEvent('perform', (e) => e.kind === 'tcp' && e.url === `tcp://127.0.0.1:${echo.port}`);
+  });
+
+  test('/state.json, west state, the status page and /metrics show the tcp listeners and their connections', async () => {
+    const site = mesh.proc('site');
+    const state = await mesh.state('site');
+    const first = state.tcpListeners?.find((l) => l.key === 'tcp://127.0.0.1:0');
+    assert.ok(first, JSON.stringify(state.tcpListeners));
+    assert.equal(state.tcpListeners?.length, 5);
+    assert.deepEqual([first.target, first.to, first.connected, first.open], [{ en: 'hub' }, `127.0.0.1:${answer.port}`, true, 0]);
+    assert.ok(first.connections >= 1);
+    const cli = await runCli(['state', site.controlUrl()]);
+    assert.ok(cli.stdout.includes(`\ntcp listeners: 5\n  127.0.0.1:${port.answer.port} -> en hub -> 127.0.0.1:${answer.port} (connected)\n    connections `), cli.stdout);
+    const page = await fetchText(site.controlUrl(), { headers: { Accept: 'text/html' } });
+    assert.match(page.text, /TCP listeners[\s\S]*tcp:\/\/127\.0\.0\.4:0/);
+    const metrics = await fetchText(`${site.controlUrl()}/metrics`);
+    assert.match(metrics.text, /^west_tcp_connections_total\{listener="tcp:\/\/127\.0\.0\.1:0",outcome="closed",code=""\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^west_tcp_connections_total\{listener="tcp:\/\/127\.0\.0\.4:0",outcome="refused",code="egress_denied"\} 1$/m);
+    assert.match(metrics.text, /^west_tcp_bytes_total\{listener="tcp:\/\/127\.0\.0\.1:0",direction="in"\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^west_tcp_connections_open\{listener="tcp:\/\/127\.0\.0\.1:0"\} 0$/m);
   });
 });
