@@ -258,8 +258,6 @@ const tcpListener: SchemaObject = {
   ],
   message: {
     type: 'must be an object like { "en": "node", "to": "127.0.0.1:22" }',
-    required: 'needs "to": the "host:port" the far end connects to',
-    additionalProperties: 'takes only "ea" or "en", "to", "ca" and "via" (a tcp:// listener has no path mappings)',
     oneOf: 'needs exactly one of "ea" or "en"',
   },
 };

@@ -10,10 +10,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Mesh } from '../helpers/mesh.js';
-import { waitFor } from '../helpers/net.js';
+import { fetchText, waitFor } from '../helpers/net.js';
 import { expectedReply, tcpExchange, tcpListenerAddress, tcpOrigin, type TcpOrigin } from '../helpers/tcp.js';
-import { tempDir } from '../helpers/west.js';
+import { runCli, tempDir } from '../helpers/west.js';
 
 describe('tcp:// listeners', () => {
   let mesh: Mesh;
@@ -127,5 +128,78 @@ describe('tcp:// listeners', () => {
     assert.ok(r.data.equals(data));
     assert.equal(r.how, 'eof');
     await mesh.proc('site').waitForEvent('perform', (e) => e.kind === 'tcp' && e.url === `tcp://127.0.0.1:${echo.port}`);
+  });
+
+  test('/state.json, west state, the status page and /metrics show the tcp listeners and their connections', async () => {
+    const site = mesh.proc('site');
+    const state = await mesh.state('site');
+    const first = state.tcpListeners?.find((l) => l.key === 'tcp://127.0.0.1:0');
+    assert.ok(first, JSON.stringify(state.tcpListeners));
+    assert.equal(state.tcpListeners?.length, 5);
+    assert.deepEqual([first.target, first.to, first.connected, first.open], [{ en: 'hub' }, `127.0.0.1:${answer.port}`, true, 0]);
+    assert.ok(first.connections >= 1);
+    const cli = await runCli(['state', site.controlUrl()]);
+    assert.ok(cli.stdout.includes(`\ntcp listeners: 5\n  127.0.0.1:${port.answer.port} -> en hub -> 127.0.0.1:${answer.port} (connected)\n    connections `), cli.stdout);
+    const page = await fetchText(site.controlUrl(), { headers: { Accept: 'text/html' } });
+    assert.match(page.text, /TCP listeners[\s\S]*tcp:\/\/127\.0\.0\.4:0/);
+    const metrics = await fetchText(`${site.controlUrl()}/metrics`);
+    assert.match(metrics.text, /^west_tcp_connections_total\{listener="tcp:\/\/127\.0\.0\.1:0",outcome="closed",code=""\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^west_tcp_connections_total\{listener="tcp:\/\/127\.0\.0\.4:0",outcome="refused",code="egress_denied"\} 1$/m);
+    assert.match(metrics.text, /^west_tcp_bytes_total\{listener="tcp:\/\/127\.0\.0\.1:0",direction="in"\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^west_tcp_connections_open\{listener="tcp:\/\/127\.0\.0\.1:0"\} 0$/m);
+  });
+});
+
+describe('tcp:// listeners and SIGHUP; an ea target', () => {
+  let mesh: Mesh;
+  let answer: TcpOrigin;
+  let echo: TcpOrigin;
+  let cleanup: () => Promise<void> = async () => {};
+
+  before(async () => {
+    answer = await tcpOrigin('answer-after-eof');
+    echo = await tcpOrigin('echo');
+    const t = await tempDir('west-tcp-reload-');
+    cleanup = t.cleanup;
+    mesh = await Mesh.launch(t.dir, [
+      { name: 'hub', server: true, west: { egress: { site: [`tcp://127.0.0.1:${answer.port}`, `tcp://127.0.0.1:${echo.port}`] } } },
+      { name: 'site', dials: ['hub'], proxy: { 'tcp://127.0.0.1:0': { en: 'hub', to: `127.0.0.1:${answer.port}` } } },
+    ]);
+    await mesh.route('site', 'hub');
+  });
+
+  after(async () => {
+    await mesh?.stopAll();
+    await Promise.all([answer?.close(), echo?.close()]);
+    await cleanup();
+  });
+
+  /** Rewrites site's config with `edit` and reloads it (SIGHUP), waiting for node.reloaded. */
+  async function reload(edit: (proxy: Record<string, unknown>) => void): Promise<void> {
+    const file = mesh.files.get('site') ?? '';
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { proxy: Record<string, unknown> };
+    edit(config.proxy);
+    writeFileSync(file, JSON.stringify(config));
+    const site = mesh.proc('site');
+    const before = site.events.filter((e) => e.event === 'node.reloaded').length;
+    site.kill('SIGHUP');
+    await waitFor('the reload', () => site.events.filter((e) => e.event === 'node.reloaded').length > before);
+  }
+
+  test('a reload changes a kept listener\'s "to" in place, binds a new one (with "ea"), and closes a removed one', async () => {
+    const site = mesh.proc('site');
+    const a = await tcpListenerAddress(site, 'tcp://127.0.0.1:0');
+    assert.equal((await tcpExchange(a, 'x')).data.toString(), expectedReply('x'));
+    await reload((proxy) => {
+      proxy['tcp://127.0.0.1:0'] = { en: 'hub', to: `127.0.0.1:${echo.port}` };
+      proxy['tcp://127.0.0.2:0'] = { ea: mesh.serverUrl('hub'), to: `127.0.0.1:${answer.port}` };
+    });
+    const b = await tcpListenerAddress(site, 'tcp://127.0.0.2:0');
+    assert.equal((await tcpExchange(a, 'now an echo')).data.toString(), 'now an echo', 'same port, new "to"');
+    assert.equal((await tcpExchange(b, 'over ea')).data.toString(), expectedReply('over ea'));
+    await reload((proxy) => { delete proxy['tcp://127.0.0.2:0']; });
+    const gone = await tcpExchange(b, 'anyone?');
+    assert.equal(gone.data.length, 0, 'the removed listener no longer answers');
+    assert.equal((await tcpExchange(a, 'still')).data.toString(), 'still');
   });
 });
