@@ -160,6 +160,17 @@ describe('rendezvous', () => {
     await assert.rejects(open(`${node.listenerUrl().replace('http', 'ws')}/rendezvous/short`), /^Error: 403: /);
   });
 
+  test('a message over 1 MiB closes the sender (1009) and with it the pair', async () => {
+    const url = await newKey();
+    const a = await open(url);
+    const b = await open(url);
+    const aClosed = closed(a);
+    const bClosed = closed(b);
+    a.send(Buffer.alloc(2 * 1024 * 1024));
+    assert.equal((await aClosed).code, 1009);
+    await bClosed;
+  });
+
   test('a reader that stops: the node stops reading the sender; what is in flight stays bounded, and so does RSS', async () => {
     const url = await newKey();
     const a = await open(url);
