@@ -124,6 +124,7 @@ export class WestNode {
     for (const client of this.clients.values()) if (client.config.early) client.start();
     this.log.info('node.started', {
       name: this.config.name, server: this.config.server?.url, tunnels: this.clients.size, listeners: this.listeners.size,
+      tcpListeners: this.tcpListeners.size || undefined,
       control: this.control ? this.control.port : undefined,
     });
   }

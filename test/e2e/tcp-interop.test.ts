@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { Mesh } from '../helpers/mesh.js';
 import { fetchText } from '../helpers/net.js';
 import { dialAsOldPeer, type OldPeer } from '../helpers/old-peer.js';
-import { tcpExchange, tcpListenerAddress } from '../helpers/tcp.js';
+import { expectedReply, tcpExchange, tcpListenerAddress, tcpOrigin, type TcpOrigin } from '../helpers/tcp.js';
 import { originAndTempDir } from '../helpers/west.js';
 
 const fixture = originAndTempDir('west-tcp-interop-');
@@ -67,5 +67,30 @@ describe('a peer without the tcp feature', () => {
     const r = await fetchText(`${mesh.proc('hub').listenerUrl()}/o/echo`, { method: 'POST', body: 'still here' });
     assert.equal(r.status, 200, r.text);
     assert.equal((JSON.parse(r.text) as { bodyBytes: number }).bodyBytes, 10);
+  });
+});
+
+describe('a node of this release held to west.v2 (west.wire: 2) still carries TCP: the feature, not the wire version, decides', () => {
+  let mesh: Mesh;
+  let answer: TcpOrigin;
+
+  before(async () => {
+    answer = await tcpOrigin('answer-after-eof');
+    mesh = await Mesh.launch(fixture.dir, [
+      { name: 'v2hub', server: true, west: { wire: 2, egress: { site: [`tcp://127.0.0.1:${answer.port}`] } } },
+      { name: 'site', dials: ['v2hub'], proxy: { 'tcp://127.0.0.1:0': { en: 'v2hub', to: `127.0.0.1:${answer.port}` } } },
+    ]);
+    await mesh.proc('site').waitForEvent('tunnel.connected', (e) => e.wire === 'west.v2');
+  });
+
+  after(async () => {
+    await mesh?.stopAll();
+    await answer?.close();
+  });
+
+  test('a tcp stream over a west.v2 tunnel, with half-close', async () => {
+    const { host, port } = await tcpListenerAddress(mesh.proc('site'), 'tcp://127.0.0.1:0');
+    const r = await tcpExchange({ host, port }, 'over v2');
+    assert.equal(r.data.toString(), expectedReply('over v2'));
   });
 });

@@ -23,7 +23,7 @@ describe('tcp:// listeners', () => {
   let echo: TcpOrigin;
   let cleanup: () => Promise<void> = async () => {};
   const none = { host: '', port: 0 };
-  const port = { answer: none, reset: none, echo: none, denied: none, reverse: none, closed: none };
+  const port = { answer: none, reset: none, echo: none, denied: none, reverse: none, closed: none, guarded: none };
 
   before(async () => {
     answer = await tcpOrigin('answer-after-eof');
@@ -48,6 +48,7 @@ describe('tcp:// listeners', () => {
           'tcp://127.0.0.3:0': { en: 'hub', to: at(echo.port) },
           'tcp://127.0.0.4:0': { en: 'hub', to: '127.0.0.1:22' },
           'tcp://127.0.0.5:0': { en: 'hub', to: '127.0.0.1:1' },
+          'tcp://127.0.0.6:0': { en: 'hub', to: at(echo.port), ca: ['10.1.2.3', '192.168.0.0/16'] },
         },
       },
     ]);
@@ -59,6 +60,7 @@ describe('tcp:// listeners', () => {
     port.echo = await tcpListenerAddress(site, 'tcp://127.0.0.3:0');
     port.denied = await tcpListenerAddress(site, 'tcp://127.0.0.4:0');
     port.closed = await tcpListenerAddress(site, 'tcp://127.0.0.5:0');
+    port.guarded = await tcpListenerAddress(site, 'tcp://127.0.0.6:0');
     port.reverse = await tcpListenerAddress(mesh.proc('hub'), 'tcp://127.0.0.1:0');
   });
 
@@ -121,6 +123,14 @@ describe('tcp:// listeners', () => {
     assert.equal(rec.error, 'origin_refused');
   });
 
+  test('"ca": a client outside the list is closed at once, and no stream is opened for it', async () => {
+    const r = await tcpExchange(port.guarded, 'let me in', { keepOpen: true });
+    assert.equal(r.data.length, 0);
+    const guarded = (await mesh.state('site')).tcpListeners?.find((l) => l.key === 'tcp://127.0.0.6:0');
+    assert.deepEqual([guarded?.refused, guarded?.connections], [1, 0], 'refused before it became a connection (and a stream)');
+    assert.equal(mesh.proc('site').events.filter((e) => e.event === 'tcp.access' && e.listener === 'tcp://127.0.0.6:0').length, 0);
+  });
+
   test('the reverse direction: a listener at the hub whose target is the site (a client of the hub)', async () => {
     const data = randomBytes(200_000);
     const r = await tcpExchange(port.reverse, data);
@@ -135,11 +145,11 @@ describe('tcp:// listeners', () => {
     const state = await mesh.state('site');
     const first = state.tcpListeners?.find((l) => l.key === 'tcp://127.0.0.1:0');
     assert.ok(first, JSON.stringify(state.tcpListeners));
-    assert.equal(state.tcpListeners?.length, 5);
+    assert.equal(state.tcpListeners?.length, 6);
     assert.deepEqual([first.target, first.to, first.connected, first.open], [{ en: 'hub' }, `127.0.0.1:${answer.port}`, true, 0]);
     assert.ok(first.connections >= 1);
     const cli = await runCli(['state', site.controlUrl()]);
-    assert.ok(cli.stdout.includes(`\ntcp listeners: 5\n  127.0.0.1:${port.answer.port} -> en hub -> 127.0.0.1:${answer.port} (connected)\n    connections `), cli.stdout);
+    assert.ok(cli.stdout.includes(`\ntcp listeners: 6\n  127.0.0.1:${port.answer.port} -> en hub -> 127.0.0.1:${answer.port} (connected)\n    connections `), cli.stdout);
     const page = await fetchText(site.controlUrl(), { headers: { Accept: 'text/html' } });
     assert.match(page.text, /TCP listeners[\s\S]*tcp:\/\/127\.0\.0\.4:0/);
     const metrics = await fetchText(`${site.controlUrl()}/metrics`);

@@ -6,7 +6,6 @@
  * none was ever sent.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { CLOSE } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -40,7 +39,7 @@ export async function dialAsOldPeer(url: string, name: string): Promise<OldPeer>
   const session = new TunnelSession(ws, {
     localName: name, peerName: String(upgrade.headers['x-west-node'] ?? ''), initiator: true,
     recvWindow: window, sendWindow: peerWindow(upgrade.headers), heartbeatMs: 1000,
-    socket: upgrade.socket as Socket, peerFeatures: peerFeatures(upgrade.headers), localFeatures: new Set(PREVIOUS_FEATURES),
+    socket: upgrade.socket, peerFeatures: peerFeatures(upgrade.headers), localFeatures: new Set(PREVIOUS_FEATURES),
     wireVersion: versionOf(ws.protocol) ?? 2, log: silentLogger,
   });
   const peer: OldPeer = {

@@ -102,7 +102,7 @@ test('a tcp:// listener clashes with an http:// listener, the control port or an
 
 test('egress: tcp://host:port entries allow exactly that address to TCP streams, and nothing to HTTP; other entries allow no TCP', () => {
   const c = parseConfig(base({}, { egress: { L2: ['tcp://127.0.0.1:22', 'tcp://[::1]:22', '127.0.0.1', 'http://127.0.0.1:8080'], '*': ['tcp://db.lan:5432'] } }));
-  const e = new EgressPolicy(c.egress ?? new Map());
+  const e = new EgressPolicy(c.egress ?? new Map<string, string[]>());
   assert.equal(e.allowsTcp('L2', '127.0.0.1', 22), true);
   assert.equal(e.allowsTcp('ws://L2/', '::1', 22), true);
   assert.equal(e.allowsTcp('L2', '127.0.0.1', 23), false);
