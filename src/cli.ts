@@ -9,12 +9,14 @@ import { LOG_LEVELS } from './log.js';
 import { VERSION } from './node.js';
 import { checkConfigs } from './check/index.js';
 import { startEchoOrigin } from './demo.js';
+import { closeStdout, runPipe } from './pipe.js';
 import { runNode } from './run.js';
+import { issueSession } from './session-cli.js';
 import { showState } from './state-cli.js';
 
 const demoConfig = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'sample', 'demo', 'demo.json');
 
-const COMMANDS = ['run', 'check', 'state', 'demo', 'origin', 'completion'];
+const COMMANDS = ['run', 'check', 'state', 'session', 'pipe', 'demo', 'origin', 'completion'];
 
 const args = withDebugLevel(hideBin(process.argv));
 const word = commandWord(args);
@@ -82,6 +84,44 @@ await yargs(args)
       const timeoutMs = Number.isFinite(argv.timeout) && argv.timeout > 0 ? Math.ceil(argv.timeout * 1000) : 5000;
       const token = process.env.WEST_CP_TOKEN || undefined;
       process.exit(await showState({ target: argv.url, json: argv.json, timeoutMs, token }, process.stdout, process.stderr));
+    },
+  )
+  .command(
+    'session <action> [args..]',
+    'issue a one-time key on a node\'s control port: "new <node> <host:port>" (remote access) or "pair" (rendezvous); prints the WebSocket URL',
+    (y) => y
+      .positional('action', { type: 'string', demandOption: true, choices: ['new', 'pair'], describe: 'new: a remote-access key bound to a node and a TCP endpoint; pair: a rendezvous key' })
+      .positional('args', { type: 'string', array: true, describe: 'for new: the node that reaches the endpoint, and the endpoint (host:port)' })
+      .option('cp', { type: 'string', describe: 'the control port (http://host:port, host:port or :port); a token goes in WEST_CP_TOKEN' })
+      .option('config', { alias: 'c', type: 'string', describe: 'the node\'s config: its west.cp and west.cpToken are used' })
+      .option('listener', { type: 'string', describe: 'which listener of west.access to print the URL of (default: the first)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the whole answer (key, url, expires) as JSON' })
+      .option('timeout', { type: 'number', default: 5, describe: 'seconds to wait for the answer' }),
+    async (argv) => {
+      const timeoutMs = Number.isFinite(argv.timeout) && argv.timeout > 0 ? Math.ceil(argv.timeout * 1000) : 5000;
+      process.exit(await issueSession({
+        action: argv.action, args: (argv.args ?? []).map(String), json: argv.json, timeoutMs,
+        ...(argv.cp !== undefined ? { cp: argv.cp } : {}), ...(argv.config !== undefined ? { config: argv.config } : {}),
+        ...(argv.listener !== undefined ? { listener: argv.listener } : {}),
+        ...(process.env.WEST_CP_TOKEN ? { token: process.env.WEST_CP_TOKEN } : {}),
+      }, process.stdout, process.stderr));
+    },
+  )
+  .command(
+    'pipe <node> <target>',
+    'join the mesh with the config\'s tunnel clients, open one TCP stream to <target> (host:port) at <node> and pipe stdin/stdout through it (an SSH ProxyCommand: west pipe -c me.json L2 %h:%p)',
+    (y) => y
+      .positional('node', { type: 'string', demandOption: true, describe: 'the node that connects: a node name of the mesh, or a wstc URL of the config' })
+      .positional('target', { type: 'string', demandOption: true, describe: 'host:port the node connects to (allowed by its west.egress as tcp://host:port)' })
+      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON) whose tunnel clients to use' })
+      .option('wait', { type: 'number', default: 10, describe: 'seconds to wait for a tunnel and a route to <node>' }),
+    async (argv) => {
+      const waitS = Number.isFinite(argv.wait) && argv.wait > 0 ? argv.wait : 10;
+      const code = await runPipe(
+        { config: argv.config, node: argv.node, target: argv.target, waitS, ...logArgs(argv) },
+        { stdin: process.stdin, stdout: process.stdout, closeOut: closeStdout, stderr: process.stderr },
+      );
+      process.exit(code);
     },
   )
   .command(

@@ -36,6 +36,10 @@ export const FAILURES = {
   no_route: { status: 503, proxyStatus: 'destination_unavailable', summary: 'no route to the destination node' },
   hop_limit: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'hop limit exceeded' },
   loop_detected: { status: 508, proxyStatus: 'proxy_loop_detected', summary: 'request looped back to this listener' },
+  hook_denied: { status: 403, proxyStatus: 'http_request_denied', summary: 'the auth hook (west.authHook) denied this' },
+  hook_unavailable: { status: 503, proxyStatus: 'proxy_internal_error', summary: 'the auth hook (west.authHook) could not be asked; refused (fail closed)' },
+  key_refused: { status: 403, proxyStatus: 'http_request_denied', summary: 'the session key is unknown, used or expired, or bound to another endpoint' },
+  too_many_waiting: { status: 503, proxyStatus: 'connection_limit_reached', summary: 'too many rendezvous parties are waiting (west.access.maxWaiting)' },
   internal: { status: 500, proxyStatus: 'proxy_internal_error', summary: 'internal error' },
 } as const satisfies Record<string, FailureKind>;
 
@@ -103,4 +107,6 @@ export const CLOSE = {
   badHello: 4400,
   nameReplaced: 4409,
   heartbeatTimeout: 4408,
+  /** A rendezvous party that no second party joined within west.access.pairWait. */
+  unpaired: 4410,
 } as const;

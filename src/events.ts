@@ -23,6 +23,26 @@ export interface AccessRecord {
   failure?: { code: FailureCode; node: string; message: string };
 }
 
+/** One finished connection of a `tcp://` listener (doc/tcp.md). */
+export interface TcpRecord {
+  id: string;
+  listener: string;
+  /** The node the stream went to (`en`, or the `ea` URL) and the address it connected to there. */
+  node: string;
+  to: string;
+  client: string;
+  /**
+   * `closed`: both directions ended (FIN each way); `reset`: either side reset it (or the
+   * tunnel went) after it connected; `refused`: it never connected (`failure` says why).
+   */
+  outcome: 'closed' | 'reset' | 'refused';
+  durationMs: number;
+  /** Bytes from the client, and to it. */
+  bytesIn: number;
+  bytesOut: number;
+  failure?: { code: FailureCode; node: string; message: string };
+}
+
 export interface TunnelEvent {
   /** 'client': a tunnel this node dials; 'server': a peer connected to this node's server. */
   side: 'client' | 'server';
@@ -38,6 +58,7 @@ export interface TunnelEvent {
 
 export interface NodeEvents {
   access: [AccessRecord];
+  tcp: [TcpRecord];
   tunnel: [TunnelEvent];
   /** A tunnel client failed to connect (it will redial). */
   'dial-failed': [{ url: string; reason: string }];

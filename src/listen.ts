@@ -1,9 +1,10 @@
-/** Binding and closing the node's HTTP servers (listeners, tunnel server, control port). */
+/** Binding and closing the node's servers (listeners, tunnel server, control port). */
 import type http from 'node:http';
+import type net from 'node:net';
 import type { Endpoint } from './config/types.js';
 
 /** Listens on `endpoint` (host '' = all interfaces); rejects with the bind error (EADDRINUSE, …). */
-export async function listenOn(server: http.Server, { host, port }: Endpoint): Promise<void> {
+export async function listenOn(server: net.Server, { host, port }: Endpoint): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host || undefined, () => {
@@ -14,7 +15,7 @@ export async function listenOn(server: http.Server, { host, port }: Endpoint): P
 }
 
 /** The port a server is bound to, 0 before it is. */
-export function boundPort(server: http.Server): number {
+export function boundPort(server: net.Server): number {
   const a = server.address();
   return typeof a === 'object' && a ? a.port : 0;
 }

@@ -1,6 +1,8 @@
 /** The live-state snapshot of a running node, for the control port (`/state.json`, the dump). */
 import { canonicalName } from './config/types.js';
 import type { MemberState, NodeState } from './control/state.js';
+import { formatTcpTarget } from './config/endpoint.js';
+import type { TcpListener } from './proxy/near/tcp-listener.js';
 import type { TunnelSession } from './tunnel/session.js';
 import type { RoutingHost } from './routing.js';
 import { VERSION } from './version.js';
@@ -9,6 +11,7 @@ import { VERSION } from './version.js';
 export interface StateSource extends RoutingHost {
   readonly startedAt: Date;
   readonly control: { readonly port: number } | undefined;
+  readonly tcpListeners?: { values(): Iterable<TcpListener> };
 }
 
 /** One connection of a pool, for the state. */
@@ -78,6 +81,18 @@ export function snapshotState(node: StateSource): NodeState {
       mappings: l.config.mappings.map((m) => ({ path: m.path, ou: m.outgoing.href, ca: m.allow })),
       ...l.stats,
       statuses: { ...l.stats.statuses },
+    })),
+    tcpListeners: [...(node.tcpListeners?.values() ?? [])].map((l) => ({
+      key: l.config.key,
+      host: l.config.host,
+      port: l.port || l.config.port,
+      target: l.config.target.kind === 'ea' ? { ea: l.config.target.url } : { en: l.config.target.name },
+      to: formatTcpTarget(l.config.to),
+      ca: l.config.allow,
+      connected: l.config.target.kind === 'ea'
+        ? node.clients.get(l.config.target.url)?.session !== undefined
+        : server?.get(canonicalName(l.config.target.name)) !== undefined || node.mesh?.lookup(l.config.target.name) !== undefined,
+      ...l.stats,
     })),
     routes: (node.mesh?.table.routes() ?? []).map((r) => ({
       name: r.dest, nextHop: r.link.peerName, path: r.path, hops: r.path.length, cost: r.cost,

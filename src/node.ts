@@ -3,7 +3,8 @@
  * wired together. Streams a peer opens on any tunnel are performed here (src/proxy/outgoing).
  */
 import { EventEmitter } from 'node:events';
-import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig } from './config/types.js';
+import { NodeAccess } from './access/node-access.js';
+import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig, type TcpListenerConfig } from './config/types.js';
 import { securityFindings } from './check/security.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
@@ -18,6 +19,8 @@ import { EgressPolicy } from './proxy/far/egress.js';
 import { OriginPools } from './proxy/far/origins.js';
 import { performRequest } from './proxy/far/perform.js';
 import { ProxyListener } from './proxy/near/listener.js';
+import { TcpListener } from './proxy/near/tcp-listener.js';
+import { openTcpStream } from './proxy/near/tcp-open.js';
 import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
 import { Router } from './routing.js';
 import { TunnelClient } from './tunnel/client.js';
@@ -25,6 +28,9 @@ import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
 import { MIN_WINDOW } from './tunnel/handshake.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
+import type { TunnelStream } from './tunnel/stream.js';
+import { WestError } from './errors.js';
+import { TcpListeners } from './tcp-listeners.js';
 
 export { VERSION } from './version.js';
 
@@ -54,6 +60,8 @@ export class WestNode {
   readonly clients = new Map<string, TunnelClient>();
   /** Proxy listeners by endpoint (`host:port`). */
   readonly listeners = new Map<string, ProxyListener>();
+  /** `tcp://` listeners (doc/tcp.md). */
+  readonly tcpListeners: TcpListeners;
   control: ControlServer | undefined;
   /** The mesh: routes learned over every tunnel (src/mesh/). */
   readonly mesh: RouteSpeaker;
@@ -64,15 +72,25 @@ export class WestNode {
   private readonly router = new Router(this);
   /** What every receive window of this node draws from (west.memoryBudget). */
   private readonly budget: FlowBudget;
+  /** Session keys, rendezvous and the auth hook (src/access/). */
+  readonly access: NodeAccess;
   private stopped = false;
 
   constructor(config: NodeConfig, log: Logger) {
     this.config = config;
     this.log = log;
     this.budget = new FlowBudget(config.tuning.memoryBudget, MIN_WINDOW);
+    this.access = new NodeAccess(config, log, async (binding, id) => {
+      try {
+        return await this.openTcp({ target: { kind: 'en', name: binding.to } }, binding.target, { id });
+      } catch (err) {
+        return err instanceof WestError ? err : new WestError('internal', config.name, String(err));
+      }
+    });
     this.outgoing = {
       nodeName: config.name, egress: undefined, responseTimeoutMs: 0, log, origins: new OriginPools(config.tuning.connectTimeoutMs),
       localListener: (url) => this.router.localListener(url),
+      authorize: this.access.authorizeStream,
     };
     this.mesh = new RouteSpeaker(config.name, config.tuning.maxHops, config.clients.map((c) => c.name), log);
     this.arrival = {
@@ -86,6 +104,7 @@ export class WestNode {
     if (config.server) this.server = this.makeServer();
     for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
     for (const l of config.listeners) this.listeners.set(endpointKey(l), this.makeListener(l));
+    this.tcpListeners = new TcpListeners((l, tuning) => this.makeTcpListener(l, tuning), config);
     if (config.control) this.control = this.makeControl();
   }
 
@@ -96,6 +115,7 @@ export class WestNode {
     try {
       await this.server?.listen();
       for (const l of this.listeners.values()) await l.listen();
+      await this.tcpListeners.listen();
       await this.control?.listen();
     } catch (err) {
       await this.stop(0);
@@ -104,6 +124,7 @@ export class WestNode {
     for (const client of this.clients.values()) if (client.config.early) client.start();
     this.log.info('node.started', {
       name: this.config.name, server: this.config.server?.url, tunnels: this.clients.size, listeners: this.listeners.size,
+      tcpListeners: this.tcpListeners.size || undefined,
       control: this.control ? this.control.port : undefined,
     });
   }
@@ -116,6 +137,7 @@ export class WestNode {
     if (this.stopped) return;
     this.stopped = true;
     for (const l of this.listeners.values()) l.stopAccepting();
+    this.tcpListeners.stopAccepting();
     const deadline = Date.now() + drainMs;
     while (Date.now() < deadline && this.inFlight() > 0) {
       await new Promise((r) => setTimeout(r, 50));
@@ -125,15 +147,18 @@ export class WestNode {
       // What has no answer yet gets one (503 draining) rather than a cut connection; give
       // those answers a moment to leave before the sockets close.
       for (const l of this.listeners.values()) l.abortInFlight();
+      this.tcpListeners.abortInFlight();
       const flushBy = Date.now() + 1000;
       while (Date.now() < flushBy && [...this.listeners.values()].some((l) => l.stats.inFlight > 0)) {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
+    await this.tcpListeners.close();
     await Promise.all([...this.clients.values()].map((c) => c.close()));
     await this.server?.close();
     await this.control?.close();
+    this.access.close();
     this.outgoing.origins.close();
     this.log.info('node.stopped', { name: this.config.name });
   }
@@ -149,11 +174,20 @@ export class WestNode {
   async reload(next: NodeConfig): Promise<void> {
     const plan = planReload(this.config, next);
     if (plan.refused) throw new Error(plan.refused);
-    const staged = await this.bindStaged(plan, next);
+    const stagedTcp = await this.tcpListeners.stage(next, next.tuning.drainTimeoutMs);
+    let staged: Staged;
+    try {
+      staged = await this.bindStaged(plan, next);
+    } catch (err) {
+      await stagedTcp.rollback();
+      throw err;
+    }
+    stagedTcp.commit();
 
     const old = { server: this.server, control: this.control };
     this.config = next;
     this.applyTuning();
+    this.access.setConfig(next);
     if (plan.tuning) {
       const t = next.tuning;
       const shared = { recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs, wireVersion: t.wireVersion, flow: this.flowLimits() };
@@ -288,7 +322,7 @@ export class WestNode {
    * that this node performs. (A stream a listener opened is its exchange's, not one more.)
    */
   inFlight(): number {
-    let n = 0;
+    let n = this.tcpListeners.open();
     for (const l of this.listeners.values()) n += l.stats.inFlight;
     for (const s of this.sessions()) for (const stream of s.streams.values()) if (stream.head) n++;
     return n;
@@ -330,6 +364,7 @@ export class WestNode {
     const server = new TunnelServer({
       config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, wireVersion: tuning.wireVersion, log: this.log, flow: this.flowLimits(),
+      authorize: this.access.authorizeTunnel,
     });
     server.on('session', (s) => {
       this.adopt(s, 1, false);
@@ -360,7 +395,32 @@ export class WestNode {
       config: l, nodeName: this.config.name, tuning, log: this.log,
       resolveSession: (cfg) => this.router.sessionFor(cfg),
       onAccess: (record) => this.events.emit('access', record),
+      takeUpgrade: (key, req, socket, head) => this.access.takeUpgrade(key, req, socket, head),
     });
+  }
+
+  private makeTcpListener(l: TcpListenerConfig, tuning = this.config.tuning): TcpListener {
+    return new TcpListener({
+      config: l, nodeName: this.config.name, tuning, log: this.log,
+      open: (cfg, id) => this.openTcp(cfg, cfg.to, { id }),
+      onRecord: (record) => this.events.emit('tcp', record),
+    });
+  }
+
+  /**
+   * Opens a TCP stream to `to` (`host:port`, or parsed) at the node `target` names: a node of
+   * the mesh by name (`{ target: { kind: 'en', name } }`, optionally a pinned `via`), or the
+   * server of one of this node's tunnel clients (`{ kind: 'ea', url }`). Waits for the tunnel
+   * as a listener's request would (west.peerWait, a dial on first use), then for the far end
+   * to connect (at most `timeoutMs`, default west.responseTimeout). Resolves with the stream,
+   * a Duplex with half-close (see near/tcp-open.ts); rejects with a WestError when refused.
+   */
+  async openTcp(
+    target: Pick<TcpListenerConfig, 'target' | 'via'>, to: TcpListenerConfig['to'] | string, opts: { id?: string; timeoutMs?: number } = {},
+  ): Promise<TunnelStream> {
+    const opener = await this.router.sessionFor(target);
+    if (opener instanceof WestError) throw opener;
+    return openTcpStream(opener, to, { nodeName: this.config.name, timeoutMs: opts.timeoutMs ?? this.config.tuning.responseTimeoutMs, ...(opts.id ? { id: opts.id } : {}) });
   }
 
   private makeControl(endpoint = this.config.control): ControlServer {
@@ -368,6 +428,7 @@ export class WestNode {
     return new ControlServer({
       endpoint, state: () => this.state(), events: this.events, log: this.log,
       token: () => this.config.controlToken,
+      keys: this.access.issuer((key) => [...this.listeners.values()].find((l) => l.key === key)?.port),
     });
   }
 

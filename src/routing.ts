@@ -25,6 +25,9 @@ export interface RoutingHost {
   readonly mesh?: RouteSpeaker;
 }
 
+/** What a listener (http or tcp) or `west pipe` names as the way to its far end. */
+type Target = Pick<ListenerConfig, 'target' | 'via'>;
+
 /** Where a listener's requests are opened: a tunnel session, or a mesh route through one. */
 export interface StreamOpener {
   readonly peerName: string;
@@ -62,14 +65,14 @@ export class Router {
    * there is none: at once when it is connected (every request asks), else once it is dialled
    * or has connected.
    */
-  sessionFor(listener: ListenerConfig): StreamOpener | WestError | Promise<StreamOpener | WestError> {
+  sessionFor(listener: Target): StreamOpener | WestError | Promise<StreamOpener | WestError> {
     const target = listener.target;
     const ready = target.kind === 'ea' ? this.host.clients.get(target.url)?.opener : this.byName(listener, target.name);
     return ready ?? this.sessionLater(listener);
   }
 
   /** A listener's `en` target as it stands: a pinned path, a route of the mesh, a peer, or nothing yet. */
-  private byName(listener: ListenerConfig, dest: string): StreamOpener | WestError | undefined {
+  private byName(listener: Target, dest: string): StreamOpener | WestError | undefined {
     const via = listener.via ?? [];
     if (via.length > 0) return this.pinned(via, dest);
     const route = this.host.mesh?.lookup(dest);
@@ -77,7 +80,7 @@ export class Router {
     return this.host.server?.get(dest);
   }
 
-  private async sessionLater(listener: ListenerConfig): Promise<StreamOpener | WestError> {
+  private async sessionLater(listener: Target): Promise<StreamOpener | WestError> {
     const { name, tuning } = this.host.config;
     const target = listener.target;
     if (target.kind === 'ea') {

@@ -55,7 +55,7 @@ export function configKeyOf(config: NodeConfig, err: NodeJS.ErrnoException & { p
   if (err.port === undefined) return undefined;
   const candidates: { key: string; host: string; port: number }[] = [];
   if (config.server) candidates.push({ key: 'wsts.sp', host: config.server.host, port: config.server.port });
-  for (const l of config.listeners) candidates.push({ key: `proxy[${JSON.stringify(l.key)}]`, host: l.host, port: l.port });
+  for (const l of [...config.listeners, ...config.tcpListeners]) candidates.push({ key: `proxy[${JSON.stringify(l.key)}]`, host: l.host, port: l.port });
   if (config.control) candidates.push({ key: 'west.cp', host: config.control.host, port: config.control.port });
   const samePort = candidates.filter((c) => c.port === err.port);
   const anyHost = (h: string | undefined): boolean => h === undefined || h === '' || h === '::' || h === '0.0.0.0';

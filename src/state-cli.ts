@@ -175,6 +175,15 @@ export function renderState(s: PublishedState, now: Date): string {
 
   lines.push('', `listeners: ${s.listeners.length === 0 ? 'none' : s.listeners.length}`);
   for (const l of s.listeners) lines.push(...listenerLines(l));
+  const tcp = s.tcpListeners ?? [];
+  if (tcp.length > 0) {
+    lines.push('', `tcp listeners: ${tcp.length}`);
+    for (const l of tcp) {
+      const target = 'ea' in l.target ? `ea ${l.target.ea}` : `en ${l.target.en}`;
+      lines.push(`  ${formatAddress(l.host || '*', l.port)} -> ${target} -> ${l.to} (${l.connected ? 'connected' : 'NOT connected'})${l.ca.length > 0 ? ` (ca ${l.ca.join(', ')})` : ''}`,
+        `    connections ${l.connections}, open ${l.open}, refused at once ${l.refused}`);
+    }
+  }
 
   if (s.routes && s.routes.length > 0) {
     lines.push('', `routes: ${s.routes.length}`);

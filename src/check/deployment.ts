@@ -59,7 +59,7 @@ export class Deployment {
   }
 
   /** Who performs a listener's requests: its `ea` tunnel's server, or the peer its `en` names. */
-  performerOf(node: TopoNode, listener: ListenerConfig): { node?: TopoNode; why: string; via?: TopoNode[] } {
+  performerOf(node: TopoNode, listener: Pick<ListenerConfig, 'target' | 'via'>): { node?: TopoNode; why: string; via?: TopoNode[] } {
     const target = listener.target;
     if (target.kind === 'ea') {
       const server = this.tunnelOf(node, target.url)?.server;

@@ -1,4 +1,5 @@
 /** What one loaded config runs, as `west check` lists it under "<file>: ok". */
+import { formatTcpTarget } from '../config/endpoint.js';
 import type { NodeConfig } from '../config/types.js';
 
 export function describeNode(config: NodeConfig): string[] {
@@ -11,6 +12,14 @@ export function describeNode(config: NodeConfig): string[] {
     for (const m of l.mappings) {
       lines.push(`    listener ${l.host || '*'}:${l.port}${m.path} -> ${via} -> ${m.outgoing.href}${m.allow.length ? ` (ca ${m.allow.join(', ')})` : ''}`);
     }
+    const access = config.access;
+    if (access?.remoteAccess.includes(l.key)) lines.push(`    listener ${l.host || '*'}:${l.port}/remoteaccess/<key> -> a TCP endpoint a key names (keys live ${access.keyTtlMs / 1000} s)`);
+    if (access?.rendezvous.includes(l.key)) lines.push(`    listener ${l.host || '*'}:${l.port}/rendezvous/<key> -> pairs two WebSocket clients (wait ${access.pairWaitMs / 1000} s)`);
   }
+  for (const l of config.tcpListeners) {
+    const via = l.target.kind === 'ea' ? `via tunnel ${l.target.url}` : `to node ${l.target.name}`;
+    lines.push(`    tcp listener ${l.host || '*'}:${l.port} -> ${via} -> ${formatTcpTarget(l.to)}${l.allow.length ? ` (ca ${l.allow.join(', ')})` : ''}`);
+  }
+  if (config.authHook) lines.push(`    auth hook ${config.authHook.url}${config.authHook.failOpen ? ' (fail open)' : ''}`);
   return lines;
 }

@@ -20,7 +20,8 @@ export type TopologyRule =
   | 'ambiguous server'
   | 'readable secret'
   | 'open control port'
-  | 'no ca';
+  | 'no ca'
+  | 'tcp egress';
 
 export interface TopologyFinding {
   rule: TopologyRule;

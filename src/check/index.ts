@@ -17,6 +17,7 @@ import { describeNode } from './describe.js';
 import { bySeverity, formatFinding, type TopologyFinding } from './findings.js';
 import { securityFindings, type SecurityRule } from './security.js';
 import { openRelayFindings, topologyFindings } from './topology.js';
+import { tcpChains } from './tcp.js';
 import { renderChain, renderTunnelTree } from './tree.js';
 
 export type { TopologyFinding } from './findings.js';
@@ -61,7 +62,10 @@ export async function checkConfigs(files: string[], out: Writable, options: Chec
     return 1;
   }
   const { chains, findings: chainFindings } = walkChains(deployment);
-  const findings = bySeverity([...topologyFindings(deployment), ...chainFindings, ...openRelayFindings(deployment.nodes), ...securityWarnings(loaded)]);
+  const tcp = tcpChains(deployment);
+  const findings = bySeverity([
+    ...topologyFindings(deployment), ...chainFindings, ...tcp.flatMap((t) => t.findings), ...openRelayFindings(deployment.nodes), ...securityWarnings(loaded),
+  ]);
 
   out.write(`\ndeployment of ${deployment.nodes.length} nodes:\n  tunnels:\n`);
   const tree = renderTunnelTree(deployment);
@@ -69,6 +73,7 @@ export async function checkConfigs(files: string[], out: Writable, options: Chec
   out.write('  chains:\n');
   out.write(chains.length > 0 ? chains.slice(0, MAX_CHAINS_SHOWN).map((c) => `    ${renderChain(c)}\n`).join('') : '    (none: no proxy listeners)\n');
   if (chains.length > MAX_CHAINS_SHOWN) out.write(`    ... and ${chains.length - MAX_CHAINS_SHOWN} more\n`);
+  if (tcp.length > 0) out.write(`  tcp listeners:\n${tcp.map((t) => `    ${t.line}\n`).join('')}`);
   writeFindings(out, findings, '  ');
 
   const errors = findings.filter((f) => f.severity === 'error').length;

@@ -120,5 +120,13 @@ function mappingsWithoutCa(config: NodeConfig): SecurityFinding[] {
       `any client that reaches ${where} can use ${open.length === 1 ? 'it' : 'them'}; list the client addresses that may in "ca"`,
       { listener: l.key, mappings: open.join(' ') }));
   }
+  // A tcp:// listener other machines reach opens its far port to all of them (doc/tcp.md).
+  for (const l of config.tcpListeners) {
+    if (isLoopback(l.host) || l.allow.length > 0) continue;
+    const where = showEndpoint(l.host, l.port);
+    findings.push(finding('mapping_without_ca', ['proxy', l.key],
+      `the TCP listener on ${where} has no "ca": any client that reaches ${where} gets a connection to ${l.to.host}:${l.to.port} at the far end; list the client addresses that may in "ca"`,
+      { listener: l.key }));
+  }
   return findings;
 }

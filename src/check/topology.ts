@@ -139,7 +139,7 @@ function bindings(node: TopoNode): Binding[] {
   const found: Binding[] = [];
   if (c.control) found.push({ node, at: 'west.cp', ...c.control });
   if (c.server) found.push({ node, at: 'wsts.sp', host: c.server.host, port: c.server.port });
-  for (const l of c.listeners) found.push({ node, at: formatPath(['proxy', l.key]), host: l.host, port: l.port });
+  for (const l of [...c.listeners, ...c.tcpListeners]) found.push({ node, at: formatPath(['proxy', l.key]), host: l.host, port: l.port });
   return found;
 }
 

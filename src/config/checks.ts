@@ -6,7 +6,7 @@
 import type { Endpoint } from './types.js';
 import { canonicalName } from './types.js';
 import {
-  endpointsClash, parseEndpoint, parseListenerKey, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity,
+  endpointsClash, parseEndpoint, parseListenerKey, parseTcpListenerKey, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity,
 } from './endpoint.js';
 import { isRecord } from '../json.js';
 import type { DuplicateKey, PathSegment } from './json-text.js';
@@ -61,7 +61,7 @@ function bindings(root: Json): Binding[] {
   const spUrl = typeof sp === 'string' ? parseTunnelUrl(sp) : undefined;
   if (spUrl) found.push({ at: ['wsts', 'sp'], label: `wsts.sp (${JSON.stringify(sp)})`, endpoint: serverEndpoint(spUrl) });
   for (const key of Object.keys(section(root, 'proxy'))) {
-    const endpoint = parseListenerKey(key);
+    const endpoint = parseListenerKey(key) ?? parseTcpListenerKey(key);
     if (endpoint) found.push({ at: ['proxy', key], label: formatPath(['proxy', key]), endpoint });
   }
   return found;
@@ -79,6 +79,13 @@ function portClashes(root: Json): Finding[] {
   return findings;
 }
 
+/** A listener named in west.access serves WebSocket endpoints, and may have no mappings of its own. */
+function servesAccess(root: Json, key: string): boolean {
+  const access = section(root, 'west').access;
+  if (!isRecord(access)) return false;
+  return [access.remoteAccess, access.rendezvous].some((list) => Array.isArray(list) && list.includes(key));
+}
+
 function listenerFindings(root: Json): Finding[] {
   const findings: Finding[] = [];
   const nodeName = section(root, 'west').nm;
@@ -91,7 +98,8 @@ function listenerFindings(root: Json): Finding[] {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
     const paths = Object.keys(listener).filter((k) => k.startsWith('/'));
-    if (paths.length === 0) {
+    // A tcp:// listener has no mappings (the schema refuses them): one address, `to`.
+    if (paths.length === 0 && !parseTcpListenerKey(key) && !servesAccess(root, key)) {
       findings.push({ at, message: 'has no path mappings; add at least one, e.g. "/px": { "ou": "http://host:port/x" }' });
     }
     const byNormal = new Map<string, string>();
@@ -194,8 +202,32 @@ function tuningFindings(root: Json): Finding[] {
   return findings;
 }
 
+/** `west.access` names listeners of this config, and its keys are issued by a control port with a token. */
+function accessFindings(root: Json): Finding[] {
+  const west = section(root, 'west');
+  const access = isRecord(west.access) ? west.access : undefined;
+  if (!access) return [];
+  const findings: Finding[] = [];
+  const listeners = Object.keys(section(root, 'proxy'));
+  let used = 0;
+  for (const key of ['remoteAccess', 'rendezvous'] as const) {
+    const list = access[key];
+    if (!Array.isArray(list)) continue;
+    used += list.length;
+    list.forEach((entry: unknown, i) => {
+      if (typeof entry === 'string' && !listeners.includes(entry)) {
+        findings.push({ at: ['west', 'access', key, i], message: `names no listener of this config (the keys of "proxy" are ${listeners.map((l) => JSON.stringify(l)).join(', ') || 'none'})` });
+      }
+    });
+  }
+  if (used > 0 && (west.cp === undefined || west.cpToken === undefined)) {
+    findings.push({ at: ['west', 'access'], message: 'keys are issued by the control port with its token: set west.cp and west.cpToken' });
+  }
+  return findings;
+}
+
 /** All cross-reference problems of a parsed config, in a stable order. */
 export function crossReferenceFindings(root: unknown): Finding[] {
   if (!isRecord(root)) return [];
-  return [...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root)];
+  return [...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root), ...accessFindings(root)];
 }

@@ -53,10 +53,51 @@ export function parseListenerKey(key: string): (Endpoint & { tls: boolean }) | u
 }
 
 /**
- * An egress allowlist entry: a URL prefix (`http://host:port/path`, matched at a path segment
- * boundary) or a bare `host[:port]` (any path on that host; without a port, any port).
+ * A TCP destination `host:port` (a `tcp://` listener's `to`, the address in a tcp OPEN, a
+ * `tcp://` egress entry without its scheme): a host name, IPv4 address or `[IPv6]`, and a port
+ * 1-65535, nothing else (no spaces, no path, no port 0). The host comes back lowercased,
+ * without brackets.
  */
-export function parseEgressEntry(text: string): { origin?: string; host?: string; port?: string; path: string } | undefined {
+export function parseTcpTarget(text: string): Endpoint | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const [, v6, name, portText = ''] = m;
+  const port = Number(portText);
+  if (port < 1 || port > 65535 || portText.startsWith('0')) return undefined;
+  if (v6 !== undefined) return isIP(v6) === 6 ? { host: v6.toLowerCase(), port } : undefined;
+  const host = name ?? '';
+  if (!HOST_NAME.test(host) || /^[\d.]+$/.test(host) && isIP(host) !== 4) return undefined;
+  return { host: host.toLowerCase(), port };
+}
+
+/** `host:port` as written in a tcp OPEN's URL line and in logs: IPv6 in brackets. */
+export function formatTcpTarget(t: Endpoint): string {
+  return `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
+}
+
+/** A `tcp://host:port` proxy key (a TCP listener; host may be empty for every interface). */
+export function parseTcpListenerKey(key: string): Endpoint | undefined {
+  const m = /^tcp:\/\/([^/?#]*)\/?$/i.exec(key);
+  if (!m) return undefined;
+  try {
+    const endpoint = parseEndpoint(m[1] ?? '');
+    return endpoint;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An egress allowlist entry: a URL prefix (`http://host:port/path`, matched at a path segment
+ * boundary), a bare `host[:port]` (any path on that host; without a port, any port), or
+ * `tcp://host:port` (TCP streams to exactly that address).
+ */
+export function parseEgressEntry(text: string): { origin?: string; host?: string; port?: string; path: string; tcp?: true } | undefined {
+  // `tcp://host:port`: that one TCP destination (doc/tcp.md); it allows no HTTP, and no other entry allows TCP.
+  if (/^tcp:\/\//i.test(text)) {
+    const t = parseTcpTarget(text.slice(6));
+    return t ? { host: t.host, port: String(t.port), path: '', tcp: true } : undefined;
+  }
   if (/^https?:\/\//i.test(text)) {
     const url = parseOutgoingUrl(text);
     if (!url || url.search || url.hash) return undefined;

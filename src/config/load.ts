@@ -8,12 +8,13 @@ import path from 'node:path';
 import { ConfigFiles, whyUnreadable } from './secrets.js';
 import { ConfigError, ConfigReadError, type ConfigIssue } from '../errors.js';
 import { crossReferenceFindings, duplicateKeyFindings, normaliseMappingPath } from './checks.js';
-import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
+import { isIpOrCidr, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTcpListenerKey, parseTcpTarget, parseTunnelUrl, serverEndpoint, tunnelUrlIdentity } from './endpoint.js';
 import { pathKey, scanJson, type JsonScan, type PathSegment } from './json-text.js';
 import { findingsFromAjv, formatPath, type Finding } from './messages.js';
 import { compileConfigSchema } from './schema.js';
 import {
-  DEFAULT_TUNING, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
+  DEFAULT_ACCESS, DEFAULT_AUTH_HOOK, DEFAULT_TUNING, type AccessConfig, type AuthHookConfig, type ClientConfig, type ListenerConfig, type TcpListenerConfig,
+  type ListenerTarget, type MappingConfig,
   canonicalName, type NodeConfig, type RawConfig, type RawEgress, type RawServer, type RawListener, type RawWest, type ServerConfig, type Tuning,
 } from './types.js';
 
@@ -135,6 +136,29 @@ function resolveTuning(west: RawWest): Tuning {
   };
 }
 
+function resolveAccess(west: RawWest): AccessConfig | undefined {
+  const a = west.access;
+  if (!a) return undefined;
+  const ms = (s: number | undefined, fallback: number): number => (s === undefined ? fallback : Math.round(s * 1000));
+  return {
+    remoteAccess: [...(a.remoteAccess ?? [])], rendezvous: [...(a.rendezvous ?? [])],
+    keyTtlMs: ms(a.keyTtl, DEFAULT_ACCESS.keyTtlMs), pairWaitMs: ms(a.pairWait, DEFAULT_ACCESS.pairWaitMs),
+    maxWaiting: a.maxWaiting ?? DEFAULT_ACCESS.maxWaiting, maxWaitingPerAddress: a.maxWaitingPerAddress ?? DEFAULT_ACCESS.maxWaitingPerAddress,
+  };
+}
+
+function resolveAuthHook(west: RawWest): AuthHookConfig | undefined {
+  const h = west.authHook;
+  if (!h) return undefined;
+  const ms = (s: number | undefined, fallback: number): number => (s === undefined ? fallback : Math.round(s * 1000));
+  const cacheMs = ms(h.cache, DEFAULT_AUTH_HOOK.cacheMs);
+  return {
+    url: h.url, timeoutMs: ms(h.timeout, DEFAULT_AUTH_HOOK.timeoutMs), cacheMs,
+    // A deny is never remembered longer than an allow would be.
+    denyCacheMs: Math.min(cacheMs, ms(h.denyCache, DEFAULT_AUTH_HOOK.denyCacheMs)), failOpen: h.failOpen === true,
+  };
+}
+
 function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerConfig {
   const url = must(parseTunnelUrl(sp), 'wsts.sp');
   const tlsMaterial = files.tls({ cert: wsts.cert, key: wsts.key, ca: wsts.clientCa }, ['wsts'], 'clientCa');
@@ -208,6 +232,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   }
 
   const listeners: ListenerConfig[] = [];
+  const tcpListeners: TcpListenerConfig[] = [];
   for (const [key, listener] of Object.entries(raw.proxy ?? {})) {
     let target: ListenerTarget;
     if (listener.ea !== undefined) {
@@ -217,6 +242,14 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
       target = { kind: 'ea', url: client.url };
     } else {
       target = { kind: 'en', name: must(listener.en, `${key} en`) };
+    }
+    const tcp = parseTcpListenerKey(key);
+    if (tcp) {
+      tcpListeners.push({
+        key, ...tcp, target, to: must(parseTcpTarget(listener.to ?? ''), `${key} to`), allow: [...(listener.ca ?? [])],
+        ...(listener.via ? { via: listener.via.map(canonicalName) } : {}),
+      });
+      continue;
     }
     const { host, port, tls } = must(parseListenerKey(key), key);
     const tlsMaterial = tls ? files.tls({ cert: listener.cert, key: listener.key }, ['proxy', key]) : undefined;
@@ -229,6 +262,8 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   const egress = resolveEgress(west.egress);
   const transit = resolveNameLists(west.transit);
   const learn = resolveNameLists(west.learn);
+  const access = resolveAccess(west);
+  const authHook = resolveAuthHook(west);
 
   return {
     source,
@@ -238,10 +273,13 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts, raw.wsts.sp, files) } : {}),
     clients,
     listeners,
+    tcpListeners,
     tuning: resolveTuning(west),
     ...(egress ? { egress } : {}),
     ...(transit ? { transit } : {}),
     ...(learn ? { learn } : {}),
+    ...(access ? { access } : {}),
+    ...(authHook ? { authHook } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
   };

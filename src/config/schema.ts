@@ -7,8 +7,8 @@
  * interface without adding it here (or the reverse) fails to compile.
  */
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
-import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
-import type { RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
+import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTcpListenerKey, parseTcpTarget, parseTunnelUrl } from './endpoint.js';
+import type { RawAccess, RawAuthHook, RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
 export const MESSAGE_KEYWORD = 'message';
@@ -71,6 +71,29 @@ function integer(minimum: number, maximum: number, unit = ''): SchemaObject {
   };
 }
 
+const listenerKeys = (what: string): SchemaObject => ({
+  type: 'array',
+  items: { type: 'string', format: 'listener-key', message: 'must be a listener address as written in "proxy", like "http://127.0.0.1:9911"' },
+  message: `must be a list of listener addresses (keys of "proxy") that serve ${what}`,
+});
+
+const accessProperties: Record<keyof RawAccess, SchemaObject> = {
+  remoteAccess: listenerKeys('/remoteaccess/<key>'),
+  rendezvous: listenerKeys('/rendezvous/<key>'),
+  keyTtl: seconds(),
+  pairWait: seconds(),
+  maxWaiting: integer(1, 100_000),
+  maxWaitingPerAddress: integer(1, 100_000),
+};
+
+const authHookProperties: Record<keyof RawAuthHook, SchemaObject> = {
+  url: { type: 'string', format: 'http-url', message: 'must be the http:// or https:// URL of the hook' },
+  timeout: seconds(),
+  cache: secondsOrZero(),
+  denyCache: secondsOrZero(),
+  failOpen: { type: 'boolean', message: 'must be true or false' },
+};
+
 const westProperties: Record<keyof RawWest, SchemaObject> = {
   nm: { type: 'string', minLength: 1, message: "must be a non-empty string (this node's name)" },
   cp: { type: 'string', format: 'endpoint', message: 'must be "host:port" or ":port" (port 0-65535)' },
@@ -98,7 +121,7 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     propertyNames: { minLength: 1, message: 'must be a peer name, or "*" for every peer' },
     additionalProperties: {
       type: 'array',
-      items: { type: 'string', format: 'egress-entry', message: 'must be a URL prefix like "http://127.0.0.1:9921/x" or a host like "127.0.0.1:9921"' },
+      items: { type: 'string', format: 'egress-entry', message: 'must be a URL prefix like "http://127.0.0.1:9921/x", a host like "127.0.0.1:9921" or a TCP address like "tcp://127.0.0.1:22"' },
       message: 'must be a list of URL prefixes or hosts',
     },
     message: 'must be an object: peer name (or "*") -> list of URL prefixes or hosts it may reach through this node',
@@ -113,6 +136,19 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     type: 'array',
     items: { type: 'string', minLength: 1, message: 'must be a peer name, or "*"' },
     message: 'must be a list of peer names (or "*") whose relayed streams this node takes',
+  },
+  access: {
+    type: 'object',
+    properties: accessProperties,
+    additionalProperties: false,
+    message: 'must be an object like { "remoteAccess": ["http://127.0.0.1:9911"], "keyTtl": 60 }',
+  },
+  authHook: {
+    type: 'object',
+    properties: authHookProperties,
+    required: ['url'],
+    additionalProperties: false,
+    message: 'must be an object like { "url": "http://127.0.0.1:9000/auth", "timeout": 0.5 }',
   },
   trustedProxies: {
     type: 'array',
@@ -170,6 +206,13 @@ const mapping: SchemaObject = {
   message: 'must be an object like { "ou": "http://host:port/path" }',
 };
 
+const viaSchema: SchemaObject = {
+  type: 'array',
+  minItems: 1,
+  items: { type: 'string', minLength: 1, message: 'must be a node name' },
+  message: 'must be a list of node names: the path to the "en" node, first hop first',
+};
+
 const listener: SchemaObject = {
   type: 'object',
   properties: {
@@ -177,12 +220,7 @@ const listener: SchemaObject = {
     en: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name of a connected peer)' },
     cert: file('the certificate chain of an https:// listener'),
     key: file('the private key of an https:// listener'),
-    via: {
-      type: 'array',
-      minItems: 1,
-      items: { type: 'string', minLength: 1, message: 'must be a node name' },
-      message: 'must be a list of node names: the path to the "en" node, first hop first',
-    },
+    via: viaSchema,
   } satisfies Record<'ea' | 'en' | 'cert' | 'key' | 'via', SchemaObject>,
   patternProperties: { '^/': mapping },
   additionalProperties: false,
@@ -193,6 +231,34 @@ const listener: SchemaObject = {
   ],
   message: {
     type: 'must be an object with "ea" or "en" and path mappings like "/px"',
+    oneOf: 'needs exactly one of "ea" or "en"',
+  },
+};
+
+const allowlist: SchemaObject = {
+  type: 'array',
+  items: { type: 'string', format: 'ip-or-cidr', message: 'must be an IP address or CIDR like "10.0.0.0/8"' },
+  message: 'must be a list of IP addresses or CIDRs, like ["127.0.0.1", "10.0.0.0/8"]',
+};
+
+/** A `tcp://host:port` listener (doc/tcp.md): a target node and the address it connects to. */
+const tcpListener: SchemaObject = {
+  type: 'object',
+  properties: {
+    ea: { type: 'string', format: 'ws-url', message: `must be ${TUNNEL_URL} (the tunnel server to reach)` },
+    en: { type: 'string', minLength: 1, message: 'must be a non-empty string (the name of a node of the mesh)' },
+    via: viaSchema,
+    to: { type: 'string', format: 'tcp-target', message: 'must be "host:port" (a host name, an IPv4 address or [IPv6], port 1-65535) that the far end connects to' },
+    ca: allowlist,
+  } satisfies Record<'ea' | 'en' | 'via' | 'to' | 'ca', SchemaObject>,
+  required: ['to'],
+  additionalProperties: false,
+  oneOf: [
+    { properties: { ea: true }, required: ['ea'] },
+    { properties: { en: true }, required: ['en'] },
+  ],
+  message: {
+    type: 'must be an object like { "en": "node", "to": "127.0.0.1:22" }',
     oneOf: 'needs exactly one of "ea" or "en"',
   },
 };
@@ -226,8 +292,9 @@ const topProperties: Record<keyof RawConfig, SchemaObject> = {
     type: 'object',
     propertyNames: {
       format: 'listener-key',
-      message: 'must be a listener address "http://host:port" or "https://host:port" (port optional, host may be empty)',
+      message: 'must be a listener address "http://host:port" or "https://host:port" (port optional, host may be empty), or "tcp://host:port"',
     },
+    patternProperties: { '^[Tt][Cc][Pp]://': tcpListener },
     additionalProperties: listener,
     message: 'must be an object keyed by listener address like "http://127.0.0.1:9911"',
   },
@@ -258,7 +325,8 @@ export function compileConfigSchema(): ValidateFunction<RawConfig> {
   const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
   ajv.addKeyword({ keyword: MESSAGE_KEYWORD, schemaType: ['string', 'object'] });
   ajv.addFormat('endpoint', { type: 'string', validate: succeeds((t) => parseEndpoint(t)) });
-  ajv.addFormat('listener-key', { type: 'string', validate: succeeds(parseListenerKey) });
+  ajv.addFormat('listener-key', { type: 'string', validate: (t: string) => parseListenerKey(t) !== undefined || parseTcpListenerKey(t) !== undefined });
+  ajv.addFormat('tcp-target', { type: 'string', validate: succeeds(parseTcpTarget) });
   ajv.addFormat('ws-url', { type: 'string', validate: succeeds(parseTunnelUrl) });
   ajv.addFormat('http-url', { type: 'string', validate: succeeds(parseOutgoingUrl) });
   ajv.addFormat('ip-or-cidr', { type: 'string', validate: isIpOrCidr });

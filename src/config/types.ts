@@ -18,6 +18,10 @@ export interface RawListener {
   key?: string;
   /** With `en`: the nodes the requests must pass, in order, before the one `en` names (the mesh). */
   via?: string[];
+  /** A `tcp://` listener only: the `host:port` the far end connects each connection to. */
+  to?: string;
+  /** A `tcp://` listener only: client addresses (IPs/CIDRs) allowed to connect; absent = all. */
+  ca?: string[];
   [path: string]: RawMapping | string | string[] | undefined;
 }
 
@@ -95,6 +99,37 @@ export interface RawWest {
    * node dials, nothing from a client of its own server.
    */
   learn?: Record<string, string[]>;
+  /** Remote-access sessions and rendezvous (doc/remote-access.md): which listeners serve them, key lifetime, waits, caps. */
+  access?: RawAccess;
+  /** An HTTP endpoint asked before a tunnel, a stream or a session key is allowed (doc/remote-access.md#the-auth-hook). */
+  authHook?: RawAuthHook;
+}
+
+/** `west.access` as written; times in seconds. */
+export interface RawAccess {
+  /** Listeners (keys of `proxy`) that serve `/remoteaccess/<key>`. */
+  remoteAccess?: string[];
+  /** Listeners (keys of `proxy`) that serve `/rendezvous/<key>`. */
+  rendezvous?: string[];
+  /** Seconds an issued key stays usable (default 60). */
+  keyTtl?: number;
+  /** Seconds the first party of a rendezvous waits for the second (default 8). */
+  pairWait?: number;
+  /** Most rendezvous parties waiting at once on this node (default 256), and per client address (default 8). */
+  maxWaiting?: number;
+  maxWaitingPerAddress?: number;
+}
+
+/** `west.authHook` as written; times in seconds. */
+export interface RawAuthHook {
+  url: string;
+  /** Seconds to wait for the hook's answer (default 0.5). */
+  timeout?: number;
+  /** Seconds an allow is remembered (default 5); a deny (default 1, never longer than an allow). */
+  cache?: number;
+  denyCache?: number;
+  /** When the hook cannot be asked: true lets the event through; false (default) refuses it. */
+  failOpen?: boolean;
 }
 
 export interface RawServer {
@@ -213,6 +248,22 @@ export interface ListenerConfig extends Endpoint {
   via?: string[];
 }
 
+/**
+ * A `tcp://host:port` listener (doc/tcp.md): each connection is one TCP stream to `to` at the
+ * node its target names, which connects it there if its `west.egress` has `tcp://` + `to`.
+ */
+export interface TcpListenerConfig extends Endpoint {
+  /** The `proxy` key as written, e.g. `tcp://127.0.0.1:2222`. */
+  key: string;
+  target: ListenerTarget;
+  /** Where the far end connects (host lowercase, IPv6 without brackets). */
+  to: Endpoint;
+  /** `ca`: client addresses (IPs or CIDRs) allowed to connect; empty means everyone. */
+  allow: string[];
+  /** `via`, canonical: a pinned path to the `en` node. */
+  via?: string[];
+}
+
 export interface Tuning {
   responseTimeoutMs: number;
   connectTimeoutMs: number;
@@ -258,6 +309,8 @@ export interface NodeConfig {
   server?: ServerConfig;
   clients: ClientConfig[];
   listeners: ListenerConfig[];
+  /** `tcp://` listeners (doc/tcp.md). */
+  tcpListeners: TcpListenerConfig[];
   tuning: Tuning;
   /** Canonical peer name or "*" -> allowed URL prefixes; undefined = open relay. */
   egress?: Map<string, string[]>;
@@ -269,7 +322,32 @@ export interface NodeConfig {
   relays: string[];
   /** `west.learn`, canonical: peer name or "*" -> destinations it may advertise, or "*"; absent = the defaults. */
   learn?: Map<string, string[]>;
+  /** `west.access`, resolved; absent = no listener serves remote access or rendezvous. */
+  access?: AccessConfig;
+  /** `west.authHook`, resolved; absent = no hook is asked. */
+  authHook?: AuthHookConfig;
 }
+
+export interface AccessConfig {
+  /** Listener keys (as written in `proxy`) serving `/remoteaccess/` and `/rendezvous/`. */
+  remoteAccess: string[];
+  rendezvous: string[];
+  keyTtlMs: number;
+  pairWaitMs: number;
+  maxWaiting: number;
+  maxWaitingPerAddress: number;
+}
+
+export interface AuthHookConfig {
+  url: string;
+  timeoutMs: number;
+  cacheMs: number;
+  denyCacheMs: number;
+  failOpen: boolean;
+}
+
+export const DEFAULT_ACCESS = { keyTtlMs: 60_000, pairWaitMs: 8_000, maxWaiting: 256, maxWaitingPerAddress: 8 } as const;
+export const DEFAULT_AUTH_HOOK = { timeoutMs: 500, cacheMs: 5_000, denyCacheMs: 1_000 } as const;
 
 export const DEFAULT_TUNING: Tuning = {
   responseTimeoutMs: 30_000,

@@ -14,6 +14,7 @@ import { canonicalName } from '../config/types.js';
 import type { NodeEvents, TunnelEvent } from '../events.js';
 import type { AccessRecord } from '../events.js';
 import { AccessMetrics } from './access-metrics.js';
+import { TcpMetrics } from './tcp-metrics.js';
 import type { NodeState } from './state.js';
 
 /** From 1 ms (a local hop) to 60 s (past the default 30 s response timeout). */
@@ -52,6 +53,7 @@ export class NodeMetrics {
   /** Requests, durations and bytes: counted in plain numbers, turned into samples when scraped. */
   private readonly access: AccessMetrics;
   private readonly failures: Counter<'listener' | 'code' | 'at'>;
+  private readonly tcp: TcpMetrics;
 
   private readonly onAccess = (r: AccessRecord): void => this.recordAccess(r);
   private readonly onTunnel = (e: TunnelEvent): void => this.recordTunnel(e);
@@ -154,6 +156,7 @@ export class NodeMetrics {
       },
     });
 
+    this.tcp = new TcpMetrics(this.registry, events, this.state);
     events.on('access', this.onAccess);
     events.on('tunnel', this.onTunnel);
     events.on('dial-failed', this.onDialFailed);
@@ -177,6 +180,7 @@ export class NodeMetrics {
 
   /** Stops listening to the node's events. Idempotent. */
   close(): void {
+    this.tcp.close();
     this.events.off('access', this.onAccess);
     this.events.off('tunnel', this.onTunnel);
     this.events.off('dial-failed', this.onDialFailed);

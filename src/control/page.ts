@@ -55,6 +55,7 @@ ${state.server ? html`<li>peers connected <b>${state.server.peers.length}</b></l
 ${tunnelsSection(state, now)}
 ${peersSection(state, now)}
 ${listenersSection(state, recent)}
+${tcpListenersSection(state)}
 ${routesSection(state, now)}
 ${errorsSection(errors, now)}
 <footer>
@@ -143,6 +144,19 @@ ${table(['path', 'outgoing URL (ou)', 'allowed clients (ca)', `last ${minutes} m
 </div>`;
   });
   return html`<section id="listeners"><h2>Listeners and mappings</h2>${blocks}</section>`;
+}
+
+/** `tcp://` listeners (doc/tcp.md): where their connections go, and how many. */
+function tcpListenersSection(state: NodeState): Html {
+  const tcp = state.tcpListeners ?? [];
+  if (tcp.length === 0) return html``;
+  const rows: HtmlValue[][] = tcp.map((l) => [
+    html`<code>${l.key}</code>`, html`${'ea' in l.target ? l.target.ea : l.target.en} <span class="muted">→</span> <code>${l.to}</code>`,
+    l.connected ? html`<span class="pill up">connected</span>` : html`<span class="pill down">not connected</span>`,
+    l.ca.length > 0 ? l.ca.join(', ') : html`<span class="muted">any client</span>`,
+    html`${l.connections} <span class="muted">(${l.open} open, ${l.refused} refused at once)</span>`,
+  ]);
+  return html`<section id="tcp-listeners"><h2>TCP listeners</h2>${table(['listener', 'node → address', 'tunnel', 'allowed clients (ca)', 'connections#'], rows)}</section>`;
 }
 
 function errorsSection(errors: RecentError[], now: number): Html {

@@ -1,9 +1,10 @@
 /**
  * The control port (`west.cp`): the original's text dump on any path (a status page instead
  * for browsers, which ask for text/html), plus `/state.json`, `/healthz` (alive), `/readyz`
- * (every tunnel it needs is connected) and `/metrics`. Read-only: every method but GET and
- * HEAD gets 405. With `west.cpToken`, every path wants the token, as a bearer token or as the
- * password of HTTP Basic (so a browser can open the status page).
+ * (every tunnel it needs is connected) and `/metrics`. Read-only but for `POST /sessions` and
+ * `POST /rendezvous`, which issue session keys (sessions.ts) and need `west.cpToken`: every
+ * other method gets 405. With `west.cpToken`, every path wants the token, as a bearer token or
+ * as the password of HTTP Basic (so a browser can open the status page).
  */
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -17,6 +18,7 @@ import { renderDump } from './dump.js';
 import { NodeMetrics } from './metrics.js';
 import { PAGE_HEADERS, renderStatusPage } from './page.js';
 import { RecentActivity } from './page-recent.js';
+import { handleKeyRequest, type KeyIssuer } from './sessions.js';
 import type { NodeState } from './state.js';
 
 export interface ControlServerOptions {
@@ -26,6 +28,8 @@ export interface ControlServerOptions {
   events: EventEmitter<NodeEvents>;
   /** The token every request must carry (`west.cpToken`), read per request so a reload applies. */
   token?: () => string | undefined;
+  /** Issues session keys on POST (west.access); absent = read-only. */
+  keys?: KeyIssuer;
   log: Logger;
 }
 
@@ -60,16 +64,23 @@ export class ControlServer {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    req.resume();
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const issuing = req.method === 'POST' && this.opts.keys !== undefined;
+    if (!issuing) req.resume();
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !issuing) {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('the control port is read-only: use GET\n');
       return;
     }
     const token = this.opts.token?.();
+    if (issuing && token === undefined) {
+      req.resume();
+      send(res, 403, 'text/plain', 'issuing session keys needs a control port token (west.cpToken)\n');
+      return;
+    }
     if (token !== undefined) {
       const given = bearerToken(req.headers.authorization) ?? basicPassword(req.headers.authorization);
       if (given === undefined || !sameSecret(given, token)) {
+        req.resume();
         // Both challenges: scripts send the bearer token; a browser, which knows only Basic,
         // passes over Bearer and asks for a user name (any) and a password (the token).
         res.writeHead(401, {
@@ -81,7 +92,14 @@ export class ControlServer {
         return;
       }
     }
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (issuing && this.opts.keys) {
+      if (!handleKeyRequest(req, res, path, this.opts.keys)) {
+        req.resume();
+        send(res, 404, 'text/plain', 'POST goes to /sessions (a remote-access key) or /rendezvous (a rendezvous key)\n');
+      }
+      return;
+    }
     if (path === '/metrics') {
       this.sendMetrics(res);
       return;

@@ -97,6 +97,22 @@ export interface ListenerState {
   statuses: Record<string, number>;
 }
 
+/** A `tcp://` listener (doc/tcp.md). */
+export interface TcpListenerState {
+  key: string;
+  host: string;
+  port: number;
+  target: { ea: string } | { en: string };
+  /** `host:port` the far end connects to. */
+  to: string;
+  ca: string[];
+  connected: boolean;
+  /** Connections accepted, open now, and closed at once (ca, the per-address cap, draining). */
+  connections: number;
+  open: number;
+  refused: number;
+}
+
 export interface NodeState {
   name: string;
   version: string;
@@ -108,6 +124,8 @@ export interface NodeState {
   server: { url: string; host: string; port: number; peers: PeerState[] } | undefined;
   tunnels: TunnelState[];
   listeners: ListenerState[];
+  /** `tcp://` listeners; absent from nodes of earlier releases. */
+  tcpListeners?: TcpListenerState[];
   /** The mesh's best route to every node this one reaches. */
   routes: RouteState[];
 }

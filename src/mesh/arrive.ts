@@ -71,6 +71,10 @@ export function arrive(stream: TunnelStream, session: TunnelSession, ctx: Arriva
     refuse('unsupported', `next hop ${route.link.peerName} speaks an older wire version, which cannot carry the stream's origin`);
     return;
   }
+  if (head.kind === 'tcp' && !route.link.supports('tcp')) {
+    refuse('unsupported', `next hop ${route.link.peerName} does not carry TCP streams (it did not announce the "tcp" feature)`);
+    return;
+  }
   let outbound: TunnelStream;
   try {
     const { via: _pinned, ...rest } = head;

@@ -36,8 +36,11 @@ export const FrameType = {
 /** The first wire version with the mesh: ROUTES frames and the OPEN's `from` line. */
 export const MESH_VERSION = 3;
 
-/** What a stream carries. Only `http` exists in v1; `tcp` is reserved for port forwarding. */
-export type StreamKind = 'http';
+/**
+ * What a stream carries: `http`, one request; `tcp` (feature `tcp`), a raw TCP connection to
+ * the `tcp://host:port` of its URL line (doc/tcp.md).
+ */
+export type StreamKind = 'http' | 'tcp';
 
 /** Opens a stream: one HTTP request to perform at the far end (or, later, further along). */
 export interface OpenHead {
@@ -230,9 +233,9 @@ function decodeOpen(buf: Buffer, version: number): OpenHead {
     throw new FrameError(`open frame: expected ${n} fields, then header names and values in pairs`);
   }
   const kind = field(f, 0, 'open');
-  if (kind !== 'http') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(kind.slice(0, 40))}`);
+  if (kind !== 'http' && kind !== 'tcp') throw new FrameError(`open frame: unsupported stream kind ${JSON.stringify(kind.slice(0, 40))}`);
   const head: OpenHead = {
-    kind: 'http', method: field(f, 1, 'open'), url: field(f, 2, 'open'), hops: int(f[3], 'hops', 'open', 0, 255),
+    kind, method: field(f, 1, 'open'), url: field(f, 2, 'open'), hops: int(f[3], 'hops', 'open', 0, 255),
     to: field(f, 4, 'open'), id: field(f, 5, 'open'),
     headers: f.slice(n),
   };

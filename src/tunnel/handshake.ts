@@ -74,6 +74,14 @@ export function validNodeName(name: unknown): name is string {
   return typeof name === 'string' && name.length > 0 && name.length <= 255 && /^[\x21-\x7e]+$/.test(name);
 }
 
+/** A client certificate's subject as `CN=…, O=…` (empty certificate: undefined), for the auth hook. */
+export function certificateSubject(cert: Partial<PeerCertificate> | undefined): string | undefined {
+  const subject = cert?.subject;
+  if (!subject) return undefined;
+  const parts = Object.entries(subject).flatMap(([k, v]: [string, unknown]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${String(x)}`));
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
 /**
  * The names a client certificate vouches for (`wsts.certNames`): its subject CNs and its DNS
  * subject alternative names, in canonical form. None for a socket without a certificate.

@@ -27,7 +27,7 @@ import { AddressAllowlist } from '../net/allow.js';
 import { bearerToken, sameSecret } from '../auth.js';
 import type { FlowLimits } from './flow.js';
 import {
-  certificateNames, MAX_MESSAGE, NODE_HEADER, offeredSubprotocols, OUR_FEATURES, peerFeatures, peerWindow, pickSubprotocol, validNodeName, versionOf, WIRE_VERSION,
+  certificateNames, certificateSubject, MAX_MESSAGE, NODE_HEADER, offeredSubprotocols, OUR_FEATURES, peerFeatures, peerWindow, pickSubprotocol, validNodeName, versionOf, WIRE_VERSION,
 } from './handshake.js';
 import { MESH_VERSION } from './frame.js';
 import { MAX_POOL_MEMBERS, PeerPool, poolClaimOf, type PoolClaim } from './pool.js';
@@ -52,6 +52,22 @@ export interface TunnelServerOptions {
   log: Logger;
   /** Window growth caps and the node's budget; absent: windows stay at recvWindow. */
   flow?: FlowLimits;
+  /** `west.authHook`'s say on a client, asked once the built-in checks pass; absent = no hook. */
+  authorize?: (q: TunnelQuestion) => TunnelDecision | Promise<TunnelDecision>;
+}
+
+/** What the auth hook is asked about a client: its name, address and certificate subject. */
+export interface TunnelQuestion {
+  name: string;
+  address: string;
+  certSubject?: string;
+}
+
+export interface TunnelDecision {
+  allow: boolean;
+  reason: string;
+  /** The hook could not be asked (fail closed): 503 rather than 403. */
+  unavailable?: true;
 }
 
 export interface TunnelServerEvents {
@@ -187,7 +203,23 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       refuse(409, `name ${name} is already connected from ${holder.first.remoteAddress}:${holder.first.remotePort} (wsts.claim is "refuse")`);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name, claim));
+    const authorize = this.opts.authorize;
+    if (!authorize) {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name, claim));
+      return;
+    }
+    const subject = req.socket instanceof TLSSocket ? certificateSubject(req.socket.getPeerCertificate()) : undefined;
+    const decided = (d: TunnelDecision): void => {
+      if (socket.destroyed) return;
+      if (!d.allow) {
+        refuse(d.unavailable ? 503 : 403, `name ${name}: ${d.reason} (west.authHook)`, NOT_ADMITTED);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name, claim));
+    };
+    const answer = authorize({ name, address: req.socket.remoteAddress ?? '', ...(subject ? { certSubject: subject } : {}) });
+    if (answer instanceof Promise) void answer.then(decided);
+    else decided(answer);
   }
 
   /**

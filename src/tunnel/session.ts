@@ -204,9 +204,16 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     return this.opts.peerFeatures?.has(feature) ?? false;
   }
 
-  /** Opens a stream carrying one request to the peer; throws WestError when the tunnel is full. */
+  /**
+   * Opens a stream carrying one request (or, kind `tcp`, one TCP connection) to the peer; throws
+   * WestError when the tunnel is full, or is asked for a kind the peer did not announce.
+   */
   openStream(head: OpenHead): TunnelStream {
     if (this.closed) throw new WestError('tunnel_lost', this.localName, `tunnel to ${this.peerName} is closed`);
+    // An OPEN of a kind the peer does not know would close the whole tunnel (1002) there.
+    if (head.kind === 'tcp' && !this.supports('tcp')) {
+      throw new WestError('unsupported', this.localName, `${this.peerName} does not carry TCP streams (it did not announce the "tcp" feature: an older release)`);
+    }
     if (this.streams.size >= (this.opts.maxStreams ?? Infinity)) {
       throw new WestError('too_many_streams', this.localName, `${this.streams.size} requests already in flight on the tunnel to ${this.peerName}`);
     }

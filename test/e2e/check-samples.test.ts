@@ -69,6 +69,8 @@ const SAMPLE_DIRS: Record<string, Expected> = {
     findings: [],
     notRead: ['west.cpToken.env', 'wsts.tokens.site.env', 'wstc["ws://relay.example.org:9801"].token.env'],
   },
+  // Remote access and rendezvous: the control token comes from the environment.
+  'remote-access': { args: ['--skip-secrets'], findings: [], notRead: ['west.cpToken.env'] },
   // Its token and key files come out of git 0644; chmod 600 (below) leaves nothing to warn about.
   hardened: {
     findings: ['G.json west.cpToken.file', 'G.json wsts.tokens["site-L"].file', 'G.json wsts.key', 'L.json wstc["wss://127.0.0.1:9801"].token.file', 'L.json wstc["wss://127.0.0.1:9801"].key']
@@ -112,7 +114,7 @@ describe('west check on every sample directory', { concurrency: 4 }, () => {
       const notRead = [...r.stdout.matchAll(/^ {2}not read here: (.*?): /gm)].map((m) => m[1]);
       assert.deepEqual(notRead, want.notRead ?? [], r.stdout);
       if (files.length > 1) {
-        const secrets = want.notRead?.length ? `; ${want.notRead.length} secrets not read here` : '';
+        const secrets = want.notRead?.length ? `; ${want.notRead.length} secret${want.notRead.length === 1 ? '' : 's'} not read here` : '';
         assert.match(r.stdout, new RegExp(`^sound: ${files.length} nodes, .*; 0 errors, ${want.findings.length} warnings?${secrets.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
       }
     });

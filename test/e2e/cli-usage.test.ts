@@ -40,8 +40,18 @@ describe('the npm package', () => {
   });
 });
 
+describe('west pipe', () => {
+  test('is listed by west --help, and without its arguments says what it needs (exit 1)', async () => {
+    const help = await runCli(['--help']);
+    assert.match(help.stdout, /west pipe <node> <target> +join the mesh with the config's tunnel clients/);
+    const bare = await runCli(['pipe']);
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /Not enough non-option arguments|Missing required argument/);
+  });
+});
+
 describe('commands it does not know', () => {
-  for (const [typo, meant] of [['chek', 'check'], ['stat', 'state'], ['demo2', 'demo']] as const) {
+  for (const [typo, meant] of [['chek', 'check'], ['stat', 'state'], ['demo2', 'demo'], ['piep', 'pipe']] as const) {
     test(`west ${typo} says "unknown command" and suggests west ${meant}, exit 2`, async () => {
       const r = await runCli([typo, 'sample/case1/G.json']);
       assert.equal(r.code, 2, r.stderr);

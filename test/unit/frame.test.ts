@@ -19,6 +19,7 @@ const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
 const ROUND_TRIPS: { name: string; frame: Frame }[] = [
   { name: 'open', frame: { type: 'open', stream: 1, head: OPEN_HEAD } },
+  { name: 'open of kind tcp (feature tcp)', frame: { type: 'open', stream: 3, head: { kind: 'tcp', method: 'CONNECT', url: 'tcp://[::1]:22', headers: [], hops: 1, to: '', id: 't-1' } } },
   { name: 'open with a destination and unicode', frame: { type: 'open', stream: 7, head: { ...OPEN_HEAD, to: 'site-ü', headers: [] } } },
   { name: 'response', frame: { type: 'response', stream: 2, head: { status: 404, statusMessage: 'Not Found', headers: ['Content-Type', 'text/plain'] } } },
   { name: 'response 100', frame: { type: 'response', stream: 2, head: { status: 100, statusMessage: '', headers: [] } } },
@@ -109,7 +110,7 @@ const MALFORMED: { name: string; input: Buffer; message: RegExp }[] = [
   { name: 'open with 6 fields', input: raw(open, 1, openLines('http', 'GET', '/', '1', '', 'id')), message: /open frame: expected 7 fields/ },
   { name: 'open with an odd header list', input: raw(open, 1, openLines('http', 'GET', '/', '1', '', 'id', '', 'Host')), message: /header names and values in pairs/ },
   { name: 'open with JSON (protocol v1)', input: raw(open, 1, JSON.stringify(OPEN_HEAD)), message: /open frame: expected 7 fields/ },
-  { name: 'open with kind tcp', input: raw(open, 1, openLines('tcp', 'GET', '/', '1', '', 'id', '')), message: /open frame: unsupported stream kind "tcp"/ },
+  { name: 'open with kind udp', input: raw(open, 1, openLines('udp', 'GET', '/', '1', '', 'id', '')), message: /open frame: unsupported stream kind "udp"/ },
   { name: 'open with empty hops', input: raw(open, 1, openLines('http', 'GET', '/', '', '', 'id', '')), message: /open frame: "hops" must be an integer in 0\.\.255/ },
   { name: 'open with fractional hops', input: raw(open, 1, openLines('http', 'GET', '/', '1.5', '', 'id', '')), message: /open frame: "hops" must be an integer/ },
   { name: 'open with negative hops', input: raw(open, 1, openLines('http', 'GET', '/', '-1', '', 'id', '')), message: /open frame: "hops" must be an integer/ },

@@ -27,6 +27,29 @@ export interface OutgoingContext {
    * socket (see near/relay.ts).
    */
   localListener?: (url: URL) => LocalHandoff | undefined;
+  /**
+   * `west.authHook`'s say on a stream this node performs (asked after egress): a decision at
+   * once when cached, else a promise. Absent = no hook.
+   */
+  authorize?: (q: StreamQuestion) => StreamDecision | Promise<StreamDecision>;
+}
+
+/** What the far end asks the auth hook about a stream it is to perform. */
+export interface StreamQuestion {
+  from: string;
+  kind: 'http' | 'tcp';
+  method?: string;
+  /** The URL's path, without the query. */
+  path?: string;
+  /** host:port the stream reaches. */
+  target: string;
+}
+
+export interface StreamDecision {
+  allow: boolean;
+  reason: string;
+  /** The hook could not be asked (fail closed). */
+  unavailable?: true;
 }
 
 /** One request on its way to the origin, as each way of performing it sees it. */

@@ -1,6 +1,7 @@
 /**
  * The egress allowlist (`west.egress`): which URLs each peer may make this node fetch. Without
- * one, a node fetches whatever a peer asks (the original's behaviour: an open relay).
+ * one, a node fetches whatever a peer asks (the original's behaviour: an open relay). TCP
+ * streams need a `tcp://host:port` entry, always: without `west.egress` there is none.
  */
 import { parseEgressEntry } from '../../config/endpoint.js';
 import { canonicalName } from '../../config/types.js';
@@ -11,6 +12,8 @@ interface Rule {
   port?: string;
   /** Path prefix, matched at a segment boundary; '' = any path. */
   path: string;
+  /** A `tcp://host:port` entry: TCP streams to that address only, never HTTP. */
+  tcp?: true;
 }
 
 function defaultPort(protocol: string): string {
@@ -53,7 +56,16 @@ export class EgressPolicy {
     const t: Target = { url, origin: undefined, host: undefined, pathname: url.pathname };
     const own = this.rules.get(this.canonical(peer)) ?? [];
     const any = this.rules.get('*') ?? [];
-    return own.some((r) => matches(r, t)) || any.some((r) => matches(r, t));
+    return own.some((r) => !r.tcp && matches(r, t)) || any.some((r) => !r.tcp && matches(r, t));
+  }
+
+  /**
+   * May `peer` open a TCP stream to `host` (lowercase, no brackets) and `port`? Only a
+   * `tcp://host:port` entry of its own or of "*" says yes, written exactly so.
+   */
+  allowsTcp(peer: string, host: string, port: number): boolean {
+    const hit = (r: Rule): boolean => r.tcp === true && r.host === host && r.port === String(port);
+    return (this.rules.get(this.canonical(peer)) ?? []).some(hit) || (this.rules.get('*') ?? []).some(hit);
   }
 
   /** canonicalName of a peer's name, remembered: the same few peers ask for every request. */

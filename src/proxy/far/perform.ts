@@ -8,12 +8,13 @@
 import type { FailureCode } from '../../errors.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import type { OpenHead } from '../../tunnel/frame.js';
-import type { Attempt, OutgoingContext } from './attempt.js';
+import type { Attempt, OutgoingContext, StreamDecision } from './attempt.js';
 import { outgoingHeaders, type OutgoingHeaders } from '../shared/passes.js';
 import { rawPath, unsafePath } from '../shared/pathmap.js';
 import { invalidRequestHead } from '../shared/validate.js';
 import { performExpectingContinue } from './expect.js';
 import { performPlain } from './plain.js';
+import { performTcp } from './tcp.js';
 import { performUpgrade } from './upgrade.js';
 
 /**
@@ -23,6 +24,10 @@ import { performUpgrade } from './upgrade.js';
 export function performRequest(stream: TunnelStream, peer: string, ctx: OutgoingContext): void {
   const head = stream.head;
   if (!head) return;
+  if (head.kind === 'tcp') {
+    performTcp(stream, peer, ctx);
+    return;
+  }
   // Every failure below resets the stream, which emits 'error': the reset already told the
   // peer, so there is nothing more to do with it here (and no listener would crash us).
   stream.on('error', () => {});
@@ -51,6 +56,24 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     fail(checked.code, checked.message);
     return;
   }
+  const go = (): void => carryOut(stream, head, checked, ctx, fail, (s) => { status = s; });
+  if (!ctx.authorize) { go(); return; }
+  const decided = (d: StreamDecision): void => {
+    if (stream.destroyed) return;
+    if (d.allow) go();
+    else fail(d.unavailable ? 'hook_unavailable' : 'hook_denied', `${d.reason} (west.authHook of ${ctx.nodeName})`);
+  };
+  // The path without the query (which may carry secrets and would make every request a new question).
+  const answer = ctx.authorize({ from: peer, kind: 'http', method: head.method, path: checked.url.pathname, target: checked.url.host });
+  if (answer instanceof Promise) void answer.then(decided);
+  else decided(answer);
+}
+
+/** Sends a checked request on its way: to this node's own listener, as an upgrade, or plainly. */
+function carryOut(
+  stream: TunnelStream, head: OpenHead, checked: Checked, ctx: OutgoingContext,
+  fail: (code: FailureCode, message: string, node?: string) => void, setStatus: (s: number) => void,
+): void {
   const { url, headers } = checked;
   const { hasBody, expectsContinue, framing } = checked.facts;
 
@@ -62,7 +85,7 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
     stream, url, target: targetOf(head.url, url), method: head.method, headers, hasBody, framing, ctx, fail,
     answered: (s) => {
       clearTimeout(responseTimer);
-      status = s;
+      setStatus(s);
     },
   };
   const local = head.upgrade ? undefined : ctx.localListener?.(url);
@@ -80,12 +103,18 @@ export function performRequest(stream: TunnelStream, peer: string, ctx: Outgoing
   }
 }
 
+interface Checked {
+  url: URL;
+  headers: string[];
+  facts: OutgoingHeaders;
+}
+
 /**
  * What a far end checks of a peer's OPEN before anything is sent: an http(s) URL, a path the
  * listener would have let through, `west.egress`, the route, and a head HTTP allows. Gives the
  * URL and the headers to send (Host set from the URL), or why not.
  */
-function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): { url: URL; headers: string[]; facts: OutgoingHeaders } | { code: FailureCode; message: string } {
+function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): Checked | { code: FailureCode; message: string } {
   let url: URL;
   try {
     url = new URL(head.url);

@@ -34,6 +34,8 @@ export interface ProxyListenerOptions {
   log: Logger;
   /** Called once per finished request (after the access log line). */
   onAccess?: (record: AccessRecord) => void;
+  /** Takes an upgrade before the mappings do (`/remoteaccess/`, `/rendezvous/`: src/access/); true when taken. */
+  takeUpgrade?: (listenerKey: string, req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
@@ -94,6 +96,7 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.upgraded.add(socket);
       socket.once('close', () => this.upgraded.delete(socket));
+      if (opts.takeUpgrade?.(this.config.key, req, socket, head)) return;
       acceptUpgrade(this, req, socket, head).catch((err: unknown) => {
         this.internalError(err);
         socket.destroy();
