@@ -1,12 +1,13 @@
 /** The live-state snapshot of a running node, for the control port (`/state.json`, the dump). */
 import { canonicalName } from './config/types.js';
-import type { NodeState } from './control/state.js';
+import type { NodeState, WazigateState } from './control/state.js';
 import type { RoutingHost } from './routing.js';
 import { VERSION } from './version.js';
 
 /** What a snapshot reads of the running node. */
 export interface StateSource extends RoutingHost {
   readonly startedAt: Date;
+  readonly wazigate?: { state(): WazigateState[] };
   readonly control: { readonly port: number } | undefined;
 }
 
@@ -62,5 +63,6 @@ export function snapshotState(node: StateSource): NodeState {
       name: r.dest, nextHop: r.link.peerName, path: r.path, hops: r.path.length, cost: r.cost,
       since: new Date(r.since).toISOString(), ageS: Math.round((Date.now() - r.since) / 1000),
     })),
+    ...(c.wazigate ? { wazigate: node.wazigate?.state() ?? [] } : {}),
   };
 }

@@ -25,6 +25,7 @@ import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
 import { MIN_WINDOW } from './tunnel/handshake.js';
 import { TunnelServer } from './tunnel/server.js';
 import type { TunnelSession } from './tunnel/session.js';
+import { WazigateSides } from './wazigate/sides.js';
 
 export { VERSION } from './version.js';
 
@@ -57,6 +58,8 @@ export class WestNode {
   control: ControlServer | undefined;
   /** The mesh: routes learned over every tunnel (src/mesh/). */
   readonly mesh: RouteSpeaker;
+  /** The wazigate-tunnel sides this node plays (src/wazigate/); fixed until a restart. */
+  readonly wazigate: WazigateSides;
   private readonly log: Logger;
   /** What a stream a peer opens needs to be performed, relayed or refused (src/mesh/arrive.ts). */
   private readonly arrival: ArrivalContext;
@@ -87,6 +90,7 @@ export class WestNode {
     for (const c of config.clients) this.clients.set(c.url, this.makeClient(c));
     for (const l of config.listeners) this.listeners.set(endpointKey(l), this.makeListener(l));
     if (config.control) this.control = this.makeControl();
+    this.wazigate = new WazigateSides(config, log, () => this.outgoing.egress, (record) => this.events.emit('access', record));
   }
 
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */
@@ -96,6 +100,7 @@ export class WestNode {
     try {
       await this.server?.listen();
       for (const l of this.listeners.values()) await l.listen();
+      await this.wazigate.listen();
       await this.control?.listen();
     } catch (err) {
       await this.stop(0);
@@ -132,6 +137,7 @@ export class WestNode {
     }
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     await Promise.all([...this.clients.values()].map((c) => c.close()));
+    await this.wazigate.close();
     await this.server?.close();
     await this.control?.close();
     this.outgoing.origins.close();
@@ -290,6 +296,7 @@ export class WestNode {
   inFlight(): number {
     let n = 0;
     for (const l of this.listeners.values()) n += l.stats.inFlight;
+    n += this.wazigate.inFlight();
     for (const s of this.sessions()) for (const stream of s.streams.values()) if (stream.head) n++;
     return n;
   }

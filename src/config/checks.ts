@@ -11,6 +11,7 @@ import {
 import { isRecord } from '../json.js';
 import type { DuplicateKey, PathSegment } from './json-text.js';
 import { formatPath, type Finding } from './messages.js';
+import { cloudListenerFindings } from '../wazigate/config.js';
 
 type Json = Record<string, unknown>;
 
@@ -90,6 +91,10 @@ function listenerFindings(root: Json): Finding[] {
   for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
+    if (isRecord(listener.wazigate)) {
+      findings.push(...cloudListenerFindings(key, listener, at));
+      continue;
+    }
     const paths = Object.keys(listener).filter((k) => k.startsWith('/'));
     if (paths.length === 0) {
       findings.push({ at, message: 'has no path mappings; add at least one, e.g. "/px": { "ou": "http://host:port/x" }' });
@@ -171,7 +176,7 @@ function tlsFindings(root: Json): Finding[] {
   }
 
   for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
-    if (!isRecord(listener)) continue;
+    if (!isRecord(listener) || isRecord(listener.wazigate)) continue;
     const endpoint = parseListenerKey(key);
     if (endpoint?.tls) needPair(listener, ['proxy', key], 'an https:// listener');
     else if (endpoint) refuse(listener, ['proxy', key], ['cert', 'key'], 'is only used by an https:// listener');

@@ -15,7 +15,9 @@ import { compileConfigSchema } from './schema.js';
 import {
   DEFAULT_TUNING, type ClientConfig, type ListenerConfig, type ListenerTarget, type MappingConfig,
   canonicalName, type NodeConfig, type RawConfig, type RawEgress, type RawServer, type RawListener, type RawWest, type ServerConfig, type Tuning,
+  type WazigateCloudConfig,
 } from './types.js';
+import { resolveCloud, resolveGateway } from '../wazigate/config.js';
 
 export { parseEndpoint } from './endpoint.js';
 
@@ -175,7 +177,7 @@ function resolveNameLists(lists: Record<string, string[]> | undefined): Map<stri
 function resolveMappings(listener: RawListener): MappingConfig[] {
   const mappings: MappingConfig[] = [];
   for (const [path, value] of Object.entries(listener)) {
-    if (!path.startsWith('/') || typeof value !== 'object' || Array.isArray(value)) continue;
+    if (!path.startsWith('/') || typeof value !== 'object' || Array.isArray(value) || !('ou' in value)) continue;
     mappings.push({
       path: normaliseMappingPath(path),
       outgoing: must(parseOutgoingUrl(value.ou), `mapping ${path}`),
@@ -207,7 +209,12 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   }
 
   const listeners: ListenerConfig[] = [];
+  const clouds: WazigateCloudConfig[] = [];
   for (const [key, listener] of Object.entries(raw.proxy ?? {})) {
+    if (listener.wazigate) {
+      clouds.push(resolveCloud(key, must(parseListenerKey(key), key), listener.wazigate, files));
+      continue;
+    }
     let target: ListenerTarget;
     if (listener.ea !== undefined) {
       const identity = tunnelUrlIdentity(must(parseTunnelUrl(listener.ea), listener.ea));
@@ -228,6 +235,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   const egress = resolveEgress(west.egress);
   const transit = resolveNameLists(west.transit);
   const learn = resolveNameLists(west.learn);
+  const gateway = west.wazigate ? resolveGateway(west.wazigate, files) : undefined;
 
   return {
     source,
@@ -243,5 +251,6 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(learn ? { learn } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
+    ...(clouds.length > 0 || gateway ? { wazigate: { clouds, ...(gateway ? { gateway } : {}) } } : {}),
   };
 }
