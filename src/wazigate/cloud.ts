@@ -265,7 +265,7 @@ export class WazigateCloud {
       return;
     }
     const waiting = this.waiting.get(parsed.ref);
-    if (!waiting || waiting.gateway !== parsed.gateway) {
+    if (waiting?.gateway !== parsed.gateway) {
       // From another gateway than the one asked: a gateway guessing refs cannot answer (or spoil) another's request.
       this.opts.log.warn('wazigate.stray_answer', {
         listener: this.key, gateway: parsed.gateway, ref: parsed.ref,

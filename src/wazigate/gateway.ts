@@ -80,7 +80,7 @@ export class WazigateGateway {
   private async onRequest(topic: string, payload: Buffer): Promise<void> {
     const { config, log, nodeName } = this.opts;
     const parsed = parseTopic(topic, 'tunnel-down');
-    if (!parsed || parsed.gateway !== config.gateway) {
+    if (parsed?.gateway !== config.gateway) {
       log.warn('wazigate.bad_message', { side: this.key, topic: topic.slice(0, 200), error: `not devices/${config.gateway}/tunnel-down/{ref}` });
       return;
     }

@@ -91,7 +91,7 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> {
       since = Date.now();
       client.subscribe(this.opts.subscribe, { qos: 0 }, (err, granted) => {
         if (client !== this.client) return;
-        const denied = err !== undefined && err !== null ? err.message : granted?.some((g) => g.qos === 128) ? 'granted QoS 128 (failure)' : undefined;
+        const denied = err !== null ? err.message : granted?.some((g) => g.qos === 128) ? 'granted QoS 128 (failure)' : undefined;
         if (denied !== undefined) {
           this.lastError = `subscription to ${this.opts.subscribe} refused: ${denied}`;
           log.error('wazigate.subscribe_refused', { side, broker: config.broker, user: config.user, topic: this.opts.subscribe, error: denied, hint: 'the broker ACL must let this user read this topic (doc/wazigate.md#broker-acls)' });
