@@ -12,5 +12,10 @@ export function describeNode(config: NodeConfig): string[] {
       lines.push(`    listener ${l.host || '*'}:${l.port}${m.path} -> ${via} -> ${m.outgoing.href}${m.allow.length ? ` (ca ${m.allow.join(', ')})` : ''}`);
     }
   }
+  for (const w of config.wazigate?.clouds ?? []) {
+    lines.push(`    listener ${w.host || '*'}:${w.port}/{gatewayID} -> wazigate over ${w.broker} as ${w.user ?? '(no user)'}${w.allow.length ? ` (ca ${w.allow.join(', ')})` : ''}`);
+  }
+  const g = config.wazigate?.gateway;
+  if (g) lines.push(`    wazigate gateway ${g.gateway} on ${g.broker} -> ${g.origin.href}`);
   return lines;
 }
