@@ -9,7 +9,7 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
 import type { RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
-import { cloudSchema, gatewaySchema, parseBrokerUrl } from '../wazigate/config.js';
+import { cloudSchema, gatewaySchema, parseBrokerUrl } from '../wazigate/schema.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
 export const MESSAGE_KEYWORD = 'message';
