@@ -46,7 +46,7 @@ before(async () => {
   [open, fenced, listed] = [await freePort(), await freePort(), await freePort()];
   const side = { broker: broker.url, user: 'cloud', password: { env: 'TEST_WAZIUP_PASSWORD' }, timeout: 1.5 };
   const cloudFile = await writeConfig(t.dir, 'cloud.json', {
-    west: { nm: 'cloud', reconnectMin: 0.05, reconnectMax: 0.5 },
+    west: { nm: 'cloud', cp: '127.0.0.1:0', reconnectMin: 0.05, reconnectMax: 0.5 },
     proxy: {
       [`http://127.0.0.1:${open}`]: { wazigate: side },
       [`http://127.0.0.1:${fenced}`]: { wazigate: { ...side, ca: ['10.0.0.0/8'] } },
@@ -210,4 +210,13 @@ test('a streamed (chunked) body is buffered up to 16 MiB; beyond, 413', { skip }
   // The answer is written when the 16 MiB mark is passed, then the connection closes.
   assert.ok(large.status === 413 || large.status === -1, `status ${large.status}`);
   assert.ok(cloud.events.some((e) => e.event === 'access' && e.status === 413 && e.error === 'body_too_large'));
+});
+
+test('state.json shows the wazigate sides, /metrics counts their requests like any listener\'s', { skip }, async () => {
+  assert.equal((await fetchText(`http://127.0.0.1:${open}/gw-a/ok/echo`)).status, 200);
+  const state = JSON.parse((await fetchText(`${cloud.controlUrl()}/state.json`)).text) as { wazigate: { side: string; key: string; connected: boolean; requests: number }[] };
+  const side = state.wazigate.find((w) => w.key === `http://127.0.0.1:${open}`);
+  assert.ok(side?.side === 'cloud' && side.connected && side.requests > 0, JSON.stringify(state.wazigate));
+  const metrics = (await fetchText(`${cloud.controlUrl()}/metrics`)).text;
+  assert.match(metrics, new RegExp(`\\nwest_requests_total\\{listener="http://127.0.0.1:${open}",mapping="/\\{gatewayID\\}",status="200"\\} [1-9]`));
 });
