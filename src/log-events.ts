@@ -74,7 +74,10 @@ export const LOG_EVENTS = {
   },
   'wazigate.subscribe_refused': { level: 'error', what: "the broker refused a wazigate side's subscription (its ACL); the connection is dropped and tried again" },
   'wazigate.bad_message': { level: 'warn', what: 'a wazigate message that does not read as the format says (topic or payload); an answer to a waiting request makes it 502' },
-  'wazigate.stray_answer': { level: 'warn', what: 'a wazigate answer for a request that is not waiting (never sent, answered already, timed out) or from another gateway than the one asked: dropped' },
+  'wazigate.stray_answer': {
+    level: ['debug', 'warn'],
+    what: 'a wazigate answer for a request that is not waiting (never sent, answered already) or from another gateway than the one asked: dropped; debug when it is a late answer to a request whose client left or that timed out',
+  },
   'control.listening': { level: 'info', what: 'the control port is bound' },
   'control.metrics_failed': { level: 'error', what: 'building `/metrics` failed (the scrape got 500)' },
   access: { level: 'info', what: 'one line per request at the listener it arrived at, when its answer ends (fields in observability.md)' },

@@ -50,6 +50,8 @@ export class WazigateCloud {
   private readonly allow: AddressAllowlist;
   private readonly waiting = new Map<number, Waiting>();
   private lastRef = 0;
+  /** Refs given up lately (client gone, timed out) -> their gateway: a late answer to one is no alarm. */
+  private readonly gaveUp = new Map<number, string>();
   /** Request bodies held right now, all exchanges together (bounded by west.memoryBudget). */
   private buffered = 0;
 
@@ -217,11 +219,12 @@ export class WazigateCloud {
     const timeoutMs = this.opts.config.timeoutMs;
     const timer = setTimeout(() => {
       this.waiting.delete(ref);
+      this.giveUp(ref, gateway);
       this.fail(ex, res, new WestError('origin_timeout', node, `Gateway timeout. (no answer from gateway ${gateway} within ${timeoutMs / 1000} s)`));
     }, timeoutMs);
     res.once('close', () => {
       clearTimeout(timer);
-      this.waiting.delete(ref);
+      if (this.waiting.delete(ref)) this.giveUp(ref, gateway);
     });
     this.waiting.set(ref, {
       gateway,
@@ -258,6 +261,14 @@ export class WazigateCloud {
     res.end(bodiless ? undefined : answer.body, () => ex.end(answer.status, true));
   }
 
+  private giveUp(ref: number, gateway: string): void {
+    if (this.gaveUp.size >= 1024) {
+      const oldest = this.gaveUp.keys().next();
+      if (!oldest.done) this.gaveUp.delete(oldest.value);
+    }
+    this.gaveUp.set(ref, gateway);
+  }
+
   private onAnswer(topic: string, payload: Buffer): void {
     const parsed = parseTopic(topic, 'tunnel-up');
     if (!parsed) {
@@ -265,6 +276,11 @@ export class WazigateCloud {
       return;
     }
     const waiting = this.waiting.get(parsed.ref);
+    if (!waiting && this.gaveUp.get(parsed.ref) === parsed.gateway) {
+      this.gaveUp.delete(parsed.ref);
+      this.opts.log.debug('wazigate.stray_answer', { listener: this.key, gateway: parsed.gateway, ref: parsed.ref, error: 'a late answer: the client left or the request timed out' });
+      return;
+    }
     if (waiting?.gateway !== parsed.gateway) {
       // From another gateway than the one asked: a gateway guessing refs cannot answer (or spoil) another's request.
       this.opts.log.warn('wazigate.stray_answer', {
