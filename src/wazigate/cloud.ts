@@ -208,7 +208,8 @@ export class WazigateCloud {
 
   private send(ex: Exchange, req: http.IncomingMessage, res: http.ServerResponse, gateway: string, uri: string, body: Buffer): void {
     const node = this.opts.nodeName;
-    let headers = withoutHeader(stripHopByHop(req.rawHeaders, false), 'host');
+    // Node's server answered any Expect: 100-continue already; the body travels whole.
+    let headers = withoutHeader(stripHopByHop(req.rawHeaders, false), 'host', 'expect');
     if (ex.head.requestId !== ex.id) headers = [...withoutHeader(headers, REQUEST_ID_HEADER), 'X-Request-Id', ex.id];
     const payload = encodeRequest({ method: req.method ?? 'GET', uri, headers, body });
     const ref = this.nextRef();

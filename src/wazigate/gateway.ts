@@ -156,7 +156,8 @@ export class WazigateGateway {
 
   private async perform(req: WazigateRequest, url: URL): Promise<WazigateResponse> {
     const { tuning, nodeName } = this.opts;
-    const headers = withoutHeader(stripHopByHop(req.headers, false), 'host', 'content-length');
+    // The body is here whole: Expect: 100-continue has nothing left to wait for (and undici refuses it).
+    const headers = withoutHeader(stripHopByHop(req.headers, false), 'host', 'content-length', 'expect');
     const hasBody = req.body.length > 0 || !['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'].includes(req.method);
     const res = await request(url, {
       dispatcher: this.agent, method: req.method as Dispatcher.HttpMethod, headers: hasBody ? [...headers, 'Content-Length', String(req.body.length)] : headers,

@@ -93,6 +93,9 @@ test('curl -> west cloud -> mosquitto -> west gateway -> origin and back: method
     assert.equal(echo.bodyBytes, body?.length ?? 0);
     if (body) assert.equal(echo.sha256, sha(body));
   }
+  const expecting = await fetchText(`${url}/echo`, { method: 'POST', body: Buffer.alloc(2_000_000, 1), headers: { Expect: '100-continue' } });
+  assert.equal(expecting.status, 200, expecting.text);
+  assert.equal((JSON.parse(expecting.text) as Echo).bodyBytes, 2_000_000);
   const empty = JSON.parse((await fetchText(`${url}/echo`, { method: 'POST', body: Buffer.alloc(0) })).text) as Echo;
   assert.equal(empty.bodyBytes, 0);
   for (const code of [201, 204, 302, 404, 418, 500, 503]) {
