@@ -21,24 +21,19 @@ import { invalidHeaders } from '../proxy/shared/validate.js';
 import { decodeResponse, encodeRequest, MalformedPayload, MAX_FIELD, type WazigateResponse } from './codec.js';
 import { GATEWAY_ID } from './config.js';
 import { MqttLink } from './mqtt-link.js';
+import { RefBook } from './refs.js';
 import { parseTopic } from './topics.js';
-
-/** Refs count 1 .. 2^31-1, then start over, as the original's. */
-const MAX_REF = 2_147_483_647;
 
 /** `/{gatewayID}/...`: the ID and the request URI the gateway performs (query kept). */
 const TARGET = /^\/([^/?#]+)(\/[^#]*)$/;
-
-interface Waiting {
-  gateway: string;
-  answer(payload: Buffer): void;
-}
 
 export interface WazigateCloudOptions {
   config: WazigateCloudConfig;
   nodeName: string;
   tuning: Tuning;
   log: Logger;
+  /** Shared by the node's cloud listeners (refs.ts). */
+  refs?: RefBook;
   onAccess?: (record: AccessRecord) => void;
 }
 
@@ -48,16 +43,14 @@ export class WazigateCloud {
   readonly link: MqttLink;
   private readonly server: http.Server;
   private readonly allow: AddressAllowlist;
-  private readonly waiting = new Map<number, Waiting>();
-  private lastRef = 0;
-  /** Refs given up lately (client gone, timed out) -> their gateway: a late answer to one is no alarm. */
-  private readonly gaveUp = new Map<number, string>();
+  private readonly refs: RefBook;
   /** Request bodies held right now, all exchanges together (bounded by west.memoryBudget). */
   private buffered = 0;
 
   constructor(private readonly opts: WazigateCloudOptions) {
     const { config, tuning, log } = opts;
     this.key = config.key;
+    this.refs = opts.refs ?? new RefBook();
     this.allow = new AddressAllowlist(config.allow);
     this.link = new MqttLink({
       config, side: `cloud ${config.key}`, clientIdPrefix: `west-cloud-${opts.nodeName}`.slice(0, 40), subscribe: 'devices/+/tunnel-up/+',
@@ -199,39 +192,31 @@ export class WazigateCloud {
     });
   }
 
-  private nextRef(): number {
-    do {
-      this.lastRef = this.lastRef >= MAX_REF ? 1 : this.lastRef + 1;
-    } while (this.waiting.has(this.lastRef));
-    return this.lastRef;
-  }
-
   private send(ex: Exchange, req: http.IncomingMessage, res: http.ServerResponse, gateway: string, uri: string, body: Buffer): void {
     const node = this.opts.nodeName;
     // Node's server answered any Expect: 100-continue already; the body travels whole.
     let headers = withoutHeader(stripHopByHop(req.rawHeaders, false), 'host', 'expect');
     if (ex.head.requestId !== ex.id) headers = [...withoutHeader(headers, REQUEST_ID_HEADER), 'X-Request-Id', ex.id];
     const payload = encodeRequest({ method: req.method ?? 'GET', uri, headers, body });
-    const ref = this.nextRef();
+    const ref = this.refs.take();
     if (!this.link.publish(`devices/${gateway}/tunnel-down/${ref}`, payload)) {
       this.fail(ex, res, new WestError('tunnel_down', node, `not connected to the MQTT broker ${this.opts.config.broker}${this.link.lastError ? ` (${this.link.lastError})` : ''}`));
       return;
     }
     const timeoutMs = this.opts.config.timeoutMs;
     const timer = setTimeout(() => {
-      this.waiting.delete(ref);
-      this.giveUp(ref, gateway);
+      this.refs.finish(ref, 'gave-up');
       this.fail(ex, res, new WestError('origin_timeout', node, `Gateway timeout. (no answer from gateway ${gateway} within ${timeoutMs / 1000} s)`));
     }, timeoutMs);
     res.once('close', () => {
       clearTimeout(timer);
-      if (this.waiting.delete(ref)) this.giveUp(ref, gateway);
+      this.refs.finish(ref, 'gave-up');
     });
-    this.waiting.set(ref, {
-      gateway,
+    this.refs.waiting.set(ref, {
+      owner: this.key, gateway,
       answer: (answer) => {
         clearTimeout(timer);
-        this.waiting.delete(ref);
+        this.refs.finish(ref, 'answered');
         this.respond(ex, res, gateway, answer);
       },
     });
@@ -262,24 +247,20 @@ export class WazigateCloud {
     res.end(bodiless ? undefined : answer.body, () => ex.end(answer.status, true));
   }
 
-  private giveUp(ref: number, gateway: string): void {
-    if (this.gaveUp.size >= 1024) {
-      const oldest = this.gaveUp.keys().next();
-      if (!oldest.done) this.gaveUp.delete(oldest.value);
-    }
-    this.gaveUp.set(ref, gateway);
-  }
-
   private onAnswer(topic: string, payload: Buffer): void {
     const parsed = parseTopic(topic, 'tunnel-up');
     if (!parsed) {
       this.opts.log.warn('wazigate.bad_message', { listener: this.key, topic: topic.slice(0, 200), error: 'not devices/{gatewayID}/tunnel-up/{ref}' });
       return;
     }
-    const waiting = this.waiting.get(parsed.ref);
-    if (!waiting && this.gaveUp.get(parsed.ref) === parsed.gateway) {
-      this.gaveUp.delete(parsed.ref);
-      this.opts.log.debug('wazigate.stray_answer', { listener: this.key, gateway: parsed.gateway, ref: parsed.ref, error: 'a late answer: the client left or the request timed out' });
+    const waiting = this.refs.waiting.get(parsed.ref);
+    // Another listener of this node waits on it, or did: that one answers (it receives the message too).
+    if (waiting && waiting.owner !== this.key) return;
+    const finished = waiting ? undefined : this.refs.finishedOf(parsed.ref);
+    if (finished?.gateway === parsed.gateway && (finished.owner !== this.key || finished.how === 'gave-up')) {
+      if (finished.owner === this.key) {
+        this.opts.log.debug('wazigate.stray_answer', { listener: this.key, gateway: parsed.gateway, ref: parsed.ref, error: 'a late answer: the client left or the request timed out' });
+      }
       return;
     }
     if (waiting?.gateway !== parsed.gateway) {

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { EgressPolicy } from '../proxy/far/egress.js';
 import { WazigateCloud } from './cloud.js';
 import { WazigateGateway } from './gateway.js';
+import { RefBook } from './refs.js';
 
 export class WazigateSides {
   readonly clouds: WazigateCloud[];
@@ -13,7 +14,8 @@ export class WazigateSides {
 
   constructor(config: NodeConfig, log: Logger, egress: () => EgressPolicy | undefined, onAccess: (r: AccessRecord) => void) {
     const common = { nodeName: config.name, tuning: config.tuning, log, onAccess };
-    this.clouds = (config.wazigate?.clouds ?? []).map((c) => new WazigateCloud({ ...common, config: c }));
+    const refs = new RefBook();
+    this.clouds = (config.wazigate?.clouds ?? []).map((c) => new WazigateCloud({ ...common, config: c, refs }));
     const g = config.wazigate?.gateway;
     this.gateway = g ? new WazigateGateway({ ...common, config: g, egress }) : undefined;
   }
