@@ -6,7 +6,6 @@
  * checked before a byte of it is written: a malformed answer is a 502, never a broken head.
  */
 import http from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Tuning, WazigateCloudConfig } from '../config/types.js';
 import { WestError } from '../errors.js';
@@ -65,7 +64,7 @@ export class WazigateCloud {
     const refuse = (req: http.IncomingMessage, socket: Duplex): void => this.refuseRaw(req, socket);
     this.server.on('upgrade', refuse);
     this.server.on('connect', refuse);
-    this.server.on('clientError', (_err, socket: Socket) => socket.destroy());
+    // A head Node cannot parse gets Node's own answer (400, 431 too large, 408 too slow).
   }
 
   get port(): number {

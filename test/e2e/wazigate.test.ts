@@ -168,7 +168,7 @@ test('no answer in time: 504 Gateway timeout. (configurable; 1.5 s here, 10 s by
   assert.ok(Date.now() - started >= 1400, `answered after ${Date.now() - started} ms`);
 });
 
-test('refused before anything is published: ca (403), unlisted gateway (404), bad ID (404), over 16 MiB (413), upgrade (501)', { skip }, async () => {
+test('refused before anything is published: ca (403), unlisted gateway (404), bad ID (404), over 16 MiB (413), upgrade (501), head too large (431)', { skip }, async () => {
   const spy = await client('spy', ['devices/+/tunnel-down/+']);
   assert.equal((await fetchText(`http://127.0.0.1:${fenced}/gw-a/ok/echo`)).status, 403);
   assert.equal((await fetchText(`http://127.0.0.1:${listed}/gw-z/ok/echo`)).status, 404);
@@ -178,6 +178,7 @@ test('refused before anything is published: ca (403), unlisted gateway (404), ba
   assert.equal(statusOf(declared), 413);
   const upgrade = await rawHttp(open, 'GET /gw-a/ok/echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
   assert.equal(statusOf(upgrade), 501);
+  assert.equal(statusOf(await rawHttp(open, `GET /gw-a/ok/echo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)), 431);
   // The sentinel: the listed listener's own gateway is reached, and it is the first thing the spy sees.
   assert.equal((await fetchText(`http://127.0.0.1:${listed}/gw-a/ok/echo`)).status, 200);
   const first = await spy.next(() => true);

@@ -7,6 +7,7 @@ import {
   canonicalHeaderName, decodeRequest, decodeResponse, encodeRequest, encodeResponse, headersJson, MalformedPayload, MAX_FIELD,
 } from '../../src/wazigate/codec.js';
 import { parseTopic } from '../../src/wazigate/topics.js';
+import { planReload } from '../../src/reload.js';
 
 test('header names take Go\'s canonical form; names with other bytes stay as they are', () => {
   const cases: [string, string][] = [
@@ -87,4 +88,12 @@ test('config: what a wazigate listener or west.wazigate may not hold is named', 
   // The original's listeners keep their message.
   assert.deepEqual(problems({ west: { nm: 'n' }, proxy: { 'http://127.0.0.1:8080': { '/x': { ou: 'http://o/' } } } }),
     [`${P}: needs exactly one of "ea" or "en" (found none)`]);
+});
+
+test('a reload that changes a wazigate setting is refused (a restart applies it); one that does not, is not', () => {
+  const config = (timeout: number): string => JSON.stringify({
+    west: { nm: 'n' }, proxy: { 'http://127.0.0.1:8080': { wazigate: { broker: 'mqtt://b', timeout } } },
+  });
+  assert.match(planReload(parseConfig(config(10)), parseConfig(config(5))).refused ?? '', /wazigate settings changed/);
+  assert.equal(planReload(parseConfig(config(10)), parseConfig(config(10))).refused, undefined);
 });
