@@ -18,6 +18,8 @@ export const FAILURES = {
   bad_request: { status: 400, proxyStatus: 'http_request_error', summary: 'malformed request' },
   head_too_large: { status: 431, proxyStatus: 'http_request_error', summary: 'request head is too large' },
   head_timeout: { status: 408, proxyStatus: 'http_request_error', summary: 'request head took too long' },
+  body_too_large: { status: 413, proxyStatus: 'http_request_error', summary: 'request body is larger than the way it must travel carries' },
+  response_too_large: { status: 502, proxyStatus: 'http_response_body_size', summary: 'response body is larger than the way it must travel carries' },
   unsupported: { status: 501, proxyStatus: 'http_request_error', summary: 'west does not carry this kind of request' },
   tunnel_down: { status: 503, proxyStatus: 'destination_unavailable', summary: 'tunnel is not connected' },
   peer_not_connected: { status: 503, proxyStatus: 'destination_unavailable', summary: 'peer is not connected' },

@@ -1,6 +1,6 @@
 /** The live-state snapshot of a running node, for the control port (`/state.json`, the dump). */
 import { canonicalName } from './config/types.js';
-import type { MemberState, NodeState } from './control/state.js';
+import type { MemberState, NodeState, WazigateState } from './control/state.js';
 import { formatTcpTarget } from './config/endpoint.js';
 import type { TcpListener } from './proxy/near/tcp-listener.js';
 import type { TunnelSession } from './tunnel/session.js';
@@ -10,6 +10,7 @@ import { VERSION } from './version.js';
 /** What a snapshot reads of the running node. */
 export interface StateSource extends RoutingHost {
   readonly startedAt: Date;
+  readonly wazigate?: { state(): WazigateState[] };
   readonly control: { readonly port: number } | undefined;
   readonly tcpListeners?: { values(): Iterable<TcpListener> };
 }
@@ -98,5 +99,6 @@ export function snapshotState(node: StateSource): NodeState {
       name: r.dest, nextHop: r.link.peerName, path: r.path, hops: r.path.length, cost: r.cost,
       since: new Date(r.since).toISOString(), ageS: Math.round((Date.now() - r.since) / 1000),
     })),
+    ...(c.wazigate ? { wazigate: node.wazigate?.state() ?? [] } : {}),
   };
 }

@@ -31,6 +31,7 @@ import type { TunnelSession } from './tunnel/session.js';
 import type { TunnelStream } from './tunnel/stream.js';
 import { WestError } from './errors.js';
 import { TcpListeners } from './tcp-listeners.js';
+import { WazigateSides } from './wazigate/sides.js';
 
 export { VERSION } from './version.js';
 
@@ -65,6 +66,8 @@ export class WestNode {
   control: ControlServer | undefined;
   /** The mesh: routes learned over every tunnel (src/mesh/). */
   readonly mesh: RouteSpeaker;
+  /** The wazigate-tunnel sides this node plays (src/wazigate/); fixed until a restart. */
+  readonly wazigate: WazigateSides;
   private readonly log: Logger;
   /** What a stream a peer opens needs to be performed, relayed or refused (src/mesh/arrive.ts). */
   private readonly arrival: ArrivalContext;
@@ -106,6 +109,7 @@ export class WestNode {
     for (const l of config.listeners) this.listeners.set(endpointKey(l), this.makeListener(l));
     this.tcpListeners = new TcpListeners((l, tuning) => this.makeTcpListener(l, tuning), config);
     if (config.control) this.control = this.makeControl();
+    this.wazigate = new WazigateSides(config, log, () => this.outgoing.egress, (record) => this.events.emit('access', record));
   }
 
   /** Binds every port (failing fast if one is taken), then dials the early tunnels. */
@@ -116,6 +120,7 @@ export class WestNode {
       await this.server?.listen();
       for (const l of this.listeners.values()) await l.listen();
       await this.tcpListeners.listen();
+      await this.wazigate.listen();
       await this.control?.listen();
     } catch (err) {
       await this.stop(0);
@@ -156,6 +161,7 @@ export class WestNode {
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     await this.tcpListeners.close();
     await Promise.all([...this.clients.values()].map((c) => c.close()));
+    await this.wazigate.close();
     await this.server?.close();
     await this.control?.close();
     this.access.close();
@@ -324,6 +330,7 @@ export class WestNode {
   inFlight(): number {
     let n = this.tcpListeners.open();
     for (const l of this.listeners.values()) n += l.stats.inFlight;
+    n += this.wazigate.inFlight();
     for (const s of this.sessions()) for (const stream of s.streams.values()) if (stream.head) n++;
     return n;
   }

@@ -50,6 +50,10 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
     plan.refused = `west.nm changed from ${JSON.stringify(current.name)} to ${JSON.stringify(next.name)}: restart west to rename a node`;
     return plan;
   }
+  if (!same(current.wazigate, next.wazigate)) {
+    plan.refused = 'the wazigate settings changed (west.wazigate or a wazigate listener): restart west to apply them';
+    return plan;
+  }
 
   const oldClients = new Map(current.clients.map((c) => [c.url, c]));
   const newClients = new Map(next.clients.map((c) => [c.url, c]));

@@ -21,5 +21,10 @@ export function describeNode(config: NodeConfig): string[] {
     lines.push(`    tcp listener ${l.host || '*'}:${l.port} -> ${via} -> ${formatTcpTarget(l.to)}${l.allow.length ? ` (ca ${l.allow.join(', ')})` : ''}`);
   }
   if (config.authHook) lines.push(`    auth hook ${config.authHook.url}${config.authHook.failOpen ? ' (fail open)' : ''}`);
+  for (const w of config.wazigate?.clouds ?? []) {
+    lines.push(`    listener ${w.host || '*'}:${w.port}/{gatewayID} -> wazigate over ${w.broker} as ${w.user ?? '(no user)'}${w.allow.length ? ` (ca ${w.allow.join(', ')})` : ''}`);
+  }
+  const g = config.wazigate?.gateway;
+  if (g) lines.push(`    wazigate gateway ${g.gateway} on ${g.broker} -> ${g.origin.href}`);
   return lines;
 }

@@ -128,5 +128,12 @@ function mappingsWithoutCa(config: NodeConfig): SecurityFinding[] {
       `the TCP listener on ${where} has no "ca": any client that reaches ${where} gets a connection to ${l.to.host}:${l.to.port} at the far end; list the client addresses that may in "ca"`,
       { listener: l.key }));
   }
+  for (const w of config.wazigate?.clouds ?? []) {
+    if (isLoopback(w.host) || w.allow.length > 0) continue;
+    const where = showEndpoint(w.host, w.port);
+    findings.push(finding('mapping_without_ca', ['proxy', w.key, 'wazigate'],
+      `the wazigate listener on ${where} has no "ca": any client that reaches ${where} can send requests to the gateways; list the client addresses that may in "wazigate.ca"`,
+      { listener: w.key, mappings: '/{gatewayID}' }));
+  }
   return findings;
 }

@@ -11,6 +11,7 @@ import {
 import { isRecord } from '../json.js';
 import type { DuplicateKey, PathSegment } from './json-text.js';
 import { formatPath, type Finding } from './messages.js';
+import { cloudListenerFindings } from '../wazigate/config.js';
 
 type Json = Record<string, unknown>;
 
@@ -97,6 +98,10 @@ function listenerFindings(root: Json): Finding[] {
   for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
     if (!isRecord(listener)) continue;
     const at = ['proxy', key];
+    if (isRecord(listener.wazigate)) {
+      findings.push(...cloudListenerFindings(key, listener, at));
+      continue;
+    }
     const paths = Object.keys(listener).filter((k) => k.startsWith('/'));
     // A tcp:// listener has no mappings (the schema refuses them): one address, `to`.
     if (paths.length === 0 && !parseTcpListenerKey(key) && !servesAccess(root, key)) {
@@ -179,7 +184,7 @@ function tlsFindings(root: Json): Finding[] {
   }
 
   for (const [key, listener] of Object.entries(section(root, 'proxy'))) {
-    if (!isRecord(listener)) continue;
+    if (!isRecord(listener) || isRecord(listener.wazigate)) continue;
     const endpoint = parseListenerKey(key);
     if (endpoint?.tls) needPair(listener, ['proxy', key], 'an https:// listener');
     else if (endpoint) refuse(listener, ['proxy', key], ['cert', 'key'], 'is only used by an https:// listener');

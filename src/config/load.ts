@@ -16,7 +16,9 @@ import {
   DEFAULT_ACCESS, DEFAULT_AUTH_HOOK, DEFAULT_TUNING, type AccessConfig, type AuthHookConfig, type ClientConfig, type ListenerConfig, type TcpListenerConfig,
   type ListenerTarget, type MappingConfig,
   canonicalName, type NodeConfig, type RawConfig, type RawEgress, type RawServer, type RawListener, type RawWest, type ServerConfig, type Tuning,
+  type WazigateCloudConfig,
 } from './types.js';
+import { resolveCloud, resolveGateway } from '../wazigate/config.js';
 
 export { parseEndpoint } from './endpoint.js';
 
@@ -199,7 +201,7 @@ function resolveNameLists(lists: Record<string, string[]> | undefined): Map<stri
 function resolveMappings(listener: RawListener): MappingConfig[] {
   const mappings: MappingConfig[] = [];
   for (const [path, value] of Object.entries(listener)) {
-    if (!path.startsWith('/') || typeof value !== 'object' || Array.isArray(value)) continue;
+    if (!path.startsWith('/') || typeof value !== 'object' || Array.isArray(value) || !('ou' in value)) continue;
     mappings.push({
       path: normaliseMappingPath(path),
       outgoing: must(parseOutgoingUrl(value.ou), `mapping ${path}`),
@@ -233,7 +235,12 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
 
   const listeners: ListenerConfig[] = [];
   const tcpListeners: TcpListenerConfig[] = [];
+  const clouds: WazigateCloudConfig[] = [];
   for (const [key, listener] of Object.entries(raw.proxy ?? {})) {
+    if (listener.wazigate) {
+      clouds.push(resolveCloud(key, must(parseListenerKey(key), key), listener.wazigate, files));
+      continue;
+    }
     let target: ListenerTarget;
     if (listener.ea !== undefined) {
       const identity = tunnelUrlIdentity(must(parseTunnelUrl(listener.ea), listener.ea));
@@ -264,6 +271,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   const learn = resolveNameLists(west.learn);
   const access = resolveAccess(west);
   const authHook = resolveAuthHook(west);
+  const gateway = west.wazigate ? resolveGateway(west.wazigate, files) : undefined;
 
   return {
     source,
@@ -282,5 +290,6 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(authHook ? { authHook } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
     ...(controlToken !== undefined ? { controlToken } : {}),
+    ...(clouds.length > 0 || gateway ? { wazigate: { clouds, ...(gateway ? { gateway } : {}) } } : {}),
   };
 }

@@ -9,6 +9,7 @@
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTcpListenerKey, parseTcpTarget, parseTunnelUrl } from './endpoint.js';
 import type { RawAccess, RawAuthHook, RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
+import { cloudSchema, gatewaySchema, parseBrokerUrl } from '../wazigate/schema.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
 export const MESSAGE_KEYWORD = 'message';
@@ -155,6 +156,7 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
     items: { type: 'string', format: 'ip-or-cidr', message: 'must be an IP address or CIDR like "10.0.0.0/8"' },
     message: 'must be a list of IP addresses or CIDRs of proxies in front of this node\'s listeners, like ["127.0.0.1", "10.0.0.0/8"]',
   },
+  wazigate: gatewaySchema(secret),
 };
 
 const serverProperties: Record<keyof RawServer, SchemaObject> = {
@@ -221,13 +223,16 @@ const listener: SchemaObject = {
     cert: file('the certificate chain of an https:// listener'),
     key: file('the private key of an https:// listener'),
     via: viaSchema,
-  } satisfies Record<'ea' | 'en' | 'cert' | 'key' | 'via', SchemaObject>,
+    wazigate: cloudSchema(secret),
+  } satisfies Record<'ea' | 'en' | 'cert' | 'key' | 'via' | 'wazigate', SchemaObject>,
   patternProperties: { '^/': mapping },
   additionalProperties: false,
-  // strictRequired wants each required key declared beside it, hence the `true` schemas.
+  // strictRequired wants each required key declared beside it, hence the `true` schemas. A
+  // wazigate listener has neither (checks.ts names whatever else it holds).
   oneOf: [
-    { properties: { ea: true }, required: ['ea'] },
-    { properties: { en: true }, required: ['en'] },
+    { properties: { ea: true }, required: ['ea'], not: { properties: { wazigate: true }, required: ['wazigate'] } },
+    { properties: { en: true }, required: ['en'], not: { properties: { wazigate: true }, required: ['wazigate'] } },
+    { properties: { wazigate: true }, required: ['wazigate'] },
   ],
   message: {
     type: 'must be an object with "ea" or "en" and path mappings like "/px"',
@@ -330,6 +335,7 @@ export function compileConfigSchema(): ValidateFunction<RawConfig> {
   ajv.addFormat('ws-url', { type: 'string', validate: succeeds(parseTunnelUrl) });
   ajv.addFormat('http-url', { type: 'string', validate: succeeds(parseOutgoingUrl) });
   ajv.addFormat('ip-or-cidr', { type: 'string', validate: isIpOrCidr });
+  ajv.addFormat('mqtt-url', { type: 'string', validate: (t) => parseBrokerUrl(t) !== undefined });
   ajv.addFormat('egress-entry', { type: 'string', validate: succeeds(parseEgressEntry) });
   return ajv.compile<RawConfig>(configSchema);
 }

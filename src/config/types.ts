@@ -22,7 +22,9 @@ export interface RawListener {
   to?: string;
   /** A `tcp://` listener only: client addresses (IPs/CIDRs) allowed to connect; absent = all. */
   ca?: string[];
-  [path: string]: RawMapping | string | string[] | undefined;
+  /** Instead of `ea`/`en` and mappings: this listener is a wazigate-tunnel cloud (doc/wazigate.md). */
+  wazigate?: RawWazigateCloud;
+  [path: string]: RawMapping | RawWazigateCloud | string | string[] | undefined;
 }
 
 /**
@@ -30,6 +32,31 @@ export interface RawListener {
  * config: `{ "file": "/etc/west/token" }` (trailing newline trimmed) or `{ "env": "WEST_TOKEN" }`.
  */
 export type RawSecret = string | { file: string } | { env: string };
+
+/** What a wazigate side (doc/wazigate.md) needs of its MQTT broker. */
+export interface RawWazigateBroker {
+  /** `mqtt://host:port` or `mqtts://host:port`. */
+  broker: string;
+  user?: string;
+  password?: RawSecret;
+}
+
+/** A proxy listener that plays the wazigate-tunnel cloud: `/{gatewayID}/...` goes to that gateway. */
+export interface RawWazigateCloud extends RawWazigateBroker {
+  /** Seconds to wait for a gateway's answer before 504 (the original: 10). */
+  timeout?: number;
+  /** Client addresses (IPs/CIDRs) allowed; absent or empty = everyone. */
+  ca?: string[];
+  /** The gateway IDs this listener reaches; absent = any well-formed ID (an unknown one times out). */
+  gateways?: string[];
+}
+
+/** This node as a wazigate gateway of an existing wazigate-tunnel cloud. */
+export interface RawWazigateGateway extends RawWazigateBroker {
+  gateway: string;
+  /** Where the cloud's request URIs are performed, e.g. `http://127.0.0.1:80`. */
+  origin: string;
+}
 
 /** Peer name (or "*" for any peer) -> URL prefixes or hosts it may make this node fetch. */
 export type RawEgress = Record<string, string[]>;
@@ -103,6 +130,8 @@ export interface RawWest {
   access?: RawAccess;
   /** An HTTP endpoint asked before a tunnel, a stream or a session key is allowed (doc/remote-access.md#the-auth-hook). */
   authHook?: RawAuthHook;
+  /** This node answers an existing wazigate-tunnel cloud as a gateway (doc/wazigate.md). */
+  wazigate?: RawWazigateGateway;
 }
 
 /** `west.access` as written; times in seconds. */
@@ -326,6 +355,33 @@ export interface NodeConfig {
   access?: AccessConfig;
   /** `west.authHook`, resolved; absent = no hook is asked. */
   authHook?: AuthHookConfig;
+  /** The wazigate-tunnel sides this node plays (doc/wazigate.md); absent = none. */
+  wazigate?: WazigateConfig;
+}
+
+/** A wazigate side's broker connection, resolved. */
+export interface WazigateBroker {
+  broker: string;
+  user?: string;
+  password?: string;
+}
+
+export interface WazigateCloudConfig extends WazigateBroker, Endpoint {
+  /** The `proxy` key as written. */
+  key: string;
+  timeoutMs: number;
+  allow: string[];
+  gateways?: string[];
+}
+
+export interface WazigateGatewayConfig extends WazigateBroker {
+  gateway: string;
+  origin: URL;
+}
+
+export interface WazigateConfig {
+  clouds: WazigateCloudConfig[];
+  gateway?: WazigateGatewayConfig;
 }
 
 export interface AccessConfig {

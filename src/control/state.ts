@@ -113,6 +113,20 @@ export interface TcpListenerState {
   refused: number;
 }
 
+/** A wazigate side (doc/wazigate.md): a cloud listener or this node as a gateway. */
+export interface WazigateState {
+  side: 'cloud' | 'gateway';
+  /** The listener key (cloud) or `wazigate:<gatewayID>`. */
+  key: string;
+  broker: string;
+  connected: boolean;
+  connects: number;
+  lastError: string | undefined;
+  requests: number;
+  inFlight: number;
+  statuses: Record<string, number>;
+}
+
 export interface NodeState {
   name: string;
   version: string;
@@ -128,4 +142,6 @@ export interface NodeState {
   tcpListeners?: TcpListenerState[];
   /** The mesh's best route to every node this one reaches. */
   routes: RouteState[];
+  /** The wazigate sides, when this node plays any. */
+  wazigate?: WazigateState[];
 }

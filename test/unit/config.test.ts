@@ -309,7 +309,7 @@ const badCases: BadCase[] = [
   {
     name: 'listener key that is neither ea, en nor a path',
     text: edited((c) => { c.proxy[L].px = { ou: 'http://x' }; }),
-    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key", "via" or a path starting with "/")`],
+    expect: [`${P}.px: is not a known key (expected "ea", "en", "cert", "key", "via", "wazigate" or a path starting with "/")`],
   },
   {
     name: 'bad listener address',
