@@ -25,9 +25,10 @@ export function snapshotState(node: StateSource): NodeState {
       url: c.server.url,
       host: c.server.host,
       port: server.port || c.server.port,
+      transport: server.transport,
       peers: [...server.sessions.values()].map((s) => ({
         name: s.peerName, address: s.remoteAddress, port: s.remotePort, since: s.connectedAt.toISOString(),
-        streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut, wire: `west.v${s.wire}`,
+        streams: s.streams.size, streamsOpened: s.streamsOpened, bytesIn: s.bytesIn, bytesOut: s.bytesOut, wire: `west.v${s.wire}`, transport: s.transport,
         flow: s.flowState(),
       })),
     } : undefined,
@@ -44,6 +45,7 @@ export function snapshotState(node: StateSource): NodeState {
       connects: t.connects,
       lastError: t.lastError,
       wire: t.session ? `west.v${t.session.wire}` : undefined,
+      transport: t.session?.transport,
       flow: t.session?.flowState(),
     })),
     listeners: [...node.listeners.values()].map((l) => ({

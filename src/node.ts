@@ -330,6 +330,7 @@ export class WestNode {
     const server = new TunnelServer({
       config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, wireVersion: tuning.wireVersion, log: this.log, flow: this.flowLimits(),
+      connectTimeoutMs: tuning.connectTimeoutMs,
     });
     server.on('session', (s) => {
       this.adopt(s, 1, false);

@@ -8,7 +8,7 @@
  */
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTunnelUrl } from './endpoint.js';
-import type { RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
+import type { RawClient, RawConfig, RawMapping, RawMqttClient, RawMqttServer, RawServer, RawWest } from './types.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
 export const MESSAGE_KEYWORD = 'message';
@@ -140,6 +140,17 @@ const serverProperties: Record<keyof RawServer, SchemaObject> = {
   },
   claim: { type: 'string', enum: ['replace', 'refuse'], message: 'must be "replace" or "refuse"' },
   certNames: { type: 'boolean', message: 'must be true or false' },
+  mqtt: {
+    type: 'object',
+    properties: {
+      user: { type: 'string', minLength: 1, message: 'must be the MQTT user name this server logs in to the broker with' },
+      password: secret(),
+      ca: file('the CA to verify the MQTT broker with'),
+      embed: { type: 'boolean', message: 'must be true or false' },
+    } satisfies Record<keyof RawMqttServer, SchemaObject>,
+    additionalProperties: false,
+    message: 'must be an object like { "user": "hub", "password": { "env": "WEST_MQTT_PASSWORD" } } (doc/mqtt.md)',
+  },
 };
 
 const clientProperties: Record<keyof RawClient, SchemaObject> = {
@@ -150,6 +161,17 @@ const clientProperties: Record<keyof RawClient, SchemaObject> = {
   cert: file('this client\'s certificate'),
   key: file('this client\'s private key'),
   cost: integer(1, 1000, ' (what a route through this tunnel costs)'),
+  mqtt: {
+    type: 'object',
+    properties: {
+      server: { type: 'string', minLength: 1, message: "must be the tunnel server's node name (its west.nm)" },
+      user: { type: 'string', minLength: 1, message: 'must be the MQTT user name this client logs in to the broker with' },
+      password: secret(),
+    } satisfies Record<keyof RawMqttClient, SchemaObject>,
+    required: ['server'],
+    additionalProperties: false,
+    message: 'must be an object like { "server": "hub", "password": { "env": "WEST_MQTT_PASSWORD" } } (doc/mqtt.md)',
+  },
 };
 
 const mappingProperties: Record<keyof RawMapping, SchemaObject> = {

@@ -25,6 +25,8 @@ export interface PeerState {
   flow?: FlowState;
   /** The negotiated wire version (`west.v3`). */
   wire: string;
+  /** What carries the tunnel: `websocket`, or `mqtt` through a broker. */
+  transport?: string;
 }
 
 /** One best route of the mesh (src/mesh/table.ts). */
@@ -61,6 +63,8 @@ export interface TunnelState {
   lastError: string | undefined;
   /** The negotiated wire version while connected (`west.v3`). */
   wire: string | undefined;
+  /** `websocket`, or `mqtt` (the URL is the broker's); undefined while not connected. */
+  transport?: string | undefined;
   /** Absent while not connected. */
   flow?: FlowState | undefined;
 }
@@ -85,7 +89,7 @@ export interface NodeState {
   uptimeS: number;
   raw: RawConfig;
   control: Endpoint | undefined;
-  server: { url: string; host: string; port: number; peers: PeerState[] } | undefined;
+  server: { url: string; host: string; port: number; transport?: string; peers: PeerState[] } | undefined;
   tunnels: TunnelState[];
   listeners: ListenerState[];
   /** The mesh's best route to every node this one reaches. */

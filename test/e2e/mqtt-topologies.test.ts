@@ -1,0 +1,128 @@
+/**
+ * Tunnels over MQTT (doc/mqtt.md) in the case 1 and case 4 topologies, through Debian's
+ * mosquitto with passwords and west's ACL: every method, 50 MiB each way, a WebSocket upgrade
+ * and a stalled reader, as over a WebSocket. Case 4 mixes transports: G <=MQTT=> L <-WS- L2.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { stopDaemons } from '../helpers/daemon.js';
+import { mosquittoMissing, type Broker } from '../helpers/mosquitto.js';
+import {
+  echoSocketOrigin, everyMethod, fiftyMiBBothWays, passwordFile, QUICK, stallDoesNotBlock, upgradeThrough, westBroker,
+} from '../helpers/mqtt-west.js';
+import { fetchText, freePort } from '../helpers/net.js';
+import { Origin } from '../helpers/origin.js';
+import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+
+const skip = mosquittoMissing();
+const origin = new Origin();
+let socketOrigin: { port: number; close(): void };
+let cleanup = async (): Promise<void> => {};
+let dir = '';
+
+before(async () => {
+  if (skip) return;
+  ({ dir, cleanup } = await tempDir('west-mqtt-topo-'));
+  await origin.listen();
+  socketOrigin = await echoSocketOrigin();
+});
+
+after(async () => {
+  await stopAll();
+  await stopDaemons();
+  if (!skip) {
+    socketOrigin.close();
+    await origin.close();
+  }
+  await cleanup();
+});
+
+describe('case 1 over MQTT: client at L/px -> G performs', { skip }, () => {
+  let url = '';
+  let wsUrl = '';
+  let broker: Broker;
+  let G: WestProcess;
+
+  before(async () => {
+    broker = await westBroker(dir, ['case1.G', 'case1.L']);
+    G = await WestProcess.start(await writeConfig(dir, 'c1-G.json', {
+      west: { nm: 'case1.G', cp: '127.0.0.1:0', ...QUICK },
+      wsts: { sp: broker.url, mqtt: { password: await passwordFile(dir, 'case1.G') }, tokens: { 'case1.L': 'sesame' } },
+    }));
+    await G.waitForEvent('mqtt.server_subscribed');
+    const L = await WestProcess.start(await writeConfig(dir, 'c1-L.json', {
+      west: { nm: 'case1.L', ...QUICK },
+      wstc: { [broker.url]: { token: 'sesame', mqtt: { server: 'case1.G', password: await passwordFile(dir, 'case1.L') } } },
+      proxy: {
+        'http://127.0.0.1:0': {
+          ea: broker.url,
+          '/px': { ou: `http://127.0.0.1:${origin.port}/x` },
+          '/ws': { ou: `http://127.0.0.1:${socketOrigin.port}/socket` },
+        },
+      },
+    }));
+    await L.waitForEvent('tunnel.connected');
+    url = `${L.listenerUrl()}/px`;
+    wsUrl = `${L.listenerUrl().replace(/^http:/, 'ws:')}/ws`;
+  });
+
+  it('carries every method', async () => everyMethod(url));
+  it('carries 50 MiB each way, hash-checked', async () => fiftyMiBBothWays(url));
+  it('carries a WebSocket upgrade', async () => upgradeThrough(wsUrl));
+  it('keeps other requests moving past a stalled reader', async () => stallDoesNotBlock(url));
+
+  it('shows the transport on the control port of both ends', async () => {
+    const state = JSON.parse((await fetchText(`${G.controlUrl()}/state.json`)).text) as { server: { transport: string; peers: { name: string; transport: string }[] } };
+    assert.equal(state.server.transport, 'mqtt');
+    assert.deepEqual(state.server.peers.map((p) => [p.name, p.transport]), [['case1.L', 'mqtt']]);
+  });
+});
+
+describe('case 4 with its first tunnel over MQTT: G/baz => L/ba -> L2 performs', { skip }, () => {
+  let url = '';
+  let wsUrl = '';
+
+  before(async () => {
+    const broker = await westBroker(dir, ['case4.G.fiap.org', 'case4.L.fiap.org'], [], undefined);
+    await retryIfPortTaken(async () => {
+      const lsp = await freePort();
+      const lListener = await freePort();
+      const G = await WestProcess.start(await writeConfig(dir, 'c4-G.json', {
+        west: { nm: 'ws://case4.G.fiap.org', ...QUICK },
+        wsts: { sp: broker.url, mqtt: { user: 'case4.G.fiap.org', password: await passwordFile(dir, 'case4.G.fiap.org') } },
+        proxy: {
+          'http://127.0.0.1:0': {
+            en: 'ws://case4.L.fiap.org',
+            '/baz': { ou: `http://127.0.0.1:${lListener}/ba` },
+            '/wsz': { ou: `http://127.0.0.1:${lListener}/wsb` },
+          },
+        },
+      }));
+      const L = await WestProcess.start(await writeConfig(dir, 'c4-L.json', {
+        west: { nm: 'ws://case4.L.fiap.org', ...QUICK },
+        wsts: { sp: `ws://127.0.0.1:${lsp}` },
+        wstc: { [broker.url]: { mqtt: { server: 'case4.G.fiap.org', password: await passwordFile(dir, 'case4.L.fiap.org') } } },
+        proxy: {
+          [`http://127.0.0.1:${lListener}`]: {
+            en: 'ws://case4.L2.fiap.org',
+            '/ba': { ou: `http://127.0.0.1:${origin.port}/a` },
+            '/wsb': { ou: `http://127.0.0.1:${socketOrigin.port}/socket` },
+          },
+        },
+      }));
+      const L2 = await WestProcess.start(await writeConfig(dir, 'c4-L2.json', {
+        west: { nm: 'ws://case4.L2.fiap.org', ...QUICK },
+        wstc: { [`ws://127.0.0.1:${lsp}`]: {} },
+      }));
+      await L.waitForEvent('tunnel.connected');
+      await L2.waitForEvent('tunnel.connected');
+      url = `${G.listenerUrl()}/baz`;
+      wsUrl = `${G.listenerUrl().replace(/^http:/, 'ws:')}/wsz`;
+    });
+  });
+
+  it('carries every method', async () => everyMethod(url));
+  it('carries 50 MiB each way, hash-checked', async () => fiftyMiBBothWays(url));
+  it('carries a WebSocket upgrade', async () => upgradeThrough(wsUrl));
+  it('keeps other requests moving past a stalled reader', async () => stallDoesNotBlock(url));
+});
