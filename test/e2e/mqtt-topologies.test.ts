@@ -6,12 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { stopDaemons } from '../helpers/daemon.js';
-import { mosquittoMissing, type Broker } from '../helpers/mosquitto.js';
+import { mosquittoMissing, startBroker, type Broker } from '../helpers/mosquitto.js';
+import { ACL_PATTERNS } from '../../src/tunnel/mqtt/acl.js';
 import {
   echoSocketOrigin, everyMethod, fiftyMiBBothWays, passwordFile, QUICK, stallDoesNotBlock, upgradeThrough, westBroker,
 } from '../helpers/mqtt-west.js';
 import { fetchText, freePort } from '../helpers/net.js';
-import { Origin } from '../helpers/origin.js';
+import { Origin, patternSha256 } from '../helpers/origin.js';
+import { streamRequest } from '../helpers/stream.js';
 import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const skip = mosquittoMissing();
@@ -125,4 +127,27 @@ describe('case 4 with its first tunnel over MQTT: G/baz => L/ba -> L2 performs',
   it('carries 50 MiB each way, hash-checked', async () => fiftyMiBBothWays(url));
   it('carries a WebSocket upgrade', async () => upgradeThrough(wsUrl));
   it('keeps other requests moving past a stalled reader', async () => stallDoesNotBlock(url));
+});
+
+describe('MQTT over WebSocket: a ws:// broker URL with mqtt settings', { skip }, () => {
+  it('carries requests and a body through mosquitto\'s WebSocket listener', async () => {
+    const broker = await startBroker(dir, {
+      users: ['ws.G', 'ws.L'].map((name) => ({ name, password: `pw-${name}`, acl: [] })), patterns: ACL_PATTERNS, websockets: true,
+    });
+    const wsUrl = broker.wsUrl ?? '';
+    await WestProcess.start(await writeConfig(dir, 'ws-G.json', {
+      west: { nm: 'ws.G', ...QUICK },
+      wsts: { sp: wsUrl, mqtt: { password: 'pw-ws.G' } },
+    }));
+    const L = await WestProcess.start(await writeConfig(dir, 'ws-L.json', {
+      west: { nm: 'ws.L', ...QUICK },
+      wstc: { [wsUrl]: { mqtt: { server: 'ws.G', password: 'pw-ws.L' } } },
+      proxy: { 'http://127.0.0.1:0': { ea: wsUrl, '/px': { ou: `http://127.0.0.1:${origin.port}/x` } } },
+    }));
+    const connected = await L.waitForEvent('tunnel.connected');
+    assert.equal(connected.transport, 'mqtt');
+    await everyMethod(`${L.listenerUrl()}/px`);
+    const r = await streamRequest(`${L.listenerUrl()}/px/bytes/5000000`);
+    assert.equal(r.sha256, patternSha256(5_000_000));
+  });
 });

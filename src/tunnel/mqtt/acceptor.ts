@@ -13,7 +13,7 @@ import { MAX_WINDOW, MIN_WINDOW } from '../handshake.js';
 import { PROTOCOL_VERSION } from '../frame.js';
 import { BrokerConnection } from './connection.js';
 import { decodeEnvelope, downTopic, encodeControl, parseTopic, serverFilter, type Control } from './envelope.js';
-import { MqttLink } from './link.js';
+import { brokerMessageLimit, MqttLink } from './link.js';
 
 /** What a client asked for in its HELLO, once admitted. */
 export interface MqttHello {
@@ -168,7 +168,7 @@ export class MqttAcceptor {
       refuse(denied, 'Not admitted to this west tunnel server. Its operator can see why in its log.');
       return;
     }
-    const link = new MqttLink({ conn, sendTopic: down, remote: conn.url, sentSeq: 1, recvSeq: 1 });
+    const link = new MqttLink({ conn, sendTopic: down, remote: conn.url, sentSeq: 1, recvSeq: 1, maxMessage: brokerMessageLimit(conn.url) });
     const key = `${client}/${session}`;
     this.links.set(key, link);
     link.once('close', () => { if (this.links.get(key) === link) this.links.delete(key); });

@@ -10,7 +10,7 @@ import { OUR_FEATURES, type Feature } from '../features.js';
 import { MAX_WINDOW, MIN_WINDOW, offeredSubprotocols, versionOf } from '../handshake.js';
 import { BrokerConnection } from './connection.js';
 import { decodeEnvelope, downTopic, encodeControl, upTopic, type Control } from './envelope.js';
-import { MqttLink } from './link.js';
+import { brokerMessageLimit, MqttLink } from './link.js';
 
 export interface MqttDialOptions {
   config: ClientConfig;
@@ -51,6 +51,15 @@ export function dialMqtt(opts: MqttDialOptions): MqttDial {
   const up = upTopic(server, name, session);
   const down = downTopic(server, name, session);
   let aborted = false;
+  // What follows the WELCOME may arrive in the same read, before the link exists: kept for it.
+  let link: MqttLink | undefined;
+  const early: Buffer[] = [];
+  let answered = false;
+  conn.on('message', (topic, payload) => {
+    if (topic !== down || !answered) return;
+    if (link && early.length === 0) link.deliver(payload);
+    else early.push(payload);
+  });
 
   const result = (async (): Promise<MqttDialed> => {
     try {
@@ -59,12 +68,16 @@ export function dialMqtt(opts: MqttDialOptions): MqttDial {
       const answer = await helloAnswer();
       if (answer.t === 'refused') throw new Error(`server refused: ${answer.reason}`);
       if (answer.t !== 'welcome') throw new Error(`server answered the HELLO with ${answer.t}`);
-      const link = new MqttLink({ conn, sendTopic: up, remote: config.url, sentSeq: 1, recvSeq: 1 });
-      conn.on('message', (topic, payload) => { if (topic === down) link.deliver(payload); });
-      conn.on('lost', (reason) => link.lost(1006, reason));
-      link.once('close', () => { void conn.end(); });
+      const made = new MqttLink({ conn, sendTopic: up, remote: config.url, sentSeq: 1, recvSeq: 1, maxMessage: brokerMessageLimit(config.url) });
+      conn.on('lost', (reason) => made.lost(1006, reason));
+      made.once('close', () => { void conn.end(); });
+      link = made;
+      // Delivered once the session listens (it is made right after this resolves).
+      setImmediate(() => {
+        for (let m = early.shift(); m; m = early.shift()) made.deliver(m);
+      });
       const window = answer.window >= MIN_WINDOW && answer.window <= MAX_WINDOW ? answer.window : MIN_WINDOW;
-      return { link, peerName: answer.name, window, features: new Set(OUR_FEATURES.filter((f) => answer.features.includes(f))), wire: answer.wire };
+      return { link: made, peerName: answer.name, window, features: new Set(OUR_FEATURES.filter((f) => answer.features.includes(f))), wire: answer.wire };
     } catch (err) {
       await conn.end();
       throw err;
@@ -85,6 +98,7 @@ export function dialMqtt(opts: MqttDialOptions): MqttDial {
         try {
           const e = decodeEnvelope(payload);
           if (e.kind !== 'control' || e.seq !== 0) throw new Error('the server answered with something other than a WELCOME');
+          answered = true;
           done(undefined, e.control);
         } catch (err) {
           done(err instanceof Error ? err : new Error(String(err)));

@@ -9,7 +9,9 @@
  * Every message starts with a kind byte and a sequence number (per session and direction,
  * from 0): a message the broker lost or reordered ends the tunnel instead of corrupting a
  * stream. Kind 0 carries west frames, packed as in a WebSocket message; kind 1 a control
- * message in JSON (the handshake, heartbeats, close).
+ * message in JSON (the handshake, heartbeats, close); kind 2 a piece of a kind 0 message
+ * that was split (more pieces follow, the last is kind 0), for brokers that cannot carry
+ * large messages (mosquitto 2.0.11's WebSocket listener stalls on them).
  */
 import { validNodeName } from '../handshake.js';
 
@@ -17,6 +19,7 @@ export const TOPIC_ROOT = 'west';
 export const ENVELOPE_BYTES = 5;
 export const KIND_FRAMES = 0;
 export const KIND_CONTROL = 1;
+export const KIND_PIECE = 2;
 
 /** The handshake and the link's own messages; `hello` opens a session, `welcome`/`refused` answer it. */
 export type Control =
@@ -29,6 +32,7 @@ export type Control =
 
 export type Envelope =
   | { kind: 'frames'; seq: number; data: Buffer }
+  | { kind: 'piece'; seq: number; data: Buffer }
   | { kind: 'control'; seq: number; control: Control };
 
 /** A (canonical) node name that can stand as one topic level: no MQTT wildcards or separators. */
@@ -81,6 +85,7 @@ export function decodeEnvelope(message: Buffer): Envelope {
   const seq = message.readUInt32BE(1);
   const body = message.subarray(ENVELOPE_BYTES);
   if (kind === KIND_FRAMES) return { kind: 'frames', seq, data: body };
+  if (kind === KIND_PIECE) return { kind: 'piece', seq, data: body };
   if (kind !== KIND_CONTROL) throw new Error(`unknown MQTT message kind ${String(kind)}`);
   if (body.length > 64 * 1024) throw new Error('control message too large');
   const parsed: unknown = JSON.parse(body.toString('utf8'));

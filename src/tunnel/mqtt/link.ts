@@ -8,10 +8,23 @@ import { EventEmitter } from 'node:events';
 import type { LinkEvents, TunnelLink } from '../link.js';
 import type { OutboxEntry } from '../outbox.js';
 import type { BrokerConnection } from './connection.js';
-import { decodeEnvelope, encodeControl, envelopeHead, KIND_FRAMES, type Control } from './envelope.js';
+import { decodeEnvelope, encodeControl, ENVELOPE_BYTES, envelopeHead, KIND_FRAMES, KIND_PIECE, type Control } from './envelope.js';
+import { MAX_MESSAGE } from '../handshake.js';
 
 /** Frames of one turn are packed into MQTT messages of about this size (a DATA frame is at most 64 KiB). */
 export const MQTT_BATCH_BYTES = 256 * 1024;
+
+/**
+ * The largest MQTT message west sends through a broker reached over WebSocket: mosquitto
+ * 2.0.11's WebSocket listener stalls delivering larger ones to a WebSocket subscriber, so a
+ * packed message is sent in pieces of this size there.
+ */
+export const WS_BROKER_MESSAGE_BYTES = 4000;
+
+/** The largest message to send through the broker at `url`. */
+export function brokerMessageLimit(url: string): number {
+  return /^wss?:/i.test(url) ? WS_BROKER_MESSAGE_BYTES : MQTT_BATCH_BYTES + ENVELOPE_BYTES;
+}
 
 export interface MqttLinkOptions {
   conn: BrokerConnection;
@@ -22,6 +35,8 @@ export interface MqttLinkOptions {
   /** Sequence numbers already used each way by the handshake. */
   sentSeq: number;
   recvSeq: number;
+  /** Largest MQTT message to publish (envelope included); larger ones go in pieces. */
+  maxMessage: number;
 }
 
 export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
@@ -33,9 +48,14 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
   private sendSeq: number;
   private recvSeq: number;
   private ended = false;
+  private readonly maxMessage: number;
+  /** Pieces of a split message received so far, and their bytes. */
+  private pieces: Buffer[] = [];
+  private pieceBytes = 0;
 
   constructor(opts: MqttLinkOptions) {
     super();
+    this.maxMessage = Math.max(opts.maxMessage, ENVELOPE_BYTES + 256);
     this.conn = opts.conn;
     this.sendTopic = opts.sendTopic;
     this.remoteAddress = opts.remote;
@@ -66,8 +86,26 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
       return;
     }
     this.recvSeq = (this.recvSeq + 1) >>> 0;
+    if (envelope.kind === 'piece') {
+      this.pieces.push(envelope.data);
+      this.pieceBytes += envelope.data.length;
+      // A message is at most a turn's batch; more is a peer that never ends one.
+      if (this.pieceBytes > MAX_MESSAGE) this.emit('malformed', `split MQTT message over ${MAX_MESSAGE} bytes`);
+      return;
+    }
     if (envelope.kind === 'frames') {
-      this.emit('message', envelope.data);
+      if (this.pieces.length === 0) {
+        this.emit('message', envelope.data);
+        return;
+      }
+      const whole = Buffer.concat([...this.pieces, envelope.data], this.pieceBytes + envelope.data.length);
+      this.pieces = [];
+      this.pieceBytes = 0;
+      this.emit('message', whole);
+      return;
+    }
+    if (this.pieces.length > 0) {
+      this.emit('malformed', 'control message inside a split MQTT message');
       return;
     }
     const c = envelope.control;
@@ -83,8 +121,19 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
     let parts: Buffer[] = [];
     let size = 0;
     const publish = (last: boolean): void => {
-      const head = envelopeHead(KIND_FRAMES, this.nextSeq());
-      this.conn.publish(this.sendTopic, Buffer.concat([head, ...parts], head.length + size), last ? afterLast : undefined);
+      const room = this.maxMessage - ENVELOPE_BYTES;
+      if (size <= room) {
+        const head = envelopeHead(KIND_FRAMES, this.nextSeq());
+        this.conn.publish(this.sendTopic, Buffer.concat([head, ...parts], head.length + size), last ? afterLast : undefined);
+      } else {
+        // In pieces, all published now, so nothing else comes between them.
+        const body = Buffer.concat(parts, size);
+        for (let at = 0; at < size; at += room) {
+          const end = Math.min(size, at + room);
+          const head = envelopeHead(end === size ? KIND_FRAMES : KIND_PIECE, this.nextSeq());
+          this.conn.publish(this.sendTopic, Buffer.concat([head, body.subarray(at, end)]), last && end === size ? afterLast : undefined);
+        }
+      }
       parts = [];
       size = 0;
     };
