@@ -63,6 +63,7 @@ export function renderDump(state: NodeState): string {
     wsts.port = state.server.port;
     wsts.clients = state.server.peers.map((p) => ({
       name: p.name, so: [p.address, p.port], since: p.since, streams: p.streams, bytesIn: p.bytesIn, bytesOut: p.bytesOut,
+      ...(p.transport === 'mqtt' ? { transport: 'mqtt' } : {}),
     }));
   }
 
@@ -72,7 +73,10 @@ export function renderDump(state: NodeState): string {
     const entry = wstc[t.url] && typeof wstc[t.url] === 'object' ? wstc[t.url] as Record<string, Json> : { ee: t.early ? 'yes' : 'no' };
     entry.nm = t.as;
     entry.so = t.connected ? [t.address ?? '', t.port ?? 0] : 'unconnected';
-    entry.live = { state: t.state, since: t.since ?? null, peer: t.peer ?? null, streams: t.streams, connects: t.connects, lastError: t.lastError ?? null };
+    entry.live = {
+      state: t.state, since: t.since ?? null, peer: t.peer ?? null, streams: t.streams, connects: t.connects, lastError: t.lastError ?? null,
+      ...(t.transport === 'mqtt' ? { transport: 'mqtt' } : {}),
+    };
     wstc[t.url] = entry;
   }
   for (const l of state.listeners) {

@@ -81,7 +81,7 @@ export async function fiftyMiBBothWays(url: string): Promise<void> {
 export async function upgradeThrough(wsUrl: string): Promise<void> {
   const ws = new WebSocket(wsUrl);
   const greeting = await new Promise<string>((resolve, reject) => {
-    ws.once('message', (m) => resolve(m.toString()));
+    ws.once('message', (m: Buffer) => resolve(m.toString()));
     ws.once('error', reject);
   });
   assert.match(greeting, /^hello \//);

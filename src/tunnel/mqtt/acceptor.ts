@@ -109,7 +109,7 @@ export class MqttAcceptor {
 
   private onMessage(topic: string, payload: Buffer): void {
     const at = parseTopic(topic);
-    if (!at || at.dir !== 'up' || at.server !== canonicalName(this.host.localName)) return;
+    if (at?.dir !== 'up' || at.server !== canonicalName(this.host.localName)) return;
     const key = `${at.client}/${at.session}`;
     const link = this.links.get(key);
     if (link) {
