@@ -14,7 +14,7 @@ import {
 import { fetchText, freePort } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
 import { streamRequest } from '../helpers/stream.js';
-import { retryIfPortTaken, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { retryIfPortTaken, runCli, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const skip = mosquittoMissing();
 const origin = new Origin();
@@ -149,5 +149,23 @@ describe('MQTT over WebSocket: a ws:// broker URL with mqtt settings', { skip },
     await everyMethod(`${L.listenerUrl()}/px`);
     const r = await streamRequest(`${L.listenerUrl()}/px/bytes/5000000`);
     assert.equal(r.sha256, patternSha256(5_000_000));
+  });
+});
+
+describe('west check on tunnels over MQTT', () => {
+  it('finds a client\'s server by its name through the broker, and says when none has it', async () => {
+    const { dir: where, cleanup: done } = await tempDir('west-mqtt-check-');
+    try {
+      const hub = await writeConfig(where, 'hub.json', { west: { nm: 'hub', egress: {} }, wsts: { sp: 'mqtt://broker.example:1883', mqtt: { password: 'pw' } } });
+      const site = (server: string): unknown => ({ west: { nm: 'site', egress: {} }, wstc: { 'mqtt://broker.example:1883': { mqtt: { server, password: 'pw' } } } });
+      const good = await runCli(['check', hub, await writeConfig(where, 'site.json', site('hub'))]);
+      assert.equal(good.code, 0, good.stdout);
+      assert.match(good.stdout, /tunnel client -> mqtt:\/\/broker\.example:1883 as site \(over MQTT to hub, as user site\)/);
+      assert.match(good.stdout, /^sound: 2 nodes, 1 tunnel/m);
+      const bad = await runCli(['check', hub, await writeConfig(where, 'lost.json', site('nohub'))]);
+      assert.match(bad.stdout, /missing server: no config in this deployment is named "nohub" and serves tunnels over MQTT/);
+    } finally {
+      await done();
+    }
   });
 });
