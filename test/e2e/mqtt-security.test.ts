@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { encodeDataHeader } from '../../src/tunnel/frame.js';
@@ -13,7 +15,7 @@ import { decodeEnvelope, downTopic, encodeControl, envelopeHead, KIND_FRAMES, up
 import { stopDaemons } from '../helpers/daemon.js';
 import { mosquittoMissing, type Broker } from '../helpers/mosquitto.js';
 import { passwordFile, QUICK, westBroker } from '../helpers/mqtt-west.js';
-import { fetchText, waitFor } from '../helpers/net.js';
+import { fetchText, freePort, waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
 import { startRequest } from '../helpers/stream.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
@@ -157,5 +159,25 @@ describe('a broker restart mid-run', { skip }, () => {
     broker = await westBroker(dir, ['hub', 'site', 'gw2'], [], port);
     await waitFor('the tunnel back', () => L.events.filter((e) => e.event === 'tunnel.connected').length > connects, 20_000);
     assert.equal((await fetchText(`${url}/after-restart`)).status, 200);
+  });
+
+  it('a tunnel server starts before its broker, and serves once the broker is up', async () => {
+    const port = await freePort();
+    const url2 = `mqtt://127.0.0.1:${port}`;
+    const early = await WestProcess.start(await writeConfig(dir, 'early-G.json', {
+      west: { nm: 'early', ...QUICK },
+      wsts: { sp: url2, mqtt: { password: await passwordFile(dir, 'early') } },
+    }));
+    await early.waitForEvent('mqtt.broker_error');
+    await mkdir(path.join(dir, 'second'));
+    await westBroker(path.join(dir, 'second'), ['early', 'late'], [], port);
+    await early.waitForEvent('mqtt.server_subscribed', undefined, 15_000);
+    const late = await WestProcess.start(await writeConfig(dir, 'late-L.json', {
+      west: { nm: 'late', ...QUICK },
+      wstc: { [url2]: { mqtt: { server: 'early', password: await passwordFile(dir, 'late') } } },
+      proxy: { 'http://127.0.0.1:0': { ea: url2, '/px': { ou: `http://127.0.0.1:${origin.port}/x` } } },
+    }));
+    await late.waitForEvent('tunnel.connected');
+    assert.equal((await fetchText(`${late.listenerUrl()}/px/late`)).status, 200);
   });
 });

@@ -57,7 +57,10 @@ export class MqttAcceptor {
     this.host = host;
   }
 
-  /** Connects and subscribes; rejects when the broker refuses (credentials, ACL). */
+  /**
+   * Connects and subscribes. A broker that is down or refuses us does not stop the node (start-up
+   * order must not matter): it is logged, and the connection keeps trying every second.
+   */
   async start(): Promise<void> {
     const { url, mqtt } = this.host.config();
     if (!mqtt) throw new Error('MqttAcceptor: wsts.mqtt is not set');
@@ -66,38 +69,35 @@ export class MqttAcceptor {
       clientId: `west-${canonicalName(this.host.localName)}-${randomBytes(4).toString('hex')}`,
       connectTimeoutMs: this.host.connectTimeoutMs,
       reconnectMs: 1000,
+      reconnectOnRefusal: true,
     });
     this.conn = conn;
     const log = this.host.log;
+    let lastFailure = '';
     conn.on('message', (topic, payload) => this.onMessage(topic, payload));
-    conn.on('failed', (reason) => log.warn('mqtt.broker_error', { broker: url, error: reason }));
+    conn.on('failed', (reason) => {
+      // Once per reason, not once per retry.
+      if (reason !== lastFailure) log.error('mqtt.broker_error', { broker: url, error: reason });
+      lastFailure = reason;
+    });
     conn.on('lost', (reason) => {
       log.warn('mqtt.broker_lost', { broker: url, reason, sessions: this.links.size });
       // The sessions' messages went with the broker: end them, their streams fail with tunnel_lost.
       for (const link of [...this.links.values()]) link.lost(1006, 'MQTT broker connection lost');
     });
     conn.on('connect', () => {
-      // The first connect subscribes below; later ones (after a broker restart) resubscribe here.
-      if (this.conn === conn && started) void this.subscribe(conn);
+      lastFailure = '';
+      if (this.conn === conn) void this.subscribe(conn);
     });
-    let started = false;
-    try {
-      await conn.whenConnected(this.host.connectTimeoutMs);
-      await this.subscribe(conn, true);
-    } catch (err) {
-      await conn.end();
-      throw err;
-    }
-    started = true;
+    await conn.whenConnected(this.host.connectTimeoutMs).catch(() => undefined);
   }
 
-  private async subscribe(conn: BrokerConnection, first = false): Promise<void> {
+  private async subscribe(conn: BrokerConnection): Promise<void> {
     const filter = serverFilter(canonicalName(this.host.localName));
     try {
       await conn.subscribe(filter);
       this.host.log.info('mqtt.server_subscribed', { broker: conn.url, topics: filter });
     } catch (err) {
-      if (first) throw err;
       this.host.log.error('mqtt.broker_error', { broker: conn.url, error: err instanceof Error ? err.message : String(err) });
     }
   }

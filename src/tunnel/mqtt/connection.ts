@@ -18,6 +18,8 @@ export interface BrokerConnectionOptions {
   connectTimeoutMs: number;
   /** Reconnect by itself after this many ms (the server's connection); 0: never (a client redials). */
   reconnectMs: number;
+  /** With reconnectMs: also after the broker refused us (its password file may be fixed meanwhile). */
+  reconnectOnRefusal?: boolean;
 }
 
 export interface BrokerConnectionEvents {
@@ -48,7 +50,7 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> {
       connectTimeout: opts.connectTimeoutMs,
       reconnectPeriod: opts.reconnectMs,
       // After a refusal (bad credentials) retrying at once helps nobody.
-      reconnectOnConnackError: false,
+      reconnectOnConnackError: opts.reconnectOnRefusal === true,
       queueQoSZero: false,
       resubscribe: true,
       keepalive: 30,
