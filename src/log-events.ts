@@ -42,7 +42,7 @@ export const LOG_EVENTS = {
   'tunnel.heartbeat_timeout': { level: 'warn', what: 'a peer stopped answering pings and was dropped' },
   'tunnel.client_refused': { level: 'warn', what: 'a connection refused at the handshake, with the precise reason (the client only sees 400, 401 or 409)' },
   'mqtt.server_subscribed': { level: 'info', what: "a tunnel server over MQTT (`wsts.mqtt`) is connected to its broker and reads its clients' topics" },
-  'mqtt.broker_error': { level: ['warn', 'error'], what: 'an MQTT broker refused this node (credentials, a subscription its ACL forbids) or the connection to it failed' },
+  'mqtt.broker_error': { level: 'error', what: 'a tunnel server\'s MQTT broker refused it (credentials, a subscription its ACL forbids) or could not be reached: logged once per reason, retried every second' },
   'mqtt.broker_lost': { level: 'warn', what: "a tunnel server's connection to its MQTT broker closed: every session over it ended (it reconnects by itself)" },
   'mqtt.unexpected_session': { level: 'debug', what: 'an MQTT message for a session this tunnel server does not have (forged, or late from one that ended) was dropped' },
   'mqtt.hello_flood': { level: 'warn', what: 'more HELLOs from one client name than a tunnel server over MQTT judges in 10 s: the rest are dropped unanswered' },
