@@ -50,10 +50,10 @@ before(async () => {
   if (skip) return;
   ({ dir, cleanup } = await tempDir('west-mqtt-sec-'));
   await origin.listen();
-  broker = await westBroker(dir, ['hub', 'site', 'gw2']);
+  broker = await westBroker(dir, ['hub', 'site', 'gw2', 'twin']);
   G = await WestProcess.start(await writeConfig(dir, 'G.json', {
     west: { nm: 'hub', ...QUICK },
-    wsts: { sp: broker.url, mqtt: { password: await passwordFile(dir, 'hub') }, tokens: { site: 'site-token', gw2: 'gw2-token' } },
+    wsts: { sp: broker.url, mqtt: { password: await passwordFile(dir, 'hub') }, tokens: { site: 'site-token', gw2: 'gw2-token', twin: 'twin-token' } },
   }), ['--log-level', 'debug']);
   await G.waitForEvent('mqtt.server_subscribed');
   L = await WestProcess.start(await writeConfig(dir, 'L.json', {
@@ -145,6 +145,24 @@ describe('tunnels over MQTT refuse what they must', { skip }, () => {
   });
 });
 
+describe('name claims over MQTT', { skip }, () => {
+  it('a second client with a connected name takes it over; the first hears 4409', async () => {
+    const twin = async (file: string): Promise<WestProcess> => WestProcess.start(await writeConfig(dir, file, {
+      west: { nm: 'twin', ...QUICK, reconnectMin: 5, reconnectMax: 5 },
+      wstc: { [broker.url]: { token: 'twin-token', mqtt: { server: 'hub', password: await passwordFile(dir, 'twin') } } },
+    }));
+    const first = await twin('twin-1.json');
+    await first.waitForEvent('tunnel.connected');
+    const second = await twin('twin-2.json');
+    await second.waitForEvent('tunnel.connected');
+    const lost = await first.waitForEvent('tunnel.disconnected');
+    assert.equal(lost.code, 4409);
+    await G.waitForEvent('tunnel.name_reclaimed', (e) => e.peer === 'twin');
+    await first.stop();
+    await second.stop();
+  });
+});
+
 describe('a broker restart mid-run', { skip }, () => {
   it('fails what was in flight with 502, then the tunnel comes back', async () => {
     const connects = L.events.filter((e) => e.event === 'tunnel.connected').length;
@@ -156,7 +174,7 @@ describe('a broker restart mid-run', { skip }, () => {
     assert.equal(res.statusCode, 502);
     assert.match(String(res.headers['proxy-status']), /connection_terminated/);
     res.resume();
-    broker = await westBroker(dir, ['hub', 'site', 'gw2'], [], port);
+    broker = await westBroker(dir, ['hub', 'site', 'gw2', 'twin'], [], port);
     await waitFor('the tunnel back', () => L.events.filter((e) => e.event === 'tunnel.connected').length > connects, 20_000);
     assert.equal((await fetchText(`${url}/after-restart`)).status, 200);
   });
