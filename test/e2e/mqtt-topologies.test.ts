@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
 import { stopDaemons } from '../helpers/daemon.js';
 import { mosquittoMissing, startBroker, type Broker } from '../helpers/mosquitto.js';
 import { ACL_PATTERNS } from '../../src/tunnel/mqtt/acl.js';
@@ -165,6 +166,36 @@ describe('west check on tunnels over MQTT', () => {
       const bad = await runCli(['check', hub, await writeConfig(where, 'lost.json', site('nohub'))]);
       assert.match(bad.stdout, /missing server: no config in this deployment is named "nohub" and serves tunnels over MQTT/);
     } finally {
+      await done();
+    }
+  });
+});
+
+describe('the embedded broker (wsts.mqtt.embed)', () => {
+  it('carries a tunnel, and applies west\'s topic rules to every user', async () => {
+    const { dir: where, cleanup: done } = await tempDir('west-mqtt-embed-');
+    const seen: string[] = [];
+    let spy: MqttClient | undefined;
+    try {
+      const port = await freePort();
+      const broker = `mqtt://127.0.0.1:${port}`;
+      await WestProcess.start(await writeConfig(where, 'hub.json', { west: { nm: 'hub', ...QUICK }, wsts: { sp: broker, mqtt: { embed: true } } }));
+      const site = await WestProcess.start(await writeConfig(where, 'site.json', {
+        west: { nm: 'site', ...QUICK },
+        wstc: { [broker]: { mqtt: { server: 'hub' } } },
+        proxy: { 'http://127.0.0.1:0': { ea: broker, '/px': { ou: `http://127.0.0.1:${origin.port}/x` } } },
+      }));
+      await site.waitForEvent('tunnel.connected');
+      spy = mqtt.connect(broker, { username: 'gw2', reconnectPeriod: 0 });
+      await new Promise<void>((resolve, reject) => { spy?.once('connect', () => resolve()); spy?.once('error', reject); });
+      spy.on('message', (topic) => seen.push(topic));
+      // Refused in the SUBACK (0x80), which the client reports as an error.
+      for (const filter of ['west/#', 'west/hub/site/+/down', 'west/hub/+/+/up']) await assert.rejects(spy.subscribeAsync(filter), filter);
+      assert.equal((await fetchText(`${site.listenerUrl()}/px/spied`)).status, 200);
+      await spy.subscribeAsync('west/hub/gw2/+/down');
+      assert.deepEqual(seen, []);
+    } finally {
+      spy?.end(true);
       await done();
     }
   });
