@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runClients } from './clients.js';
 import { runMemory } from './memory.js';
+import { runMqtt } from './mqtt.js';
 import { preferAutocannon } from './load.js';
 import { installCleanup, interrupted, ROOT, stopAll } from './procs.js';
 import { runProfile } from './profile.js';
@@ -28,6 +29,8 @@ Figures (none given: --throughput):
   --streams           1,000 concurrent streams over one tunnel
   --clients           1,000 client nodes connected to one tunnel server
   --profile           west one hop under load with --cpu-prof; top self-time functions
+  --mqtt              west one hop over MQTT (mosquitto) beside one hop over a WebSocket:
+                      downloads and request time
   --all               all of the above
 
 Options:
@@ -51,7 +54,7 @@ Options:
   --no-write          print only
   -h, --help`;
 
-const SECTIONS = ['throughput', 'wan', 'memory', 'streams', 'clients', 'profile'] as const;
+const SECTIONS = ['throughput', 'wan', 'memory', 'streams', 'clients', 'profile', 'mqtt'] as const;
 
 interface Args {
   sections: Set<(typeof SECTIONS)[number]>;
@@ -108,6 +111,7 @@ function parse(argv: string[]): Args {
       streams: { type: 'boolean' },
       clients: { type: 'boolean' },
       profile: { type: 'boolean' },
+      mqtt: { type: 'boolean' },
       all: { type: 'boolean' },
       duration: { type: 'string' },
       rounds: { type: 'string' },
@@ -191,6 +195,9 @@ async function main(): Promise<void> {
     }
     if (args.sections.has('clients')) {
       sections.set('clients', await runClients({ dir, clients: args.count, settleMs: 3000 }, ctx));
+    }
+    if (args.sections.has('mqtt')) {
+      sections.set('mqtt', await runMqtt({ dir, capS: 2 * args.durationS, requests: 20, ...(args.tuning ? { tuning: args.tuning } : {}) }, ctx));
     }
     if (args.sections.has('profile')) {
       const profileDir = args.profileDir ?? await mkdtemp(path.join(os.tmpdir(), 'west-bench-profiles-'));

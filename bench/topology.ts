@@ -81,7 +81,7 @@ export function directTarget(originPort: number): Target {
   return { label: LABEL.direct, base: `http://127.0.0.1:${originPort}/d`, hops: 0, west: [], proxies: [] };
 }
 
-async function startWest(opts: StartOptions, role: string, config: Record<string, unknown>): Promise<WestProc> {
+export async function startWest(opts: StartOptions, role: string, config: Record<string, unknown>): Promise<WestProc> {
   const controlPort = await freePort();
   const west = config.west as Record<string, unknown>;
   config.west = { ...west, cp: `127.0.0.1:${controlPort}`, ...opts.tuning };

@@ -38,12 +38,13 @@ export function snapshotState(node: StateSource): NodeState {
       url: c.server.url,
       host: c.server.host,
       port: server.port || c.server.port,
+      transport: server.transport,
       peers: [...server.pools.values()].flatMap((pool) => {
         const s = pool.first;
         if (!s) return [];
         return [{
           name: pool.peerName, address: s.remoteAddress, port: s.remotePort, since: pool.connectedAt.toISOString(),
-          ...pool.totals(), wire: `west.v${s.wire}`, flow: s.flowState(),
+          ...pool.totals(), wire: `west.v${s.wire}`, transport: s.transport, flow: s.flowState(),
           members: pool.size,
           ...(pool.id !== undefined ? { pool: pool.members.map(memberState) } : {}),
         }];
@@ -66,6 +67,7 @@ export function snapshotState(node: StateSource): NodeState {
         connects: t.connects,
         lastError: t.lastError,
         wire: s ? `west.v${s.wire}` : undefined,
+        transport: s?.transport,
         flow: s?.flowState(),
         members: t.members,
         ...(t.config.connections !== undefined ? { connections: t.config.connections, pool: t.pool?.members.map(memberState) ?? [] } : {}),

@@ -372,6 +372,7 @@ export class WestNode {
       config: serverConfig, localName: name, recvWindow: tuning.streamWindow, heartbeatMs: tuning.heartbeatMs,
       maxStreams: tuning.maxStreams, idleTimeoutMs: tuning.idleTimeoutMs, wireVersion: tuning.wireVersion, log: this.log, flow: this.flowLimits(),
       authorize: this.access.authorizeTunnel,
+      connectTimeoutMs: tuning.connectTimeoutMs,
     });
     server.on('session', (s) => {
       this.adopt(s, 1, false);

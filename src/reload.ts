@@ -83,7 +83,7 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
   // Tokens are a Map, which JSON does not serialise: compare them as entry lists.
   const admission = (s: NonNullable<NodeConfig['server']>): unknown => ({ ...s, tokens: s.tokens ? [...s.tokens] : undefined });
   plan.rebindServer = (s0 === undefined) !== (s1 === undefined) ||
-    (s0 !== undefined && s1 !== undefined && (s0.url !== s1.url || !same(s0.tlsMaterial, s1.tlsMaterial)));
+    (s0 !== undefined && s1 !== undefined && (s0.url !== s1.url || !same(s0.tlsMaterial, s1.tlsMaterial) || !same(s0.mqtt, s1.mqtt)));
   plan.serverUpdate = !plan.rebindServer && s0 !== undefined && s1 !== undefined && !same(admission(s0), admission(s1));
   plan.rebindControl = !same(current.control, next.control);
   return plan;

@@ -53,7 +53,7 @@ export class Deployment {
     // Only a loopback address proves two nodes share a machine: 127.0.0.1 reaches nothing else.
     for (const t of this.tunnels) {
       const url = parseTunnelUrl(t.config.url);
-      if (t.server && url && isLoopback(url.hostname)) this.join(t.client, t.server);
+      if (t.server && url && isLoopback(url.hostname) && !t.config.mqtt) this.join(t.client, t.server);
     }
     this.joinByLoopbackOutgoing();
   }
@@ -160,13 +160,21 @@ export class Deployment {
       client, config, at: declaredAt(client.config, config.url), presents: canonicalName(config.name),
       server: undefined, alsoServedBy: [], otherScheme: undefined,
     };
+    const mqtt = config.mqtt;
+    if (mqtt) {
+      // Through a broker, the server is found by name: the node of that name serving over MQTT.
+      const named = this.nodes.filter((n) => n.name === canonicalName(mqtt.server) && n.config.server?.mqtt);
+      tunnel.server = named[0];
+      tunnel.alsoServedBy = named.slice(1);
+      return tunnel;
+    }
     const url = parseTunnelUrl(config.url);
     if (!url) return tunnel;
     const { host, port } = serverEndpoint(url);
     const tls = url.protocol === 'wss:';
     const listening = this.nodes.filter((n) => {
       const sp = n.config.server;
-      return sp?.port === port && port !== 0 && accepts(sp.host, host);
+      return sp?.port === port && port !== 0 && !sp.mqtt && accepts(sp.host, host);
     });
     // A server bound to exactly this address is a better answer than one bound to all of them.
     const exact = listening.filter((n) => !isWildcard(n.config.server?.host ?? ''));

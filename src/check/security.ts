@@ -59,8 +59,10 @@ function secretFiles(config: NodeConfig): { file: string; at: PathSegment[]; wha
   token(raw.west.cpToken, ['west', 'cpToken']);
   for (const [name, secret] of Object.entries(raw.wsts?.tokens ?? {})) token(secret, ['wsts', 'tokens', name]);
   key(raw.wsts?.key, ['wsts', 'key']);
+  token(raw.wsts?.mqtt?.password, ['wsts', 'mqtt', 'password']);
   for (const [url, client] of Object.entries(raw.wstc ?? {})) {
     token(client.token, ['wstc', url, 'token']);
+    token(client.mqtt?.password, ['wstc', url, 'mqtt', 'password']);
     key(client.key, ['wstc', url, 'key']);
   }
   for (const [listener, l] of Object.entries(raw.proxy ?? {})) key(l.key, ['proxy', listener, 'key']);

@@ -50,7 +50,9 @@ function missingServers(d: Deployment): TopologyFinding[] {
       }
       continue;
     }
-    const message = t.otherScheme
+    const message = t.config.mqtt
+      ? `no config in this deployment is named ${JSON.stringify(t.config.mqtt.server)} and serves tunnels over MQTT (wsts.mqtt)`
+      : t.otherScheme
       ? `no config serves ${url}: ${where(t.otherScheme)} listens there with wsts.sp ${JSON.stringify(t.otherScheme.config.server?.url)} (ws:// and wss:// do not mix)`
       : `no config in this deployment serves ${url} (no wsts.sp listens on that address and port)`;
     findings.push({ rule: 'missing server', severity: 'error', file: t.client.file, path: t.at, message });
@@ -138,7 +140,8 @@ function bindings(node: TopoNode): Binding[] {
   const c = node.config;
   const found: Binding[] = [];
   if (c.control) found.push({ node, at: 'west.cp', ...c.control });
-  if (c.server) found.push({ node, at: 'wsts.sp', host: c.server.host, port: c.server.port });
+  // A tunnel server over MQTT binds nothing, unless it embeds the broker.
+  if (c.server && (!c.server.mqtt || c.server.mqtt.embed)) found.push({ node, at: 'wsts.sp', host: c.server.host, port: c.server.port });
   for (const l of [...c.listeners, ...c.tcpListeners]) found.push({ node, at: formatPath(['proxy', l.key]), host: l.host, port: l.port });
   return found;
 }

@@ -3,6 +3,7 @@
  * They run even when the schema found problems (so one run reports everything), and so read
  * the parsed JSON defensively: whatever has the wrong shape was already reported.
  */
+import { bindsServer, mqttFindings } from './mqtt-checks.js';
 import type { Endpoint } from './types.js';
 import { canonicalName } from './types.js';
 import {
@@ -60,7 +61,8 @@ function bindings(root: Json): Binding[] {
   }
   const sp = section(root, 'wsts').sp;
   const spUrl = typeof sp === 'string' ? parseTunnelUrl(sp) : undefined;
-  if (spUrl) found.push({ at: ['wsts', 'sp'], label: `wsts.sp (${JSON.stringify(sp)})`, endpoint: serverEndpoint(spUrl) });
+  // Over MQTT the server binds nothing, unless it embeds the broker.
+  if (spUrl && bindsServer(section(root, 'wsts'))) found.push({ at: ['wsts', 'sp'], label: `wsts.sp (${JSON.stringify(sp)})`, endpoint: serverEndpoint(spUrl) });
   for (const key of Object.keys(section(root, 'proxy'))) {
     const endpoint = parseListenerKey(key) ?? parseTcpListenerKey(key);
     if (endpoint) found.push({ at: ['proxy', key], label: formatPath(['proxy', key]), endpoint });
@@ -166,7 +168,7 @@ function tlsFindings(root: Json): Finding[] {
   };
 
   const wsts = section(root, 'wsts');
-  const sp = typeof wsts.sp === 'string' ? parseTunnelUrl(wsts.sp) : undefined;
+  const sp = typeof wsts.sp === 'string' && wsts.mqtt === undefined ? parseTunnelUrl(wsts.sp) : undefined;
   if (sp?.protocol === 'wss:') needPair(wsts, ['wsts'], 'a wss:// tunnel server');
   else refuse(wsts, ['wsts'], ['cert', 'key', 'clientCa'], 'is only used by a wss:// tunnel server (wsts.sp)');
   if (typeof wsts.sp !== 'string') refuse(wsts, ['wsts'], ['tokens'], 'has no effect without a tunnel server (wsts.sp)');
@@ -179,7 +181,7 @@ function tlsFindings(root: Json): Finding[] {
   for (const [key, entry] of Object.entries(section(root, 'wstc'))) {
     if (!isRecord(entry)) continue;
     const url = parseTunnelUrl(key);
-    if (url && url.protocol !== 'wss:') refuse(entry, ['wstc', key], ['ca', 'cert', 'key'], 'is only used for a wss:// tunnel server');
+    if (url && url.protocol !== 'wss:' && url.protocol !== 'mqtts:') refuse(entry, ['wstc', key], ['ca', 'cert', 'key'], 'is only used for a wss:// tunnel server (or an mqtts:// broker)');
     else if ((entry.cert === undefined) !== (entry.key === undefined)) needPair(entry, ['wstc', key], 'a client certificate');
   }
 
@@ -234,5 +236,7 @@ function accessFindings(root: Json): Finding[] {
 /** All cross-reference problems of a parsed config, in a stable order. */
 export function crossReferenceFindings(root: unknown): Finding[] {
   if (!isRecord(root)) return [];
-  return [...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root), ...accessFindings(root)];
+  return [
+    ...tuningFindings(root), ...tlsFindings(root), ...portClashes(root), ...listenerFindings(root), ...clientFindings(root), ...accessFindings(root), ...mqttFindings(root),
+  ];
 }

@@ -115,9 +115,17 @@ function parseUrl(text: string, protocols: readonly string[]): URL | undefined {
   return protocols.includes(url.protocol) && url.hostname !== '' ? url : undefined;
 }
 
-/** A `ws://` or `wss://` URL with a host, or undefined. */
+/**
+ * A `ws://` or `wss://` URL with a host, or undefined; or an `mqtt://` / `mqtts://` broker
+ * URL, which only a tunnel over MQTT uses (config/mqtt-checks.ts requires its `mqtt` settings).
+ */
 export function parseTunnelUrl(text: string): URL | undefined {
-  return parseUrl(text, ['ws:', 'wss:']);
+  return parseUrl(text, ['ws:', 'wss:', 'mqtt:', 'mqtts:']);
+}
+
+/** Whether a tunnel URL names an MQTT broker by its scheme (`ws://` can name one too, with `mqtt` settings). */
+export function isMqttScheme(url: URL): boolean {
+  return url.protocol === 'mqtt:' || url.protocol === 'mqtts:';
 }
 
 /** An `http://` or `https://` URL with a host, or undefined. */
@@ -145,10 +153,10 @@ export function isIpOrCidr(text: string): boolean {
 
 /** Host/port of the tunnel server URL, with the scheme's default port when none is written. */
 export function serverEndpoint(url: URL): Endpoint {
-  const tls = url.protocol === 'wss:';
+  const defaults: Record<string, number> = { 'wss:': 443, 'mqtt:': 1883, 'mqtts:': 8883 };
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: url.port === '' ? (tls ? 443 : 80) : Number(url.port),
+    port: url.port === '' ? defaults[url.protocol] ?? 80 : Number(url.port),
   };
 }
 

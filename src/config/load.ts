@@ -161,7 +161,7 @@ function resolveAuthHook(west: RawWest): AuthHookConfig | undefined {
   };
 }
 
-function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerConfig {
+function resolveServer(wsts: RawServer, sp: string, name: string, files: ConfigFiles): ServerConfig {
   const url = must(parseTunnelUrl(sp), 'wsts.sp');
   const tlsMaterial = files.tls({ cert: wsts.cert, key: wsts.key, ca: wsts.clientCa }, ['wsts'], 'clientCa');
   let tokens: Map<string, string> | undefined;
@@ -173,9 +173,13 @@ function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerC
     }
   }
   const ca = wsts.ca ?? [];
+  const mqtt = wsts.mqtt;
+  const password = files.secret(mqtt?.password, ['wsts', 'mqtt', 'password']);
+  const brokerCa = mqtt ? files.tls({ ca: mqtt.ca }, ['wsts', 'mqtt']) : undefined;
   return {
     url: sp,
-    tls: url.protocol === 'wss:',
+    // Over MQTT, `sp` is the broker's URL: TLS there is the broker connection's, not a listener's.
+    tls: url.protocol === 'wss:' && !mqtt,
     claim: wsts.claim ?? 'replace',
     ...serverEndpoint(url),
     ...(tlsMaterial ? { tlsMaterial } : {}),
@@ -183,6 +187,12 @@ function resolveServer(wsts: RawServer, sp: string, files: ConfigFiles): ServerC
     allowAddresses: ca.filter(isIpOrCidr),
     allowNames: ca.filter((entry) => !isIpOrCidr(entry)).map(canonicalName),
     ...(wsts.certNames ? { certNames: true as const } : {}),
+    ...(mqtt ? {
+      mqtt: {
+        user: mqtt.user ?? canonicalName(name), embed: mqtt.embed === true,
+        ...(password !== undefined ? { password } : {}), ...(brokerCa?.ca ? { ca: brokerCa.ca } : {}),
+      },
+    } : {}),
   };
 }
 
@@ -225,8 +235,11 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
   for (const [url, entry] of Object.entries(raw.wstc ?? {})) {
     const token = files.secret(entry.token, ['wstc', url, 'token']);
     const tlsMaterial = files.tls({ cert: entry.cert, key: entry.key, ca: entry.ca }, ['wstc', url]);
+    const name = entry.nm ?? west.nm;
+    const password = files.secret(entry.mqtt?.password, ['wstc', url, 'mqtt', 'password']);
     addClient({
-      url, name: entry.nm ?? west.nm, early: entry.ee !== 'no',
+      url, name, early: entry.ee !== 'no',
+      ...(entry.mqtt ? { mqtt: { server: entry.mqtt.server, user: entry.mqtt.user ?? canonicalName(name), ...(password !== undefined ? { password } : {}) } } : {}),
       ...(token !== undefined ? { token } : {}), ...(tlsMaterial ? { tlsMaterial } : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
       ...(entry.connections !== undefined && entry.connections > 1 ? { connections: entry.connections } : {}),
@@ -278,7 +291,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     raw,
     name: west.nm,
     ...(west.cp !== undefined ? { control: parseEndpoint(west.cp) } : {}),
-    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts, raw.wsts.sp, files) } : {}),
+    ...(raw.wsts?.sp !== undefined ? { server: resolveServer(raw.wsts, raw.wsts.sp, west.nm, files) } : {}),
     clients,
     listeners,
     tcpListeners,

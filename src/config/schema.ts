@@ -8,7 +8,7 @@
  */
 import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { isIpOrCidr, parseEgressEntry, parseEndpoint, parseListenerKey, parseOutgoingUrl, parseTcpListenerKey, parseTcpTarget, parseTunnelUrl } from './endpoint.js';
-import type { RawAccess, RawAuthHook, RawClient, RawConfig, RawMapping, RawServer, RawWest } from './types.js';
+import type { RawAccess, RawAuthHook, RawClient, RawConfig, RawMapping, RawMqttClient, RawMqttServer, RawServer, RawWest } from './types.js';
 import { cloudSchema, gatewaySchema, parseBrokerUrl } from '../wazigate/schema.js';
 
 /** `message`: a string for any failing keyword, or one per keyword (e.g. `{ oneOf: "..." }`). */
@@ -178,6 +178,17 @@ const serverProperties: Record<keyof RawServer, SchemaObject> = {
   },
   claim: { type: 'string', enum: ['replace', 'refuse'], message: 'must be "replace" or "refuse"' },
   certNames: { type: 'boolean', message: 'must be true or false' },
+  mqtt: {
+    type: 'object',
+    properties: {
+      user: { type: 'string', minLength: 1, message: 'must be the MQTT user name this server logs in to the broker with' },
+      password: secret(),
+      ca: file('the CA to verify the MQTT broker with'),
+      embed: { type: 'boolean', message: 'must be true or false' },
+    } satisfies Record<keyof RawMqttServer, SchemaObject>,
+    additionalProperties: false,
+    message: 'must be an object like { "user": "hub", "password": { "env": "WEST_MQTT_PASSWORD" } } (doc/mqtt.md)',
+  },
 };
 
 const clientProperties: Record<keyof RawClient, SchemaObject> = {
@@ -189,6 +200,17 @@ const clientProperties: Record<keyof RawClient, SchemaObject> = {
   key: file('this client\'s private key'),
   cost: integer(1, 1000, ' (what a route through this tunnel costs)'),
   connections: integer(1, 16, ' (tunnel connections to this server, one peer there)'),
+  mqtt: {
+    type: 'object',
+    properties: {
+      server: { type: 'string', minLength: 1, message: "must be the tunnel server's node name (its west.nm)" },
+      user: { type: 'string', minLength: 1, message: 'must be the MQTT user name this client logs in to the broker with' },
+      password: secret(),
+    } satisfies Record<keyof RawMqttClient, SchemaObject>,
+    required: ['server'],
+    additionalProperties: false,
+    message: 'must be an object like { "server": "hub", "password": { "env": "WEST_MQTT_PASSWORD" } } (doc/mqtt.md)',
+  },
 };
 
 const mappingProperties: Record<keyof RawMapping, SchemaObject> = {

@@ -176,6 +176,28 @@ export interface RawServer {
   claim?: NameClaimPolicy;
   /** With client certificates: a client's name must be its certificate's CN or a DNS name of it. */
   certNames?: boolean;
+  /** Serve tunnels through the MQTT broker `sp` names instead of listening (doc/mqtt.md). */
+  mqtt?: RawMqttServer;
+}
+
+/** `wsts.mqtt`: how the tunnel server logs in to its broker. */
+export interface RawMqttServer {
+  /** MQTT user name (default: `west.nm`). */
+  user?: string;
+  password?: RawSecret;
+  /** PEM CA file to verify an mqtts:// or wss:// broker with. */
+  ca?: string;
+  /** Run a broker in this process on `sp` (loopback, no passwords): for a quick look only. */
+  embed?: boolean;
+}
+
+/** `wstc[broker].mqtt`: the tunnel server to reach through the broker the key names. */
+export interface RawMqttClient {
+  /** The tunnel server's node name (its `west.nm`). */
+  server: string;
+  /** MQTT user name (default: the name this node presents). */
+  user?: string;
+  password?: RawSecret;
 }
 
 /**
@@ -198,6 +220,8 @@ export interface RawClient {
   cost?: number;
   /** Tunnel connections to this server, one peer there (src/tunnel/pool.ts); default 1. */
   connections?: number;
+  /** The key is an MQTT broker's URL; the tunnel runs through it (doc/mqtt.md). */
+  mqtt?: RawMqttClient;
 }
 
 export interface RawConfig {
@@ -234,6 +258,22 @@ export interface ServerConfig extends Endpoint {
   allowNames: string[];
   /** `wsts.certNames`: a client's name must be one its certificate carries (CN or DNS SAN). */
   certNames?: true;
+  /** `wsts.mqtt`: tunnels come through the broker at `url`; nothing is listened on (unless embedded). */
+  mqtt?: MqttServerConfig;
+}
+
+export interface MqttServerConfig {
+  user: string;
+  password?: string;
+  ca?: Buffer;
+  embed: boolean;
+}
+
+export interface MqttClientConfig {
+  /** The tunnel server's node name, as written. */
+  server: string;
+  user: string;
+  password?: string;
 }
 
 /** One tunnel this node dials (`wstc` entry or implied by an `ea`). */
@@ -251,6 +291,8 @@ export interface ClientConfig {
   cost?: number;
   /** `connections`: how many connections this tunnel keeps, as one pool (absent = 1). */
   connections?: number;
+  /** The tunnel runs through the MQTT broker `url` names. */
+  mqtt?: MqttClientConfig;
 }
 
 export interface MappingConfig {

@@ -65,6 +65,7 @@ export function renderDump(state: NodeState): string {
       name: p.name, so: [p.address, p.port], since: p.since, streams: p.streams, bytesIn: p.bytesIn, bytesOut: p.bytesOut,
       // A pool is one client with its connection count; a client of one connection reads as before.
       ...((p.members ?? 1) > 1 ? { members: p.members ?? 1 } : {}),
+      ...(p.transport === 'mqtt' ? { transport: 'mqtt' } : {}),
     }));
   }
 
@@ -77,6 +78,7 @@ export function renderDump(state: NodeState): string {
     entry.live = {
       state: t.state, since: t.since ?? null, peer: t.peer ?? null, streams: t.streams, connects: t.connects, lastError: t.lastError ?? null,
       ...(t.connections !== undefined ? { members: t.members ?? 0 } : {}),
+      ...(t.transport === 'mqtt' ? { transport: 'mqtt' } : {}),
     };
     wstc[t.url] = entry;
   }

@@ -69,6 +69,11 @@ ${errorsSection(errors, now)}
   return page.text;
 }
 
+/** Where a peer is: its address, or the broker a tunnel over MQTT runs through. */
+function peerAddress(address: string, port: number, transport: string | undefined): Html {
+  return transport === 'mqtt' ? html`<span class="muted">MQTT via</span> <code>${address}</code>` : html`<code>${formatAddress(address, port)}</code>`;
+}
+
 function tunnelsSection(state: NodeState, now: number): Html {
   if (state.tunnels.length === 0) {
     return html`<section id="tunnels"><h2>Tunnels this node dials</h2><p class="note">None: this node dials no tunnel server.</p></section>`;
@@ -77,7 +82,7 @@ function tunnelsSection(state: NodeState, now: number): Html {
     html`<code>${t.url}</code>${t.as !== state.name ? html`<br><span class="muted">as ${t.as}</span>` : ''}`,
     html`${tunnelPill(t)}${t.connections !== undefined ? html`<br><span class="muted">${t.members ?? 0} of ${t.connections} connections</span>` : ''}`,
     t.peer ?? html`<span class="muted">-</span>`,
-    t.address !== undefined ? html`<code>${formatAddress(t.address, t.port)}</code>` : html`<span class="muted">-</span>`,
+    t.address !== undefined ? peerAddress(t.address, t.port ?? 0, t.transport) : html`<span class="muted">-</span>`,
     since(t.since, now),
     t.streams,
     html`${formatBytes(t.bytesIn)} / ${formatBytes(t.bytesOut)}`,
@@ -107,7 +112,7 @@ function peersSection(state: NodeState, now: number): Html {
   const rows: HtmlValue[][] = [
     ...server.peers.map((p) => [
       p.name, html`<span class="pill up">connected</span>${(p.members ?? 1) > 1 ? html`<br><span class="muted">${p.members ?? 1} connections</span>` : ''}`,
-      html`<code>${formatAddress(p.address, p.port)}</code>`, since(p.since, now),
+      peerAddress(p.address, p.port, p.transport), since(p.since, now),
       html`${p.streams} <span class="muted">of ${p.streamsOpened}</span>`, html`${formatBytes(p.bytesIn)} / ${formatBytes(p.bytesOut)}`,
     ]),
     ...missing.map((name) => [

@@ -29,6 +29,8 @@ export interface PeerState {
   members?: number;
   /** Each connection of a pooled peer (absent when the client did not pool); the counts above are their sums. */
   pool?: MemberState[];
+  /** What carries the tunnel: `websocket`, or `mqtt` through a broker. */
+  transport?: string;
 }
 
 /** One connection of a pool. */
@@ -76,6 +78,8 @@ export interface TunnelState {
   lastError: string | undefined;
   /** The negotiated wire version while connected (`west.v3`). */
   wire: string | undefined;
+  /** `websocket`, or `mqtt` (the URL is the broker's); undefined while not connected. */
+  transport?: string | undefined;
   /** Absent while not connected. */
   flow?: FlowState | undefined;
   /** Connections up now (a pool's live members; 0 or 1 without `connections`). */
@@ -135,7 +139,7 @@ export interface NodeState {
   uptimeS: number;
   raw: RawConfig;
   control: Endpoint | undefined;
-  server: { url: string; host: string; port: number; peers: PeerState[] } | undefined;
+  server: { url: string; host: string; port: number; transport?: string; peers: PeerState[] } | undefined;
   tunnels: TunnelState[];
   listeners: ListenerState[];
   /** `tcp://` listeners; absent from nodes of earlier releases. */

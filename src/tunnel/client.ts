@@ -23,6 +23,7 @@ import type { FlowLimits } from './flow.js';
 import { MESH_VERSION } from './frame.js';
 import { newPoolId, PeerPool, poolHeaderValue, POOL_HEADER, type PeerOpener, type PoolClaim } from './pool.js';
 import { TunnelSession } from './session.js';
+import { dialMqtt, type MqttDial } from './mqtt/dial.js';
 
 export interface TunnelClientOptions {
   config: ClientConfig;
@@ -85,6 +86,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private readonly opts: TunnelClientOptions;
   private backoff: Backoff;
   private ws: WebSocket | undefined;
+  /** The dial in progress over MQTT (`wstc[...].mqtt`), when that is how this tunnel runs. */
+  private mqttDial: MqttDial | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /**
    * What requests wait on, one promise each however many wait (a listener per request on this
@@ -170,7 +173,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.settleWaiters(undefined);
     const others = Promise.all(this.others.map((o) => o.close()));
     const ws = this.ws;
-    if (this.session) {
+    this.mqttDial?.abort();
+    if (this.session?.transport === 'mqtt') {
+      this.session.close(CLOSE.goingAway, 'client shutting down');
+    } else if (this.session) {
       const closed = new Promise<void>((resolve) => ws?.once('close', () => resolve()));
       this.session.close(CLOSE.goingAway, 'client shutting down');
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
@@ -205,6 +211,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     if (this.state === 'closed') return;
     this.state = 'connecting';
     this.dialing = outcome();
+    if (this.config.mqtt) {
+      this.dialOverMqtt();
+      return;
+    }
     const { url, name } = this.config;
     let peerName = url;
     let recvFromPeer = 0;
@@ -276,22 +286,54 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         socket,
         log: this.opts.log,
       });
-      this.session = session;
-      this.state = 'connected';
-      this.connects++;
-      this.lastError = undefined;
-      const claim = this.claim;
-      this.opts.log.info('tunnel.connected', {
-        server: url, as: name, peer: peerName, wire: ws.protocol, ...(claim ? { member: claim.index, of: claim.size } : {}),
+      this.connected(session, ws.protocol, pools);
+    });
+  }
+
+  private connected(session: TunnelSession, wire: string, pools: boolean): void {
+    this.session = session;
+    this.state = 'connected';
+    this.connects++;
+    this.lastError = undefined;
+    const claim = this.claim;
+    this.opts.log.info('tunnel.connected', {
+      server: this.config.url, as: this.config.name, peer: session.peerName, wire, transport: session.transport,
+      ...(claim ? { member: claim.index, of: claim.size } : {}),
+    });
+    session.on('close', (code, reason) => this.onSessionClose(session, code, reason));
+    (this.opts.member?.first ?? this).joinPool(session);
+    this.settleWaiters(session);
+    this.emit('session', session);
+    if (claim?.index === 0) {
+      if (pools) this.startOthers();
+      else this.opts.log.warn('tunnel.pool_unsupported', { server: this.config.url, connections: claim.size, wire });
+    }
+  }
+
+  /** A dial through an MQTT broker (mqtt/dial.ts): the same session, on a link of two topics. */
+  private dialOverMqtt(): void {
+    const dial = dialMqtt({ config: this.config, recvWindow: this.opts.recvWindow, connectTimeoutMs: this.opts.connectTimeoutMs, wireVersion: this.opts.wireVersion });
+    this.mqttDial = dial;
+    dial.result.then((d) => {
+      if (this.mqttDial !== dial) return;
+      this.mqttDial = undefined;
+      if (this.state === 'closed') { d.link.terminate(); return; }
+      const session = new TunnelSession(d.link, {
+        localName: this.config.name, peerName: d.peerName, initiator: true,
+        recvWindow: this.opts.recvWindow, sendWindow: d.window, peerFeatures: d.features, wireVersion: d.wire,
+        heartbeatMs: this.opts.heartbeatMs, maxStreams: this.opts.maxStreams, idleTimeoutMs: this.opts.idleTimeoutMs,
+        ...this.opts.flow, log: this.opts.log,
       });
-      session.on('close', (code, reason) => this.onSessionClose(session, code, reason));
-      (this.opts.member?.first ?? this).joinPool(session);
-      this.settleWaiters(session);
-      this.emit('session', session);
-      if (claim?.index === 0) {
-        if (pools) this.startOthers();
-        else this.opts.log.warn('tunnel.pool_unsupported', { server: url, connections: claim.size, wire: ws.protocol });
-      }
+      // Pools need the upgrade's X-West-Pool: a tunnel over MQTT is one connection.
+      this.connected(session, `west.v${d.wire}`, false);
+    }, (err: unknown) => {
+      if (this.mqttDial !== dial || this.state === 'closed') return;
+      this.mqttDial = undefined;
+      const reason = err instanceof Error ? err.message : String(err);
+      this.lastError = reason;
+      this.settleWaiters(undefined);
+      this.emit('dial-failed', reason);
+      this.scheduleRedial(reason);
     });
   }
 
@@ -325,7 +367,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     // A refusal (bad token or name, name taken, not a west server) or a certificate that does
     // not verify needs the operator: say it loudly.
     // Otherwise the first failure is a warning and the retries that follow are routine.
-    const needsOperator = /^server answered 4|certificate|CERT_|unable to verify/i.test(reason);
+    const needsOperator = /^server answered 4|^server refused|Not authorized|Bad User Name|refused the subscription|certificate|CERT_|unable to verify/i.test(reason);
     const level = needsOperator ? 'error' : first ? 'warn' : 'info';
     this.opts.log[level]('tunnel.redial', { server: this.config.url, attempt: this.backoff.attempts, inMs: delay, reason });
     // Not unref'd: a node whose only job is this tunnel must stay alive while it waits.

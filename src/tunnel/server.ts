@@ -32,6 +32,9 @@ import {
 import { MESH_VERSION } from './frame.js';
 import { MAX_POOL_MEMBERS, PeerPool, poolClaimOf, type PoolClaim } from './pool.js';
 import { TunnelSession } from './session.js';
+import { MqttAcceptor, type MqttHello } from './mqtt/acceptor.js';
+import type { MqttLink } from './mqtt/link.js';
+import { EmbeddedBroker } from './mqtt/embedded.js';
 
 /**
  * The whole answer to a client that is not admitted, whatever the rule (address, name or
@@ -49,6 +52,8 @@ export interface TunnelServerOptions {
   idleTimeoutMs: number;
   /** Newest wire version to accept (`west.wire`; default this release's). */
   wireVersion?: number;
+  /** How long to wait for an MQTT broker (`wsts.mqtt`) to answer. */
+  connectTimeoutMs?: number;
   log: Logger;
   /** Window growth caps and the node's budget; absent: windows stay at recvWindow. */
   flow?: FlowLimits;
@@ -84,6 +89,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private allowAddresses: AddressAllowlist;
   /** Compared against when a name has no token, so that costs the time a real comparison does. */
   private readonly decoyToken = randomBytes(32).toString('hex');
+  /** `wsts.mqtt`: clients come through a broker instead of to a listening socket. */
+  private readonly mqtt: MqttAcceptor | undefined;
+  private readonly embedded: EmbeddedBroker | undefined;
 
   constructor(opts: TunnelServerOptions) {
     super();
@@ -121,13 +129,34 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     });
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => socket.destroy());
+    if (opts.config.mqtt) {
+      this.mqtt = new MqttAcceptor({
+        localName: opts.localName, log: opts.log, connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+        config: () => this.opts.config,
+        wireVersion: () => this.opts.wireVersion ?? WIRE_VERSION,
+        recvWindow: () => this.opts.recvWindow,
+        refusal: (name, token) => this.admission(name, undefined, token, undefined),
+        accept: (link, hello) => this.acceptMqtt(link, hello),
+      });
+      if (opts.config.mqtt.embed) this.embedded = new EmbeddedBroker(opts.config, opts.log);
+    }
+  }
+
+  /** What carries this server's tunnels. */
+  get transport(): 'websocket' | 'mqtt' {
+    return this.mqtt ? 'mqtt' : 'websocket';
   }
 
   get port(): number {
-    return boundPort(this.http);
+    return this.embedded?.port ?? boundPort(this.http);
   }
 
   async listen(): Promise<void> {
+    if (this.mqtt) {
+      await this.embedded?.listen();
+      await this.mqtt.start();
+      return;
+    }
     await listenOn(this.http, this.opts.config);
     this.opts.log.info('tunnel.server_listening', { url: this.opts.config.url, port: this.port });
   }
@@ -159,6 +188,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   async close(): Promise<void> {
     for (const pool of this.pools.values()) pool.close(CLOSE.goingAway, 'server shutting down');
     this.wss.close();
+    await this.mqtt?.close();
+    await this.embedded?.close();
     await closeNow(this.http);
   }
 
@@ -183,7 +214,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       refuse(400, `west tunnel clients must present their name in the X-West-Node header`);
       return;
     }
-    const denied = this.admission(req, name);
+    const vouched = this.opts.config.certNames && req.socket instanceof TLSSocket ? certificateNames(req.socket.getPeerCertificate()) : [];
+    const denied = this.admission(name, req.socket.remoteAddress, bearerToken(req.headers.authorization), vouched);
     if (denied) {
       refuse(401, denied, NOT_ADMITTED, 'WWW-Authenticate: Bearer realm="west tunnel"\r\n');
       return;
@@ -227,33 +259,50 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
    * reason a client is not admitted, for the log only (the client hears NOT_ADMITTED). Every
    * check runs whichever fails, so the time taken tells an outsider no more than the answer.
    */
-  private admission(req: http.IncomingMessage, name: string): string | undefined {
+  /**
+   * `address` is undefined over MQTT (clients come through the broker: an address allowlist
+   * admits none of them); `vouched` lists the names a client certificate carries, which the
+   * TLS handshake has already checked against wsts.clientCa.
+   */
+  private admission(name: string, address: string | undefined, given: string | undefined, vouched: readonly string[] | undefined): string | undefined {
     const { allowNames, tokens, certNames } = this.opts.config;
     const key = canonicalName(name);
-    const address = req.socket.remoteAddress;
-    const addressAllowed = this.allowAddresses.allows(address);
+    const addressAllowed = address === undefined ? this.opts.config.allowAddresses.length === 0 : this.allowAddresses.allows(address);
     const nameAllowed = allowNames.length === 0 || allowNames.includes(key);
-    // The TLS handshake has already checked the certificate against wsts.clientCa.
-    const vouched = certNames && req.socket instanceof TLSSocket ? certificateNames(req.socket.getPeerCertificate()) : [];
     let tokenProblem: string | undefined;
     if (tokens) {
       const expected = tokens.get(key) ?? tokens.get('*');
-      const given = bearerToken(req.headers.authorization);
       const matches = sameSecret(given ?? '', expected ?? this.decoyToken);
       if (expected === undefined) tokenProblem = `name ${name} has no token on this tunnel server (wsts.tokens)`;
       else if (given === undefined) tokenProblem = `missing token for ${name}`;
       else if (!matches) tokenProblem = `wrong token for ${name}`;
     }
-    if (!addressAllowed) return `address ${address} may not connect to this tunnel server (wsts.ca)`;
+    if (!addressAllowed) return `address ${address ?? '(through the MQTT broker)'} may not connect to this tunnel server (wsts.ca)`;
     if (!nameAllowed) return `name ${name} may not connect to this tunnel server (wsts.ca)`;
-    if (certNames && !vouched.includes(key)) {
-      return `name ${name} is not one its client certificate carries (${vouched.join(', ') || 'none'}; wsts.certNames)`;
+    if (certNames && !vouched?.includes(key)) {
+      return `name ${name} is not one its client certificate carries (${vouched?.join(', ') || 'none'}; wsts.certNames)`;
     }
     return tokenProblem;
   }
 
+  /** A client admitted through the broker (its HELLO answered): a session, claimed as an upgrade's is. */
+  private acceptMqtt(link: MqttLink, hello: MqttHello): void {
+    const holder = this.get(hello.name);
+    if (holder?.first && this.opts.config.claim === 'refuse') {
+      this.opts.log.warn('tunnel.client_refused', { transport: 'mqtt', client: hello.name, reason: `name ${hello.name} is already connected (wsts.claim is "refuse")` });
+      link.close(CLOSE.nameReplaced, 'name already connected');
+      return;
+    }
+    const session = new TunnelSession(link, {
+      localName: this.opts.localName, peerName: hello.name, initiator: false,
+      recvWindow: this.opts.recvWindow, sendWindow: hello.window, peerFeatures: hello.features, wireVersion: hello.wire,
+      heartbeatMs: this.opts.heartbeatMs, maxStreams: this.opts.maxStreams, idleTimeoutMs: this.opts.idleTimeoutMs,
+      ...this.opts.flow, log: this.opts.log,
+    });
+    this.admit(session, hello.name, `west.v${hello.wire}`, undefined);
+  }
+
   private accept(ws: WebSocket, req: http.IncomingMessage, name: string, claim: PoolClaim | undefined): void {
-    const key = canonicalName(name);
     const session = new TunnelSession(ws, {
       localName: this.opts.localName,
       peerName: name,
@@ -269,6 +318,12 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       socket: req.socket,
       log: this.opts.log,
     });
+    this.admit(session, name, ws.protocol, claim);
+  }
+
+  /** Takes the client's name for `session` (claimName: the claim policy, pools), and follows its close. */
+  private admit(session: TunnelSession, name: string, wire: string, claim: PoolClaim | undefined): void {
+    const key = canonicalName(name);
     this.claimName(key, name, session, claim);
     session.on('close', (code, reason) => {
       const pool = this.pools.get(key);
@@ -277,7 +332,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.emit('session-closed', session);
     });
     this.opts.log.info('tunnel.client_connected', {
-      peer: name, address: session.remoteAddress, port: session.remotePort, wire: ws.protocol, ...(claim ? { member: claim.index, of: claim.size } : {}),
+      peer: name, address: session.remoteAddress, port: session.remotePort, wire, transport: session.transport,
+      ...(claim ? { member: claim.index, of: claim.size } : {}),
     });
     this.emit('session', session);
   }

@@ -1,12 +1,13 @@
 /**
- * A TunnelSession is one WebSocket connection between two nodes carrying many streams.
+ * A TunnelSession is one connection between two nodes carrying many streams: a WebSocket, or
+ * a pair of MQTT topics through a broker (link.ts says what either must do).
  * The dialing side opens odd stream ids and the accepting side even ones, so either can open
  * streams without agreeing first (as HTTP/2 does). Both sides ping; a peer silent for more
  * than 1.5 heartbeat intervals is dropped (within two intervals of its last word). Streams that move no bytes for `idleTimeoutMs` are cut, and
  * no more than `maxStreams` are open at once.
  */
 import { EventEmitter } from 'node:events';
-import type { WebSocket, RawData } from 'ws';
+import type { WebSocket } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { FlowState } from '../control/state.js';
 import type { Logger } from '../log.js';
@@ -15,7 +16,9 @@ import { OUR_FEATURES, type Feature } from './features.js';
 import type { Clock, FlowBudget } from './flow.js';
 import { TunnelFlow } from './tunnel-flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
-import { dataEntry, writeTurn, type OutboxEntry } from './outbox.js';
+import { dataEntry, type OutboxEntry } from './outbox.js';
+import type { Transport, TunnelLink } from './link.js';
+import { WebSocketLink, type LinkSocket } from './ws-link.js';
 
 /**
  * Bytes queued for the tunnel socket (in ws and Node's socket buffer, and frames packed this
@@ -30,12 +33,7 @@ type SendCallback = (err?: Error | null) => void;
  * The TCP (or TLS) socket under the WebSocket, as the upgrade handed it over (the server's
  * `req.socket`, the client's upgrade response `res.socket`): a net.Socket is one.
  */
-export interface TunnelSocket {
-  readonly remoteAddress?: string | undefined;
-  readonly remotePort?: number | undefined;
-  cork(): void;
-  uncork(): void;
-}
+export type TunnelSocket = LinkSocket;
 
 export interface SessionOptions {
   localName: string;
@@ -62,8 +60,8 @@ export interface SessionOptions {
   maxStreams?: number;
   /** A stream with no bytes either way for this long is reset with `idle_timeout`. */
   idleTimeoutMs?: number;
-  /** The socket under `ws`: who the peer is, and corked while a turn's frames are written. */
-  socket: TunnelSocket;
+  /** The socket under `ws`: who the peer is, and corked while a turn's frames are written (WebSocket only). */
+  socket?: TunnelSocket;
   /** What the peer announced it can receive beyond the base protocol (none when absent). */
   peerFeatures?: ReadonlySet<Feature>;
   /** The wire version negotiated on the upgrade (2 when absent). */
@@ -85,6 +83,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   readonly peerName: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** What carries the tunnel: a WebSocket, or MQTT through a broker. */
+  readonly transport: Transport;
   readonly connectedAt = new Date();
   /** The negotiated wire version: 3 carries the mesh (ROUTES frames, relayed streams). */
   readonly wire: number;
@@ -94,8 +94,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   streamsOpened = 0;
   closed = false;
 
-  private readonly ws: WebSocket;
-  private readonly socket: TunnelSocket;
+  private readonly link: TunnelLink;
   private readonly opts: SessionOptions;
   private nextId: number;
   private lastHeard = Date.now();
@@ -117,25 +116,29 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   /** Windows, the RTT they grow by, and the tunnel's own window (tunnel-flow.ts). */
   readonly flow: TunnelFlow;
 
-  constructor(ws: WebSocket, opts: SessionOptions) {
+  /** `link`: a TunnelLink, or a WebSocket with `opts.socket` its socket. */
+  constructor(link: TunnelLink | WebSocket, opts: SessionOptions) {
     super();
-    this.ws = ws;
+    if (isLink(link)) this.link = link;
+    else if (opts.socket) this.link = new WebSocketLink(link, opts.socket, opts.initiator);
+    else throw new Error('TunnelSession: a WebSocket needs its socket');
     this.opts = opts;
     this.localName = opts.localName;
     this.peerName = opts.peerName;
-    this.socket = opts.socket;
-    this.remoteAddress = opts.socket.remoteAddress ?? '';
-    this.remotePort = opts.socket.remotePort ?? 0;
+    this.remoteAddress = this.link.remoteAddress;
+    this.remotePort = this.link.remotePort;
+    this.transport = this.link.transport;
     this.nextId = opts.initiator ? 1 : 2;
     this.wire = opts.wireVersion ?? 2;
     this.clock = opts.clock ?? (() => performance.now());
 
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => this.onPong());
-    ws.on('ping', () => this.heard());
-    ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
-    ws.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
+    const l = this.link;
+    l.on('message', (data) => this.onMessage(data));
+    l.on('malformed', (reason) => { this.heard(); this.protocolError(reason); });
+    l.on('pong', () => this.onPong());
+    l.on('ping', () => this.heard());
+    l.on('close', (code, reason) => this.onClose(code, reason));
+    l.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
 
     // Ticking at half the interval bounds detection of a silent peer to two intervals.
     this.heartbeat = setInterval(() => this.beat(), Math.max(10, opts.heartbeatMs / 2));
@@ -170,9 +173,9 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   /** Sends a ping, timing it for the RTT estimate unless one is already out. */
   private ping(): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.link.open) return;
     this.pingSentAt ??= this.clock();
-    this.ws.ping();
+    this.link.ping();
   }
 
   private onPong(): void {
@@ -243,7 +246,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
    * its last DATA): writers are paced before they encode a frame, by congested().
    */
   send(frame: Buffer, cb?: SendCallback): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+    if (this.closed || !this.link.open) {
       if (cb) queueMicrotask(() => cb(this.closedError()));
       return;
     }
@@ -252,7 +255,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   sendData(stream: number, payload: Buffer, cb?: SendCallback): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) {
+    if (this.closed || !this.link.open) {
       if (cb) queueMicrotask(() => cb(this.closedError()));
       return;
     }
@@ -272,7 +275,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   congested(): boolean {
-    return this.ws.bufferedAmount + this.outboxBytes >= TUNNEL_HIGH_WATER;
+    return this.link.queuedBytes + this.outboxBytes >= TUNNEL_HIGH_WATER;
   }
 
   whenWritable(resume: () => void): void {
@@ -296,9 +299,9 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.outboxBytes = 0;
     // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away:
     // the close that follows fails every stream with tunnel_lost (502), never internal (500).
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.closed || !this.link.open) return;
     // One write for the whole turn; once the socket has taken it, writers waiting for room go on.
-    writeTurn(this.ws, this.socket, this.opts.initiator, frames, this.afterWrite);
+    this.link.writeTurn(frames, this.afterWrite);
   }
 
   private closedError(): StreamResetError {
@@ -309,14 +312,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.streams.delete(id);
   }
 
-  /** Closes the WebSocket; every open stream fails with `tunnel_lost`. */
+  /** Closes the link; every open stream fails with `tunnel_lost`. */
   close(code: number = CLOSE.normal, reason = ''): void {
     if (this.closed) return;
     // Frames queued this turn (a RESET, the last DATA of a drained request) leave before the close.
     if (this.outbox.length > 0) this.flush();
-    this.ws.close(code, reason);
-    // A peer that never answers the close handshake must not keep us waiting.
-    setTimeout(() => this.ws.terminate(), 2000).unref();
+    this.link.close(code, reason);
     this.onClose(code, reason);
   }
 
@@ -330,12 +331,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
         const silentMs = Date.now() - this.lastHeard;
         if (this.closed || silentMs <= 1.5 * this.opts.heartbeatMs) return;
         this.opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs });
-        this.ws.terminate();
+        this.link.terminate();
         this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
       });
       return;
     }
-    if (this.ws.readyState === this.ws.OPEN && Date.now() - this.lastPing >= this.opts.heartbeatMs - 5) {
+    if (this.link.open && Date.now() - this.lastPing >= this.opts.heartbeatMs - 5) {
       this.lastPing = Date.now();
       this.ping();
     }
@@ -369,12 +370,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     }
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  private onMessage(data: Buffer): void {
     this.heard();
-    if (!isBinary || !Buffer.isBuffer(data)) {
-      this.protocolError('text message on a binary tunnel');
-      return;
-    }
     this.bytesIn += data.length;
     let frames: Frame[];
     try {
@@ -476,4 +473,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.flow.wakeAll();
     this.emit('close', code, reason);
   }
+}
+
+function isLink(link: TunnelLink | WebSocket): link is TunnelLink {
+  return typeof (link as Partial<TunnelLink>).writeTurn === 'function';
 }

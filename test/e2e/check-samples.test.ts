@@ -60,6 +60,8 @@ const SAMPLE_DIRS: Record<string, Expected> = {
   case3: { findings: [openRelay('G.json'), clientRelay('L.json'), clientRelay('L2.json'), openCp('G.json'), openCp('L.json'), openCp('L2.json')] },
   case4: { findings: [openRelay('G.json'), openRelay('L.json'), clientRelay('L2.json'), openCp('G.json'), openCp('L.json'), openCp('L2.json')] },
   demo: { findings: [] },
+  // A tunnel over MQTT through a broker the hub embeds: egress set, control ports on loopback.
+  mqtt: { findings: [] },
   // The mesh: every node has west.egress (the hub and the relays an empty one), control ports on loopback.
   mesh: { findings: [] },
   // Production: nothing to warn about. Its tokens come from the environment, which a machine

@@ -43,7 +43,7 @@ function steps(sample: string): Steps {
 }
 
 describe('every sample README ends in a 200', () => {
-  for (const sample of ['case1', 'case2', 'case3', 'case4', 'mesh']) {
+  for (const sample of ['case1', 'case2', 'case3', 'case4', 'mesh', 'mqtt']) {
     test(`sample/${sample}/README.md`, async () => {
       const s = steps(sample);
       const started = await retryIfPortTaken(async () => {

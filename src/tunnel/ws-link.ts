@@ -1,0 +1,68 @@
+/**
+ * The WebSocket under a tunnel, as a TunnelLink: ws's messages, ping/pong, close codes and
+ * bufferedAmount, and the corked, uncopied bulk writes of outbox.ts and wire.ts, unchanged.
+ */
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import type { LinkEvents, TunnelLink } from './link.js';
+import { writeTurn, type Corkable, type OutboxEntry } from './outbox.js';
+
+/** The TCP (or TLS) socket under the WebSocket: who the peer is, corked while a turn is written. */
+export interface LinkSocket extends Corkable {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+export class WebSocketLink extends EventEmitter<LinkEvents> implements TunnelLink {
+  readonly transport = 'websocket';
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private readonly ws: WebSocket;
+  private readonly socket: LinkSocket;
+  /** The dialing side masks what it sends. */
+  private readonly masked: boolean;
+
+  constructor(ws: WebSocket, socket: LinkSocket, masked: boolean) {
+    super();
+    this.ws = ws;
+    this.socket = socket;
+    this.masked = masked;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remotePort = socket.remotePort ?? 0;
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data, isBinary) => {
+      if (isBinary && Buffer.isBuffer(data)) this.emit('message', data);
+      else this.emit('malformed', 'text message on a binary tunnel');
+    });
+    ws.on('pong', () => this.emit('pong'));
+    ws.on('ping', () => this.emit('ping'));
+    ws.on('close', (code, reason) => this.emit('close', code, reason.toString()));
+    ws.on('error', (err) => this.emit('error', err));
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  get queuedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  writeTurn(frames: OutboxEntry[], afterLast: () => void): void {
+    writeTurn(this.ws, this.socket, this.masked, frames, afterLast);
+  }
+
+  ping(): void {
+    this.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+    // A peer that never answers the close handshake must not keep us waiting.
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
