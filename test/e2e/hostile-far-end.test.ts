@@ -7,7 +7,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -83,20 +82,13 @@ after(async () => {
   await cleanup();
 });
 
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
-}
-
 test('1xx heads without end to a client that does not read are dropped, not queued; the answer still arrives', async () => {
   const url = new URL(node.listenerUrl());
   const client = net.connect(Number(url.port), url.hostname);
   await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
-  const rssBefore = rssKiB(node.child.pid!);
   client.write('GET /page HTTP/1.1\r\nHost: example\r\n\r\n');
   client.pause();
   await waitFor('the hostile far end to send every hint', () => sentAll, 60_000);
-  const rssGrowthMiB = (rssKiB(node.child.pid!) - rssBefore) / 1024;
 
   let received = '';
   let hints = 0;
@@ -120,6 +112,7 @@ test('1xx heads without end to a client that does not read are dropped, not queu
   clearTimeout(timer);
   client.destroy();
 
+  // What the listener did not drop it queued for this client (RSS is no measure here: the
+  // 80 MB of frames it decoded and let go of show in it until the next GC).
   assert.ok(hints < HINTS / 4, `the listener passed ${hints} of ${HINTS} hints to a client that was not reading (each ${HINT_BYTES} B)`);
-  assert.ok(rssGrowthMiB < 40, `the listener grew by ${rssGrowthMiB.toFixed(1)} MiB holding hints`);
 });
