@@ -49,8 +49,9 @@ await yargs(args)
     ['$0', 'run'],
     'run a node',
     (y) => y
-      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON)' }),
-    (argv) => runNode({ config: argv.config, ...logArgs(argv) }),
+      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON)' })
+      .option('workers', { type: 'string', describe: 'worker processes: a number, or auto (overrides west.workers)' }),
+    (argv) => runNode({ config: argv.config, workers: argv.workers, ...logArgs(argv) }),
   )
   .command(
     'check [files..]',

@@ -20,7 +20,7 @@ import { performRequest } from './proxy/far/perform.js';
 import { ProxyListener } from './proxy/near/listener.js';
 import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
 import { Router } from './routing.js';
-import { TunnelClient } from './tunnel/client.js';
+import { TunnelClient, type PoolShare } from './tunnel/client.js';
 import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
 import { MIN_WINDOW } from './tunnel/handshake.js';
 import { TunnelServer } from './tunnel/server.js';
@@ -66,7 +66,8 @@ export class WestNode {
   private readonly budget: FlowBudget;
   private stopped = false;
 
-  constructor(config: NodeConfig, log: Logger) {
+  /** @param workers with `west.workers` above 1: the node's pool id and this worker's place (src/workers/). */
+  constructor(config: NodeConfig, log: Logger, readonly workers?: PoolShare) {
     this.config = config;
     this.log = log;
     this.budget = new FlowBudget(config.tuning.memoryBudget, MIN_WINDOW);
@@ -345,6 +346,7 @@ export class WestNode {
       config: c, recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, connectTimeoutMs: t.connectTimeoutMs,
       maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs,
       reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, wireVersion: t.wireVersion, log: this.log, flow: this.flowLimits(),
+      ...(this.workers ? { share: this.workers } : {}),
     });
     client.on('session', (s) => {
       this.adopt(s, c.cost ?? 1, true);

@@ -243,6 +243,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(transit ? { transit } : {}),
     ...(learn ? { learn } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
+    ...(west.workers !== undefined ? { workers: west.workers } : {}),
     ...(controlToken !== undefined ? { controlToken } : {}),
   };
 }

@@ -82,6 +82,8 @@ export interface RawWest {
   cpToken?: RawSecret;
   /** Newest wire version this node speaks: 3 (the mesh, default) or 2 (as the previous release). */
   wire?: number;
+  /** Processes that serve this node (src/workers/): a number, or "auto" (default: 1 on 2 cores or fewer, else one per core). */
+  workers?: number | 'auto';
   /**
    * Transit through this node (the mesh): originating node name (or "*") -> destination node
    * names (or "*") whose streams this node relays. Absent = relays nothing.
@@ -269,6 +271,8 @@ export interface NodeConfig {
   relays: string[];
   /** `west.learn`, canonical: peer name or "*" -> destinations it may advertise, or "*"; absent = the defaults. */
   learn?: Map<string, string[]>;
+  /** `west.workers` as written (absent = "auto"); src/workers/count.ts makes it a number. */
+  workers?: number | 'auto';
 }
 
 export const DEFAULT_TUNING: Tuning = {

@@ -101,6 +101,11 @@ export interface NodeState {
   name: string;
   version: string;
   pid: number;
+  /**
+   * With `west.workers` above 1: how many workers serve the node and which one answers (the
+   * control port lives in worker 0). Absent with one worker.
+   */
+  workers?: { count: number; answering: number };
   startedAt: string;
   uptimeS: number;
   raw: RawConfig;
