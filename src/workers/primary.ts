@@ -52,13 +52,11 @@ export function runPrimary(opts: PrimaryOptions): void {
   }));
   let stopping = false;
   let failed = false;
-  const byWorker = new Map<Worker, Slot>();
 
   const fork = (slot: Slot): void => {
     const worker = cluster.fork({ [WORKER_ENV.worker]: String(slot.index), [WORKER_ENV.workers]: String(count), [WORKER_ENV.pool]: poolId });
     slot.worker = worker;
     slot.startedAt = Date.now();
-    byWorker.set(worker, slot);
     worker.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
       if (m.west === 'ready') {
@@ -92,9 +90,9 @@ export function runPrimary(opts: PrimaryOptions): void {
   };
 
   cluster.on('exit', (worker, code, signal) => {
-    const slot = byWorker.get(worker);
-    byWorker.delete(worker);
-    if (!slot || slot.worker !== worker) return;
+    // A worker of this node, still its slot's (not one replaced already).
+    const slot = slots.find((x) => x.worker === worker);
+    if (!slot) return;
     slot.worker = undefined;
     if (stopping || slot.retired) {
       if (code !== 0 && !slot.retired) failed = true;

@@ -175,7 +175,7 @@ describe('a site of two workers', () => {
     const streams = await waitFor('the held requests on both pool members at the hub', async () => {
       const pool = (await peerWith(hub, 2)).pool ?? [];
       const s = pool.map((m) => m.streams);
-      return s.length === 2 && s.every((n) => n > 0) && s[0]! + s[1]! === 4 ? s : undefined;
+      return s.length === 2 && s.every((n) => n > 0) && s.reduce((a, b) => a + b, 0) === 4 ? s : undefined;
     });
     const victim = workerPids(site).get(1)!;
     process.kill(victim, 'SIGKILL');

@@ -46,7 +46,7 @@ test('west.workers: a node that relays between its server and the servers it dia
 
 test('west.workers: what the loader refuses', () => {
   for (const bad of [0, -1, 1.5, '2', 'all', 2000]) {
-    assert.throws(() => config({ workers: bad }), (err: unknown) => err instanceof ConfigError && /west\.workers/.test(err.message), String(bad));
+    assert.throws(() => config({ workers: bad }), (err: unknown) => err instanceof ConfigError && err.message.includes('west.workers'), String(bad));
   }
 });
 
