@@ -295,9 +295,13 @@ export class WestNode {
     return n;
   }
 
+  /** With `west.workers` above 1, worker 0 adds the other workers' counts here (src/workers/). */
+  stateWith: ((state: NodeState) => NodeState) | undefined;
+
   /** A snapshot of the live state, for the control port. */
   state(): NodeState {
-    return snapshotState(this);
+    const state = snapshotState(this);
+    return this.stateWith ? this.stateWith(state) : state;
   }
 
   /** A node that performs peers' requests with no egress allowlist fetches anything it is asked. */

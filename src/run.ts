@@ -5,10 +5,10 @@ import { ConfigError } from './errors.js';
 import { colourOnTerminal, LineBatch, LogFile, Logger, type LogFormat, type LogLevel } from './log.js';
 import { WestNode } from './node.js';
 import type { NodeConfig } from './config/types.js';
-import { NO_POOL_REASON } from './tunnel/client.js';
 import { parseWorkersFlag, workerCount } from './workers/count.js';
-import { runPrimary, type WorkerMessage } from './workers/primary.js';
+import { runPrimary } from './workers/primary.js';
 import { shareFromEnv, workerPart } from './workers/split.js';
+import { joinPrimary } from './workers/worker.js';
 
 export interface RunArgs {
   config: string;
@@ -108,10 +108,7 @@ export async function runNode(args: RunArgs): Promise<void> {
     startFailed(log, file, `cannot start ${config.name}: ${key ? `${key}: ` : ''}${e.message}${hint}`, { file: args.config, setting: key, code: e.code });
   }
 
-  if (share) {
-    tell({ west: 'ready' });
-    node.events.on('dial-failed', ({ url, reason }) => { if (reason === NO_POOL_REASON) tell({ west: 'no-pool', url }); });
-  }
+  if (share) joinPrimary(node, share);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -147,11 +144,6 @@ export async function runNode(args: RunArgs): Promise<void> {
       log.error('node.log_reopen_failed', { file: file.path, error: err instanceof Error ? err.message : String(err) });
     }
   });
-}
-
-/** A message to this worker's primary (nothing when the channel is gone: the worker exits with it). */
-function tell(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
 }
 
 /**

@@ -103,9 +103,11 @@ export interface NodeState {
   pid: number;
   /**
    * With `west.workers` above 1: how many workers serve the node and which one answers (the
-   * control port lives in worker 0). Absent with one worker.
+   * control port lives in worker 0), and how many workers' counts the tunnels' `members`,
+   * `streams`, bytes and `connects` and the listeners' counts sum (worker 0 and each other
+   * worker's latest report, at most a second old). Absent with one worker.
    */
-  workers?: { count: number; answering: number };
+  workers?: { count: number; answering: number; reporting?: number };
   startedAt: string;
   uptimeS: number;
   raw: RawConfig;

@@ -8,14 +8,19 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../log.js';
 import { Backoff } from '../tunnel/backoff.js';
+import type { WorkerPart } from './aggregate.js';
 import { newPoolId } from '../tunnel/pool.js';
 import { WORKER_ENV } from './split.js';
 
-/** What a worker tells the primary over the cluster's channel. */
+/** What a worker tells the primary over the cluster's channel, and the primary worker 0. */
 export type WorkerMessage =
   | { west: 'ready' }
   /** A worker above 0 found a tunnel server that cannot pool (NO_POOL_REASON). */
-  | { west: 'no-pool'; url: string };
+  | { west: 'no-pool'; url: string }
+  /** A worker above 0's summary, passed on to worker 0 (src/workers/aggregate.ts). */
+  | { west: 'part'; part: WorkerPart }
+  /** To worker 0: that worker exited, its summary no longer counts. */
+  | { west: 'part-gone'; worker: number };
 
 export function isWorkerMessage(m: unknown): m is WorkerMessage {
   return typeof m === 'object' && m !== null && typeof (m as { west?: unknown }).west === 'string';
@@ -62,7 +67,9 @@ export function runPrimary(opts: PrimaryOptions): void {
       if (m.west === 'ready') {
         log.info('node.worker_started', { worker: slot.index, pid: worker.process.pid, ...(slot.ready ? { restarted: true } : {}) });
         slot.ready = true;
-      } else if (slot.index > 0) {
+      } else if (m.west === 'part' && slot.index > 0) {
+        toFirst({ west: 'part', part: { ...m.part, worker: slot.index } });
+      } else if (m.west === 'no-pool' && slot.index > 0) {
         fallBack(m.url);
       }
     });
@@ -80,6 +87,12 @@ export function runPrimary(opts: PrimaryOptions): void {
     }
   };
 
+  /** A message to worker 0, when it is there to hear it. */
+  const toFirst = (m: WorkerMessage): void => {
+    const first = slots[0]?.worker;
+    if (first?.isConnected()) first.send(m);
+  };
+
   const live = (): Worker[] => slots.flatMap((s) => (s.worker && !s.worker.isDead() ? [s.worker] : []));
 
   const finishIfDone = (): void => {
@@ -94,6 +107,7 @@ export function runPrimary(opts: PrimaryOptions): void {
     const slot = slots.find((x) => x.worker === worker);
     if (!slot) return;
     slot.worker = undefined;
+    if (slot.index > 0) toFirst({ west: 'part-gone', worker: slot.index });
     if (stopping || slot.retired) {
       if (code !== 0 && !slot.retired) failed = true;
       finishIfDone();

@@ -159,8 +159,14 @@ describe('a site of two workers', () => {
       return [...m.values()].flat().length >= 12 ? m : undefined;
     });
     assert.deepEqual([...by.keys()].sort(), [0, 1], `access lines by worker: ${[...by.keys()].join(', ')}`);
-    const state = await stateOf(site);
-    assert.deepEqual(state.workers, { count: 2, answering: 0 });
+    // Worker 0's control port counts the whole node: its own and worker 1's latest report.
+    const state = await waitFor('the site\'s state to count both workers\' requests', async () => {
+      const st = await stateOf(site);
+      return (st.listeners[0]?.requests ?? 0) >= 12 ? st : undefined;
+    }, 10_000);
+    assert.deepEqual(state.workers, { count: 2, answering: 0, reporting: 2 });
+    assert.equal(state.tunnels[0]?.members, 2, 'the tunnel\'s connections of both workers');
+    assert.equal(state.listeners[0]?.statuses['200'], 12);
     const pids = workerPids(site);
     assert.equal(state.pid, pids.get(0), 'the control port is worker 0\'s');
     assert.notEqual(pids.get(0), site.child.pid);
