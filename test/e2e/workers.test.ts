@@ -202,6 +202,19 @@ describe('a site of two workers', () => {
     assert.equal(peer.pool?.length, 2, 'the new worker rejoined the same pool');
   });
 
+  test('SIGHUP to the primary: every worker reloads; the status page says who answers', async () => {
+    const reloadedBefore = site.events.filter((e) => e.event === 'node.reloaded').length;
+    site.kill('SIGHUP');
+    await waitFor('both workers reloaded', () => {
+      const reloaded = site.events.filter((e) => e.event === 'node.reloaded').slice(reloadedBefore);
+      return new Set(reloaded.map((e) => e.worker)).size === 2;
+    });
+    const page = await fetchText(site.controlUrl(), { headers: { accept: 'text/html' } });
+    assert.match(page.text, /worker 0 of 2 answers/);
+    const metrics = await fetchText(`${site.controlUrl()}/metrics`);
+    assert.match(metrics.text, /^west_workers 2$/m);
+  });
+
   test('SIGTERM to the primary drains every worker; exit 0, no process left', async () => {
     const pids = [...workerPids(site).values()];
     assert.equal(pids.length, 2);
