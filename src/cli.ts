@@ -102,7 +102,8 @@ await yargs(args)
         '  curl http://127.0.0.1:9900/state            (this node\'s own state, fetched through its tunnel)\n' +
         '  wget -qO- http://127.0.0.1:9700/             (the control port\'s text dump)\n' +
         'Stop with Ctrl-C.\n');
-      return runNode({ config: demoConfig, ...logArgs(argv) });
+      // One process: the demo's echo origin is this process's, and a worker would run `demo` again.
+      return runNode({ config: demoConfig, workers: '1', ...logArgs(argv) });
     },
   )
   .command(

@@ -42,7 +42,7 @@ export const LOG_EVENTS = {
     level: ['info', 'warn', 'error'],
     what: 'the next dial of a lost or failed tunnel, with the delay and the reason: warn the first time, error when the server refused us or its certificate did not verify',
   },
-  'tunnel.pool_unsupported': { level: 'warn', what: 'a tunnel with `connections` > 1 reached a server that cannot pool (an older release, or west.v2): it keeps one connection' },
+  'tunnel.pool_unsupported': { level: 'warn', what: 'a tunnel with `connections` > 1 reached a server that cannot pool (an older release, or west.v2): it keeps one connection (a worker above 0, `worker`, keeps none)' },
   'tunnel.client_connected': { level: 'info', what: "a peer connected to this node's tunnel server (with the wire version negotiated, `wire`)" },
   'tunnel.client_disconnected': { level: 'info', what: 'a peer left (with close code and reason)' },
   'tunnel.name_reclaimed': { level: 'warn', what: 'a peer connected with a name that was already connected and took it over' },
