@@ -34,7 +34,7 @@ export function withParts(state: NodeState, parts: Iterable<WorkerPart>): NodeSt
     for (const p of part.tunnels) {
       const t = tunnels.get(p.url);
       if (!t) continue;
-      t.members = (t.members ?? 0) + (p.members ?? 0);
+      t.members += p.members ?? 0;
       t.streams += p.streams;
       t.bytesIn += p.bytesIn;
       t.bytesOut += p.bytesOut;

@@ -174,15 +174,24 @@ describe('a site of two workers', () => {
   });
 
   test('a killed worker costs only its own requests; it is started again and rejoins the pool', async () => {
-    // Four held requests, each on its own connection: spread over the workers, so over both members.
-    const held = Array.from({ length: 4 }, (_, i) => fetchText(`${url}/gate/${i}`, { timeoutMs: 20_000 }).then(
-      (r): FetchResult | Error => r, (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-    ));
-    const streams = await waitFor('the held requests on both pool members at the hub', async () => {
-      const pool = (await peerWith(hub, 2)).pool ?? [];
-      const s = pool.map((m) => m.streams);
-      return s.length === 2 && s.every((n) => n > 0) && s.reduce((a, b) => a + b, 0) === 4 ? s : undefined;
-    });
+    // Held requests, each on its own connection, one more each time the hub sees the last one's
+    // stream, until both workers (so both pool members) carry some: node:cluster hands new
+    // connections to the workers in turn, so that takes two to a few.
+    const held: Promise<FetchResult | Error>[] = [];
+    const hold = (): void => {
+      held.push(fetchText(`${url}/gate/${held.length}`, { timeoutMs: 20_000 }).then(
+        (r): FetchResult | Error => r, (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      ));
+    };
+    hold();
+    const streams = await waitFor('held requests on both pool members at the hub', async () => {
+      const s = ((await peerWith(hub, 2)).pool ?? []).map((m) => m.streams);
+      const total = s.reduce((a, b) => a + b, 0);
+      if (total !== held.length) return undefined;
+      if (s.length === 2 && s.every((n) => n > 0)) return s;
+      if (held.length < 10) hold();
+      return undefined;
+    }, 20_000, 50);
     const victim = workerPids(site).get(1)!;
     process.kill(victim, 'SIGKILL');
     await site.waitForEvent('node.worker_exited', (e) => e.worker === 1 && e.signal === 'SIGKILL');
