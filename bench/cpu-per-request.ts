@@ -5,7 +5,7 @@
  * process from /proc/<pid>/stat around a fixed wrk run and divides by the requests wrk made.
  * wrk's own CPU comes from the shell that waits for it (cutime+cstime).
  *
- *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-hop-pool4|one-node|direct|all]
+ *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-hop-pool4|one-hop-workers2|one-node|direct|all]
  *     [--rounds 3] [--duration 10] [--connections 20] [--path small] [--log-level warn]
  *     [--node-args="--cpu-prof --cpu-prof-dir /tmp/p"] [--headers browser] [--base other/dist/src/cli.js]
  *
@@ -82,7 +82,18 @@ function parse(argv: string[]): Args {
 /** What a process has used so far: CPU (user, system, µs), read and write syscalls, times it slept. */
 interface Usage { user: number; sys: number; reads: number; writes: number; sleeps: number }
 
+/**
+ * What a process and its children have used so far: a node of `west.workers` above 1 is a
+ * primary whose workers are its children (the children of the moment; a worker that died
+ * mid-round would be missed, which no run here does).
+ */
 async function usageOf(pid: number): Promise<Usage> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
+  const all = await Promise.all([pid, ...children].map(usageOfOne));
+  return all.reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys, reads: a.reads + b.reads, writes: a.writes + b.writes, sleeps: a.sleeps + b.sleeps }));
+}
+
+async function usageOfOne(pid: number): Promise<Usage> {
   const [stat, io, status] = await Promise.all([
     readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/io`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8'),
   ]);
@@ -144,6 +155,7 @@ async function startNode(cli: string, dir: string, role: string, config: Record<
  * One hop as sample/case1 and bench/topology.ts build it (L's listener, `ea` to G, G's egress
  * allowing the origin), or both tunnel ends in one node (its listener's `ea` is its own server).
  * `one-hop-poolN`: one hop with N connections from L to G (`wstc[url].connections`).
+ * `one-hop-workersN`: one hop with L run by N workers (`west.workers`), one connection each.
  */
 async function startWest(cli: string, line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
   const [sp, listen] = [await freePort(), await freePort()];
@@ -158,7 +170,8 @@ async function startWest(cli: string, line: string, originPort: number, dir: str
   const g = await startNode(cli, dir, 'G', { west: { nm: 'bench.G', egress: { 'bench.L': [ou] } }, wsts: { sp: `ws://127.0.0.1:${sp}` } }, args);
   const pool = /^one-hop-pool([0-9]+)$/.exec(line)?.[1];
   const wstc = pool ? { wstc: { [`ws://127.0.0.1:${sp}`]: { connections: Number(pool) } } } : {};
-  const l = await startNode(cli, dir, 'L', { west: { nm: 'bench.L', egress: {} }, ...wstc, proxy }, args);
+  const workers = /^one-hop-workers([0-9]+)$/.exec(line)?.[1];
+  const l = await startNode(cli, dir, 'L', { west: { nm: 'bench.L', egress: {}, ...(workers ? { workers: Number(workers) } : {}) }, ...wstc, proxy }, args);
   await waitFor200(`${base}/small`);
   return { base, procs: [{ name: 'L (near)', child: l }, { name: 'G (far)', child: g }] };
 }

@@ -6,7 +6,7 @@
 import { editDistance } from './words.js';
 
 /** Options that take a value, so the word after them is not a command. */
-const TAKES_VALUE = new Set(['-c', '--config', '--log-level', '--log-format', '--debug', '-O', '--output', '--input']);
+const TAKES_VALUE = new Set(['-c', '--config', '--log-level', '--log-format', '--debug', '-O', '--output', '--input', '--workers']);
 
 /** The first word of `args` that is not an option or an option's value: a command, if any. */
 export function commandWord(args: readonly string[]): string | undefined {

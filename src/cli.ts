@@ -51,8 +51,9 @@ await yargs(args)
     ['$0', 'run'],
     'run a node',
     (y) => y
-      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON)' }),
-    (argv) => runNode({ config: argv.config, ...logArgs(argv) }),
+      .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (JSON)' })
+      .option('workers', { type: 'string', describe: 'worker processes: a number, or auto (overrides west.workers)' }),
+    (argv) => runNode({ config: argv.config, workers: argv.workers, ...logArgs(argv) }),
   )
   .command(
     'check [files..]',
@@ -141,7 +142,8 @@ await yargs(args)
         '  curl http://127.0.0.1:9900/state            (this node\'s own state, fetched through its tunnel)\n' +
         '  wget -qO- http://127.0.0.1:9700/             (the control port\'s text dump)\n' +
         'Stop with Ctrl-C.\n');
-      return runNode({ config: demoConfig, ...logArgs(argv) });
+      // One process: the demo's echo origin is this process's, and a worker would run `demo` again.
+      return runNode({ config: demoConfig, workers: '1', ...logArgs(argv) });
     },
   )
   .command(

@@ -24,6 +24,8 @@ export interface LoggerOptions {
   write?: (line: string) => void;
   /** Colours in pretty lines (default: none; `colourOnTerminal()` says whether stderr wants them). */
   colour?: boolean;
+  /** With `west.workers` above 1: the worker (0 to N - 1) that writes, on every line. */
+  worker?: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export function colourOnTerminal(env: NodeJS.ProcessEnv = process.env): boolean 
 }
 
 export class Logger {
-  private readonly opts: Required<Omit<LoggerOptions, 'node'>> & { node: string | undefined };
+  private readonly opts: Required<Omit<LoggerOptions, 'node' | 'worker'>> & { node: string | undefined; worker?: number };
   private readonly chalk: ChalkInstance;
 
   constructor(opts: LoggerOptions) {
@@ -70,14 +72,16 @@ export class Logger {
     if (this.opts.format === 'json') {
       // The fields go straight into the line's object (what `{ ..., ...redact(fields) }` gave,
       // without the copy in between: a line per request at each end).
-      this.opts.write(JSON.stringify(redact(fields, { time, level, node: this.opts.node, event })));
+      const head = this.opts.worker === undefined ? { time, level, node: this.opts.node, event } : { time, level, node: this.opts.node, worker: this.opts.worker, event };
+      this.opts.write(JSON.stringify(redact(fields, head)));
       return;
     }
     const clean = redact(fields);
     const chalk = this.chalk;
     const colour = level === 'error' ? chalk.red : level === 'warn' ? chalk.yellow : level === 'debug' ? chalk.gray : chalk.cyan;
     const parts = Object.entries(clean).map(([k, v]) => `${chalk.dim(k + '=')}${formatValue(v)}`);
-    const node = this.opts.node ? chalk.magenta(`[${this.opts.node}] `) : '';
+    const worker = this.opts.worker === undefined ? '' : `/w${this.opts.worker}`;
+    const node = this.opts.node ? chalk.magenta(`[${this.opts.node}${worker}] `) : '';
     const line = `${chalk.dim(time)} ${colour(level.toUpperCase().padEnd(5))} ${node}${chalk.bold(event)} ${parts.join(' ')}`.trimEnd();
     this.opts.write(this.byOutcome(event, clean, line));
   }

@@ -13,6 +13,8 @@ export interface StateSource extends RoutingHost {
   readonly wazigate?: { state(): WazigateState[] };
   readonly control: { readonly port: number } | undefined;
   readonly tcpListeners?: { values(): Iterable<TcpListener> };
+  /** With `west.workers` above 1: how many run and which one this is. */
+  readonly workers?: { readonly worker: number; readonly workers: number } | undefined;
 }
 
 /** One connection of a pool, for the state. */
@@ -30,6 +32,7 @@ export function snapshotState(node: StateSource): NodeState {
     name: c.name,
     version: VERSION,
     pid: process.pid,
+    ...(node.workers ? { workers: { count: node.workers.workers, answering: node.workers.worker } } : {}),
     startedAt: node.startedAt.toISOString(),
     uptimeS: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
     raw: c.raw,

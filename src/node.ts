@@ -23,7 +23,7 @@ import { TcpListener } from './proxy/near/tcp-listener.js';
 import { openTcpStream } from './proxy/near/tcp-open.js';
 import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
 import { Router } from './routing.js';
-import { TunnelClient } from './tunnel/client.js';
+import { TunnelClient, type PoolShare } from './tunnel/client.js';
 import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
 import { MIN_WINDOW } from './tunnel/handshake.js';
 import { TunnelServer } from './tunnel/server.js';
@@ -79,7 +79,8 @@ export class WestNode {
   readonly access: NodeAccess;
   private stopped = false;
 
-  constructor(config: NodeConfig, log: Logger) {
+  /** @param workers with `west.workers` above 1: the node's pool id and this worker's place (src/workers/). */
+  constructor(config: NodeConfig, log: Logger, readonly workers?: PoolShare) {
     this.config = config;
     this.log = log;
     this.budget = new FlowBudget(config.tuning.memoryBudget, MIN_WINDOW);
@@ -335,9 +336,13 @@ export class WestNode {
     return n;
   }
 
+  /** With `west.workers` above 1, worker 0 adds the other workers' counts here (src/workers/). */
+  stateWith: ((state: NodeState) => NodeState) | undefined;
+
   /** A snapshot of the live state, for the control port. */
   state(): NodeState {
-    return snapshotState(this);
+    const state = snapshotState(this);
+    return this.stateWith ? this.stateWith(state) : state;
   }
 
   /** A node that performs peers' requests with no egress allowlist fetches anything it is asked. */
@@ -388,6 +393,7 @@ export class WestNode {
       config: c, recvWindow: t.streamWindow, heartbeatMs: t.heartbeatMs, connectTimeoutMs: t.connectTimeoutMs,
       maxStreams: t.maxStreams, idleTimeoutMs: t.idleTimeoutMs,
       reconnectMinMs: t.reconnectMinMs, reconnectMaxMs: t.reconnectMaxMs, wireVersion: t.wireVersion, log: this.log, flow: this.flowLimits(),
+      ...(this.workers ? { share: this.workers } : {}),
     });
     client.on('session', (s) => {
       this.adopt(s, c.cost ?? 1, true);

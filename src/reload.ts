@@ -54,6 +54,10 @@ export function planReload(current: NodeConfig, next: NodeConfig): ReloadPlan {
     plan.refused = 'the wazigate settings changed (west.wazigate or a wazigate listener): restart west to apply them';
     return plan;
   }
+  if ((current.workers ?? 'auto') !== (next.workers ?? 'auto')) {
+    plan.refused = `west.workers changed from ${JSON.stringify(current.workers ?? 'auto')} to ${JSON.stringify(next.workers ?? 'auto')}: restart west to change how many workers run`;
+    return plan;
+  }
 
   const oldClients = new Map(current.clients.map((c) => [c.url, c]));
   const newClients = new Map(next.clients.map((c) => [c.url, c]));

@@ -1,9 +1,14 @@
 /** Running one node as a process: load the config, start, and handle signals. */
+import cluster from 'node:cluster';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './errors.js';
 import { colourOnTerminal, LineBatch, LogFile, Logger, type LogFormat, type LogLevel } from './log.js';
 import { WestNode } from './node.js';
 import type { NodeConfig } from './config/types.js';
+import { parseWorkersFlag, workerCount } from './workers/count.js';
+import { runPrimary } from './workers/primary.js';
+import { shareFromEnv, workerPart } from './workers/split.js';
+import { joinPrimary } from './workers/worker.js';
 
 export interface RunArgs {
   config: string;
@@ -15,10 +20,12 @@ export interface RunArgs {
   output?: string | undefined;
   /** `--input`: the original's option, accepted and ignored. */
   input?: string | undefined;
+  /** `--workers`: overrides `west.workers` (a whole number, or "auto"). */
+  workers?: string | undefined;
 }
 
 /** The process's logger and, with `-O`, the file it writes to (through the batch of the turn's lines). */
-function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile | undefined; lines: LineBatch } {
+function makeLogger(args: Omit<RunArgs, 'config'>, worker?: number): { log: Logger; file: LogFile | undefined; lines: LineBatch } {
   const level: LogLevel = args.logLevel ?? (args.debug > 0 ? 'debug' : 'info');
   let file: LogFile | undefined;
   if (args.output !== undefined) {
@@ -32,7 +39,7 @@ function makeLogger(args: Omit<RunArgs, 'config'>): { log: Logger; file: LogFile
   const onTerminal = file === undefined && process.stderr.isTTY;
   const format: LogFormat = args.logFormat ?? (onTerminal ? 'pretty' : 'json');
   const lines = new LineBatch(file ? file.append : (text) => { process.stderr.write(text); });
-  const log = new Logger({ level, format, colour: onTerminal && colourOnTerminal(), write: lines.write });
+  const log = new Logger({ level, format, colour: onTerminal && colourOnTerminal(), write: lines.write, ...(worker !== undefined ? { worker } : {}) });
   return { log, file, lines };
 }
 
@@ -65,7 +72,11 @@ export function configKeyOf(config: NodeConfig, err: NodeJS.ErrnoException & { p
 
 /** Runs a node until SIGINT/SIGTERM; exits the process with 1 on a bad config or a port in use. */
 export async function runNode(args: RunArgs): Promise<void> {
-  const { log: processLog, file, lines } = makeLogger(args);
+  // Started by a primary (west.workers above 1): this process is one of the node's workers.
+  const share = shareFromEnv(process.env, cluster.isWorker);
+  const { log: processLog, file, lines } = makeLogger(args, share?.worker);
+  const flag = args.workers === undefined ? undefined : parseWorkersFlag(args.workers);
+  if (flag instanceof Error) startFailed(processLog, file, flag.message, {});
   if (args.input !== undefined) processLog.debug('node.input_ignored', { input: args.input });
   let config;
   try {
@@ -77,7 +88,15 @@ export async function runNode(args: RunArgs): Promise<void> {
     throw err;
   }
   const log = processLog.child(config.name);
-  const node = new WestNode(config, log);
+  if (!share) {
+    const workers = workerCount(config, flag);
+    if (workers.asked !== undefined) log.warn('node.workers_capped', { workers: workers.count, asked: workers.asked, reason: workers.reason });
+    if (workers.count > 1) {
+      runPrimary({ count: workers.count, log, forwardUsr1: file !== undefined });
+      return;
+    }
+  }
+  const node = new WestNode(share ? workerPart(config, share.worker) : config, log, share);
   try {
     await node.start();
   } catch (err) {
@@ -89,8 +108,13 @@ export async function runNode(args: RunArgs): Promise<void> {
     startFailed(log, file, `cannot start ${config.name}: ${key ? `${key}: ` : ''}${e.message}${hint}`, { file: args.config, setting: key, code: e.code });
   }
 
+  if (share) joinPrimary(node, share);
+
   let stopping = false;
   const shutdown = (signal: string): void => {
+    // A worker hears a stop from its primary and, from a terminal or systemd, often directly too:
+    // one drain; a forced exit is the primary's to decide.
+    if (stopping && share) return;
     if (stopping) {
       log.warn('node.forced_exit', { signal });
       process.exit(1);
@@ -104,7 +128,8 @@ export async function runNode(args: RunArgs): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  const reloads = new ReloadQueue(() => reload(node, args.config, log), log);
+  const load = share ? async (f: string) => workerPart(await loadConfigFile(f), share.worker) : loadConfigFile;
+  const reloads = new ReloadQueue(() => reload(node, args.config, log, load), log);
   process.on('SIGHUP', () => {
     if (!stopping) reloads.request();
   });

@@ -160,7 +160,8 @@ function listenerLines(l: ListenerState): string[] {
 
 /** The state as a person reads it: node, tunnel server and peers, tunnels, listeners, totals. */
 export function renderState(s: PublishedState, now: Date): string {
-  const lines = [`node ${s.name}: west ${s.version}, pid ${s.pid}, up ${formatDuration(s.uptimeS)} (started ${s.startedAt})`];
+  const workers = s.workers ? `, ${s.workers.count} workers (worker ${s.workers.answering} answers)` : '';
+  const lines = [`node ${s.name}: west ${s.version}, pid ${s.pid}${workers}, up ${formatDuration(s.uptimeS)} (started ${s.startedAt})`];
   if (s.control) lines.push(`control port ${formatAddress(s.control.host || '*', s.control.port)}`);
 
   if (s.server) {

@@ -302,6 +302,7 @@ function resolve(raw: RawConfig, source: string, files: ConfigFiles): NodeConfig
     ...(access ? { access } : {}),
     ...(authHook ? { authHook } : {}),
     relays: (west.relays ?? []).map((n) => (n === '*' ? '*' : canonicalName(n))),
+    ...(west.workers !== undefined ? { workers: west.workers } : {}),
     ...(controlToken !== undefined ? { controlToken } : {}),
     ...(clouds.length > 0 || gateway ? { wazigate: { clouds, ...(gateway ? { gateway } : {}) } } : {}),
   };

@@ -140,10 +140,12 @@ export function findingsFromAjv(errors: readonly ErrorObject[], root: unknown): 
   const branches = errors
     .filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf')
     .map((e) => `${e.schemaPath}/`);
-  const wrongType = new Set(errors.filter((e) => e.keyword === 'type').map((e) => e.instancePath));
+  const inBranch = (e: ErrorObject): boolean => branches.some((prefix) => e.schemaPath.startsWith(prefix));
+  // A branch's wrong type is the branch's, not the value's: the oneOf/anyOf that failed stays.
+  const wrongType = new Set(errors.filter((e) => e.keyword === 'type' && !inBranch(e)).map((e) => e.instancePath));
   const kept = errors.filter((e) => {
     if (e.keyword === 'propertyNames') return false;
-    if (branches.some((prefix) => e.schemaPath.startsWith(prefix))) return false;
+    if (inBranch(e)) return false;
     if (e.keyword !== 'type' && e.propertyName === undefined && wrongType.has(e.instancePath)) return false;
     return true;
   });

@@ -129,6 +129,10 @@ const westProperties: Record<keyof RawWest, SchemaObject> = {
   },
   cpToken: secret(),
   wire: { enum: [2, 3], message: 'must be 2 (the previous wire version) or 3 (the mesh)' },
+  workers: {
+    oneOf: [{ type: 'integer', minimum: 1, maximum: 1024 }, { const: 'auto' }],
+    message: 'must be a whole number from 1 to 1024, or "auto" (1 on 2 cores or fewer, else one per core)',
+  },
   transit: destinationsBy('an originating node name, or "*" for every node',
     'originating node name (or "*") -> destination node names (or "*") this node relays its streams to'),
   learn: destinationsBy('a peer name, or "*" for every peer',

@@ -113,6 +113,8 @@ export interface RawWest {
   cpToken?: RawSecret;
   /** Newest wire version this node speaks: 3 (the mesh, default) or 2 (as the previous release). */
   wire?: number;
+  /** Processes that serve this node (src/workers/): a number, or "auto" (default: 1 on 2 cores or fewer, else one per core). */
+  workers?: number | 'auto';
   /**
    * Transit through this node (the mesh): originating node name (or "*") -> destination node
    * names (or "*") whose streams this node relays. Absent = relays nothing.
@@ -399,6 +401,8 @@ export interface NodeConfig {
   authHook?: AuthHookConfig;
   /** The wazigate-tunnel sides this node plays (doc/wazigate.md); absent = none. */
   wazigate?: WazigateConfig;
+  /** `west.workers` as written (absent = "auto"); src/workers/count.ts makes it a number. */
+  workers?: number | 'auto';
 }
 
 /** A wazigate side's broker connection, resolved. */

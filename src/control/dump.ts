@@ -55,7 +55,7 @@ export function renderDump(state: NodeState): string {
     west.addr = state.control.host;
     west.port = state.control.port;
   }
-  west.live = { pid: state.pid, startedAt: state.startedAt, uptimeS: state.uptimeS, version: state.version };
+  west.live = { pid: state.pid, ...(state.workers ? { workers: state.workers } : {}), startedAt: state.startedAt, uptimeS: state.uptimeS, version: state.version };
 
   const wsts = clone(raw.wsts);
   if (state.server) {

@@ -82,6 +82,13 @@ export class NodeMetrics {
         info.set({ name: s.name, version: s.version }, 1);
       },
     });
+    const workers = new Gauge({
+      name: 'west_workers',
+      help: 'Worker processes serving this node (west.workers; 1 = one process). With more than 1 the control port is worker 0\'s: ' +
+        'request counters are its own, tunnels and peers are the whole node\'s (each pool one peer).',
+      registers,
+      collect: () => { workers.set(this.state().workers?.count ?? 1); },
+    });
     const up = new Gauge<TunnelLabels>({
       name: 'west_tunnel_up',
       help: '1 while the tunnel is connected, 0 while it is not. peer = the name of the node at the other end; ' +

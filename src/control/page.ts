@@ -43,7 +43,7 @@ export function renderStatusPage(state: NodeState, recent: RecentActivity, now =
 <main>
 <header>
 <h1 id="node-name">${state.name}</h1>
-<p class="sub">west ${state.version} · pid ${state.pid} · up ${formatDuration(state.uptimeS)} (since ${stamp(state.startedAt)})</p>
+<p class="sub">west ${state.version} · pid ${state.pid}${state.workers ? html` · worker ${state.workers.answering} of ${state.workers.count} answers` : ''} · up ${formatDuration(state.uptimeS)} (since ${stamp(state.startedAt)})</p>
 <ul class="summary">
 ${state.tunnels.length > 0 ? html`<li>tunnels up <b>${up}/${state.tunnels.length}</b></li>` : ''}
 ${state.server ? html`<li>peers connected <b>${state.server.peers.length}</b></li>` : ''}

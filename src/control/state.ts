@@ -135,6 +135,13 @@ export interface NodeState {
   name: string;
   version: string;
   pid: number;
+  /**
+   * With `west.workers` above 1: how many workers serve the node and which one answers (the
+   * control port lives in worker 0), and how many workers' counts the tunnels' `members`,
+   * `streams`, bytes and `connects` and the listeners' counts sum (worker 0 and each other
+   * worker's latest report, at most a second old). Absent with one worker.
+   */
+  workers?: { count: number; answering: number; reporting?: number };
   startedAt: string;
   uptimeS: number;
   raw: RawConfig;

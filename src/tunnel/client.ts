@@ -8,6 +8,7 @@
  * presenting the same pool id; their sessions are this client's (its `session` events, its
  * pool). A server without the feature gets this client's one connection only.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -44,6 +45,36 @@ export interface TunnelClientOptions {
   wireVersion?: number;
   /** Set by a pool's first client on the others it starts: their place in its pool. */
   member?: { claim: PoolClaim; first: TunnelClient };
+  /**
+   * With `west.workers` above 1 (src/workers/): the node's pool id and this process's place.
+   * Every worker's connections join one pool at the server: worker w's are members
+   * w × connections to w × connections + connections - 1 of workers × connections.
+   */
+  share?: PoolShare;
+}
+
+/** The workers of one node, as one pool at each server: the id the primary drew, and this worker's place. */
+export interface PoolShare {
+  id: string;
+  worker: number;
+  workers: number;
+}
+
+/**
+ * Why a worker above 0 stays off a tunnel: its server cannot pool, so a second connection under
+ * the node's name would take the name from worker 0's (src/workers/ falls back to one worker).
+ */
+export const NO_POOL_REASON = 'the server cannot pool connections (no feature "pool"): only worker 0 dials it';
+
+/** The claim of a pool's first client: its own, or its worker's share of the node's pool. */
+function leadClaim(config: ClientConfig, share: PoolShare | undefined): PoolClaim | undefined {
+  const size = config.connections ?? 1;
+  if (share && share.workers > 1) {
+    // One pool id per tunnel, the same in every worker.
+    const id = createHash('sha256').update(`${share.id} ${config.url}`).digest('hex').slice(0, 32);
+    return { id, index: share.worker * size, size: share.workers * size };
+  }
+  return size > 1 ? { id: newPoolId(), index: 0, size } : undefined;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'closed';
@@ -108,8 +139,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.opts = opts;
     this.config = opts.config;
     this.backoff = new Backoff(opts.reconnectMinMs, opts.reconnectMaxMs);
-    const size = opts.config.connections ?? 1;
-    this.claim = opts.member?.claim ?? (size > 1 ? { id: newPoolId(), index: 0, size } : undefined);
+    this.claim = opts.member?.claim ?? leadClaim(opts.config, opts.share);
   }
 
   /** Where streams toward this tunnel's server go: spread over the pool's live members, or the one session. */
@@ -196,9 +226,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   /** The pool's first client, its own connection up: the server can pool, so the others dial (or already do). */
   private startOthers(): void {
     const claim = this.claim;
-    if (claim?.index !== 0) return;
-    for (let index = this.others.length + 1; index < claim.size; index++) {
-      const other = new TunnelClient({ ...this.opts, member: { claim: { id: claim.id, index, size: claim.size }, first: this } });
+    if (!claim || this.opts.member) return;
+    const own = this.config.connections ?? 1;
+    for (let i = this.others.length + 1; i < own; i++) {
+      const other = new TunnelClient({ ...this.opts, member: { claim: { id: claim.id, index: claim.index + i, size: claim.size }, first: this } });
       other.on('session', (s) => this.emit('session', s));
       other.on('session-closed', (s) => this.emit('session-closed', s));
       other.on('dial-failed', (reason) => this.emit('dial-failed', reason));
@@ -271,6 +302,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
         this.settleWaiters(undefined);
         return;
       }
+      if (!pools && this.claim && this.claim.index > 0) {
+        // A worker above 0 (src/workers/) against a server that cannot pool: it stays off, as a
+        // member does, and says why; it tries again after the back-off (the server may be upgraded).
+        this.opts.log.warn('tunnel.pool_unsupported', { server: url, connections: this.claim.size, wire: ws.protocol, worker: this.opts.share?.worker });
+        this.dialFailed(ws, NO_POOL_REASON);
+        return;
+      }
       const session = new TunnelSession(ws, {
         localName: name,
         peerName,
@@ -304,7 +342,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     (this.opts.member?.first ?? this).joinPool(session);
     this.settleWaiters(session);
     this.emit('session', session);
-    if (claim?.index === 0) {
+    if (claim && !this.opts.member) {
       if (pools) this.startOthers();
       else this.opts.log.warn('tunnel.pool_unsupported', { server: this.config.url, connections: claim.size, wire });
     }

@@ -527,3 +527,13 @@ test('skipSecrets (west check --skip-secrets): tokens and TLS keys not on this m
   const noCert = JSON.stringify({ ...config, wsts: { ...config.wsts, cert: '/nonexistent/relay.crt' } });
   assert.throws(() => readConfig(noCert, 'n.json', { skipSecrets: true }), /wsts\.cert: cannot read "\/nonexistent\/relay\.crt": no such file/);
 });
+
+test('a value of the wrong type for a key of several forms is one finding, not a crash or a pass', () => {
+  // The branches' type errors used to hide the oneOf that failed: a token of 5 reached the loader.
+  for (const token of [5, true]) {
+    assert.throws(() => parseConfig(JSON.stringify({ west: { nm: 'a' }, wstc: { 'ws://127.0.0.1:1': { token } } }), ''),
+      (err: unknown) => err instanceof ConfigError && err.message.includes('token: must be a token string'), String(token));
+  }
+  assert.throws(() => parseConfig(JSON.stringify({ west: { nm: 'a', workers: '2' } }), ''),
+    (err: unknown) => err instanceof ConfigError && err.message.includes('west.workers: must be a whole number'));
+});

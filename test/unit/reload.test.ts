@@ -33,6 +33,7 @@ const CASES: { name: string; edit: (c: Record<string, any>) => void; want: Parti
   { name: 'server address', edit: (c) => { c.wsts.sp = 'wss://127.0.0.1:9805'; }, want: { rebindServer: true, serverUpdate: false } },
   { name: 'a tuning key', edit: (c) => { c.west.maxStreams = 10; }, want: { tuning: true } },
   { name: 'west.nm', edit: (c) => { c.west.nm = 'G2'; }, want: { refused: 'west.nm changed from "G" to "G2": restart west to rename a node' } },
+  { name: 'west.workers', edit: (c) => { c.west.workers = 4; }, want: { refused: 'west.workers changed from "auto" to 4: restart west to change how many workers run' } },
 ];
 
 for (const c of CASES) {
