@@ -21,7 +21,8 @@ import { performRequest } from './proxy/far/perform.js';
 import { ProxyListener } from './proxy/near/listener.js';
 import { TcpListener } from './proxy/near/tcp-listener.js';
 import { openTcpStream } from './proxy/near/tcp-open.js';
-import { describePlan, endpointKey, planReload, type ReloadPlan } from './reload.js';
+import { describePlan, endpointKey, planReload } from './reload.js';
+import { bindStaged, type Staged } from './reload-stage.js';
 import { Router } from './routing.js';
 import { TunnelClient, type PoolShare } from './tunnel/client.js';
 import { FlowBudget, type FlowLimits } from './tunnel/flow.js';
@@ -34,23 +35,6 @@ import { TcpListeners } from './tcp-listeners.js';
 import { WazigateSides } from './wazigate/sides.js';
 
 export { VERSION } from './version.js';
-
-/** What a reload bound on the side, to swap in once everything is bound. */
-interface Staged {
-  listeners: ProxyListener[];
-  server?: TunnelServer;
-  control?: ControlServer;
-}
-
-/** A socket of the old config that a reload lets go of. */
-interface Leaving {
-  /** The port it is bound to. */
-  port: number;
-  /** Stops listening, so that the new config can bind the port. */
-  unbind(): Promise<void>;
-  /** Listens again, when the reload is rolled back. */
-  rebind(): Promise<void>;
-}
 
 export class WestNode {
   /** Requests finished, tunnels up and down: for metrics and the status page. */
@@ -184,7 +168,16 @@ export class WestNode {
     const stagedTcp = await this.tcpListeners.stage(next, next.tuning.drainTimeoutMs);
     let staged: Staged;
     try {
-      staged = await this.bindStaged(plan, next);
+      staged = await bindStaged({
+        config: this.config, listeners: this.listeners, server: this.server, control: this.control, log: this.log,
+        makeListener: (l, tuning) => this.makeListener(l, tuning),
+        makeServer: (config) => this.makeServer(config),
+        makeControl: (endpoint) => this.makeControl(endpoint),
+        restore: (parts) => {
+          if (parts.server) this.server = parts.server;
+          if (parts.control) this.control = parts.control;
+        },
+      }, plan, next);
     } catch (err) {
       await stagedTcp.rollback();
       throw err;
@@ -233,95 +226,6 @@ export class WestNode {
       await old.control?.close();
     }
     this.log.info('node.reloaded', { source: next.source, ...describePlan(plan) });
-  }
-
-  /**
-   * Binds what a reload opens, before anything else changes. A port the old config holds and
-   * the new one binds anew (http -> https, a new certificate, the control port on another
-   * interface) cannot be bound twice: the old socket stops listening first (its connections
-   * go on) and listens again if the reload is rolled back.
-   */
-  private async bindStaged(plan: ReloadPlan, next: NodeConfig): Promise<Staged> {
-    const staged: Staged = { listeners: [] };
-    const leaving = this.leaving(plan);
-    const released: Leaving[] = [];
-    const makeRoom = async (port: number): Promise<void> => {
-      for (const x of leaving) {
-        if (x.port !== 0 && x.port === port && !released.includes(x)) {
-          await x.unbind();
-          released.push(x);
-        }
-      }
-    };
-    try {
-      for (const c of [...plan.listeners.add, ...plan.listeners.replace]) {
-        await makeRoom(c.port);
-        const l = this.makeListener(c, next.tuning);
-        staged.listeners.push(l);
-        await l.listen();
-      }
-      if (plan.rebindServer && next.server) {
-        await makeRoom(next.server.port);
-        staged.server = this.makeServer(next);
-        await staged.server.listen();
-      }
-      if (plan.rebindControl && next.control) {
-        await makeRoom(next.control.port);
-        staged.control = this.makeControl(next.control);
-        await staged.control.listen();
-      }
-    } catch (err) {
-      await Promise.all(staged.listeners.map((l) => l.close()));
-      await staged.server?.close();
-      await staged.control?.close();
-      for (const x of released.reverse()) {
-        await x.rebind().catch((e: unknown) => this.log.error('node.reload_rollback_failed', { port: x.port, error: String(e) }));
-      }
-      throw err;
-    }
-    return staged;
-  }
-
-  /** What the old config binds and the plan lets go: each can give up its port and take it back. */
-  private leaving(plan: ReloadPlan): Leaving[] {
-    const out: Leaving[] = [];
-    for (const key of [...plan.listeners.remove, ...plan.listeners.replace.map(endpointKey)]) {
-      const l = this.listeners.get(key);
-      if (!l) continue;
-      out.push({
-        port: l.port,
-        unbind: async () => l.stopAccepting(),
-        rebind: () => l.listenAgain(),
-      });
-    }
-    const server = this.server;
-    if (plan.rebindServer && server) {
-      // The tunnel server cannot stop listening without closing its sessions: it is closed, and
-      // rolled back as a new server on the old config (its clients redial).
-      out.push({
-        port: server.port,
-        unbind: () => server.close(),
-        rebind: async () => {
-          const again = this.makeServer(this.config);
-          await again.listen();
-          this.server = again;
-        },
-      });
-    }
-    const control = this.control;
-    if (plan.rebindControl && control && this.config.control) {
-      const endpoint = this.config.control;
-      out.push({
-        port: control.port,
-        unbind: () => control.close(),
-        rebind: async () => {
-          const again = this.makeControl(endpoint);
-          await again.listen();
-          this.control = again;
-        },
-      });
-    }
-    return out;
   }
 
   /**
