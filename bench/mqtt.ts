@@ -12,7 +12,7 @@ import { warnLoudly } from './programs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { markdownTable, mibps, ms, ratio } from './table.js';
 import { startOneHop, startOrigin, startWest, stopWest, westIncidents, type Target, type WestIncident } from './topology.js';
-import { download, downloadAll, keptAliveTimes, median, type Download } from './transfer.js';
+import { download, downloadAll, EACH, keptAliveTimes, MANY, median, ONE, rate, type Download, type TransferFigures as Figures } from './transfer.js';
 
 export interface MqttBenchOptions {
   dir: string;
@@ -22,18 +22,7 @@ export interface MqttBenchOptions {
   tuning?: Record<string, unknown>;
 }
 
-const MIB = 1024 * 1024;
-const ONE = 64 * MIB;
-const MANY = 8;
-const EACH = 16 * MIB;
 
-interface Figures {
-  single: Download;
-  many: { bytes: number; elapsedMs: number; each: Download[] };
-  requestMs: number;
-}
-
-const rate = (bytes: number, elapsedMs: number): number => bytes / (elapsedMs / 1000);
 
 /** One hop whose tunnel runs through the broker at `brokerUrl` (users bench.G and bench.L). */
 async function startOneHopMqtt(originPort: number, brokerUrl: string, opts: MqttBenchOptions): Promise<Target> {

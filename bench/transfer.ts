@@ -87,3 +87,21 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] ?? NaN : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
+
+const MIB = 1024 * 1024;
+/** The long-link and MQTT modes' transfers: one 64 MiB download, and eight of 16 MiB at once. */
+export const ONE = 64 * MIB;
+export const MANY = 8;
+export const EACH = 16 * MIB;
+
+/** What one line of those modes measured. */
+export interface TransferFigures {
+  single: Download;
+  many: { bytes: number; elapsedMs: number; each: Download[] };
+  requestMs: number;
+}
+
+/** Bytes per second. */
+export function rate(bytes: number, elapsedMs: number): number {
+  return bytes / (elapsedMs / 1000);
+}

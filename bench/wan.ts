@@ -10,7 +10,7 @@ import { DEFAULT_TUNING } from '../src/config/types.js';
 import { benchScript, spawnNode, withProcesses, type Child } from './procs.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { markdownTable, mib, mibps, ms, ratio } from './table.js';
-import { download, downloadAll, keptAliveTimes, median, type Download } from './transfer.js';
+import { download, downloadAll, EACH, keptAliveTimes, MANY, median, ONE, rate, type Download, type TransferFigures as Figures } from './transfer.js';
 import { startOneHop, startOrigin, stopWest, westIncidents, type WestIncident } from './topology.js';
 
 export interface WanOptions {
@@ -26,16 +26,6 @@ export interface WanOptions {
   tuning?: Record<string, unknown>;
 }
 
-const MIB = 1024 * 1024;
-const ONE = 64 * MIB;
-const MANY = 8;
-const EACH = 16 * MIB;
-
-interface Figures {
-  single: Download;
-  many: { bytes: number; elapsedMs: number; each: Download[] };
-  requestMs: number;
-}
 
 interface Row {
   rttMs: number;
@@ -49,10 +39,6 @@ interface Row {
 async function startRelay(targetPort: number, rttMs: number): Promise<{ child: Child; port: number }> {
   const child = spawnNode(benchScript('relay-worker'), [String(targetPort), String(rttMs)], { name: `relay ${rttMs} ms` });
   return { child, port: (await child.readyLine<{ port: number }>()).port };
-}
-
-function rate(bytes: number, elapsedMs: number): number {
-  return bytes / (elapsedMs / 1000);
 }
 
 /**

@@ -13,26 +13,6 @@ export interface FlowState {
   streamWindowPeak: number;
 }
 
-export interface PeerState {
-  name: string;
-  address: string;
-  port: number;
-  since: string;
-  streams: number;
-  streamsOpened: number;
-  bytesIn: number;
-  bytesOut: number;
-  flow?: FlowState;
-  /** The negotiated wire version (`west.v3`). */
-  wire: string;
-  /** Connections of this peer (a pool, src/tunnel/pool.ts; 1 for a client without one). */
-  members?: number;
-  /** Each connection of a pooled peer (absent when the client did not pool); the counts above are their sums. */
-  pool?: MemberState[];
-  /** What carries the tunnel: `websocket`, or `mqtt` through a broker. */
-  transport?: string;
-}
-
 /** One connection of a pool. */
 export interface MemberState {
   address: string;
@@ -42,6 +22,20 @@ export interface MemberState {
   streamsOpened: number;
   bytesIn: number;
   bytesOut: number;
+}
+
+/** A client of this node's tunnel server: its one connection, or its pool's sums. */
+export interface PeerState extends MemberState {
+  name: string;
+  flow?: FlowState;
+  /** The negotiated wire version (`west.v3`). */
+  wire: string;
+  /** Connections of this peer (a pool, src/tunnel/pool.ts; 1 for a client without one). */
+  members?: number;
+  /** Each connection of a pooled peer (absent when the client did not pool); the counts above are their sums. */
+  pool?: MemberState[];
+  /** What carries the tunnel: `websocket`, or `mqtt` through a broker. */
+  transport?: string;
 }
 
 /** One best route of the mesh (src/mesh/table.ts). */
