@@ -7,48 +7,13 @@
  * line add up (`combine`), so a line can be measured in rounds.
  */
 import { cpuSnapshot, cpuSpent, type MeteredProc } from './cpu.js';
-import { mergeHistograms, percentile, type Histogram } from './histogram.js';
+import { mergeHistograms, percentile } from './histogram.js';
 import { benchScript, spawnNode } from './procs.js';
 import { DEBIAN_PACKAGE, findProgram, warnLoudly } from './programs.js';
 import { runWrk } from './wrk.js';
+import type { GeneratorName, LoadCounts, LoadSpec } from './load-spec.js';
 
-export interface LoadSpec {
-  url: string;
-  connections: number;
-  /** wrk threads (at most one per connection); autocannon has one. */
-  threads: number;
-  durationS: number;
-  /** A run of this many seconds first, not measured (JIT, connection pools). */
-  warmupS: number;
-  /** Seconds the generator waits for one response before counting a timeout. */
-  timeoutS: number;
-}
-
-export type GeneratorName = 'wrk' | 'autocannon';
-
-/** What the load generator counts in one run. */
-export interface LoadCounts {
-  durationS: number;
-  /** 2xx responses (wrk: responses below 400). */
-  requests: number;
-  /** Bytes (head and body) of responses. */
-  bytes: number;
-  /** Response times, 1 µs buckets. */
-  latency: Histogram;
-  /** Socket errors and timeouts. */
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  /** Responses by status code (autocannon only; wrk counts statuses of 400 and above as errors). */
-  statuses: Record<string, number>;
-  /** Error messages seen, with counts. */
-  errorMessages: Record<string, number>;
-  generator: GeneratorName;
-  /** CPU seconds (user + system) the generator itself used in the run. */
-  generatorCpuS: number;
-  /** CPU seconds of each metered process (origin, proxies) over the measured run, by name. */
-  cpuS: Record<string, number>;
-}
+export type { GeneratorName, LoadCounts, LoadSpec } from './load-spec.js';
 
 export interface LoadResult extends LoadCounts {
   spec: LoadSpec;

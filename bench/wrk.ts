@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { CLOCK_TICKS } from './cpu.js';
 import { HistogramBuilder } from './histogram.js';
-import type { LoadCounts, LoadSpec } from './load.js';
+import type { LoadCounts, LoadSpec } from './load-spec.js';
 import { ROOT, spawnProgram } from './procs.js';
 
 const REPORT_SCRIPT = path.join(ROOT, 'bench', 'wrk-report.lua');
