@@ -33,7 +33,14 @@ export interface WazigateCloudOptions {
   log: Logger;
   /** Shared by the node's cloud listeners (refs.ts). */
   refs?: RefBook;
+  /** The request bodies the node's cloud listeners hold, shared by them (west.memoryBudget bounds the sum). */
+  held?: HeldBodies;
   onAccess?: (record: AccessRecord) => void;
+}
+
+/** Bytes of request bodies held right now by a node's cloud listeners, all together. */
+export interface HeldBodies {
+  bytes: number;
 }
 
 export class WazigateCloud {
@@ -43,13 +50,14 @@ export class WazigateCloud {
   private readonly server: http.Server;
   private readonly allow: AddressAllowlist;
   private readonly refs: RefBook;
-  /** Request bodies held right now, all exchanges together (bounded by west.memoryBudget). */
-  private buffered = 0;
+  /** Request bodies held right now by this node's cloud listeners (bounded by west.memoryBudget). */
+  private readonly held: HeldBodies;
 
   constructor(private readonly opts: WazigateCloudOptions) {
     const { config, tuning, log } = opts;
     this.key = config.key;
     this.refs = opts.refs ?? new RefBook();
+    this.held = opts.held ?? { bytes: 0 };
     this.allow = new AddressAllowlist(config.allow);
     this.link = new MqttLink({
       config, side: `cloud ${config.key}`, clientIdPrefix: `west-cloud-${opts.nodeName}`.slice(0, 40), subscribe: 'devices/+/tunnel-up/+',
@@ -158,18 +166,18 @@ export class WazigateCloud {
     let size = 0;
     let refused = false;
     const release = (): void => {
-      this.buffered -= size;
+      this.held.bytes -= size;
       size = 0;
       chunks.length = 0;
     };
     req.on('data', (chunk: Buffer) => {
       if (refused) return;
       size += chunk.length;
-      this.buffered += chunk.length;
+      this.held.bytes += chunk.length;
       chunks.push(chunk);
       ex.bytesIn += chunk.length;
       const tooLarge = size > MAX_FIELD;
-      if (tooLarge || this.buffered > this.opts.tuning.memoryBudget) {
+      if (tooLarge || this.held.bytes > this.opts.tuning.memoryBudget) {
         refused = true;
         release();
         req.pause();

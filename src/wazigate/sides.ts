@@ -15,7 +15,8 @@ export class WazigateSides {
   constructor(config: NodeConfig, log: Logger, egress: () => EgressPolicy | undefined, onAccess: (r: AccessRecord) => void) {
     const common = { nodeName: config.name, tuning: config.tuning, log, onAccess };
     const refs = new RefBook();
-    this.clouds = (config.wazigate?.clouds ?? []).map((c) => new WazigateCloud({ ...common, config: c, refs }));
+    const held = { bytes: 0 };
+    this.clouds = (config.wazigate?.clouds ?? []).map((c) => new WazigateCloud({ ...common, config: c, refs, held }));
     const g = config.wazigate?.gateway;
     this.gateway = g ? new WazigateGateway({ ...common, config: g, egress }) : undefined;
   }

@@ -10,8 +10,10 @@ import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { aclAllows } from '../../src/tunnel/mqtt/acl.js';
 import type { BrokerConnection } from '../../src/tunnel/mqtt/connection.js';
-import { decodeEnvelope, encodeControl, envelopeHead, KIND_FRAMES, parseTopic, upTopic } from '../../src/tunnel/mqtt/envelope.js';
-import { brokerMessageLimit, MqttLink } from '../../src/tunnel/mqtt/link.js';
+import { decodeEnvelope, encodeControl, ENVELOPE_BYTES, envelopeHead, KIND_FRAMES, parseTopic, upTopic } from '../../src/tunnel/mqtt/envelope.js';
+import { brokerMessageLimit, MQTT_BATCH_BYTES, MqttLink } from '../../src/tunnel/mqtt/link.js';
+import { TunnelSession } from '../../src/tunnel/session.js';
+import { silentLogger } from '../../src/log.js';
 
 test('the ACL keeps each user to its own tunnels, as client and as server', () => {
   const cases: [string, string, 'read' | 'write', boolean][] = [
@@ -125,4 +127,39 @@ test('config: a broker URL without MQTT settings, and settings that cannot work,
     west: { nm: 'site' }, proxy: { 'http://127.0.0.1:0': { ea: 'mqtt://b:1883', '/px': { ou: 'http://127.0.0.1:1/x' } } },
   }).join('\n'), /ea: names an MQTT broker: add a wstc entry/);
   assert.match(problems({ west: { nm: 'site' }, wstc: { 'mqtt://b:1883': { mqtt: { server: 'h#' } } } }).join('\n'), /mqtt\.server: must fit/);
+});
+
+test("a session's back-pressure counts its own bytes, not its siblings' on the shared broker connection", async () => {
+  // The tunnel server holds one broker connection for every session. Bytes another session
+  // has in flight on it must not make this one wait: nothing of this one's would wake it.
+  const held: (() => void)[] = [];
+  const conn = Object.assign(new EventEmitter(), {
+    connected: true, queuedBytes: 0, url: 'mqtt://fake',
+    publish(_topic: string, payload: Buffer, cb?: () => void) {
+      conn.queuedBytes += payload.length;
+      held.push(() => { conn.queuedBytes -= payload.length; cb?.(); });
+    },
+  });
+  const shared = conn as unknown as BrokerConnection;
+  const options = { conn: shared, remote: 'x', sentSeq: 1, recvSeq: 1, maxMessage: brokerMessageLimit('mqtt://x') };
+  const busy = new MqttLink({ ...options, sendTopic: 'busy' });
+  const quiet = new MqttLink({ ...options, sendTopic: 'quiet' });
+  const session = new TunnelSession(quiet, { localName: 'hub', peerName: 'site', initiator: false, recvWindow: 65536, sendWindow: 65536, heartbeatMs: 60_000, log: silentLogger });
+  try {
+    busy.writeTurn([Buffer.alloc(MQTT_BATCH_BYTES), Buffer.alloc(MQTT_BATCH_BYTES)], () => undefined);
+    assert.equal(quiet.queuedBytes, 0, "the other session's bytes are not this link's");
+    const woken = new Promise<boolean>((resolve) => {
+      if (session.congested()) session.whenWritable(() => resolve(true)); else resolve(true);
+      setTimeout(() => resolve(false), 2000);
+    });
+    for (const done of held.splice(0)) done();
+    assert.ok(await woken, 'a writer of the quiet session was left waiting');
+    // Its own bytes still count until the broker connection has taken them.
+    quiet.writeTurn([Buffer.alloc(1000)], () => undefined);
+    assert.equal(quiet.queuedBytes, 1000 + ENVELOPE_BYTES);
+    for (const done of held.splice(0)) done();
+    assert.equal(quiet.queuedBytes, 0);
+  } finally {
+    session.close();
+  }
 });

@@ -91,6 +91,7 @@ export function dialMqtt(opts: MqttDialOptions): MqttDial {
         clearTimeout(timer);
         conn.off('message', onMessage);
         conn.off('lost', onLost);
+        conn.off('ended', onEnded);
         if (err) reject(err); else if (c) resolve(c);
       };
       const onMessage = (topic: string, payload: Buffer): void => {
@@ -105,11 +106,14 @@ export function dialMqtt(opts: MqttDialOptions): MqttDial {
         }
       };
       const onLost = (reason: string): void => done(new Error(reason));
+      // abort() ends the connection: no answer can come, and the connect timeout is not to be waited out.
+      const onEnded = (): void => done(new Error('dial aborted'));
       const timer = setTimeout(() => done(new Error(
         `no answer from tunnel server ${server} through the broker within ${opts.connectTimeoutMs / 1000} s (is it connected, and does the broker's ACL let this user publish on ${up}?)`,
       )), opts.connectTimeoutMs);
       conn.on('message', onMessage);
       conn.on('lost', onLost);
+      conn.on('ended', onEnded);
       const wire = offeredSubprotocols(opts.wireVersion).map((p) => versionOf(p) ?? 0);
       conn.publish(up, encodeControl(0, {
         t: 'hello', name: config.name, wire, features: [...OUR_FEATURES], window: opts.recvWindow,

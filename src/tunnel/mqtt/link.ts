@@ -52,6 +52,12 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
   /** Pieces of a split message received so far, and their bytes. */
   private pieces: Buffer[] = [];
   private pieceBytes = 0;
+  /**
+   * This link's bytes handed to the broker connection and not yet written. The server's
+   * connection is shared by every session: its total would make a quiet session wait for a
+   * wake-up that only its own writes bring (TunnelSession.afterWrite), so each counts its own.
+   */
+  private queued = 0;
 
   constructor(opts: MqttLinkOptions) {
     super();
@@ -68,7 +74,7 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
   }
 
   get queuedBytes(): number {
-    return this.conn.queuedBytes;
+    return this.queued;
   }
 
   /** A message from the peer's topic. */
@@ -120,18 +126,25 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
   writeTurn(frames: OutboxEntry[], afterLast: () => void): void {
     let parts: Buffer[] = [];
     let size = 0;
+    const send = (message: Buffer, done: (() => void) | undefined): void => {
+      this.queued += message.length;
+      this.conn.publish(this.sendTopic, message, () => {
+        this.queued = Math.max(0, this.queued - message.length);
+        done?.();
+      });
+    };
     const publish = (last: boolean): void => {
       const room = this.maxMessage - ENVELOPE_BYTES;
       if (size <= room) {
         const head = envelopeHead(KIND_FRAMES, this.nextSeq());
-        this.conn.publish(this.sendTopic, Buffer.concat([head, ...parts], head.length + size), last ? afterLast : undefined);
+        send(Buffer.concat([head, ...parts], head.length + size), last ? afterLast : undefined);
       } else {
         // In pieces, all published now, so nothing else comes between them.
         const body = Buffer.concat(parts, size);
         for (let at = 0; at < size; at += room) {
           const end = Math.min(size, at + room);
           const head = envelopeHead(end === size ? KIND_FRAMES : KIND_PIECE, this.nextSeq());
-          this.conn.publish(this.sendTopic, Buffer.concat([head, body.subarray(at, end)]), last && end === size ? afterLast : undefined);
+          send(Buffer.concat([head, body.subarray(at, end)]), last && end === size ? afterLast : undefined);
         }
       }
       parts = [];
@@ -166,6 +179,7 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
   lost(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.queued = 0;
     this.emit('close', code, reason);
   }
 
