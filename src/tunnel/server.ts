@@ -379,8 +379,14 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     void session.proveAlive().then((alive) => {
       if (!alive || session.closed) return;
       if (join()) return;
-      // Another rival took the name meanwhile: this one stays connected without it, as before pools.
-      if (this.pools.get(key) !== previous || !previous) return;
+      // Another rival took the name meanwhile: this one lost the race. Kept connected it would
+      // be a tunnel outside any pool (unlisted, unbounded per token), so it is closed as the
+      // pool it would have replaced is.
+      if (this.pools.get(key) !== previous || !previous) {
+        this.opts.log.warn('tunnel.client_refused', { address: session.remoteAddress, reason: `name ${name} was taken by another connection while this one proved alive` });
+        session.close(CLOSE.nameReplaced, 'name claimed by another connection');
+        return;
+      }
       const old = previous.first;
       const pool = new PeerPool(this.opts.localName, name, claim?.id);
       pool.add(session);
