@@ -128,7 +128,7 @@ export async function runNode(args: RunArgs): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  const load = share ? async (f: string) => workerPart(await loadConfigFile(f), share.worker) : loadConfigFile;
+  const load = share ? async (f: string) => workerPart(fitsWorkers(await loadConfigFile(f), share.workers, f), share.worker) : loadConfigFile;
   const reloads = new ReloadQueue(() => reload(node, args.config, log, load), log);
   process.on('SIGHUP', () => {
     if (!stopping) reloads.request();
@@ -144,6 +144,20 @@ export async function runNode(args: RunArgs): Promise<void> {
       log.error('node.log_reopen_failed', { file: file.path, error: err instanceof Error ? err.message : String(err) });
     }
   });
+}
+
+/**
+ * A reloaded file for a node of `workers` workers: rejected when that many would no longer
+ * run it (a tunnel's `connections` × workers above one pool's 16, a tunnel over MQTT, a relay
+ * between its server and its tunnels), as workerCount lowers the count at start. The count
+ * cannot change without a restart, and each worker judges the whole file the same way.
+ */
+export function fitsWorkers(next: NodeConfig, workers: number, file: string): NodeConfig {
+  const fit = workerCount(next, workers);
+  if (fit.count < workers) {
+    throw new ConfigError([{ path: 'west.workers', message: `${workers} workers run and cannot change without a restart, but this file fits ${fit.count}: ${fit.reason ?? ''}`, file }], file);
+  }
+  return next;
 }
 
 /**

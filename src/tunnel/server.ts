@@ -225,14 +225,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       refuse(400, claim.message);
       return;
     }
-    const holder = this.get(name);
-    if (holder && claim && holder.id === claim.id) {
-      if (holder.size >= MAX_POOL_MEMBERS) {
-        refuse(409, `the pool of ${name} already has ${holder.size} connections, the most one pool may have`);
-        return;
-      }
-    } else if (holder?.first && this.opts.config.claim === 'refuse') {
-      refuse(409, `name ${name} is already connected from ${holder.first.remoteAddress}:${holder.first.remotePort} (wsts.claim is "refuse")`);
+    const conflict = this.claimConflict(name, claim);
+    if (conflict) {
+      refuse(409, conflict);
       return;
     }
     const authorize = this.opts.authorize;
@@ -247,11 +242,33 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
         refuse(d.unavailable ? 503 : 403, `name ${name}: ${d.reason} (west.authHook)`, NOT_ADMITTED);
         return;
       }
+      // Judged again: while the hook was asked, another connection may have taken the name
+      // (wsts.claim "refuse") or filled the pool.
+      const late = this.claimConflict(name, claim);
+      if (late) {
+        refuse(409, late);
+        return;
+      }
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, name, claim));
     };
     const answer = authorize({ name, address: req.socket.remoteAddress ?? '', ...(subject ? { certSubject: subject } : {}) });
     if (answer instanceof Promise) void answer.then(decided);
     else decided(answer);
+  }
+
+  /**
+   * Why a connection claiming `name` (as a member of `claim`'s pool, if any) may not have it
+   * now: its pool is full, or the name is held by another client under `wsts.claim: "refuse"`.
+   * Asked before the auth hook and again once it answers (upgrades wait on it together).
+   */
+  private claimConflict(name: string, claim: PoolClaim | undefined): string | undefined {
+    const holder = this.get(name);
+    if (holder && claim && holder.id === claim.id) {
+      if (holder.size >= MAX_POOL_MEMBERS) return `the pool of ${name} already has ${holder.size} connections, the most one pool may have`;
+    } else if (holder?.first && this.opts.config.claim === 'refuse') {
+      return `name ${name} is already connected from ${holder.first.remoteAddress}:${holder.first.remotePort} (wsts.claim is "refuse")`;
+    }
+    return undefined;
   }
 
   /**
@@ -362,8 +379,14 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     void session.proveAlive().then((alive) => {
       if (!alive || session.closed) return;
       if (join()) return;
-      // Another rival took the name meanwhile: this one stays connected without it, as before pools.
-      if (this.pools.get(key) !== previous || !previous) return;
+      // Another rival took the name meanwhile: this one lost the race. Kept connected it would
+      // be a tunnel outside any pool (unlisted, unbounded per token), so it is closed as the
+      // pool it would have replaced is.
+      if (this.pools.get(key) !== previous || !previous) {
+        this.opts.log.warn('tunnel.client_refused', { address: session.remoteAddress, reason: `name ${name} was taken by another connection while this one proved alive` });
+        session.close(CLOSE.nameReplaced, 'name claimed by another connection');
+        return;
+      }
       const old = previous.first;
       const pool = new PeerPool(this.opts.localName, name, claim?.id);
       pool.add(session);
