@@ -65,9 +65,18 @@ export class AccessGateway {
     if (what === 'rendezvous' && !config.rendezvous.includes(listenerKey)) return false;
     socket.on('error', () => socket.destroy());
     const address = req.socket.remoteAddress ?? '';
+    // A malformed %-escape is the client's mistake: decodeURIComponent would throw out of the
+    // 'upgrade' handler and take the node down. Keys are base64url, so nothing needs decoding.
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(key);
+    } catch {
+      this.refuse(socket, 'bad_request', 'the key in the path is not valid %-encoding', what === 'remoteaccess' ? 'remote-access' : 'rendezvous', key, address);
+      return true;
+    }
     const run = what === 'remoteaccess'
-      ? this.remoteAccess(req, socket, head, decodeURIComponent(key), new URLSearchParams(query), address)
-      : this.rendezvous(req, socket, head, decodeURIComponent(key), address);
+      ? this.remoteAccess(req, socket, head, decoded, new URLSearchParams(query), address)
+      : this.rendezvous(req, socket, head, decoded, address);
     run.catch((err: unknown) => {
       this.opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
       this.refuse(socket, 'internal', 'internal error', what ?? '', key, address);
