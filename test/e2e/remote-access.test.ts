@@ -262,6 +262,20 @@ describe('remote access', () => {
     const ok = await open(url);
     ok.close();
   });
+
+  test('an upgrade ws refuses after the key was taken (bad Sec-WebSocket-Version) lets go of the TCP stream it opened', async () => {
+    const before = echo.sockets.length;
+    const { url } = await issue(`127.0.0.1:${echo.port}`);
+    const u = new URL(url);
+    const answer = await rawUpgrade(Number(u.port), u.pathname, '7');
+    assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+    // The key was taken and the stream connected before ws judged the upgrade.
+    await waitFor('the echo connection', () => echo.sockets.length === before + 1);
+    const far = echo.sockets[before];
+    assert.ok(far);
+    await waitFor('the far connection to be closed', () => far.destroyed || far.readableEnded, 5000, 20);
+    assert.equal(hub.exitCode, null, 'the hub is still running');
+  });
 });
 
 /** A raw WebSocket upgrade to `path`: the first line of the answer (or what was read before the close). */
