@@ -107,17 +107,14 @@ export class AccessGateway {
     const stream = await this.opts.openRemote(binding, id);
     if (stream instanceof WestError) { this.refuse(socket, stream.code, stream.message, 'remote-access', key, address, stream.node); return; }
     if (socket.destroyed) { stream.destroy(); return; }
-    let upgraded = false;
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      upgraded = true;
+    const upgraded = this.upgrade(req, socket, head, (ws) => {
       this.opts.log.info('session.opened', { kind: 'remote-access', keyId: id, client: address, to: binding.to, target: binding.target });
       bridgeToDuplex(ws, stream, this.opts.tuning().streamWindow, (counts, why) => {
         this.opts.log.info('session.closed', { kind: 'remote-access', keyId: id, up: counts.up, down: counts.down, reason: why });
       });
     });
-    // ws completes an upgrade synchronously, or refuses it (bad Sec-WebSocket-Key or -Version,
-    // not GET...) with a 400 and never calls back: the stream opened for it must not stay open
-    // (nor, without an 'error' listener, crash the node when the far end resets it).
+    // Refused by ws: the stream opened for it must not stay open (nor, without an 'error'
+    // listener, crash the node when the far end resets it).
     if (!upgraded) {
       this.opts.log.warn('session.refused', { kind: 'remote-access', keyId: id, client: address, error: 'bad_request', reason: 'the WebSocket upgrade was refused' });
       stream.on('error', () => {});
@@ -137,13 +134,22 @@ export class AccessGateway {
       if (!decision.allow) this.refuse(socket, decision.unavailable ? 'hook_unavailable' : 'hook_denied', decision.reason, 'rendezvous', key, address);
       return;
     }
-    let upgraded = false;
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      upgraded = true;
-      this.opts.rendezvous.joined(presence, ws);
-    });
+    const upgraded = this.upgrade(req, socket, head, (ws) => this.opts.rendezvous.joined(presence, ws));
     // Refused by ws (a 400, no callback): the place it took is given back now, not after pairWait.
     if (!upgraded) this.opts.rendezvous.withdraw(presence);
+  }
+
+  /**
+   * ws completes an upgrade synchronously (no verifyClient), or refuses it (bad
+   * Sec-WebSocket-Key or -Version, not GET...) with a 400 and never calls back: false then.
+   */
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, cb: (ws: WebSocket) => void): boolean {
+    let upgraded = false;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      cb(ws);
+    });
+    return upgraded;
   }
 
   private async askHook(q: HookQuestion): Promise<HookDecision> {
