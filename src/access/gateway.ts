@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AccessConfig, Tuning } from '../config/types.js';
 import { WestError, type FailureCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { lostBeforeUse } from '../proxy/near/tcp-open.js';
 import { sendRawFailure } from '../proxy/shared/failure.js';
 import { bridgeToDuplex } from './bridge.js';
 import { keyId, type AuthHook, type HookDecision, type HookQuestion } from './hook.js';
@@ -107,6 +108,9 @@ export class AccessGateway {
     const stream = await this.opts.openRemote(binding, id);
     if (stream instanceof WestError) { this.refuse(socket, stream.code, stream.message, 'remote-access', key, address, stream.node); return; }
     if (socket.destroyed) { stream.destroy(); return; }
+    // Reset as it connected (the origin hung up at once): bridging it would never hear its close.
+    const lost = lostBeforeUse(stream, this.opts.nodeName);
+    if (lost) { this.refuse(socket, lost.code, lost.message, 'remote-access', key, address, lost.node); return; }
     const upgraded = this.upgrade(req, socket, head, (ws) => {
       this.opts.log.info('session.opened', { kind: 'remote-access', keyId: id, client: address, to: binding.to, target: binding.target });
       bridgeToDuplex(ws, stream, this.opts.tuning().streamWindow, (counts, why) => {
