@@ -83,6 +83,32 @@ test('auth hook: answers without a boolean allow, or not 200, are no answer; one
   }
 });
 
+test('auth hook: an answer that never ends is cut at 16 KiB, not read into memory until the timeout', async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const more = (): void => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    res.write('{"allow":true,"reason":"');
+    more();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const hook = new AuthHook({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, timeoutMs: 3000, cacheMs: 0, denyCacheMs: 0, failOpen: false }, silentLogger);
+    const started = Date.now();
+    const d = await hook.ask(question);
+    assert.deepEqual([d.allow, d.unavailable], [false, true]);
+    assert.doesNotMatch(d.reason, /did not answer within/, 'judged when 16 KiB had come, not at the timeout');
+    assert.ok(Date.now() - started < 2500, `decided after ${Date.now() - started} ms`);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
 const base = (west: Record<string, unknown>, listener: Record<string, unknown> = { en: 'L' }): string => JSON.stringify({
   west: { nm: 'hub', cp: '127.0.0.1:9701', cpToken: 't', ...west },
   wsts: { sp: 'ws://127.0.0.1:9801' },
