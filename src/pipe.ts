@@ -107,12 +107,17 @@ async function waitForRoute(node: WestNode, target: ListenerTarget, waitMs: numb
  * far end, the far end's FIN ends stdout (`closeOut`, once what came before it is written).
  * Resolves when both directions ended (undefined) or with why the stream was reset.
  */
-function pump(stream: TunnelStream, io: PipeIo): Promise<string | undefined> {
+export function pump(stream: TunnelStream, io: PipeIo): Promise<string | undefined> {
   return new Promise((resolve) => {
     let upDone = false;
     let downDone = false;
     const done = (): void => { if (upDone && downDone) resolve(undefined); };
     stream.once('error', (err: Error) => resolve(`the connection was reset: ${err.message}`));
+    // Reset in the same turn it connected: its 'error' has been emitted already.
+    if (stream.destroyed) {
+      resolve(`the connection was reset: ${stream.errored?.message ?? 'closed before it was used'}`);
+      return;
+    }
     io.stdin.pipe(stream);
     stream.once('finish', () => { upDone = true; done(); });
     // Nobody reads any more (the consumer closed stdout): what still comes is dropped.

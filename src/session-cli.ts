@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { Writable } from 'node:stream';
 import { loadConfigFile } from './config/load.js';
+import { formatAddress } from './format.js';
 import { isRecord } from './json.js';
 import { stateUrl } from './state-cli.js';
 
@@ -51,7 +52,11 @@ export async function issueSession(opts: SessionOptions, out: Writable, err: Wri
   if (opts.config !== undefined) {
     try {
       const config = await loadConfigFile(opts.config);
-      if (cp === undefined && config.control) cp = `${config.control.host === '' ? '127.0.0.1' : config.control.host}:${config.control.port}`;
+      if (cp === undefined && config.control) {
+        // Bound on every interface: asked on loopback. An IPv6 address goes in brackets.
+        const { host, port } = config.control;
+        cp = formatAddress(host === '' || host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port);
+      }
       token ??= config.controlToken;
     } catch (e) {
       return fail((e as Error).message);

@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AccessConfig, Tuning } from '../config/types.js';
 import { WestError, type FailureCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { lostBeforeUse } from '../proxy/near/tcp-open.js';
 import { sendRawFailure } from '../proxy/shared/failure.js';
 import { bridgeToDuplex } from './bridge.js';
 import { keyId, type AuthHook, type HookDecision, type HookQuestion } from './hook.js';
@@ -65,9 +66,18 @@ export class AccessGateway {
     if (what === 'rendezvous' && !config.rendezvous.includes(listenerKey)) return false;
     socket.on('error', () => socket.destroy());
     const address = req.socket.remoteAddress ?? '';
+    // A malformed %-escape is the client's mistake: decodeURIComponent would throw out of the
+    // 'upgrade' handler and take the node down. Keys are base64url, so nothing needs decoding.
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(key);
+    } catch {
+      this.refuse(socket, 'bad_request', 'the key in the path is not valid %-encoding', what === 'remoteaccess' ? 'remote-access' : 'rendezvous', key, address);
+      return true;
+    }
     const run = what === 'remoteaccess'
-      ? this.remoteAccess(req, socket, head, decodeURIComponent(key), new URLSearchParams(query), address)
-      : this.rendezvous(req, socket, head, decodeURIComponent(key), address);
+      ? this.remoteAccess(req, socket, head, decoded, new URLSearchParams(query), address)
+      : this.rendezvous(req, socket, head, decoded, address);
     run.catch((err: unknown) => {
       this.opts.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
       this.refuse(socket, 'internal', 'internal error', what ?? '', key, address);
@@ -98,12 +108,22 @@ export class AccessGateway {
     const stream = await this.opts.openRemote(binding, id);
     if (stream instanceof WestError) { this.refuse(socket, stream.code, stream.message, 'remote-access', key, address, stream.node); return; }
     if (socket.destroyed) { stream.destroy(); return; }
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
+    // Reset as it connected (the origin hung up at once): bridging it would never hear its close.
+    const lost = lostBeforeUse(stream, this.opts.nodeName);
+    if (lost) { this.refuse(socket, lost.code, lost.message, 'remote-access', key, address, lost.node); return; }
+    const upgraded = this.upgrade(req, socket, head, (ws) => {
       this.opts.log.info('session.opened', { kind: 'remote-access', keyId: id, client: address, to: binding.to, target: binding.target });
       bridgeToDuplex(ws, stream, this.opts.tuning().streamWindow, (counts, why) => {
         this.opts.log.info('session.closed', { kind: 'remote-access', keyId: id, up: counts.up, down: counts.down, reason: why });
       });
     });
+    // Refused by ws: the stream opened for it must not stay open (nor, without an 'error'
+    // listener, crash the node when the far end resets it).
+    if (!upgraded) {
+      this.opts.log.warn('session.refused', { kind: 'remote-access', keyId: id, client: address, error: 'bad_request', reason: 'the WebSocket upgrade was refused' });
+      stream.on('error', () => {});
+      stream.destroy();
+    }
   }
 
   private async rendezvous(req: http.IncomingMessage, socket: Duplex, head: Buffer, key: string, address: string): Promise<void> {
@@ -118,7 +138,22 @@ export class AccessGateway {
       if (!decision.allow) this.refuse(socket, decision.unavailable ? 'hook_unavailable' : 'hook_denied', decision.reason, 'rendezvous', key, address);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.opts.rendezvous.joined(presence, ws));
+    const upgraded = this.upgrade(req, socket, head, (ws) => this.opts.rendezvous.joined(presence, ws));
+    // Refused by ws (a 400, no callback): the place it took is given back now, not after pairWait.
+    if (!upgraded) this.opts.rendezvous.withdraw(presence);
+  }
+
+  /**
+   * ws completes an upgrade synchronously (no verifyClient), or refuses it (bad
+   * Sec-WebSocket-Key or -Version, not GET...) with a 400 and never calls back: false then.
+   */
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, cb: (ws: WebSocket) => void): boolean {
+    let upgraded = false;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      cb(ws);
+    });
+    return upgraded;
   }
 
   private async askHook(q: HookQuestion): Promise<HookDecision> {

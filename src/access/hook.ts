@@ -103,8 +103,8 @@ export class AuthHook {
         body: JSON.stringify(q),
         signal: AbortSignal.timeout(timeoutMs),
       });
-      const text = await res.text();
-      const body: unknown = text.length <= MAX_ANSWER ? parseJson(text) : undefined;
+      const text = await readAtMost(res, MAX_ANSWER);
+      const body: unknown = text === undefined ? undefined : parseJson(text);
       if (res.status === 200 && isRecord(body) && typeof body.allow === 'boolean') {
         const reason = typeof body.reason === 'string' ? body.reason.slice(0, 200) : '';
         return { allow: body.allow, reason: reason || (body.allow ? 'allowed by the auth hook' : 'denied by the auth hook') };
@@ -127,6 +127,20 @@ export class AuthHook {
       about: event, ...fields, allow: d.allow, reason: d.reason, source, ms, ...(d.unavailable ? { unavailable: true } : {}),
     });
   }
+}
+
+/** The body as text, or undefined once it is past `max` bytes (the rest is not read: the answer is dropped). */
+async function readAtMost(res: Response, max: number): Promise<string | undefined> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Leaving the loop early cancels the body.
+  for await (const value of res.body as AsyncIterable<Uint8Array>) {
+    size += value.length;
+    if (size > max) return undefined;
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string): unknown {

@@ -7,11 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { AuthHook, keyId } from '../../src/access/hook.js';
 import { SessionKeys } from '../../src/access/keys.js';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import { issueSession } from '../../src/session-cli.js';
 import { freePort } from '../helpers/net.js';
 
 test('session keys: 256 bits, one use, of one kind', () => {
@@ -80,6 +85,51 @@ test('auth hook: answers without a boolean allow, or not 200, are no answer; one
   } finally {
     server.closeAllConnections();
     server.close();
+  }
+});
+
+test('auth hook: an answer that never ends is cut at 16 KiB, not read into memory until the timeout', async () => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const more = (): void => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    res.write('{"allow":true,"reason":"');
+    more();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const hook = new AuthHook({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, timeoutMs: 3000, cacheMs: 0, denyCacheMs: 0, failOpen: false }, silentLogger);
+    const started = Date.now();
+    const d = await hook.ask(question);
+    assert.deepEqual([d.allow, d.unavailable], [false, true]);
+    assert.doesNotMatch(d.reason, /did not answer within/, 'judged when 16 KiB had come, not at the timeout');
+    assert.ok(Date.now() - started < 2500, `decided after ${Date.now() - started} ms`);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('west session -c: a control port on an IPv6 address ([::1], [::]) is asked at a URL that parses', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'west-session-'));
+  try {
+    for (const cp of ['[::1]:9', '[::]:9']) {
+      const file = path.join(dir, 'node.json');
+      await writeFile(file, JSON.stringify({ west: { nm: 'hub', cp, cpToken: 't' }, wsts: { sp: 'ws://127.0.0.1:9801' } }));
+      const err = new PassThrough();
+      let text = '';
+      err.on('data', (c: Buffer) => { text += c.toString(); });
+      const code = await issueSession({ action: 'new', args: ['L2', '127.0.0.1:22'], config: file, json: false, timeoutMs: 2000 }, new PassThrough(), err);
+      assert.equal(code, 1, text);
+      assert.doesNotMatch(text, /is not a control port address/, `${cp}: ${text}`);
+      assert.match(text, /http:\/\/\[::1\]:9\/sessions/, `${cp}: ${text}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

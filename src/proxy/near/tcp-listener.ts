@@ -16,6 +16,7 @@ import { AddressAllowlist } from '../../net/allow.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { spliceTcp } from '../shared/splice.js';
 import { ConnectionTable } from './connections.js';
+import { lostBeforeUse } from './tcp-open.js';
 
 export interface TcpListenerOptions {
   config: TcpListenerConfig;
@@ -141,6 +142,14 @@ export class TcpListener {
         return;
       }
       stream = opened;
+      // Reset in the same turn it connected: its 'close' is gone, nothing below would hear it.
+      const lost = lostBeforeUse(opened, this.opts.nodeName);
+      if (lost) {
+        failure = lost;
+        socket.resetAndDestroy();
+        finish();
+        return;
+      }
       this.streams.add(opened);
       opened.once('close', () => {
         if (socket.destroyed) finish();

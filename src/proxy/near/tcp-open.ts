@@ -4,6 +4,7 @@
  * wants a raw byte pipe to `host:port` at a node use.
  */
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { formatTcpTarget, parseTcpTarget } from '../../config/endpoint.js';
 import type { Endpoint } from '../../config/types.js';
 import { isFailureCode, WestError } from '../../errors.js';
@@ -58,9 +59,23 @@ export function openTcpStream(opener: TcpOpener, target: Endpoint | string, opts
       stream.off('error', onError);
       resolve(stream);
     };
+    // A RESET can come in the same read of the tunnel as the RESPONSE: its 'error' is emitted
+    // before the caller's `await` returns, when only this listener is there to take it.
+    // Callers check lostBeforeUse() when they take the stream.
+    stream.on('error', () => { /* the caller sees stream.destroyed / stream.errored */ });
     stream.once('error', onError);
     stream.once('response', onResponse);
   });
+}
+
+/**
+ * Why a stream openTcpStream resolved with is gone already (a RESET that came with its RESPONSE,
+ * or a lost tunnel, before the caller's turn): a WestError, or undefined while it is open.
+ * Listeners attached now would never hear its 'error' or 'close'.
+ */
+export function lostBeforeUse(stream: Duplex, nodeName: string): WestError | undefined {
+  if (!stream.destroyed) return undefined;
+  return refusal(stream.errored ?? new Error('the stream closed before it was used'), nodeName);
 }
 
 /** A RESET before the RESPONSE as the WestError it carries (an unknown code reads as tunnel_lost). */
