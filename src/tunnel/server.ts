@@ -136,6 +136,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
         wireVersion: () => this.opts.wireVersion ?? WIRE_VERSION,
         recvWindow: () => this.opts.recvWindow,
         refusal: (name, token) => this.admission(name, undefined, token, undefined),
+        // The broker hides the client's address: the hook is asked with an empty one.
+        authorize: (name) => this.opts.authorize?.({ name, address: '' }),
         accept: (link, hello) => this.acceptMqtt(link, hello),
       });
       if (opts.config.mqtt.embed) this.embedded = new EmbeddedBroker(opts.config, opts.log);

@@ -256,12 +256,16 @@ describe('workers: 1', () => {
 
 describe('a hub that cannot pool (west.wire: 2)', () => {
   test('gets worker 0 alone: the others stop, the node serves on', async () => {
-    const { hub, site, url } = await launch('wire2', 2, { wire: 2 });
+    const { hub, site } = await launch('wire2', 2, { wire: 2 });
     try {
       const reduced = await site.waitForEvent('node.workers_reduced', undefined, 20_000);
       assert.equal(reduced.workers, 1);
       await waitFor('worker 1 gone', () => site.events.some((e) => e.event === 'node.stopped' && e.worker === 1), 10_000);
       await peerWith(hub, 1);
+      // Worker 0's own port: node:cluster shares a port-0 listener only while some worker holds
+      // it, so a worker 0 that bound after worker 1 had already gone got a port of its own.
+      const bound = await site.waitForEvent('proxy.listening', (e) => e.worker === 0);
+      const url = `http://127.0.0.1:${Number(bound.port)}`;
       for (let i = 0; i < 6; i++) {
         const r = await fetchText(`${url}/px/w2-${i}`);
         assert.equal(r.status, 200, r.text);

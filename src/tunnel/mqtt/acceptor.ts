@@ -33,8 +33,16 @@ export interface MqttAcceptorHost {
   connectTimeoutMs: number;
   /** Why `name` with `token` is not admitted (for the log), or undefined when it is. */
   refusal(name: string, token: string | undefined): string | undefined;
+  /** `west.authHook`'s say on a client that passed `refusal` (absent: no hook is configured). */
+  authorize(name: string): HelloDecision | Promise<HelloDecision> | undefined;
   /** Takes a session's link once its HELLO is answered. */
   accept(link: MqttLink, hello: MqttHello): void;
+}
+
+/** The auth hook's answer about a client (server.ts's TunnelDecision). */
+export interface HelloDecision {
+  allow: boolean;
+  reason: string;
 }
 
 /** HELLOs judged per client name in a HELLO_WINDOW_MS; more are dropped unanswered. */
@@ -48,6 +56,8 @@ export class MqttAcceptor {
   private conn: BrokerConnection | undefined;
   /** Live links by `client/session`. */
   private readonly links = new Map<string, MqttLink>();
+  /** Sessions whose HELLO waits on the auth hook: a repeated HELLO is not judged twice. */
+  private readonly judging = new Set<string>();
   /** HELLOs judged per client name in the current window, and when the window began. */
   private hellos = new Map<string, number>();
   private helloWindowStart = Date.now();
@@ -168,15 +178,37 @@ export class MqttAcceptor {
       refuse(denied, 'Not admitted to this west tunnel server. Its operator can see why in its log.');
       return;
     }
-    const link = new MqttLink({ conn, sendTopic: down, remote: conn.url, sentSeq: 1, recvSeq: 1, maxMessage: brokerMessageLimit(conn.url) });
+    const welcome = (): void => {
+      const link = new MqttLink({ conn, sendTopic: down, remote: conn.url, sentSeq: 1, recvSeq: 1, maxMessage: brokerMessageLimit(conn.url) });
+      const key = `${client}/${session}`;
+      this.links.set(key, link);
+      link.once('close', () => { if (this.links.get(key) === link) this.links.delete(key); });
+      conn.publish(down, encodeControl(0, {
+        t: 'welcome', name: this.host.localName, wire, features: [...OUR_FEATURES], window: this.host.recvWindow(),
+      }));
+      const window = hello.window >= MIN_WINDOW && hello.window <= MAX_WINDOW ? hello.window : MIN_WINDOW;
+      const features = new Set(OUR_FEATURES.filter((f) => hello.features.includes(f)));
+      this.host.accept(link, { name: client, wire, features, window });
+    };
+    const verdict = this.host.authorize(client);
+    if (verdict === undefined) {
+      welcome();
+      return;
+    }
     const key = `${client}/${session}`;
-    this.links.set(key, link);
-    link.once('close', () => { if (this.links.get(key) === link) this.links.delete(key); });
-    conn.publish(down, encodeControl(0, {
-      t: 'welcome', name: this.host.localName, wire, features: [...OUR_FEATURES], window: this.host.recvWindow(),
-    }));
-    const window = hello.window >= MIN_WINDOW && hello.window <= MAX_WINDOW ? hello.window : MIN_WINDOW;
-    const features = new Set(OUR_FEATURES.filter((f) => hello.features.includes(f)));
-    this.host.accept(link, { name: client, wire, features, window });
+    if (this.judging.has(key)) return;
+    this.judging.add(key);
+    const decided = (d: HelloDecision): void => {
+      this.judging.delete(key);
+      // The broker connection went (or was replaced) while the hook was asked: the client redials.
+      if (this.conn !== conn) return;
+      if (!d.allow) {
+        refuse(`name ${client}: ${d.reason} (west.authHook)`, 'Not admitted to this west tunnel server. Its operator can see why in its log.');
+        return;
+      }
+      welcome();
+    };
+    if (verdict instanceof Promise) void verdict.then(decided);
+    else decided(verdict);
   }
 }
