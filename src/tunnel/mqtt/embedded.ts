@@ -5,7 +5,7 @@
  * applies west's topic ACL (acl.ts) by user name. Production runs a real broker (doc/mqtt.md).
  */
 import net from 'node:net';
-import { Aedes, type Client } from 'aedes';
+import type { Aedes, Client } from 'aedes';
 import type { ServerConfig } from '../../config/types.js';
 import type { Logger } from '../../log.js';
 import { aclAllows } from './acl.js';
@@ -29,7 +29,9 @@ export class EmbeddedBroker {
 
   async listen(): Promise<void> {
     const users = this.users;
-    const broker = await Aedes.createBroker({
+    // Loaded here, not at start-up: only a hub with `wsts.mqtt.embed` runs a broker.
+    const { Aedes: AedesBroker } = await import('aedes');
+    const broker = await AedesBroker.createBroker({
       authenticate: (client, username, _password, done) => {
         if (!username) {
           done(Object.assign(new Error('a user name is required'), { returnCode: 4 }), false);
