@@ -14,7 +14,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { findProgram, runProgram } from '../helpers/daemon.js';
-import { fetchText, waitFor } from '../helpers/net.js';
+import { fetchText, waitFor, rawUpgradeLine } from '../helpers/net.js';
 import { runCli, stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const TOKEN = `cp-${randomBytes(16).toString('hex')}`;
@@ -255,7 +255,7 @@ describe('remote access', () => {
     const { url } = await issue(`127.0.0.1:${echo.port}`);
     const port = Number(new URL(url).port);
     for (const path of ['/remoteaccess/%E0%A4%A', '/remoteaccess/%']) {
-      const answer = await rawUpgrade(port, path);
+      const answer = await rawUpgradeLine(`http://127.0.0.1:${port}${path}`);
       assert.match(answer, /^HTTP\/1\.1 4\d\d /, `${path}: ${answer}`);
     }
     assert.equal(hub.exitCode, null, 'the hub is still running');
@@ -267,7 +267,7 @@ describe('remote access', () => {
     const before = echo.sockets.length;
     const { url } = await issue(`127.0.0.1:${echo.port}`);
     const u = new URL(url);
-    const answer = await rawUpgrade(Number(u.port), u.pathname, '7');
+    const answer = await rawUpgradeLine(`http://${u.host}${u.pathname}`, '7');
     assert.match(answer, /^HTTP\/1\.1 400 /, answer);
     // The key was taken and the stream connected before ws judged the upgrade.
     await waitFor('the echo connection', () => echo.sockets.length === before + 1);
@@ -277,20 +277,3 @@ describe('remote access', () => {
     assert.equal(hub.exitCode, null, 'the hub is still running');
   });
 });
-
-/** A raw WebSocket upgrade to `path`: the first line of the answer (or what was read before the close). */
-function rawUpgrade(port: number, path: string, version = '13'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
-    });
-    let got = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer to ${path}: ${JSON.stringify(got)}`)); }, 5000);
-    socket.on('data', (c: Buffer) => {
-      got += c.toString('latin1');
-      if (got.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(got.split('\r\n')[0] ?? ''); }
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => { clearTimeout(timer); resolve(got); });
-  });
-}

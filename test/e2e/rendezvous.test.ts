@@ -8,11 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import WebSocket from 'ws';
-import { fetchText, waitFor } from '../helpers/net.js';
+import { fetchText, waitFor, rawUpgradeLine } from '../helpers/net.js';
 import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
 
 const TOKEN = `cp-${randomBytes(16).toString('hex')}`;
@@ -164,7 +163,7 @@ describe('rendezvous', () => {
   test('an upgrade ws refuses (bad Sec-WebSocket-Version) gives its waiting place back at once, not after pairWait', async () => {
     const bad = await Promise.all([newKey(), newKey(), newKey()]);
     for (const url of bad) {
-      const answer = await rawUpgrade(url, '7');
+      const answer = await rawUpgradeLine(url, '7');
       assert.match(answer, /^HTTP\/1\.1 400 /, answer);
     }
     // Within pairWait of the three refusals: the cap of 3 from this address must not be full.
@@ -231,21 +230,3 @@ describe('rendezvous', () => {
     assert.equal(res.status, 404);
   });
 });
-
-/** A raw WebSocket upgrade to a ws:// URL with Sec-WebSocket-Version `version`: the first line of the answer. */
-function rawUpgrade(url: string, version: string): Promise<string> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(u.port), u.hostname, () => {
-      socket.write(`GET ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
-    });
-    let got = '';
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer from ${url}: ${JSON.stringify(got)}`)); }, 5000);
-    socket.on('data', (c: Buffer) => {
-      got += c.toString('latin1');
-      if (got.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(got.split('\r\n')[0] ?? ''); }
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => { clearTimeout(timer); resolve(got); });
-  });
-}

@@ -1,4 +1,5 @@
 /** Small network helpers for tests: free ports, bounded waits, HTTP requests with full bodies. */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -101,5 +102,26 @@ export function fetchText(url: string, opts: FetchOptions = {}): Promise<FetchRe
     req.setTimeout(opts.timeoutMs ?? 15_000, () => req.destroy(new Error(`request to ${url} timed out`)));
     req.on('error', reject);
     req.end(opts.body);
+  });
+}
+
+/**
+ * A WebSocket upgrade to `url` written by hand (any `Sec-WebSocket-Version`): the first line of
+ * the answer, or what was read before the server closed.
+ */
+export function rawUpgradeLine(url: string, version = '13'): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(u.port), u.hostname, () => {
+      socket.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: ${version}\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
+    });
+    let got = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer from ${url}: ${JSON.stringify(got)}`)); }, 5000);
+    socket.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (got.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(got.split('\r\n')[0] ?? ''); }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => { clearTimeout(timer); resolve(got); });
   });
 }
