@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { NodeAccess } from './access/node-access.js';
 import { canonicalName, type ClientConfig, type ListenerConfig, type NodeConfig, type TcpListenerConfig } from './config/types.js';
 import { securityFindings } from './check/security.js';
+import type { MetricsJson } from './control/metrics.js';
 import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
 import type { NodeEvents } from './events.js';
@@ -242,6 +243,8 @@ export class WestNode {
 
   /** With `west.workers` above 1, worker 0 adds the other workers' counts here (src/workers/). */
   stateWith: ((state: NodeState) => NodeState) | undefined;
+  /** With `west.workers` above 1, at worker 0: the other workers' counters and histograms for `/metrics`. */
+  countsWith: (() => MetricsJson[]) | undefined;
 
   /** A snapshot of the live state, for the control port. */
   state(): NodeState {
@@ -345,6 +348,7 @@ export class WestNode {
     if (!endpoint) throw new Error('makeControl: this node has no control port (west.cp)');
     return new ControlServer({
       endpoint, state: () => this.state(), events: this.events, log: this.log,
+      otherCounts: () => this.countsWith?.() ?? [],
       token: () => this.config.controlToken,
       keys: this.access.issuer((key) => [...this.listeners.values()].find((l) => l.key === key)?.port),
     });

@@ -9,7 +9,7 @@
  * request paths, so the number of series stays bounded.
  */
 import type { EventEmitter } from 'node:events';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { canonicalName } from '../config/types.js';
 import type { NodeEvents, TunnelEvent } from '../events.js';
 import type { AccessRecord } from '../events.js';
@@ -25,6 +25,9 @@ export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  * the config, so a misbehaving client cycling through names cannot grow the series for ever.
  */
 const MAX_REMEMBERED_PEERS = 256;
+
+/** Metrics as `registry.getMetricsAsJSON()` gives them: plain data (they cross the cluster channel). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 type TunnelLabels = 'side' | 'peer' | 'url';
 /** `peer` is the name on both sides; `url` (client side only) the server URL dialled. */
@@ -64,8 +67,12 @@ export class NodeMetrics {
     this.performedByHops.set(e.hops, (this.performedByHops.get(e.hops) ?? 0) + 1);
   };
 
-  constructor(state: () => NodeState, events: EventEmitter<NodeEvents>) {
+  /** With `west.workers` above 1, at worker 0: the other workers' counters, summed into its own (src/workers/counters.ts). */
+  private readonly others: () => MetricsJson[];
+
+  constructor(state: () => NodeState, events: EventEmitter<NodeEvents>, others: () => MetricsJson[] = () => []) {
     this.state = () => this.scraped ?? state();
+    this.others = others;
     this.events = events;
     const registers = [this.registry];
     // Process and runtime metrics under their standard names (process_*, nodejs_*), so the
@@ -85,7 +92,7 @@ export class NodeMetrics {
     const workers = new Gauge({
       name: 'west_workers',
       help: 'Worker processes serving this node (west.workers; 1 = one process). With more than 1 the control port is worker 0\'s: ' +
-        'request counters are its own, tunnels and peers are the whole node\'s (each pool one peer).',
+        'every series counts the whole node (each pool one peer; the other workers\' counts are up to a second old).',
       registers,
       collect: () => { workers.set(this.state().workers?.count ?? 1); },
     });
@@ -175,10 +182,34 @@ export class NodeMetrics {
     this.scraped = this.state();
     try {
       this.zeroKnownSeries(this.scraped);
-      return await this.registry.metrics();
+      const others = this.others();
+      if (others.length === 0) return await this.registry.metrics();
+      return await this.withOthers(others);
     } finally {
       this.scraped = undefined;
     }
+  }
+
+  /**
+   * What a worker above 0 sends worker 0 (src/workers/): its counters and histograms. Gauges
+   * are not sent (worker 0 reads them from the state, which already adds the other workers'
+   * summaries), nor the process_* and nodejs_* series, which describe one process.
+   */
+  async counts(): Promise<MetricsJson> {
+    const all = await this.registry.getMetricsAsJSON();
+    return all.filter((m) => m.name.startsWith('west_') && (String(m.type) === 'counter' || String(m.type) === 'histogram'));
+  }
+
+  /** This node's exposition with the other workers' counters and histograms added to its own. */
+  private async withOthers(others: MetricsJson[]): Promise<string> {
+    const own = await this.registry.getMetricsAsJSON();
+    const summed = new Set(others.flatMap((set) => set.map((m) => m.name)));
+    const merged = AggregatorRegistry.aggregate([own.filter((m) => summed.has(m.name)), ...others]);
+    const parts: string[] = [];
+    for (const m of own) {
+      parts.push(await (summed.has(m.name) ? merged : this.registry).getSingleMetricAsString(m.name));
+    }
+    return parts.join('\n\n') + '\n';
   }
 
   get contentType(): string {

@@ -15,7 +15,7 @@ import type { NodeEvents } from '../events.js';
 import { boundPort, closeNow, listenOn } from '../listen.js';
 import type { Logger } from '../log.js';
 import { renderDump } from './dump.js';
-import { NodeMetrics } from './metrics.js';
+import { NodeMetrics, type MetricsJson } from './metrics.js';
 import { PAGE_HEADERS, renderStatusPage } from './page.js';
 import { RecentActivity } from './page-recent.js';
 import { handleKeyRequest, type KeyIssuer } from './sessions.js';
@@ -28,6 +28,8 @@ export interface ControlServerOptions {
   events: EventEmitter<NodeEvents>;
   /** The token every request must carry (`west.cpToken`), read per request so a reload applies. */
   token?: () => string | undefined;
+  /** With `west.workers` above 1: the other workers' counters for `/metrics` (src/workers/counters.ts). */
+  otherCounts?: () => MetricsJson[];
   /** Issues session keys on POST (west.access); absent = read-only. */
   keys?: KeyIssuer;
   log: Logger;
@@ -42,7 +44,7 @@ export class ControlServer {
   constructor(opts: ControlServerOptions) {
     this.opts = opts;
     // Both start counting now, not at listen(): requests can finish before the port is bound.
-    this.metrics = new NodeMetrics(opts.state, opts.events);
+    this.metrics = new NodeMetrics(opts.state, opts.events, opts.otherCounts);
     this.recent = new RecentActivity(opts.events);
     this.server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => this.onRequest(req, res));
     this.server.on('clientError', (_err, socket) => socket.destroy());

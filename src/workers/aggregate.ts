@@ -4,6 +4,7 @@
  * the primary passes it to worker 0, and worker 0 adds the latest of each into its snapshot.
  * Summaries are up to a second old; a worker that exits is dropped at once.
  */
+import type { MetricsJson } from '../control/metrics.js';
 import type { ListenerState, NodeState, TunnelState } from '../control/state.js';
 
 /** What a worker above 0 reports of itself. */
@@ -11,6 +12,8 @@ export interface WorkerPart {
   worker: number;
   tunnels: Pick<TunnelState, 'url' | 'members' | 'streams' | 'bytesIn' | 'bytesOut' | 'connects'>[];
   listeners: Pick<ListenerState, 'key' | 'requests' | 'inFlight' | 'statuses'>[];
+  /** The worker's own counters and histograms of /metrics (src/workers/counters.ts). */
+  metrics?: MetricsJson;
 }
 
 /** How often a worker above 0 reports (ms). */

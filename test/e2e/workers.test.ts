@@ -123,6 +123,16 @@ async function peerWith(hub: WestProcess, members: number): Promise<NonNullable<
   }, 20_000);
 }
 
+/** The sum of a Prometheus exposition's samples of `name` whose labels contain `labels`. */
+function sampleSum(text: string, name: string, labels: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m?.[1] === name && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
 /** The access lines of the site so far, by worker. */
 function accessByWorker(site: WestProcess): Map<unknown, LogEvent[]> {
   const by = new Map<unknown, LogEvent[]>();
@@ -167,6 +177,15 @@ describe('a site of two workers', () => {
     assert.deepEqual(state.workers, { count: 2, answering: 0, reporting: 2 });
     assert.equal(state.tunnels[0]?.members, 2, 'the tunnel\'s connections of both workers');
     assert.equal(state.listeners[0]?.statuses['200'], 12);
+    // So does /metrics: the request counters and histograms of both workers, summed.
+    const metrics = await waitFor('/metrics to count both workers\' requests', async () => {
+      const text = (await fetchText(`${site.controlUrl()}/metrics`)).text;
+      return sampleSum(text, 'west_requests_total', 'status="200"') >= 12 ? text : undefined;
+    }, 10_000);
+    assert.equal(sampleSum(metrics, 'west_requests_total', 'status="200"'), 12);
+    assert.equal(sampleSum(metrics, 'west_request_duration_seconds_count', ''), 12);
+    assert.match(metrics, /^west_workers 2$/m);
+    assert.equal(metrics.match(/^# TYPE west_requests_total /gm)?.length, 1, 'each series once');
     const pids = workerPids(site);
     assert.equal(state.pid, pids.get(0), 'the control port is worker 0\'s');
     assert.notEqual(pids.get(0), site.child.pid);
