@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { connect, type ErrorWithReasonCode, type MqttClient } from 'mqtt';
+import type { ErrorWithReasonCode, MqttClient } from 'mqtt';
 import type { WazigateBroker } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { Backoff } from '../tunnel/backoff.js';
@@ -40,6 +40,8 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> {
   lastError: string | undefined;
   private client: MqttClient | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The `mqtt` package is being loaded for a dial (it is imported on first use, not at start-up). */
+  private loading = false;
   private closed = false;
   private readonly backoff: Backoff;
 
@@ -53,7 +55,7 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> {
   }
 
   start(): void {
-    if (!this.closed && !this.client && !this.timer) this.dial();
+    if (!this.closed && !this.client && !this.timer && !this.loading) this.dial();
   }
 
   /** Publishes at QoS 0; false when there is no connection to publish on. */
@@ -76,6 +78,18 @@ export class MqttLink extends EventEmitter<MqttLinkEvents> {
 
   private dial(): void {
     this.timer = undefined;
+    this.loading = true;
+    import('mqtt').then(({ connect }) => {
+      this.loading = false;
+      if (!this.closed) this.connectWith(connect);
+    }, (err: unknown) => {
+      this.loading = false;
+      this.lastError = `cannot load the MQTT client: ${err instanceof Error ? err.message : String(err)}`;
+      this.opts.log.error('wazigate.redial', { side: this.opts.side, broker: this.opts.config.broker, error: this.lastError });
+    });
+  }
+
+  private connectWith(connect: typeof import('mqtt').connect): void {
     const { config, log, side } = this.opts;
     const client = connect(config.broker, {
       clientId: `${this.opts.clientIdPrefix}-${randomBytes(4).toString('hex')}`,

@@ -5,7 +5,7 @@
  * handed on by topic.
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 
 export interface BrokerConnectionOptions {
   /** `mqtt://`, `mqtts://`, `ws://` or `wss://` broker URL. */
@@ -37,7 +37,14 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> {
   readonly url: string;
   /** Bytes handed to the client whose write has not completed. */
   queuedBytes = 0;
-  private readonly client: MqttClient;
+  /** Undefined until the `mqtt` package has loaded (see `ready`). */
+  private client: MqttClient | undefined;
+  /**
+   * The client, once the `mqtt` package is loaded: it is imported on first use, not when the
+   * node starts, so nodes without an MQTT tunnel (most) do not pay its start-up time and memory.
+   * Undefined when end() came first or the package could not be loaded.
+   */
+  private readonly ready: Promise<MqttClient | undefined>;
   private ended = false;
 
   constructor(opts: BrokerConnectionOptions) {
@@ -60,22 +67,30 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> {
       // Never switched off: an mqtts:// or wss:// broker is verified.
       rejectUnauthorized: true,
     };
-    this.client = mqtt.connect(opts.url, options);
-    this.client.on('connect', () => {
-      // One 'drain' listener per publish the socket could not take at once: many may wait.
-      this.client.stream.setMaxListeners(0);
-      this.emit('connect');
-    });
-    this.client.on('message', (topic, payload) => this.emit('message', topic, payload));
-    this.client.on('error', (err) => this.emit('failed', err.message));
-    this.client.on('close', () => {
-      this.queuedBytes = 0;
-      if (!this.ended) this.emit('lost', 'connection to the MQTT broker closed');
+    this.ready = import('mqtt').then(({ connect }) => {
+      if (this.ended) return undefined;
+      const client = connect(opts.url, options);
+      this.client = client;
+      client.on('connect', () => {
+        // One 'drain' listener per publish the socket could not take at once: many may wait.
+        client.stream.setMaxListeners(0);
+        this.emit('connect');
+      });
+      client.on('message', (topic, payload) => this.emit('message', topic, payload));
+      client.on('error', (err) => this.emit('failed', err.message));
+      client.on('close', () => {
+        this.queuedBytes = 0;
+        if (!this.ended) this.emit('lost', 'connection to the MQTT broker closed');
+      });
+      return client;
+    }, (err: unknown) => {
+      this.emit('failed', `cannot load the MQTT client: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
     });
   }
 
   get connected(): boolean {
-    return this.client.connected && !this.ended;
+    return this.client?.connected === true && !this.ended;
   }
 
   /** Resolves once connected; rejects with the broker's refusal, or after `ms`. */
@@ -103,22 +118,25 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> {
 
   /** Subscribes at QoS 0; rejects when the broker refuses (its ACL). */
   async subscribe(filter: string): Promise<void> {
-    const granted = await this.client.subscribeAsync(filter, { qos: 0 });
+    const client = await this.ready;
+    if (!client) throw new Error(`MQTT broker ${this.url}: disconnected`);
+    const granted = await client.subscribeAsync(filter, { qos: 0 });
     if (granted.some((g) => g.qos === 128)) throw new Error(`MQTT broker ${this.url} refused the subscription to ${filter} (its ACL)`);
   }
 
   async unsubscribe(filter: string): Promise<void> {
-    if (this.connected) await this.client.unsubscribeAsync(filter).catch(() => undefined);
+    if (this.connected) await this.client?.unsubscribeAsync(filter).catch(() => undefined);
   }
 
   /** Publishes at QoS 0; `cb` runs once the socket has taken it. */
   publish(topic: string, payload: Buffer, cb?: () => void): void {
-    if (!this.connected) {
+    const client = this.client;
+    if (!client || !this.connected) {
       cb?.();
       return;
     }
     this.queuedBytes += payload.length;
-    this.client.publish(topic, payload, { qos: 0 }, () => {
+    client.publish(topic, payload, { qos: 0 }, () => {
       this.queuedBytes = Math.max(0, this.queuedBytes - payload.length);
       cb?.();
     });
@@ -129,10 +147,12 @@ export class BrokerConnection extends EventEmitter<BrokerConnectionEvents> {
     if (this.ended) return;
     this.ended = true;
     this.emit('ended');
+    const client = await this.ready;
+    if (!client) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.client.end(true); resolve(); }, 1000);
+      const timer = setTimeout(() => { client.end(true); resolve(); }, 1000);
       timer.unref();
-      this.client.end(false, {}, () => { clearTimeout(timer); resolve(); });
+      client.end(false, {}, () => { clearTimeout(timer); resolve(); });
     });
   }
 }
