@@ -77,6 +77,13 @@ test('an answer split into one-byte packets (head, chunked body, trailers) arriv
   assert.equal(origin.connections, 1);
 });
 
+test('a 100 Continue nobody asked for is ignored: the answer after it arrives', async () => {
+  origin.answer = (req) => req.socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal');
+  const r = await send(far, origin.url('/unasked'));
+  assert.deepEqual(r.informs, []);
+  assert.equal(r.body.toString(), 'final');
+});
+
 test('a close-delimited answer (no length, no chunks) ends where the origin closes', async () => {
   origin.answer = (req) => req.socket.end('HTTP/1.1 200 OK\r\n\r\nuntil the end');
   const r = await send(far, origin.url('/eof'));

@@ -154,6 +154,9 @@ class Exchange implements ResponseSink {
   // ---- the answer, from the connection's parser ----
 
   onInform(status: number, statusMessage: string, headers: string[]): void {
+    // A 100 Continue nobody asked for (a request with Expect goes through expect.ts) is
+    // ignored, as HTTP clients do.
+    if (status === 100) return;
     // 1xx heads (103 Early Hints) go ahead of the answer when the near end takes them.
     this.a.stream.inform({ status, statusMessage, headers: answerHeaders(headers).headers });
   }
