@@ -97,7 +97,7 @@ class Exchange implements ResponseSink {
       socket.cork();
       socket.write(this.head, 'latin1');
       let chunk: Buffer | null;
-      while (this.conn === conn && (chunk = stream.read() as Buffer | null) !== null) this.takeBody(chunk);
+      while (this.conn === conn && (chunk = stream.read()) !== null) this.takeBody(chunk);
       socket.uncork();
       if (this.conn !== conn) return;
       stream.on('data', (data: Buffer) => {
@@ -122,7 +122,8 @@ class Exchange implements ResponseSink {
 
   /** Writes one piece of the body; false when the socket is full. */
   private writeBody(data: Buffer): boolean {
-    const socket = (this.conn as OriginConnection).socket;
+    const socket = this.conn?.socket;
+    if (!socket) return true;
     if (this.framing.kind === 'length') {
       if (data.length > this.remaining) {
         this.failRequest('request body length does not match content-length header');

@@ -47,12 +47,12 @@ const { HTTPParser } = createRequire(import.meta.url)('node:_http_common') as Pa
 
 /** What a connection does with what the parser finds. */
 export interface ParserEvents {
-  messageBegin(): void;
+  messageBegin: () => void;
   /** Header lines the parser flushed before the head was complete (a long head), or trailers. */
-  headers(headers: string[]): void;
+  headers: (headers: string[]) => void;
   headersComplete: HeadersComplete;
-  body(chunk: Buffer): void;
-  messageComplete(): void;
+  body: (chunk: Buffer) => void;
+  messageComplete: () => void;
 }
 
 /**

@@ -16,8 +16,8 @@ export interface RequestHead {
   framing: BodyFraming;
 }
 
-/** A request target may hold no control character, space or DEL, nor anything above latin1 (undici's rule). */
-const INVALID_TARGET = /[^\u0021-\u00ff]/;
+/** A request target may hold no control character, space or DEL, nor anything above latin1 (undici's rule, and DEL). */
+const INVALID_TARGET = /[^\u0021-\u007e\u0080-\u00ff]/;
 const DIGITS = /^\d+$/;
 
 /** Methods whose request carries a body by definition: sent with `Content-Length: 0` when none. */
@@ -39,8 +39,9 @@ export function requestHead(method: string, target: string, headers: string[], h
   let length: string | undefined;
   let chunked = false;
   for (let i = 0; i + 1 < headers.length; i += 2) {
-    const name = headers[i] as string;
-    const value = headers[i + 1] as string;
+    const name = headers[i];
+    const value = headers[i + 1];
+    if (name === undefined || value === undefined) continue;
     // Only names of 6, 14 and 17 letters need a second look.
     const n = name.length;
     if (n === 14 && name.toLowerCase() === 'content-length') {

@@ -23,17 +23,18 @@ export interface AnswerHeaders {
 export function answerHeaders(raw: string[]): AnswerHeaders {
   let listed: Set<string> | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
+    const name = raw[i];
+    if (name?.length === 10 && name.toLowerCase() === 'connection') {
       listed ??= new Set();
-      for (const t of (raw[i + 1] as string).split(',')) listed.add(t.trim().toLowerCase());
+      for (const t of (raw[i + 1] ?? '').split(',')) listed.add(t.trim().toLowerCase());
     }
   }
   const headers: string[] = [];
   let keepAliveMs: number | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const value = raw[i + 1] as string;
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name === undefined || value === undefined) continue;
     // Every hop-by-hop name is 2 to 19 letters and starts with c, h, k, p, t or u: most names
     // are passed over on their first letter, without a lower-cased copy.
     const first = name.charCodeAt(0) | 0x20;
