@@ -50,9 +50,6 @@ class Exchange implements ResponseSink {
     // No body: the request side has only its END to give, and must be read to finish the stream.
     if (framing.kind === 'none') stream.resume();
     else this.remaining = framing.kind === 'length' ? framing.length : 0;
-    stream.on('drain', () => {
-      if (this.conn?.socket.isPaused()) this.conn.socket.resume();
-    });
     // The requester gave up (client hung up, the tunnel fell, a timeout): so does the origin
     // request, and its connection is not reused.
     stream.once('close', () => {
@@ -173,7 +170,14 @@ class Exchange implements ResponseSink {
 
   onBody(chunk: Buffer): void {
     const stream = this.a.stream;
-    if (!stream.destroyed && !stream.write(chunk)) this.conn?.socket.pause();
+    if (stream.destroyed || stream.write(chunk)) return;
+    // The tunnel's window is used up: the origin waits until the stream drains.
+    const socket = this.conn?.socket;
+    if (!socket || socket.isPaused()) return;
+    socket.pause();
+    stream.once('drain', () => {
+      if (this.conn?.socket === socket) socket.resume();
+    });
   }
 
   onComplete(trailers: string[]): void {

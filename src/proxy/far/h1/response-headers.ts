@@ -24,10 +24,12 @@ export function answerHeaders(raw: string[]): AnswerHeaders {
   let listed: Set<string> | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i];
-    if (name?.length === 10 && name.toLowerCase() === 'connection') {
-      listed ??= new Set();
-      for (const t of (raw[i + 1] ?? '').split(',')) listed.add(t.trim().toLowerCase());
-    }
+    if (name?.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    const value = (raw[i + 1] ?? '').toLowerCase();
+    // Most say keep-alive or close, which name no header to drop besides the hop-by-hop ones.
+    if (value === 'keep-alive' || value === 'close') continue;
+    listed ??= new Set();
+    for (const t of value.split(',')) listed.add(t.trim());
   }
   const headers: string[] = [];
   let keepAliveMs: number | undefined;
@@ -35,10 +37,7 @@ export function answerHeaders(raw: string[]): AnswerHeaders {
     const name = raw[i];
     const value = raw[i + 1];
     if (name === undefined || value === undefined) continue;
-    // Every hop-by-hop name is 2 to 19 letters and starts with c, h, k, p, t or u: most names
-    // are passed over on their first letter, without a lower-cased copy.
-    const first = name.charCodeAt(0) | 0x20;
-    if (first === 0x63 || first === 0x68 || first === 0x6b || first === 0x70 || first === 0x74 || first === 0x75 || listed) {
+    if (listed || mayBeHopByHop(name)) {
       const lower = name.toLowerCase();
       if (HOP_BY_HOP.has(lower)) {
         if (lower === 'keep-alive') {
@@ -52,4 +51,17 @@ export function answerHeaders(raw: string[]): AnswerHeaders {
     headers.push(name, value);
   }
   return { headers, keepAliveMs };
+}
+
+/** Whether `name` has the length and first letter of a hop-by-hop name: most names are passed over without a lower-cased copy. */
+function mayBeHopByHop(name: string): boolean {
+  const first = name.charCodeAt(0) | 0x20;
+  switch (name.length) {
+    case 2: case 17: return first === 0x74; // te, transfer-encoding
+    case 7: return first === 0x75; // upgrade
+    case 10: return first === 0x63 || first === 0x6b; // connection, keep-alive
+    case 14: return first === 0x68; // http2-settings
+    case 16: case 18: case 19: return first === 0x70; // proxy-connection, -authenticate, -authorization
+    default: return false;
+  }
 }
