@@ -1,10 +1,12 @@
 /**
  * One ordinary request to a plain-HTTP origin over a pooled connection: the head written in
- * one piece (with what of a small body has already arrived), the rest of the body streamed
- * from the tunnel with back-pressure (the stream pauses while the socket is full), and the
- * answer streamed back (the socket pauses while the tunnel's window is used up). Failures go
- * out through the attempt with the codes and words the undici client gave them.
+ * one piece with the body's first bytes (all of a small body that has already arrived), the
+ * rest of the body streamed from the tunnel with back-pressure (the stream pauses while the
+ * socket is full), and the answer streamed back (the socket pauses while the tunnel's window
+ * is used up). Failures go out through the attempt with the codes and words the undici client
+ * gave them.
  */
+import type { Socket } from 'node:net';
 import { classifyOriginError, type Attempt } from '../attempt.js';
 import type { OriginConnection, OriginError, ResponseSink } from './connection.js';
 import { DEFAULT_IDLE_MS, type ConnectFailure } from './pool.js';
@@ -34,6 +36,8 @@ class Exchange implements ResponseSink {
   private responseDone = false;
   /** Every byte of the request is written. */
   private requestDone = false;
+  /** The head is written (with a body, it waits for the body's first bytes). */
+  private headWritten = false;
   /** Body bytes still owed under Content-Length. */
   private remaining = 0;
   private retried = false;
@@ -86,16 +90,18 @@ class Exchange implements ResponseSink {
       this.requestDone = true;
       return;
     }
-    // The body's first DATA frames come in the same tunnel message as the OPEN, or right
-    // after it: taken in the same write as the head when they are already here.
+    // The head goes with the body's first bytes (as undici sent it): a request whose body
+    // never starts never reaches the origin. Those bytes often come in the same tunnel
+    // message as the OPEN: what is here once that message is handled goes in one write.
     queueMicrotask(() => {
       if (this.conn !== conn) return;
       const stream = this.a.stream;
-      socket.cork();
-      socket.write(this.head, 'latin1');
-      let chunk: Buffer | null;
-      while (this.conn === conn && (chunk = stream.read()) !== null) this.takeBody(chunk);
-      socket.uncork();
+      if (stream.readableLength > 0) {
+        socket.cork();
+        let chunk: Buffer | null;
+        while (this.conn === conn && (chunk = stream.read()) !== null) this.takeBody(chunk);
+        socket.uncork();
+      }
       if (this.conn !== conn) return;
       stream.on('data', (data: Buffer) => {
         if (this.conn === conn && !this.takeBody(data)) stream.pause();
@@ -117,22 +123,35 @@ class Exchange implements ResponseSink {
     return this.writeBody(data);
   }
 
-  /** Writes one piece of the body; false when the socket is full. */
+  /** Writes one piece of the body (the head first, with the first piece); false when the socket is full. */
   private writeBody(data: Buffer): boolean {
     const socket = this.conn?.socket;
     if (!socket) return true;
+    if (this.framing.kind === 'length' && data.length > this.remaining) {
+      this.failRequest('request body length does not match content-length header');
+      return true;
+    }
+    // The head, or one chunk and its framing: one write.
+    socket.cork();
+    this.writeHead(socket);
+    let more: boolean;
     if (this.framing.kind === 'length') {
-      if (data.length > this.remaining) {
-        this.failRequest('request body length does not match content-length header');
-        return true;
-      }
       this.remaining -= data.length;
       if (this.remaining === 0) this.requestDone = true;
-      return socket.write(data);
+      more = socket.write(data);
+    } else {
+      socket.write(chunkSize(data.length), 'latin1');
+      socket.write(data);
+      more = socket.write('\r\n', 'latin1');
     }
-    socket.write(chunkSize(data.length), 'latin1');
-    socket.write(data);
-    return socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return more;
+  }
+
+  private writeHead(socket: Socket): void {
+    if (this.headWritten) return;
+    this.headWritten = true;
+    socket.write(this.head, 'latin1');
   }
 
   private endBody(conn: OriginConnection): void {
@@ -141,7 +160,10 @@ class Exchange implements ResponseSink {
       this.failRequest('request body length does not match content-length header');
       return;
     }
+    conn.socket.cork();
+    this.writeHead(conn.socket);
     conn.socket.write(LAST_CHUNK, 'latin1');
+    conn.socket.uncork();
     this.requestDone = true;
   }
 
