@@ -133,6 +133,14 @@ test('an origin that answers before reading the body and keeps the connection: t
   await waitFor('the connection to be given up', () => origin.open === 0);
 });
 
+test('a request whose body never starts never reaches the origin (its head waits for the body): origin_timeout', async () => {
+  let heads = 0;
+  origin.onHead = () => { heads++; return false; };
+  const r = await send(far, origin.url('/stuck'), { method: 'POST', headers: ['Transfer-Encoding', 'chunked'], end: false });
+  assert.equal(r.reset?.code, 'origin_timeout');
+  assert.equal(heads, 0);
+});
+
 test('bytes after the answer (more than its Content-Length) and bytes while idle: that connection is dropped, answers stay right', async () => {
   origin.answer = (req) => req.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nforged');
   const r = await send(far, origin.url('/extra'));

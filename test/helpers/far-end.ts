@@ -52,6 +52,8 @@ export interface SendOptions {
   body?: (string | Buffer)[];
   /** Called with the stream once the answer's head arrives (to cancel, to stop reading). */
   onResponse?: (stream: import('../../src/tunnel/stream.js').TunnelStream) => void;
+  /** End the request body after `body` (default true). */
+  end?: boolean;
   /** Read the answer's body (default true). */
   read?: boolean;
   timeoutMs?: number;
@@ -65,7 +67,7 @@ export function send(far: FarEnd, url: string, opts: SendOptions = {}): Promise<
   const out: Sent = { informs: [], response: undefined, body: Buffer.alloc(0), trailers: undefined, reset: undefined };
   const chunks: Buffer[] = [];
   for (const piece of opts.body ?? []) stream.write(piece);
-  stream.end();
+  if (opts.end !== false) stream.end();
   return within(new Promise<Sent>((resolve) => {
     stream.on('information', (h: ResponseHead) => out.informs.push(h));
     stream.once('response', (h: ResponseHead) => {
