@@ -8,7 +8,9 @@
  */
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type net from 'node:net';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { missingPrograms } from '../helpers/daemon.js';
 import { waitFor } from '../helpers/net.js';
 import { ScriptedOrigin, send, startFarEnd, type FarEnd } from '../helpers/far-end.js';
 
@@ -16,7 +18,7 @@ let far: FarEnd;
 let origin: ScriptedOrigin;
 
 before(async () => {
-  far = await startFarEnd({ responseTimeoutMs: 1500 });
+  far = await startFarEnd({ responseTimeoutMs: 1500, connectTimeoutMs: 500 });
 });
 
 beforeEach(async () => {
@@ -163,6 +165,25 @@ test('a refused connection: origin_refused', async () => {
   assert.equal(r.reset?.code, 'origin_refused');
   origin = new ScriptedOrigin();
   await origin.listen();
+});
+
+test('an origin whose listen queue is full (the connection never completes): connect_timeout after west.connectTimeout', { skip: missingPrograms('python3') }, async () => {
+  // A socket that listens with a backlog of 0 and never accepts: one connection fills its
+  // queue, and the kernel drops the SYNs of the next.
+  const py = spawn('python3', ['-c', "import socket,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(60)"]);
+  const filler: net.Socket[] = [];
+  try {
+    const port = await new Promise<number>((resolve) => py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const first = net.connect(port, '127.0.0.1');
+    filler.push(first);
+    await new Promise((resolve) => first.once('connect', resolve));
+    const r = await send(far, `http://127.0.0.1:${port}/`);
+    assert.equal(r.reset?.code, 'connect_timeout', JSON.stringify(r.reset));
+    assert.equal(r.reset?.message, `connection to origin 127.0.0.1:${port} timed out after 0.5 s`);
+  } finally {
+    for (const s of filler) s.destroy();
+    py.kill();
+  }
 });
 
 // A hostile peer: what it puts in an OPEN must not turn into a second request at the origin.
