@@ -82,7 +82,7 @@ function carryOut(
   }, ctx.responseTimeoutMs);
   stream.once('close', () => clearTimeout(responseTimer));
   const attempt: Attempt = {
-    stream, url, target: targetOf(head.url, url), method: head.method, headers, hasBody, framing, ctx, fail,
+    stream, url, target: checked.target, method: head.method, headers, hasBody, framing, ctx, fail,
     answered: (s) => {
       clearTimeout(responseTimer);
       setStatus(s);
@@ -105,6 +105,8 @@ function carryOut(
 
 interface Checked {
   url: URL;
+  /** Path and query as sent (see pathAsSent). */
+  target: string;
   headers: string[];
   facts: OutgoingHeaders;
 }
@@ -124,7 +126,8 @@ function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): Checked 
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { code: 'bad_request', message: `outgoing URL ${url.href} is not http or https` };
   // The listener refuses these paths; a peer's OPEN is held to the same rule, judged on the URL
   // as sent, or `/x/..%2fsecret` would pass an egress prefix `/x` and reach `/secret`.
-  const unsafe = unsafePath(head.url);
+  const rest = pathAsSent(head.url, url);
+  const unsafe = unsafePath(rest ?? head.url);
   if (unsafe) return { code: 'bad_request', message: `outgoing path ${JSON.stringify(rawPath(head.url))} has ${unsafe}, which west does not forward` };
   if (ctx.egress && !ctx.egress.allows(peer, url)) {
     return { code: 'egress_denied', message: `node ${ctx.nodeName} does not let ${peer} reach ${url.origin}${url.pathname} (west.egress)` };
@@ -135,15 +138,22 @@ function checkOpen(head: OpenHead, peer: string, ctx: OutgoingContext): Checked 
   // with spaces): refuse it here rather than inject it into the origin request.
   const invalid = invalidRequestHead(head.method, facts.headers);
   if (invalid) return { code: 'bad_request', message: invalid };
-  return { url, headers: facts.headers, facts };
+  return { url, target: rest === undefined ? url.pathname + url.search : withoutFragment(rest), headers: facts.headers, facts };
 }
 
 /**
  * The path and query to send, as the near end wrote them: WHATWG URL parsing would re-encode
  * `{`, `"`, a backtick or `'` in the query, and drop an empty `?`, which the origin should see
- * as the client sent them.
+ * as the client sent them. This is what follows the URL's origin in `href` when `href` starts
+ * with it and it is a path (else undefined: the URL's own path and query are sent). For an
+ * http(s) URL, `protocol//host` is its origin, without the cost of `url.origin`.
  */
-function targetOf(href: string, url: URL): string {
-  const rest = href.startsWith(url.origin) ? href.slice(url.origin.length) : '';
-  return rest.startsWith('/') ? rest.replace(/#.*$/, '') : url.pathname + url.search;
+function pathAsSent(href: string, url: URL): string | undefined {
+  const origin = `${url.protocol}//${url.host}`;
+  if (!href.startsWith(origin) || href.charCodeAt(origin.length) !== 47 /* / */) return undefined;
+  return href.slice(origin.length);
+}
+
+function withoutFragment(rest: string): string {
+  return rest.includes('#') ? rest.replace(/#.*$/, '') : rest;
 }

@@ -1,12 +1,14 @@
 /**
- * An ordinary request at the far end, through undici: the body streams from the tunnel with
- * back-pressure, and the origin's answer streams back, undici pausing the origin socket while
- * the tunnel's window is used up.
+ * An ordinary request at the far end: to a plain-HTTP origin through west's own client
+ * (h1/exchange.ts), to an https origin through undici. Either way the body streams from the
+ * tunnel with back-pressure, and the origin's answer streams back, the origin socket paused
+ * while the tunnel's window is used up.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { stripHopByHop, withoutHeader } from '../shared/passes.js';
 import { classifyOriginError, type Attempt } from './attempt.js';
+import { performH1 } from './h1/exchange.js';
 
 /** Raw header names and values as undici hands them over (bytes, read as latin1 like Node). */
 function rawStrings(raw: Buffer[] | string[] | null): string[] {
@@ -17,6 +19,11 @@ function rawStrings(raw: Buffer[] | string[] | null): string[] {
 
 /** Performs an ordinary (not upgrade) request. Never throws; failures reset the stream. */
 export function performPlain(a: Attempt): void {
+  if (a.url.protocol === 'http:') performH1(a);
+  else performUndici(a);
+}
+
+function performUndici(a: Attempt): void {
   const { stream, url } = a;
   // undici frames the body itself (chunked when no Content-Length is given), and the
   // listener has already answered any Expect: 100-continue.

@@ -1,0 +1,60 @@
+/**
+ * The far end's HTTP/1.1 client, piece by piece: the answer's header pass gives the list
+ * stripHopByHop(raw, false) gives (and reads the Keep-Alive hint), and the request head is
+ * built and framed as the OPEN says, refusing what would smuggle.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { requestHead } from '../../src/proxy/far/h1/request.js';
+import { answerHeaders } from '../../src/proxy/far/h1/response-headers.js';
+import { stripHopByHop } from '../../src/proxy/shared/passes.js';
+
+const lists: string[][] = [
+  [],
+  ['Content-Type', 'text/plain', 'Content-Length', '3'],
+  ['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5, max=100', 'Date', 'x'],
+  ['connection', 'close, X-Private', 'x-private', 'secret', 'X-Public', 'p', 'Transfer-Encoding', 'chunked'],
+  ['Connection', 'X-A', 'CONNECTION', 'x-b, , X-C', 'X-A', '1', 'X-B', '2', 'X-C', '3', 'X-D', '4'],
+  ['Upgrade', 'h2c', 'TE', 'trailers', 'Trailer', 'X-Sum', 'Proxy-Authenticate', 'Basic', 'HTTP2-Settings', 'AAA', 'Cache-Control', 'no-store'],
+  ['Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Proxy-Connection', 'keep-alive', 'Keep-Alive', 'max=5'],
+];
+
+test('answerHeaders drops exactly what stripHopByHop(raw, false) drops, order and case kept', () => {
+  for (const raw of lists) assert.deepEqual(answerHeaders(raw).headers, stripHopByHop(raw, false), JSON.stringify(raw));
+});
+
+test('answerHeaders reads the Keep-Alive hint, less a two-second margin', () => {
+  assert.equal(answerHeaders(['Keep-Alive', 'timeout=5, max=100']).keepAliveMs, 3000);
+  assert.equal(answerHeaders(['keep-alive', 'max=100, timeout=75']).keepAliveMs, 73_000);
+  assert.equal(answerHeaders(['Keep-Alive', 'timeout=1']).keepAliveMs, -1000);
+  assert.equal(answerHeaders(['Keep-Alive', 'max=3']).keepAliveMs, undefined);
+  assert.equal(answerHeaders(['X-Keep-Alive', 'timeout=9']).keepAliveMs, undefined);
+});
+
+test('requestHead: one string, headers as given, Host last; framing from Content-Length or chunked', () => {
+  const get = requestHead('GET', '/a?b=c', ['Accept', '*/*', 'Host', 'o:1'], false, false);
+  assert.deepEqual(get, { head: 'GET /a?b=c HTTP/1.1\r\nAccept: */*\r\nHost: o:1\r\n\r\n', framing: { kind: 'none' } });
+  const put = requestHead('PUT', '/u', ['content-length', '5', 'Host', 'o'], true, false);
+  assert.deepEqual(put, { head: 'PUT /u HTTP/1.1\r\ncontent-length: 5\r\nHost: o\r\n\r\n', framing: { kind: 'length', length: 5 } });
+  const chunked = requestHead('POST', '/c', ['Transfer-Encoding', 'chunked', 'Host', 'o'], true, true);
+  assert.deepEqual(chunked, { head: 'POST /c HTTP/1.1\r\nHost: o\r\nTransfer-Encoding: chunked\r\n\r\n', framing: { kind: 'chunked' } });
+  const expect = requestHead('POST', '/e', ['Expect', 'something', 'Content-Length', '0', 'Host', 'o'], false, true);
+  assert.deepEqual(expect, { head: 'POST /e HTTP/1.1\r\nContent-Length: 0\r\nHost: o\r\n\r\n', framing: { kind: 'none' } });
+  const emptyPost = requestHead('POST', '/p', ['Host', 'o'], false, false);
+  assert.deepEqual(emptyPost, { head: 'POST /p HTTP/1.1\r\nHost: o\r\nContent-Length: 0\r\n\r\n', framing: { kind: 'none' } });
+  const both = requestHead('POST', '/b', ['Content-Length', '3', 'Transfer-Encoding', 'chunked', 'Host', 'o'], true, true);
+  assert.deepEqual(both, { head: 'POST /b HTTP/1.1\r\nContent-Length: 3\r\nHost: o\r\n\r\n', framing: { kind: 'length', length: 3 } });
+  const same = requestHead('POST', '/s', ['Content-Length', '3', 'content-length', '3', 'Host', 'o'], true, false);
+  assert.deepEqual(same, { head: 'POST /s HTTP/1.1\r\nContent-Length: 3\r\nHost: o\r\n\r\n', framing: { kind: 'length', length: 3 } });
+});
+
+test('requestHead refuses what would smuggle: a bad target, CONNECT, odd Content-Lengths', () => {
+  for (const target of ['', '/a b', '/a\tb', '/a\r\nX: y', '/\x7f', '/\u0100']) {
+    assert.equal(requestHead('GET', target, ['Host', 'o'], false, false), 'invalid request path', JSON.stringify(target));
+  }
+  assert.equal(requestHead('CONNECT', '/', ['Host', 'o'], false, false), 'CONNECT method is not supported');
+  assert.equal(requestHead('POST', '/', ['Content-Length', '3', 'Content-Length', '4', 'Host', 'o'], true, false), 'conflicting content-length headers');
+  for (const bad of ['-1', '3 ', '0x10', '1e3', '99999999999999999999']) {
+    assert.equal(requestHead('POST', '/', ['Content-Length', bad, 'Host', 'o'], true, false), 'invalid content-length header', bad);
+  }
+});
