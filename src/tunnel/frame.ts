@@ -113,10 +113,25 @@ export class FrameError extends Error {
 
 function header(type: number, stream: number, payloadSize: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_SIZE + payloadSize);
-  buf[0] = type;
-  buf.writeUInt32BE(stream, 1);
-  buf.writeUInt32BE(payloadSize, 5);
+  writeFrameHeader(buf, 0, type, stream, payloadSize);
   return buf;
+}
+
+/** Writes a frame header at `buf[at]`. */
+export function writeFrameHeader(buf: Buffer, at: number, type: number, stream: number, payloadSize: number): void {
+  buf[at] = type;
+  buf.writeUInt32BE(stream, at + 1);
+  buf.writeUInt32BE(payloadSize, at + 5);
+}
+
+/**
+ * Writes a frame of `text` at `buf[at]`, which must have room for HEADER_SIZE + 3 bytes per
+ * UTF-16 unit of it (UTF-8's most); returns the frame's size.
+ */
+export function writeTextFrame(buf: Buffer, at: number, type: number, stream: number, text: string): number {
+  const size = buf.write(text, at + HEADER_SIZE, 'utf8');
+  writeFrameHeader(buf, at, type, stream, size);
+  return HEADER_SIZE + size;
 }
 
 function line(value: string, what: string): string {
@@ -124,7 +139,8 @@ function line(value: string, what: string): string {
   return value;
 }
 
-function textFrame(type: number, stream: number, text: string): Buffer {
+/** A frame of `text` in a buffer of its own. */
+export function encodeText(type: number, stream: number, text: string): Buffer {
   const size = Buffer.byteLength(text, 'utf8');
   const buf = header(type, stream, size);
   // Only ASCII text is as many bytes as characters, and latin1 writes it as UTF-8 would, faster.
@@ -143,14 +159,24 @@ function withHeaders(text: string, headers: string[], what: string): string {
  * separated by spaces), then header names and values.
  */
 export function encodeOpen(stream: number, head: OpenHead, version = 2): Buffer {
+  return encodeText(FrameType.open, stream, openText(head, version));
+}
+
+/** OPEN's payload (see encodeOpen); throws FrameError when a field holds a line feed. */
+export function openText(head: OpenHead, version: number): string {
   const text = `${head.kind}\n${line(head.method, 'open')}\n${line(head.url, 'open')}\n${head.hops}\n${line(head.to, 'open')}\n` +
     `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}` + (version >= MESH_VERSION ? `\n${line(head.from ?? '', 'open')}\n${line((head.via ?? []).join(' '), 'open')}` : '');
-  return textFrame(FrameType.open, stream, withHeaders(text, head.headers, 'open'));
+  return withHeaders(text, head.headers, 'open');
 }
 
 /** RESPONSE: status, status message, then header names and values. */
 export function encodeResponse(stream: number, head: ResponseHead): Buffer {
-  return textFrame(FrameType.response, stream, withHeaders(`${head.status}\n${line(head.statusMessage, 'response')}`, head.headers, 'response'));
+  return encodeText(FrameType.response, stream, responseText(head));
+}
+
+/** RESPONSE's payload (see encodeResponse); throws FrameError when a field holds a line feed. */
+export function responseText(head: ResponseHead): string {
+  return withHeaders(`${head.status}\n${line(head.statusMessage, 'response')}`, head.headers, 'response');
 }
 
 /** The 9-byte header of a DATA frame whose `length`-byte payload is sent after it, uncopied. */
@@ -171,7 +197,7 @@ export function encodeData(stream: number, data: Uint8Array, start = 0, end = da
 /** TRAILERS: the fields after a body (header names and values), sent just before END. */
 export function encodeTrailers(stream: number, headers: string[]): Buffer {
   if (headers.length === 0 || headers.length % 2 !== 0) throw new FrameError('trailers frame: expected header names and values in pairs');
-  return textFrame(FrameType.trailers, stream, headers.map((h) => line(h, 'trailers')).join('\n'));
+  return encodeText(FrameType.trailers, stream, headers.map((h) => line(h, 'trailers')).join('\n'));
 }
 
 export function encodeEnd(stream: number): Buffer {
@@ -180,7 +206,7 @@ export function encodeEnd(stream: number): Buffer {
 
 /** RESET: code, node, then the message (the rest of the payload, line feeds and all). */
 export function encodeReset(stream: number, info: ResetInfo): Buffer {
-  return textFrame(FrameType.reset, stream, `${line(info.code, 'reset')}\n${line(info.node, 'reset')}\n${info.message}`);
+  return encodeText(FrameType.reset, stream, `${line(info.code, 'reset')}\n${line(info.node, 'reset')}\n${info.message}`);
 }
 
 export function encodeWindow(stream: number, increment: number): Buffer {

@@ -4,6 +4,7 @@
  * its payload uncopied (wire.ts), all in one corked write.
  */
 import type { WebSocket } from 'ws';
+import { encodeDataHeader, encodeText, FrameType, HEADER_SIZE, writeFrameHeader, writeTextFrame } from './frame.js';
 import { sendParts } from './wire.js';
 
 /** Frames sent in one turn of the event loop are packed into messages of about this size. */
@@ -25,9 +26,108 @@ export interface DataParts { head: Buffer; body: Buffer }
 
 export type OutboxEntry = Buffer | DataParts;
 
-/** A DATA frame as the outbox keeps it: bulk payloads apart from their header, small ones copied. */
-export function dataEntry(head: Buffer, payload: Buffer): OutboxEntry {
-  return payload.length >= BULK_DATA ? { head, body: payload } : Buffer.concat([head, payload]);
+/**
+ * Smallest slab the outbox packs small frames into. A turn's frames are written straight into
+ * it (one allocation for many frames, none per frame, no copy into a message at the end); a
+ * session holds at most one slab between turns.
+ */
+export const SLAB_BYTES = 4 * 1024;
+
+/**
+ * The frames a session sends in one turn, in order, as they will leave: runs of small frames
+ * already packed into messages of up to BATCH_BYTES (written into a slab as they come), and
+ * bulk DATA apart, its payload uncopied.
+ */
+export class Outbox {
+  /** Bytes queued since the last take(). */
+  bytes = 0;
+  private entries: OutboxEntry[] = [];
+  private slab = Buffer.alloc(0);
+  /** The run being packed is slab[runStart..used); bytes before runStart are handed out, never rewritten. */
+  private runStart = 0;
+  private used = 0;
+
+  get empty(): boolean {
+    return this.entries.length === 0 && this.used === this.runStart;
+  }
+
+  /** A frame already encoded: copied into the run, or, when bulky, a message of its own, uncopied. */
+  push(frame: Buffer): void {
+    this.bytes += frame.length;
+    if (frame.length >= BULK_DATA) {
+      this.closeRun();
+      this.entries.push(frame);
+      return;
+    }
+    const at = this.room(frame.length);
+    frame.copy(this.slab, at);
+    this.used = at + frame.length;
+  }
+
+  /** A DATA frame: small payloads copied in behind their header, bulk ones kept apart, uncopied. */
+  data(stream: number, payload: Buffer): void {
+    this.bytes += HEADER_SIZE + payload.length;
+    if (payload.length >= BULK_DATA) {
+      this.closeRun();
+      this.entries.push({ head: encodeDataHeader(stream, payload.length), body: payload });
+      return;
+    }
+    const at = this.room(HEADER_SIZE + payload.length);
+    writeFrameHeader(this.slab, at, FrameType.data, stream, payload.length);
+    payload.copy(this.slab, at + HEADER_SIZE);
+    this.used = at + HEADER_SIZE + payload.length;
+  }
+
+  /** A head frame of `text` (frame.ts checked its fields), encoded straight into the run. */
+  text(type: number, stream: number, text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: the bound decides, not a pass to measure.
+    const bound = HEADER_SIZE + 3 * text.length;
+    if (bound >= BULK_DATA || this.used - this.runStart + bound > BATCH_BYTES) {
+      this.push(encodeText(type, stream, text));
+      return;
+    }
+    const at = this.room(bound);
+    const size = writeTextFrame(this.slab, at, type, stream, text);
+    this.used = at + size;
+    this.bytes += size;
+  }
+
+  /** The turn's messages, in order; the outbox is empty again. */
+  take(): OutboxEntry[] {
+    this.closeRun();
+    const entries = this.entries;
+    this.entries = [];
+    this.bytes = 0;
+    // A grown slab (a busy turn) is not kept between turns, nor is one nearly used up.
+    if (this.slab.length > SLAB_BYTES || this.slab.length - this.used < 256) {
+      this.slab = Buffer.alloc(0);
+      this.runStart = this.used = 0;
+    }
+    return entries;
+  }
+
+  /**
+   * Where `size` more bytes (less than BULK_DATA) go in the run: a new run when the message
+   * would pass BATCH_BYTES, and a new slab (the open run moved to it) when this one is full.
+   */
+  private room(size: number): number {
+    if (this.used > this.runStart && this.used - this.runStart + size > BATCH_BYTES) this.closeRun();
+    if (this.used + size > this.slab.length) {
+      const open = this.used - this.runStart;
+      const slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, open + size));
+      this.slab.copy(slab, 0, this.runStart, this.used);
+      this.slab = slab;
+      this.runStart = 0;
+      this.used = open;
+    }
+    return this.used;
+  }
+
+  private closeRun(): void {
+    if (this.used === this.runStart) return;
+    this.entries.push(this.slab.subarray(this.runStart, this.used));
+    this.runStart = this.used;
+  }
 }
 
 /**
@@ -55,7 +155,7 @@ export function writeTurn(ws: WebSocket, socket: Corkable, masked: boolean, fram
       size += next.length;
       j++;
     }
-    const message = j - i === 1 ? first : Buffer.concat(frames.slice(i, j) as Buffer[], size);
+    const message = j - i === 1 ? first : Buffer.concat((i === 0 && j === frames.length ? frames : frames.slice(i, j)) as Buffer[], size);
     ws.send(message, { binary: true }, j === frames.length ? afterLast : undefined);
     i = j;
   }
