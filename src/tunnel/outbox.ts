@@ -27,22 +27,21 @@ export interface DataParts { head: Buffer; body: Buffer }
 export type OutboxEntry = Buffer | DataParts;
 
 /**
- * Smallest slab the outbox packs small frames into. A turn's frames are written straight into
- * it (one allocation for many frames, none per frame, no copy into a message at the end); a
- * session holds at most one slab between turns.
+ * The slab the outbox packs small frames into: a turn's frames are written straight into it
+ * (one allocation for many frames, none per frame, no copy into a message at the end).
  */
-export const SLAB_BYTES = 4 * 1024;
+export const SLAB_BYTES = 16 * 1024;
 
 /**
  * The frames a session sends in one turn, in order, as they will leave: runs of small frames
- * already packed into messages of up to BATCH_BYTES (written into a slab as they come), and
- * bulk DATA apart, its payload uncopied.
+ * already packed into messages (up to BATCH_BYTES, or the end of a slab), and bulk frames
+ * apart, uncopied (DATA's payload behind its own header).
  */
 export class Outbox {
   /** Bytes queued since the last take(). */
   bytes = 0;
   private entries: OutboxEntry[] = [];
-  private slab = Buffer.alloc(0);
+  private slab: Buffer | undefined;
   /** The run being packed is slab[runStart..used); bytes before runStart are handed out, never rewritten. */
   private runStart = 0;
   private used = 0;
@@ -59,9 +58,9 @@ export class Outbox {
       this.entries.push(frame);
       return;
     }
-    const at = this.room(frame.length);
-    frame.copy(this.slab, at);
-    this.used = at + frame.length;
+    const slab = this.room(frame.length);
+    frame.copy(slab, this.used);
+    this.used += frame.length;
   }
 
   /** A DATA frame: small payloads copied in behind their header, bulk ones kept apart, uncopied. */
@@ -72,23 +71,22 @@ export class Outbox {
       this.entries.push({ head: encodeDataHeader(stream, payload.length), body: payload });
       return;
     }
-    const at = this.room(HEADER_SIZE + payload.length);
-    writeFrameHeader(this.slab, at, FrameType.data, stream, payload.length);
-    payload.copy(this.slab, at + HEADER_SIZE);
-    this.used = at + HEADER_SIZE + payload.length;
+    const slab = this.room(HEADER_SIZE + payload.length);
+    writeFrameHeader(slab, this.used, FrameType.data, stream, payload.length);
+    payload.copy(slab, this.used + HEADER_SIZE);
+    this.used += HEADER_SIZE + payload.length;
   }
 
   /** A head frame of `text` (frame.ts checked its fields), encoded straight into the run. */
   text(type: number, stream: number, text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: the bound decides, not a pass to measure.
     const bound = HEADER_SIZE + 3 * text.length;
-    if (bound >= BULK_DATA || this.used - this.runStart + bound > BATCH_BYTES) {
+    if (bound >= BULK_DATA) {
       this.push(encodeText(type, stream, text));
       return;
     }
-    const at = this.room(bound);
-    const size = writeTextFrame(this.slab, at, type, stream, text);
-    this.used = at + size;
+    const size = writeTextFrame(this.room(bound), this.used, type, stream, text);
+    this.used += size;
     this.bytes += size;
   }
 
@@ -98,33 +96,33 @@ export class Outbox {
     const entries = this.entries;
     this.entries = [];
     this.bytes = 0;
-    // A grown slab (a busy turn) is not kept between turns, nor is one nearly used up.
-    if (this.slab.length > SLAB_BYTES || this.slab.length - this.used < 256) {
-      this.slab = Buffer.alloc(0);
-      this.runStart = this.used = 0;
-    }
     return entries;
   }
 
   /**
-   * Where `size` more bytes (less than BULK_DATA) go in the run: a new run when the message
-   * would pass BATCH_BYTES, and a new slab (the open run moved to it) when this one is full.
+   * Where `size` more bytes (a frame under BULK_DATA + its header) go: in the run, which closes
+   * first when it would pass BATCH_BYTES or its slab is full (a fresh slab starts the next run).
    */
-  private room(size: number): number {
-    if (this.used > this.runStart && this.used - this.runStart + size > BATCH_BYTES) this.closeRun();
-    if (this.used + size > this.slab.length) {
-      const open = this.used - this.runStart;
-      const slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, open + size));
-      this.slab.copy(slab, 0, this.runStart, this.used);
-      this.slab = slab;
-      this.runStart = 0;
-      this.used = open;
+  private room(size: number): Buffer {
+    if (this.used - this.runStart + size > BATCH_BYTES) this.closeRun();
+    if (!this.slab || this.used + size > this.slab.length) {
+      this.closeRun();
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, size));
+      this.runStart = this.used = 0;
     }
-    return this.used;
+    return this.slab;
+  }
+
+  /** An idle session lets its slab go (the heartbeat asks); the next frame takes a fresh one. */
+  release(): void {
+    if (this.empty) {
+      this.slab = undefined;
+      this.runStart = this.used = 0;
+    }
   }
 
   private closeRun(): void {
-    if (this.used === this.runStart) return;
+    if (this.used === this.runStart || !this.slab) return;
     this.entries.push(this.slab.subarray(this.runStart, this.used));
     this.runStart = this.used;
   }

@@ -332,6 +332,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   private beat(): void {
+    // A tunnel that sent nothing since the last beat need not hold a slab for its frames.
+    this.outbox.release();
     // Silent for 1.5 intervals while we ping every interval: the peer missed a pong. Checked
     // every half interval, so a dead peer is dropped within two intervals of its last word.
     if (Date.now() - this.lastHeard > 1.5 * this.opts.heartbeatMs) {
