@@ -77,6 +77,13 @@ export class Outbox {
     this.used += HEADER_SIZE + payload.length;
   }
 
+  /** An END frame, written straight into the run. */
+  end(stream: number): void {
+    this.bytes += HEADER_SIZE;
+    writeFrameHeader(this.room(HEADER_SIZE), this.used, FrameType.end, stream, 0);
+    this.used += HEADER_SIZE;
+  }
+
   /** A head frame of `text` (frame.ts checked its fields), encoded straight into the run. */
   text(type: number, stream: number, text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: the bound decides, not a pass to measure.

@@ -255,6 +255,18 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     cb?.(null);
   }
 
+  /** Sends an END frame; `cb` as send()'s. */
+  sendEnd(stream: number, cb?: SendCallback): void {
+    if (this.closed || !this.link.open) {
+      if (cb) queueMicrotask(() => cb(this.closedError()));
+      return;
+    }
+    this.bytesOut += HEADER_SIZE;
+    this.outbox.end(stream);
+    this.scheduleFlush();
+    cb?.(null);
+  }
+
   /** Sends a RESPONSE frame (1xx or final), encoded straight into this turn's messages. */
   sendResponse(stream: number, head: ResponseHead): void {
     this.queueText(FrameType.response, stream, responseText(head));

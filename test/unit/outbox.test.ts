@@ -7,13 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeMessage, encodeData, encodeText, FrameType, HEADER_SIZE } from '../../src/tunnel/frame.js';
+import { decodeMessage, encodeData, encodeEnd, encodeText, FrameType, HEADER_SIZE } from '../../src/tunnel/frame.js';
 import { BATCH_BYTES, BULK_DATA, Outbox, SLAB_BYTES, type DataParts, type OutboxEntry } from '../../src/tunnel/outbox.js';
 
 type Op =
   | { op: 'push'; frame: Buffer }
   | { op: 'data'; stream: number; payload: Buffer }
-  | { op: 'text'; stream: number; text: string };
+  | { op: 'text'; stream: number; text: string }
+  | { op: 'end'; stream: number };
 
 const text = fc.oneof(
   fc.string({ maxLength: 40 }),
@@ -26,18 +27,21 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('push' as const), frame: bytes.map((p) => encodeData(7, p)) }),
   fc.record({ op: fc.constant('data' as const), stream: fc.integer({ min: 1, max: 0xffff_ffff }), payload: bytes }),
   fc.record({ op: fc.constant('text' as const), stream: fc.integer({ min: 1, max: 0xffff_ffff }), text }),
+  fc.record({ op: fc.constant('end' as const), stream: fc.integer({ min: 1, max: 0xffff_ffff }) }),
 );
 
 /** What the op would have queued before the outbox: the frame encoded on its own (text frames typed DATA, which decode whatever they hold). */
 function alone(o: Op): Buffer {
   if (o.op === 'push') return o.frame;
   if (o.op === 'data') return encodeData(o.stream, o.payload);
+  if (o.op === 'end') return encodeEnd(o.stream);
   return encodeText(FrameType.data, o.stream, o.text);
 }
 
 function apply(box: Outbox, o: Op): void {
   if (o.op === 'push') box.push(o.frame);
   else if (o.op === 'data') box.data(o.stream, o.payload);
+  else if (o.op === 'end') box.end(o.stream);
   else box.text(FrameType.data, o.stream, o.text);
 }
 

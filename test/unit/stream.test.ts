@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { at } from '../helpers/at.js';
-import { decodeFrame, encodeData, encodeResponse, type Frame, type ResponseHead } from '../../src/tunnel/frame.js';
+import { decodeFrame, encodeData, encodeEnd, encodeResponse, type Frame, type ResponseHead } from '../../src/tunnel/frame.js';
 import { MAX_DATA_FRAME, StreamResetError, TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
 
 const WAIT_MS = 2000;
@@ -28,6 +28,9 @@ class RecordingSink implements FrameSink {
   }
   sendResponse(stream: number, head: ResponseHead): void {
     this.send(encodeResponse(stream, head));
+  }
+  sendEnd(stream: number, cb?: (err?: Error | null) => void): void {
+    this.send(encodeEnd(stream), cb);
   }
 
   congested(): boolean {
