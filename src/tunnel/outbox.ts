@@ -1,13 +1,13 @@
 /**
  * The frames a session sends in one turn of the event loop, and how they leave: small frames
- * packed into as few WebSocket messages as possible, bulk DATA in a message of its own with
- * its payload uncopied (wire.ts), all in one corked write.
+ * written straight into a few packed WebSocket messages (slabs, see Outbox), bulk DATA in a
+ * message of its own with its payload uncopied (wire.ts), all in one corked write.
  */
 import type { WebSocket } from 'ws';
 import { encodeDataHeader, encodeText, FrameType, HEADER_SIZE, writeFrameHeader, writeTextFrame } from './frame.js';
 import { sendParts } from './wire.js';
 
-/** Frames sent in one turn of the event loop are packed into messages of about this size. */
+/** Frames sent in one turn of the event loop are packed into messages of at most this size (a slab is smaller). */
 export const BATCH_BYTES = 64 * 1024;
 /**
  * A DATA payload this large goes in a message of its own, written after its header without
@@ -27,9 +27,12 @@ export interface DataParts { head: Buffer; body: Buffer }
 export type OutboxEntry = Buffer | DataParts;
 
 /**
- * The slab the outbox packs small frames into: a turn's frames are written straight into it
- * (one allocation for many frames, none per frame, no copy into a message at the end).
+ * The slabs the outbox packs small frames into: a turn's frames are written straight into one
+ * (one allocation for many frames, none per frame, no copy into a message at the end). A
+ * tunnel's first slab, and its first after a quiet spell, is small (from Node's shared pool):
+ * an idle tunnel holds little; a busy one takes SLAB_BYTES at a time.
  */
+export const FIRST_SLAB_BYTES = 2 * 1024;
 export const SLAB_BYTES = 16 * 1024;
 
 /**
@@ -114,7 +117,7 @@ export class Outbox {
     if (this.used - this.runStart + size > BATCH_BYTES) this.closeRun();
     if (!this.slab || this.used + size > this.slab.length) {
       this.closeRun();
-      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, size));
+      this.slab = Buffer.allocUnsafe(Math.max(this.slab ? SLAB_BYTES : FIRST_SLAB_BYTES, size));
       this.runStart = this.used = 0;
     }
     return this.slab;
