@@ -113,10 +113,25 @@ export class FrameError extends Error {
 
 function header(type: number, stream: number, payloadSize: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_SIZE + payloadSize);
-  buf[0] = type;
-  buf.writeUInt32BE(stream, 1);
-  buf.writeUInt32BE(payloadSize, 5);
+  writeFrameHeader(buf, 0, type, stream, payloadSize);
   return buf;
+}
+
+/** Writes a frame header at `buf[at]`. */
+export function writeFrameHeader(buf: Buffer, at: number, type: number, stream: number, payloadSize: number): void {
+  buf[at] = type;
+  buf.writeUInt32BE(stream, at + 1);
+  buf.writeUInt32BE(payloadSize, at + 5);
+}
+
+/**
+ * Writes a frame of `text` at `buf[at]`, which must have room for HEADER_SIZE + 3 bytes per
+ * UTF-16 unit of it (UTF-8's most); returns the frame's size.
+ */
+export function writeTextFrame(buf: Buffer, at: number, type: number, stream: number, text: string): number {
+  const size = buf.write(text, at + HEADER_SIZE, 'utf8');
+  writeFrameHeader(buf, at, type, stream, size);
+  return HEADER_SIZE + size;
 }
 
 function line(value: string, what: string): string {
@@ -124,9 +139,12 @@ function line(value: string, what: string): string {
   return value;
 }
 
-function textFrame(type: number, stream: number, text: string): Buffer {
-  const buf = header(type, stream, Buffer.byteLength(text, 'utf8'));
-  buf.write(text, HEADER_SIZE, 'utf8');
+/** A frame of `text` in a buffer of its own. */
+export function encodeText(type: number, stream: number, text: string): Buffer {
+  const size = Buffer.byteLength(text, 'utf8');
+  const buf = header(type, stream, size);
+  // Only ASCII text is as many bytes as characters, and latin1 writes it as UTF-8 would, faster.
+  buf.write(text, HEADER_SIZE, size, size === text.length ? 'latin1' : 'utf8');
   return buf;
 }
 
@@ -141,14 +159,24 @@ function withHeaders(text: string, headers: string[], what: string): string {
  * separated by spaces), then header names and values.
  */
 export function encodeOpen(stream: number, head: OpenHead, version = 2): Buffer {
+  return encodeText(FrameType.open, stream, openText(head, version));
+}
+
+/** OPEN's payload (see encodeOpen); throws FrameError when a field holds a line feed. */
+export function openText(head: OpenHead, version: number): string {
   const text = `${head.kind}\n${line(head.method, 'open')}\n${line(head.url, 'open')}\n${head.hops}\n${line(head.to, 'open')}\n` +
     `${line(head.id, 'open')}\n${line(head.upgrade ?? '', 'open')}` + (version >= MESH_VERSION ? `\n${line(head.from ?? '', 'open')}\n${line((head.via ?? []).join(' '), 'open')}` : '');
-  return textFrame(FrameType.open, stream, withHeaders(text, head.headers, 'open'));
+  return withHeaders(text, head.headers, 'open');
 }
 
 /** RESPONSE: status, status message, then header names and values. */
 export function encodeResponse(stream: number, head: ResponseHead): Buffer {
-  return textFrame(FrameType.response, stream, withHeaders(`${head.status}\n${line(head.statusMessage, 'response')}`, head.headers, 'response'));
+  return encodeText(FrameType.response, stream, responseText(head));
+}
+
+/** RESPONSE's payload (see encodeResponse); throws FrameError when a field holds a line feed. */
+export function responseText(head: ResponseHead): string {
+  return withHeaders(`${head.status}\n${line(head.statusMessage, 'response')}`, head.headers, 'response');
 }
 
 /** The 9-byte header of a DATA frame whose `length`-byte payload is sent after it, uncopied. */
@@ -169,7 +197,7 @@ export function encodeData(stream: number, data: Uint8Array, start = 0, end = da
 /** TRAILERS: the fields after a body (header names and values), sent just before END. */
 export function encodeTrailers(stream: number, headers: string[]): Buffer {
   if (headers.length === 0 || headers.length % 2 !== 0) throw new FrameError('trailers frame: expected header names and values in pairs');
-  return textFrame(FrameType.trailers, stream, headers.map((h) => line(h, 'trailers')).join('\n'));
+  return encodeText(FrameType.trailers, stream, headers.map((h) => line(h, 'trailers')).join('\n'));
 }
 
 export function encodeEnd(stream: number): Buffer {
@@ -178,7 +206,7 @@ export function encodeEnd(stream: number): Buffer {
 
 /** RESET: code, node, then the message (the rest of the payload, line feeds and all). */
 export function encodeReset(stream: number, info: ResetInfo): Buffer {
-  return textFrame(FrameType.reset, stream, `${line(info.code, 'reset')}\n${line(info.node, 'reset')}\n${info.message}`);
+  return encodeText(FrameType.reset, stream, `${line(info.code, 'reset')}\n${line(info.node, 'reset')}\n${info.message}`);
 }
 
 export function encodeWindow(stream: number, increment: number): Buffer {
@@ -207,8 +235,9 @@ export function encodeRoutes(payload: Buffer): Buffer {
   return buf;
 }
 
-function fields(buf: Buffer): string[] {
-  return buf.toString('utf8', HEADER_SIZE).split('\n');
+/** The lines of the text payload `buf[start..end)`. */
+function fields(buf: Buffer, start: number, end: number): string[] {
+  return buf.toString('utf8', start, end).split('\n');
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,2})$/;
@@ -226,8 +255,7 @@ function field(f: string[], i: number, what: string): string {
   return value;
 }
 
-function decodeOpen(buf: Buffer, version: number): OpenHead {
-  const f = fields(buf);
+function decodeOpen(f: string[], version: number): OpenHead {
   const n = version >= MESH_VERSION ? 9 : 7;
   if (f.length < n || (f.length - n) % 2 !== 0) {
     throw new FrameError(`open frame: expected ${n} fields, then header names and values in pairs`);
@@ -249,16 +277,15 @@ function decodeOpen(buf: Buffer, version: number): OpenHead {
   return head;
 }
 
-function decodeResponse(buf: Buffer): ResponseHead {
-  const f = fields(buf);
+function decodeResponse(f: string[]): ResponseHead {
   if (f.length < 2 || f.length % 2 !== 0) {
     throw new FrameError('response frame: expected status and message, then header names and values in pairs');
   }
   return { status: int(f[0], 'status', 'response', 100, 999), statusMessage: field(f, 1, 'response'), headers: f.slice(2) };
 }
 
-function decodeReset(buf: Buffer): ResetInfo {
-  const text = buf.toString('utf8', HEADER_SIZE);
+function decodeReset(buf: Buffer, start: number, end: number): ResetInfo {
+  const text = buf.toString('utf8', start, end);
   const a = text.indexOf('\n');
   const b = a < 0 ? -1 : text.indexOf('\n', a + 1);
   if (b < 0) throw new FrameError('reset frame: expected code, node and message');
@@ -271,31 +298,40 @@ function decodeReset(buf: Buffer): ResetInfo {
  */
 export function decodeFrame(buf: Buffer, version = 2): Frame {
   if (buf.length < HEADER_SIZE) throw new FrameError(`frame of ${buf.length} bytes is shorter than its ${HEADER_SIZE}-byte header`);
-  const type = buf[0];
-  const stream = buf.readUInt32BE(1);
   if (buf.readUInt32BE(5) !== buf.length - HEADER_SIZE) throw new FrameError('frame length does not match its payload');
+  return decodeAt(buf, 0, buf.length, version);
+}
+
+/**
+ * Decodes the frame at `buf[start..end)`, whose header is there and whose length field says
+ * `end`: read in place, so a message's frames need no views of their own (DATA's payload is one).
+ */
+function decodeAt(buf: Buffer, start: number, end: number, version: number): Frame {
+  const type = buf[start];
+  const stream = buf.readUInt32BE(start + 1);
+  const body = start + HEADER_SIZE;
   if (type === FrameType.routes && version >= MESH_VERSION) {
     if (stream !== 0) throw new FrameError('routes frame must be on stream 0');
-    return { type: 'routes', stream, payload: buf.subarray(HEADER_SIZE) };
+    return { type: 'routes', stream, payload: buf.subarray(body, end) };
   }
   // Stream 0 is the tunnel itself: only a WINDOW (feature `connection-window`) or ROUTES may name it.
   if (stream === 0 && type !== FrameType.window) throw new FrameError('stream id 0 is reserved');
   switch (type) {
-    case FrameType.open: return { type: 'open', stream, head: decodeOpen(buf, version) };
-    case FrameType.response: return { type: 'response', stream, head: decodeResponse(buf) };
-    case FrameType.data: return { type: 'data', stream, data: buf.subarray(HEADER_SIZE) };
+    case FrameType.open: return { type: 'open', stream, head: decodeOpen(fields(buf, body, end), version) };
+    case FrameType.response: return { type: 'response', stream, head: decodeResponse(fields(buf, body, end)) };
+    case FrameType.data: return { type: 'data', stream, data: buf.subarray(body, end) };
     case FrameType.end:
-      if (buf.length !== HEADER_SIZE) throw new FrameError('end frame must have no payload');
+      if (end !== body) throw new FrameError('end frame must have no payload');
       return { type: 'end', stream };
-    case FrameType.reset: return { type: 'reset', stream, info: decodeReset(buf) };
+    case FrameType.reset: return { type: 'reset', stream, info: decodeReset(buf, body, end) };
     case FrameType.trailers: {
-      const headers = fields(buf);
+      const headers = fields(buf, body, end);
       if (headers.length === 0 || headers.length % 2 !== 0) throw new FrameError('trailers frame: expected header names and values in pairs');
       return { type: 'trailers', stream, headers };
     }
     case FrameType.window: {
-      if (buf.length !== HEADER_SIZE + 4) throw new FrameError('window frame payload must be 4 bytes');
-      const increment = buf.readUInt32BE(HEADER_SIZE);
+      if (end !== body + 4) throw new FrameError('window frame payload must be 4 bytes');
+      const increment = buf.readUInt32BE(body);
       if (increment === 0) throw new FrameError('window increment must not be 0');
       return { type: 'window', stream, increment };
     }
@@ -312,7 +348,7 @@ export function decodeMessage(message: Buffer, version = 2): Frame[] {
     if (message.length - offset < HEADER_SIZE) throw new FrameError(`message ends inside a frame header (${message.length - offset} bytes left)`);
     const end = offset + HEADER_SIZE + message.readUInt32BE(offset + 5);
     if (end > message.length) throw new FrameError('frame length runs past the end of its message');
-    frames.push(decodeFrame(message.subarray(offset, end), version));
+    frames.push(decodeAt(message, offset, end, version));
     offset = end;
   }
   if (frames.length === 0) throw new FrameError('empty message');

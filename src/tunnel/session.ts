@@ -11,12 +11,12 @@ import type { WebSocket } from 'ws';
 import { CLOSE, WestError } from '../errors.js';
 import type { FlowState } from '../control/state.js';
 import type { Logger } from '../log.js';
-import { decodeMessage, encodeDataHeader, encodeOpen, encodeReset, encodeRoutes, encodeWindow, FrameError, MAX_STREAM_ID, MESH_VERSION, type Frame, type OpenHead } from './frame.js';
+import { decodeMessage, encodeReset, encodeRoutes, encodeWindow, FrameError, FrameType, HEADER_SIZE, MAX_STREAM_ID, MESH_VERSION, openText, responseText, type Frame, type OpenHead, type ResponseHead } from './frame.js';
 import { OUR_FEATURES, type Feature } from './features.js';
 import type { Clock, FlowBudget } from './flow.js';
 import { TunnelFlow } from './tunnel-flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
-import { dataEntry, type OutboxEntry } from './outbox.js';
+import { Outbox } from './outbox.js';
 import type { Transport, TunnelLink } from './link.js';
 import { WebSocketLink, type LinkSocket } from './ws-link.js';
 
@@ -101,8 +101,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private lastPing = 0;
   private aliveSeen = false;
   /** Frames waiting for the end of this event-loop turn, and the writers waiting on them. */
-  private outbox: OutboxEntry[] = [];
-  private outboxBytes = 0;
+  private readonly outbox = new Outbox();
   private flushScheduled = false;
   private readonly flushNow = (): void => this.flush();
   /** DATA writers waiting for the tunnel to drain, woken in the order they came. */
@@ -229,7 +228,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const stream = this.newStream(id);
     this.streams.set(id, stream);
     this.streamsOpened++;
-    this.send(encodeOpen(id, head, this.wire));
+    this.queueText(FrameType.open, id, openText(head, this.wire));
     return stream;
   }
 
@@ -250,8 +249,35 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       if (cb) queueMicrotask(() => cb(this.closedError()));
       return;
     }
-    this.queue(frame, frame.length);
+    this.bytesOut += frame.length;
+    this.outbox.push(frame);
+    this.scheduleFlush();
     cb?.(null);
+  }
+
+  /** Sends an END frame; `cb` as send()'s. */
+  sendEnd(stream: number, cb?: SendCallback): void {
+    if (this.closed || !this.link.open) {
+      if (cb) queueMicrotask(() => cb(this.closedError()));
+      return;
+    }
+    this.bytesOut += HEADER_SIZE;
+    this.outbox.end(stream);
+    this.scheduleFlush();
+    cb?.(null);
+  }
+
+  /** Sends a RESPONSE frame (1xx or final), encoded straight into this turn's messages. */
+  sendResponse(stream: number, head: ResponseHead): void {
+    this.queueText(FrameType.response, stream, responseText(head));
+  }
+
+  private queueText(type: number, stream: number, text: string): void {
+    if (this.closed || !this.link.open) return;
+    const before = this.outbox.bytes;
+    this.outbox.text(type, stream, text);
+    this.bytesOut += this.outbox.bytes - before;
+    this.scheduleFlush();
   }
 
   sendData(stream: number, payload: Buffer, cb?: SendCallback): void {
@@ -259,15 +285,13 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       if (cb) queueMicrotask(() => cb(this.closedError()));
       return;
     }
-    const head = encodeDataHeader(stream, payload.length);
-    this.queue(dataEntry(head, payload), head.length + payload.length);
+    this.bytesOut += HEADER_SIZE + payload.length;
+    this.outbox.data(stream, payload);
+    this.scheduleFlush();
     cb?.(null);
   }
 
-  private queue(entry: OutboxEntry, size: number): void {
-    this.bytesOut += size;
-    this.outbox.push(entry);
-    this.outboxBytes += size;
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushNow);
@@ -275,7 +299,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   congested(): boolean {
-    return this.link.queuedBytes + this.outboxBytes >= TUNNEL_HIGH_WATER;
+    return this.link.queuedBytes + this.outbox.bytes >= TUNNEL_HIGH_WATER;
   }
 
   whenWritable(resume: () => void): void {
@@ -294,9 +318,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   private flush(): void {
     this.flushScheduled = false;
-    const frames = this.outbox;
-    this.outbox = [];
-    this.outboxBytes = 0;
+    const frames = this.outbox.take();
     // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away:
     // the close that follows fails every stream with tunnel_lost (502), never internal (500).
     if (this.closed || !this.link.open) return;
@@ -316,12 +338,14 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   close(code: number = CLOSE.normal, reason = ''): void {
     if (this.closed) return;
     // Frames queued this turn (a RESET, the last DATA of a drained request) leave before the close.
-    if (this.outbox.length > 0) this.flush();
+    if (!this.outbox.empty) this.flush();
     this.link.close(code, reason);
     this.onClose(code, reason);
   }
 
   private beat(): void {
+    // A tunnel that sent nothing since the last beat need not hold a slab for its frames.
+    this.outbox.release();
     // Silent for 1.5 intervals while we ping every interval: the peer missed a pong. Checked
     // every half interval, so a dead peer is dropped within two intervals of its last word.
     if (Date.now() - this.lastHeard > 1.5 * this.opts.heartbeatMs) {

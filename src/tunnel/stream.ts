@@ -9,7 +9,7 @@ import type { ResetCode } from '../errors.js';
 import type { Feature } from './features.js';
 import { ReceiveWindow, RttEstimator } from './flow.js';
 import {
-  encodeEnd, encodeReset, encodeResponse, encodeTrailers, encodeWindow,
+  encodeReset, encodeTrailers, encodeWindow,
   type OpenHead, type ResetInfo, type ResponseHead,
 } from './frame.js';
 
@@ -27,6 +27,10 @@ export const WRITE_HIGH_WATER = 16 * 1024;
 export interface FrameSink {
   readonly localName: string;
   send(frame: Buffer, cb?: (err?: Error | null) => void): void;
+  /** Sends a RESPONSE frame (what send(encodeResponse(stream, head)) would, without a buffer of its own). */
+  sendResponse(stream: number, head: ResponseHead): void;
+  /** Sends an END frame (as send(encodeEnd(stream), cb) would). */
+  sendEnd(stream: number, cb?: (err?: Error | null) => void): void;
   /**
    * Sends a DATA frame of `payload`, which is not copied: a writer must leave a chunk as it is
    * once written (as Node's own sources do; a net.Socket's writes keep their chunks too).
@@ -123,7 +127,7 @@ export class TunnelStream extends Duplex {
    */
   inform(head: ResponseHead): void {
     if (this.destroyed || head.status === 101 || !this.sink.supports('informational')) return;
-    this.sink.send(encodeResponse(this.id, head));
+    this.sink.sendResponse(this.id, head);
   }
 
   /**
@@ -143,7 +147,7 @@ export class TunnelStream extends Duplex {
   respond(head: ResponseHead): void {
     if (this.destroyed) return;
     this.lastActivity = Date.now();
-    this.sink.send(encodeResponse(this.id, head));
+    this.sink.sendResponse(this.id, head);
   }
 
   /** Aborts the stream both ways and tells the peer why. */
@@ -261,7 +265,7 @@ export class TunnelStream extends Duplex {
 
   override _final(cb: (err?: Error | null) => void): void {
     if (this.pendingTrailers) this.sink.send(encodeTrailers(this.id, this.pendingTrailers));
-    this.sink.send(encodeEnd(this.id), (err) => cb(err ?? null));
+    this.sink.sendEnd(this.id, cb);
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {

@@ -61,6 +61,12 @@ export class TunnelFlow {
     this.grantDue();
   }
 
+  /** A stream's window grew: the tunnel's keeps ahead of it (one closure for all the streams). */
+  private readonly streamGrew = (size: number): void => {
+    this.streamWindowPeak = Math.max(this.streamWindowPeak, size);
+    this.recv?.ensureAtLeast(CONNECTION_WINDOW_LEAD * size);
+  };
+
   /** A new stream's receive window, sharing this tunnel's RTT estimate and the node's budget. */
   streamWindow(): ReceiveWindow {
     const window = new ReceiveWindow({
@@ -69,10 +75,7 @@ export class TunnelFlow {
       rtt: this.rtt,
       clock: this.opts.clock,
       budget: this.opts.budget,
-      onGrow: (size) => {
-        this.streamWindowPeak = Math.max(this.streamWindowPeak, size);
-        this.recv?.ensureAtLeast(CONNECTION_WINDOW_LEAD * size);
-      },
+      onGrow: this.streamGrew,
     });
     this.streamWindowPeak = Math.max(this.streamWindowPeak, window.size);
     return window;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { at } from '../helpers/at.js';
-import { decodeFrame, encodeData, type Frame } from '../../src/tunnel/frame.js';
+import { decodeFrame, encodeData, encodeEnd, encodeResponse, type Frame, type ResponseHead } from '../../src/tunnel/frame.js';
 import { MAX_DATA_FRAME, StreamResetError, TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
 
 const WAIT_MS = 2000;
@@ -25,6 +25,12 @@ class RecordingSink implements FrameSink {
 
   sendData(stream: number, payload: Buffer, cb?: (err?: Error | null) => void): void {
     this.send(encodeData(stream, payload), cb);
+  }
+  sendResponse(stream: number, head: ResponseHead): void {
+    this.send(encodeResponse(stream, head));
+  }
+  sendEnd(stream: number, cb?: (err?: Error | null) => void): void {
+    this.send(encodeEnd(stream), cb);
   }
 
   congested(): boolean {

@@ -21,7 +21,7 @@ import { Logger } from '../../src/log.js';
 import { pump } from '../../src/pipe.js';
 import { openTcpStream } from '../../src/proxy/near/tcp-open.js';
 import { TcpListener } from '../../src/proxy/near/tcp-listener.js';
-import { encodeData, type Frame, decodeFrame } from '../../src/tunnel/frame.js';
+import { decodeFrame, encodeData, encodeEnd, encodeResponse, type Frame, type ResponseHead } from '../../src/tunnel/frame.js';
 import { TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -34,6 +34,12 @@ class Sink implements FrameSink {
   }
   sendData(stream: number, payload: Buffer, cb?: (err?: Error | null) => void): void {
     this.send(encodeData(stream, payload), cb);
+  }
+  sendResponse(stream: number, head: ResponseHead): void {
+    this.send(encodeResponse(stream, head));
+  }
+  sendEnd(stream: number, cb?: (err?: Error | null) => void): void {
+    this.send(encodeEnd(stream), cb);
   }
   congested(): boolean { return false; }
   whenWritable(resume: () => void): void { setImmediate(resume); }

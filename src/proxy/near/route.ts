@@ -133,7 +133,8 @@ function openRouted(table: RouteTable, ex: Exchange, session: Opener | WestError
       kind: 'http', method: req.method, url: outgoing, headers,
       hops: vias + 1, to: '', id: ex.id, ...(ex.upgrade ? { upgrade: ex.upgrade } : {}),
     });
-    table.log.debug('proxy.forward', { id: ex.id, to: outgoing, peer: session.peerName, stream: stream.id });
+    // Checked first: the fields would be built for nothing on every request at any other level.
+    if (table.log.enabled('debug')) table.log.debug('proxy.forward', { id: ex.id, to: outgoing, peer: session.peerName, stream: stream.id });
     return { kind: 'routed', match, stream };
   } catch (err) {
     return failed(toWestError(err, nodeName));
