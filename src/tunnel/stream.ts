@@ -127,6 +127,9 @@ export class TunnelStream extends Duplex {
    */
   inform(head: ResponseHead): void {
     if (this.destroyed || head.status === 101 || !this.sink.supports('informational')) return;
+    // A RESPONSE frame outside 100..999 closes the whole tunnel at a peer (a protocol error):
+    // one origin's odd status must cost no more than its own request.
+    if (!Number.isInteger(head.status) || head.status < 100 || head.status > 199) return;
     this.sink.sendResponse(this.id, head);
   }
 
@@ -146,6 +149,10 @@ export class TunnelStream extends Duplex {
   /** Sends the response head (on a stream the peer opened). */
   respond(head: ResponseHead): void {
     if (this.destroyed) return;
+    if (!Number.isInteger(head.status) || head.status < 100 || head.status > 999) {
+      this.reset('origin_error', `the origin answered with status ${head.status}, which HTTP does not allow`);
+      return;
+    }
     this.lastActivity = Date.now();
     this.sink.sendResponse(this.id, head);
   }

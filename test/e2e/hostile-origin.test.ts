@@ -50,6 +50,9 @@ const malformed: [string, string][] = [
   ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n'],
   ['a header with a bare LF in its value', 'HTTP/1.1 200 OK\r\nX: a\nb\r\nContent-Length: 0\r\n\r\n'],
   [`a head over Node's limit (${32 * 1024} bytes of header)`, `HTTP/1.1 200 OK\r\nX-Big: ${'b'.repeat(32 * 1024)}\r\nContent-Length: 0\r\n\r\n`],
+  // llhttp takes any three digits; a RESPONSE frame with status 0 would close the whole tunnel at the near end.
+  ['status 000', 'HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n'],
+  ['status 099 (below the 1xx range)', 'HTTP/1.1 099 Low\r\n\r\n'],
   ['101 Switching Protocols to a plain GET', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: evil\r\nConnection: upgrade\r\n\r\n'],
 ];
 

@@ -494,6 +494,19 @@ test('stream: respond() sends the RESPONSE head', () => {
   stream.destroy();
 });
 
+test('stream: a status outside 100..999 is never sent (its frame would close the tunnel at the peer): respond() resets, inform() drops', () => {
+  for (const status of [0, 99, 1000, 200.5]) {
+    const { sink, stream } = makeStream();
+    stream.on('error', () => {});
+    stream.inform({ status, statusMessage: 'odd', headers: [] });
+    stream.respond({ status, statusMessage: 'odd', headers: [] });
+    assert.deepEqual(sink.frames.map((f) => f.type), ['reset'], `status ${status}`);
+    const reset = sink.frames[0];
+    assert.ok(reset?.type === 'reset' && reset.info.code === 'origin_error', `status ${status}: ${JSON.stringify(reset)}`);
+    assert.equal(stream.destroyed, true);
+  }
+});
+
 test('stream: onResponse stores the head and emits "response"', async () => {
   const { stream } = makeStream();
   const head = { status: 204, statusMessage: 'No Content', headers: [] };

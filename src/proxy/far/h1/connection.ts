@@ -68,6 +68,11 @@ export class OriginConnection {
         const raw = headers ?? this.takeFlushed();
         const sink = this.sink;
         if (!sink) return 1;
+        // llhttp takes any three digits; HTTP's status codes start at 100 (RFC 9110 §15).
+        if (status < 100) {
+          this.fail({ code: 'HPE_INVALID_STATUS', message: `answered with status ${status}, which HTTP does not allow`, malformed: true });
+          return 1;
+        }
         if (upgrade || status === 101) {
           this.fail({ code: 'HPE_UNEXPECTED_UPGRADE', message: `answered ${status} (switching protocols) to a request that asked for no upgrade`, malformed: true });
           return 1;
