@@ -161,6 +161,12 @@ test('bytes after the answer (more than its Content-Length) and bytes while idle
   assert.equal((await send(far, origin.url('/after'))).body.toString(), 'real');
 });
 
+test('port 0 in the URL is dialled as port 0 (refused), not as the default port 80', async () => {
+  const r = await send(far, 'http://127.0.0.1:0/zero');
+  assert.ok(r.reset, 'the request fails');
+  assert.doesNotMatch(r.reset.message, /:80\b/, r.reset.message);
+});
+
 test('a refused connection: origin_refused', async () => {
   const port = origin.port;
   await origin.close();

@@ -56,6 +56,35 @@ test('an origin that closed an idle connection between requests: the next reques
   assert.equal(origin.connections, 2);
 });
 
+test('a request whose body starts late, on a kept-alive connection the origin closes meanwhile: sent on a new one when the body comes (any method)', async () => {
+  assert.equal((await send(far, origin.url('/warm'))).response?.status, 200);
+  assert.equal(far.ctx.origins.h1.idleConnections, 1);
+  // The head waits for the body's first bytes; the connection is taken at once.
+  const stream = far.pair.client.openStream({
+    kind: 'http', method: 'POST', url: origin.url('/late'), headers: ['Content-Length', '5'], hops: 1, to: '', id: 'late-body',
+  });
+  const answered = new Promise<{ status: number | undefined; body: string; error: string | undefined }>((resolve) => {
+    const chunks: Buffer[] = [];
+    let status: number | undefined;
+    let error: string | undefined;
+    stream.once('response', (h: { status: number }) => { status = h.status; stream.on('data', (c: Buffer) => chunks.push(c)); });
+    stream.on('error', (err) => { error = err.message; });
+    stream.once('close', () => resolve({ status, body: Buffer.concat(chunks).toString(), error }));
+  });
+  await waitFor('the kept-alive connection to be taken', () => far.ctx.origins.h1.idleConnections === 0);
+  // The origin's keep-alive timeout runs out before the body comes.
+  origin.sockets[0]?.end();
+  // The far end, with nothing of the request sent yet, takes a new connection for it.
+  await waitFor('a new connection', () => origin.connections === 2 && origin.sockets[0]?.destroyed === true);
+  stream.end('hello');
+  const r = await answered;
+  assert.deepEqual(r, { status: 200, body: 'ok', error: undefined });
+  assert.equal(origin.connections, 2);
+  const late = origin.requests.filter((q) => q.head.startsWith('POST /late '));
+  assert.equal(late.length, 1, 'the origin saw the POST once');
+  assert.equal(late[0]?.body.toString(), 'hello');
+});
+
 test('an origin that closes a kept-alive connection as the next request arrives: a GET is sent again on a new connection', async () => {
   assert.equal((await send(far, origin.url('/first'))).response?.status, 200);
   let dropped = 0;

@@ -41,6 +41,8 @@ class Exchange implements ResponseSink {
   /** Body bytes still owed under Content-Length. */
   private remaining = 0;
   private retried = false;
+  /** This exchange's listeners on the stream's body while a connection takes it (removed for a retry). */
+  private bodyListeners: { data: (data: Buffer) => void; end: () => void } | undefined;
   private idleLimitMs = DEFAULT_IDLE_MS;
   /** The answer has no body whatever its head says. */
   private readonly isHead: boolean;
@@ -67,7 +69,7 @@ class Exchange implements ResponseSink {
   start(fresh: boolean): void {
     const { url } = this.a;
     const host = url.hostname.charCodeAt(0) === 91 /* [ */ ? url.hostname.slice(1, -1) : url.hostname;
-    this.a.ctx.origins.h1.acquire(host, Number(url.port) || 80, fresh, (conn, failure) => {
+    this.a.ctx.origins.h1.acquire(host, url.port === '' ? 80 : Number(url.port), fresh, (conn, failure) => {
       if (!conn) {
         this.connectFailed(failure);
         return;
@@ -103,13 +105,30 @@ class Exchange implements ResponseSink {
         socket.uncork();
       }
       if (this.conn !== conn) return;
-      stream.on('data', (data: Buffer) => {
-        if (this.conn === conn && !this.takeBody(data)) stream.pause();
-      });
-      stream.once('end', () => {
-        if (this.conn === conn) this.endBody(conn);
-      });
+      const listeners = {
+        data: (data: Buffer): void => {
+          if (this.conn === conn && !this.takeBody(data)) stream.pause();
+        },
+        end: (): void => {
+          if (this.conn === conn) this.endBody(conn);
+        },
+      };
+      this.bodyListeners = listeners;
+      stream.on('data', listeners.data);
+      stream.once('end', listeners.end);
+      // A retry paused the stream (unhookBody): its body flows to this connection now.
+      stream.resume();
     });
+  }
+
+  /** Stops taking the body (nothing of it was written): it waits in the stream for the next connection. */
+  private unhookBody(): void {
+    const stream = this.a.stream;
+    stream.pause();
+    if (!this.bodyListeners) return;
+    stream.off('data', this.bodyListeners.data);
+    stream.off('end', this.bodyListeners.end);
+    this.bodyListeners = undefined;
   }
 
   /** Takes one piece of the body from the stream; false when the socket is full. */
@@ -226,11 +245,16 @@ class Exchange implements ResponseSink {
     this.conn = undefined;
     const { stream, url } = this.a;
     if (stream.destroyed || !conn) return;
-    // A kept-alive connection the origin closed as we wrote on it: sent again on a new one when
-    // nothing can have been done (no byte back, no body, a method that may repeat).
-    if (!this.retried && !err.malformed && conn.served > 0 && !conn.gotBytes && this.framing.kind === 'none' && IDEMPOTENT.has(this.a.method)) {
+    // Sent again, once, on a new connection when the origin cannot have done anything: a
+    // request with a body whose head had not gone out yet (it waits for the body's first
+    // bytes, and a kept-alive connection may time out meanwhile), or a kept-alive connection
+    // the origin closed as we wrote on it (no byte back, no body, a method that may repeat).
+    const unsent = this.framing.kind !== 'none' && !this.headWritten;
+    const repeatable = conn.served > 0 && !conn.gotBytes && this.framing.kind === 'none' && IDEMPOTENT.has(this.a.method);
+    if (!this.retried && !err.malformed && (unsent || repeatable)) {
       this.retried = true;
       this.requestDone = false;
+      if (unsent) this.unhookBody();
       this.start(true);
       return;
     }
