@@ -1,7 +1,7 @@
 /**
  * The lean front's request-head parser: strict and conservative. It accepts only the plain
  * requests most clients send (a common method, an origin-form target, HTTP/1.1 or 1.0, CRLF
- * lines, visible-ASCII header values, exactly one Host, at most one digits-only
+ * lines, header values of visible ASCII and spaces, exactly one Host, at most one digits-only
  * Content-Length) and answers "hand off" to anything else, or to anything it is not sure Node's
  * own parser (llhttp) would read the same way: that request, and the rest of its connection,
  * go to Node's server, which keeps today's answers for every odd case (doc/architecture.md).
@@ -40,7 +40,6 @@ const MAX_LENGTH_DIGITS = 15;
 const CR = 13;
 const LF = 10;
 const SP = 32;
-const HTAB = 9;
 const COLON = 58;
 
 /** tchar (RFC 9110 §5.6.2). */
@@ -60,13 +59,15 @@ const INCOMPLETE: HeadParse = { kind: 'incomplete' };
 
 /**
  * Where the line starting at `i` ends (the index of its CR), -1 when the bytes end first, or
- * -2 at a byte no line here may hold: a control character (HTAB aside), a byte >= 0x80, a CR
- * not followed by LF, a bare LF.
+ * -2 at a byte no line here may hold: a control character, a byte >= 0x80, a CR not followed
+ * by LF, a bare LF. HTAB too, though HTTP allows it around and inside values: llhttp does not
+ * read it as whitespace everywhere (`Connection: keep-alive<TAB>` is not keep-alive to it),
+ * and real clients do not send it.
  */
 function lineEnd(buf: Buffer, i: number, end: number): number {
   for (; i < end; i++) {
     const c = buf[i] ?? 0;
-    if ((c >= 0x20 && c < 0x7f) || c === HTAB) continue;
+    if (c >= 0x20 && c < 0x7f) continue;
     if (c !== CR) return -2;
     if (i + 1 === end) return -1;
     return buf[i + 1] === LF ? i : -2;
@@ -106,9 +107,9 @@ export function parseHead(buf: Buffer, start: number, end: number, limit: number
     while (n < e && TCHAR[buf[n] ?? 0] === 1) n++;
     if (n === i || buf[n] !== COLON) return handoff('header name');
     let v = n + 1;
-    while (v < e && (buf[v] === SP || buf[v] === HTAB)) v++;
+    while (v < e && buf[v] === SP) v++;
     let w = e;
-    while (w > v && (buf[w - 1] === SP || buf[w - 1] === HTAB)) w--;
+    while (w > v && buf[w - 1] === SP) w--;
     const name = buf.toString('latin1', i, n);
     const value = buf.toString('latin1', v, w);
     rawHeaders.push(name, value);

@@ -109,6 +109,7 @@ export class ResponseWriter {
   /** A piece of the body; false when the client's socket is full (wait for its 'drain'). */
   write(chunk: Buffer): boolean {
     if (!this.hasBody || chunk.length === 0) return true;
+    this.corkForTick();
     const head = this.pendingHead;
     this.pendingHead = undefined;
     if (!this.chunked) {
@@ -130,10 +131,27 @@ export class ResponseWriter {
       if (trailers) for (let i = 0; i + 1 < trailers.length; i += 2) text += `${trailers[i] ?? ''}: ${trailers[i + 1] ?? ''}\r\n`;
       text += CRLF;
     }
-    this.socket.write(text, 'latin1', (err) => {
+    const written = (err?: Error | null): void => {
       this.finished = !err;
       done(err);
-    });
+    };
+    if (text === '' && this.socket.writableLength === 0 && !this.socket.writableCorked) {
+      // All of it is out already: an empty write would cost a system call of its own.
+      queueMicrotask(written);
+      return;
+    }
+    this.corkForTick();
+    this.socket.write(text, 'latin1', written);
+  }
+
+  /**
+   * What Node's OutgoingMessage does: the socket is corked until the end of this tick, so a
+   * head, a body and the end that come in one tick leave in one system call.
+   */
+  private corkForTick(): void {
+    if (this.socket.writableCorked) return;
+    this.socket.cork();
+    process.nextTick(uncork, this.socket);
   }
 
   /** A whole answer of west's own (a failure): head and body in one write. */
@@ -161,11 +179,12 @@ export class ResponseWriter {
       if (suffix) out.write(suffix, size + chunk.length, 'latin1');
       return this.socket.write(out);
     }
-    this.socket.cork();
     this.socket.write(prefix, 'latin1');
     this.socket.write(chunk);
-    const ok = suffix ? this.socket.write(suffix, 'latin1') : true;
-    this.socket.uncork();
-    return ok && this.socket.writableLength < this.socket.writableHighWaterMark;
+    return suffix ? this.socket.write(suffix, 'latin1') : this.socket.writableLength < this.socket.writableHighWaterMark;
   }
+}
+
+function uncork(socket: Socket): void {
+  socket.uncork();
 }
