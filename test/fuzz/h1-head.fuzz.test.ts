@@ -90,7 +90,7 @@ function lean(raw: string, end = raw.length): ReturnType<typeof parseHead> {
 
 function assertSameRead(head: LeanHead, read: NodeRead | string, raw: string): void {
   const show = showBytes(raw);
-  assert.equal(typeof read, 'object', `Node read ${show} as ${String(read)} where the lean parser served it`);
+  assert.equal(typeof read, 'object', `Node read ${show} as ${JSON.stringify(read)} where the lean parser served it`);
   if (typeof read !== 'object') return;
   assert.equal(head.method, read.method, show);
   assert.equal(head.url, read.url, show);

@@ -38,6 +38,11 @@ export interface ProxyListenerOptions {
   onAccess?: (record: AccessRecord) => void;
   /** Takes an upgrade before the mappings do (`/remoteaccess/`, `/rendezvous/`: src/access/); true when taken. */
   takeUpgrade?: (listenerKey: string, req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /**
+   * false: a plain-http listener without the lean front, every connection read by Node's
+   * server (what tests compare the lean front's answers with). Default true.
+   */
+  leanFront?: boolean;
 }
 
 export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
@@ -94,7 +99,7 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     this.server = tls
       ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, onRequest)
       : http.createServer(serverOptions, onRequest);
-    this.front = tls ? undefined : new LeanFront(this.server, this, this.log, () => this.config.key);
+    this.front = tls || opts.leanFront === false ? undefined : new LeanFront(this.server, this, this.log, () => this.config.key);
     this.server.on('connection', (socket: Socket) => {
       if (this.admit(socket)) this.front?.accept(socket);
     });
