@@ -23,6 +23,7 @@ import { OriginPools } from '../../src/proxy/far/origins.js';
 import { performRequest } from '../../src/proxy/far/perform.js';
 import { ProxyListener } from '../../src/proxy/near/listener.js';
 import { findProgram } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/net.js';
 import { Origin } from '../helpers/origin.js';
 import { pair as sessionPair, type Pair } from '../helpers/session-pair.js';
 
@@ -256,4 +257,51 @@ test('curl through the lean front: GET, POST with a body, and keep-alive reuse',
   assert.match(twice.stderr, /Re-using existing connection/);
   const now = lean.frontCounts;
   assert.deepEqual([(now?.served ?? 0) - (before.served ?? 0), (now?.handoffs ?? 0) - (before.handoffs ?? 0)], [4, 1]);
+});
+
+test('a client that pipelines without reading is not buffered without bound: the front stops reading', async () => {
+  const socket = net.connect(lean.port, '127.0.0.1');
+  socket.on('error', () => { /* destroyed below */ });
+  await once(socket, 'connect');
+  // The first request is never answered (/hang); what follows waits behind it, and once more
+  // than a head's worth waits the front stops reading: the client's writes back up.
+  socket.write('GET /o/hang HTTP/1.1\r\nHost: x\r\n\r\n');
+  const block = Buffer.from('GET /o/status/200 HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(25_000), 'latin1');
+  let written = 0;
+  while (socket.writableLength < 8 * 1024 * 1024 && written < 256 * 1024 * 1024) {
+    socket.write(block);
+    written += block.length;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  socket.destroy();
+  assert.ok(socket.writableLength >= 8 * 1024 * 1024, `the front read all ${written} bytes a client pipelined behind an unanswered request`);
+});
+
+test('stopAccepting closes idle lean connections; one in flight gets its answer with Connection: close', async () => {
+  const options = { config: listenerConfig(), nodeName: 'near', tuning: TUNING, log: silentLogger, resolveSession: () => pair.client };
+  const draining = new ProxyListener(options);
+  await draining.listen();
+  try {
+    const idle = net.connect(draining.port, '127.0.0.1');
+    const busy = net.connect(draining.port, '127.0.0.1');
+    let idleAnswer = '';
+    let busyAnswer = '';
+    idle.setEncoding('latin1').on('data', (c: string) => { idleAnswer += c; });
+    busy.setEncoding('latin1').on('data', (c: string) => { busyAnswer += c; });
+    const idleClosed = once(idle, 'close');
+    const busyClosed = once(busy, 'close');
+    idle.write('GET /o/status/200 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor('the idle connection’s answer', () => idleAnswer.includes('status 200'));
+    // The busy one asks for a body that arrives only once the listener drains.
+    busy.write('POST /o/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab');
+    await waitFor('the busy request to be in flight', () => draining.stats.inFlight === 1);
+    draining.stopAccepting();
+    await idleClosed;
+    busy.write('cd');
+    await busyClosed;
+    assert.match(busyAnswer, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n[^]*"bodyBytes":4/);
+    assert.doesNotMatch(busyAnswer.split('\r\n\r\n')[0] ?? '', /keep-alive/i);
+  } finally {
+    await draining.close();
+  }
 });

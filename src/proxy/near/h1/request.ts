@@ -38,7 +38,7 @@ export class LeanRequest {
   private ended = false;
 
   constructor(private readonly conn: RequestConnection, private readonly near: RequestHost, private readonly head: LeanHead) {
-    this.writer = new ResponseWriter(conn.socket, head.method === 'HEAD', head.http10, head.keepAlive && !near.draining);
+    this.writer = new ResponseWriter(conn.socket, head.method === 'HEAD', head.http10, head.keepAlive);
     this.ex = new Exchange(near, {
       method: head.method, url: head.url, rawHeaders: head.rawHeaders, remoteAddress: conn.remoteAddress, host: head.host,
     }, undefined, () => this.ended);
@@ -87,6 +87,8 @@ export class LeanRequest {
   private respond(stream: TunnelStream, head: ResponseHead): void {
     if (this.ended) return;
     const { writer, ex } = this;
+    // Once the listener drains, the client is told this connection ends with this answer.
+    if (this.near.draining) writer.keepAlive = false;
     writer.head(head.status, head.statusMessage, head.headers);
     stream.on('data', (c: Buffer) => {
       ex.bytesOut += c.length;
@@ -104,7 +106,7 @@ export class LeanRequest {
       return;
     }
     // After a malformed request the rest of the connection cannot be trusted: close it.
-    if (err.code === 'bad_request') this.writer.keepAlive = false;
+    if (err.code === 'bad_request' || this.near.draining) this.writer.keepAlive = false;
     const answer = failureAnswer(err, this.near.tuning);
     this.writer.answer(answer.status, STATUS_CODES[answer.status] ?? 'unknown', answer.headers, answer.body, (e) => this.finish(e));
   }

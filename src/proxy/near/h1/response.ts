@@ -135,9 +135,12 @@ export class ResponseWriter {
       this.finished = !err;
       done(err);
     };
-    if (text === '' && this.socket.writableLength === 0 && !this.socket.writableCorked) {
-      // All of it is out already: an empty write would cost a system call of its own.
-      queueMicrotask(written);
+    if (text === '') {
+      // Nothing left to write: an empty write would cost a system call (or a writev) of its
+      // own. Once the corked bytes are handed to the kernel (at the end of this tick), what
+      // is still queued says whether the answer is out.
+      if (this.socket.writableCorked) process.nextTick(whenFlushed, this.socket, written);
+      else whenFlushed(this.socket, written);
       return;
     }
     this.corkForTick();
@@ -187,4 +190,10 @@ export class ResponseWriter {
 
 function uncork(socket: Socket): void {
   socket.uncork();
+}
+
+/** Calls `done` once nothing written to `socket` waits in its buffer any more. */
+function whenFlushed(socket: Socket, done: (err?: Error | null) => void): void {
+  if (socket.writableLength === 0 && !socket.destroyed) queueMicrotask(done);
+  else socket.write('', 'latin1', done);
 }
