@@ -107,7 +107,14 @@ export class FrontConnection implements RequestConnection {
       if (chunk.length === 0) return;
     }
     this.buffered = this.buffered ? Buffer.concat([this.buffered, chunk]) : chunk;
-    this.process();
+    try {
+      this.process();
+    } catch (err) {
+      // A bug must cost this connection, not the node (Node's server answers 500 and goes on).
+      this.done = true;
+      this.host.internalError(err);
+      this.socket.destroy();
+    }
   };
 
   /** Node's server without httpAllowHalfOpen: a client's FIN aborts what is in flight and ends the connection. */
