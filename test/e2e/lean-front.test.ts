@@ -132,6 +132,7 @@ const servedCases: [string, string[], number][] = [
   ['a chunked answer with trailers', [`GET /c/chunked HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n${close}\r\n`], 1],
   ['a 103 before the answer', [`GET /c/hints HTTP/1.1\r\nHost: x\r\n${close}\r\n`], 1],
   ['HTTP/1.0 (an answer without length ends with the connection)', ['GET /c/streamed HTTP/1.0\r\nHost: x\r\n\r\n'], 1],
+  ['HTTP/1.0 and an answer that announces trailers (no Trailer header without chunked)', ['GET /c/chunked HTTP/1.0\r\nHost: x\r\n\r\n'], 1],
   ['HTTP/1.0 keep-alive with a length, then close', ['GET /o/bytes/5 HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n', 'GET /o/bytes/3 HTTP/1.0\r\nHost: x\r\n\r\n'], 2],
   ['no mapping: 404', [`GET /nothing HTTP/1.1\r\nHost: x\r\n${close}\r\n`], 1],
   ['no mapping for a HEAD: 404 without a body', [`HEAD /nothing HTTP/1.1\r\nHost: x\r\n${close}\r\n`], 1],

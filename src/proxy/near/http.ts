@@ -4,7 +4,7 @@ import { WestError } from '../../errors.js';
 import type { ResponseHead } from '../../tunnel/frame.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { sendFailure, toWestError } from '../shared/failure.js';
-import { framesBody } from '../shared/passes.js';
+import { framesBody, withoutHeader } from '../shared/passes.js';
 import { invalidHeaders } from '../shared/validate.js';
 import type { ConnectionTable } from './connections.js';
 import { Exchange, type ExchangeSink, type RequestInfo } from './exchange.js';
@@ -83,7 +83,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   relayInformation(req, res, stream);
   forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
   watchStream(near, ex, active, (head) => {
-    res.writeHead(head.status, head.statusMessage, head.headers);
+    writeHead(res, head);
     // What pipe() does, without its per-request listeners: pause the stream (so the far end
     // runs out of window) while the client's socket is full.
     active.on('data', (c: Buffer) => {
@@ -98,6 +98,20 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
       res.end();
     });
   }, fail);
+}
+
+/**
+ * The far end's head to the client. Node refuses a `Trailer` header on an answer it will not
+ * send chunked (to an HTTP/1.0 client, or with a Content-Length): the answer goes without it
+ * (no trailers can follow anyway), as the lean front's writer sends it.
+ */
+function writeHead(res: http.ServerResponse, head: ResponseHead): void {
+  try {
+    res.writeHead(head.status, head.statusMessage, head.headers);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_HTTP_TRAILER_INVALID') throw err;
+    res.writeHead(head.status, head.statusMessage, withoutHeader(head.headers, 'trailer'));
+  }
 }
 
 /**

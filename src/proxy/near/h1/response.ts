@@ -61,10 +61,13 @@ export class ResponseWriter {
     let connection = false;
     let length = false;
     let te = false;
+    let trailerLines: [number, number][] | undefined;
     for (let i = 0; i + 1 < headers.length; i += 2) {
       const name = headers[i] ?? '';
       const value = headers[i + 1] ?? '';
-      text += name + ': ' + value + CRLF;
+      const line = name + ': ' + value + CRLF;
+      if (name.length === 7 && name.toLowerCase() === 'trailer') (trailerLines ??= []).push([text.length, text.length + line.length]);
+      text += line;
       // What Node's matchHeader notes of the headers it is given.
       if (name.length < 4 || name.length > 17) continue;
       switch (name.toLowerCase()) {
@@ -102,6 +105,11 @@ export class ResponseWriter {
         text += 'Transfer-Encoding: chunked\r\n';
         this.chunked = true;
       }
+    }
+    // Node refuses a Trailer header on an answer it does not send chunked; acceptRequest then
+    // sends it without (http.ts): so does this.
+    if (trailerLines && !this.chunked) {
+      for (const [from, to] of trailerLines.reverse()) text = text.slice(0, from) + text.slice(to);
     }
     this.pendingHead = text + CRLF;
   }
