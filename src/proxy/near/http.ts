@@ -105,7 +105,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
  * send chunked (to an HTTP/1.0 client, or with a Content-Length): the answer goes without it
  * (no trailers can follow anyway), as the lean front's writer sends it.
  */
-function writeHead(res: http.ServerResponse, head: ResponseHead): void {
+export function writeHead(res: http.ServerResponse, head: ResponseHead): void {
   try {
     res.writeHead(head.status, head.statusMessage, head.headers);
   } catch (err) {
