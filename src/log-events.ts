@@ -73,6 +73,7 @@ export const LOG_EVENTS = {
   'proxy.listening': { level: 'info', what: 'a proxy listener is bound' },
   'proxy.forward': { level: 'debug', what: 'a request routed onto a stream (id, outgoing URL, peer, stream)' },
   'proxy.bad_request': { level: 'debug', what: 'a request refused before it was routed (no head Node could parse, CONNECT)' },
+  'proxy.handoff': { level: 'debug', what: "the lean front of a plain-http listener gave a connection to Node's server at a head it does not serve itself (the reason: chunked, Upgrade, Expect, an odd byte, ...)" },
   'proxy.connection_limit': { level: 'debug', what: 'a connection beyond `west.maxConnectionsPerAddress` was closed at once' },
   'proxy.internal_error': { level: 'error', what: 'a bug: handling a request threw; the client got 500' },
   'outgoing.egress_denied': { level: 'warn', what: 'a peer asked this node for a URL `west.egress` does not allow it (the client got 403)' },

@@ -4,7 +4,7 @@ import { WestError } from '../../errors.js';
 import type { ResponseHead } from '../../tunnel/frame.js';
 import type { TunnelStream } from '../../tunnel/stream.js';
 import { sendFailure, toWestError } from '../shared/failure.js';
-import { framesBody } from '../shared/passes.js';
+import { framesBody, withoutHeader } from '../shared/passes.js';
 import { invalidHeaders } from '../shared/validate.js';
 import type { ConnectionTable } from './connections.js';
 import { Exchange, type ExchangeSink, type RequestInfo } from './exchange.js';
@@ -80,31 +80,72 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
     return;
   }
   const active = stream;
-  near.active.add(active);
-  active.once('close', () => near.active.delete(active));
-
   relayInformation(req, res, stream);
   forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
-  onResponseHead(stream, ex, (head) => {
-    res.writeHead(head.status, head.statusMessage, head.headers);
+  watchStream(near, ex, active, (head) => {
+    writeHead(res, head);
     // What pipe() does, without its per-request listeners: pause the stream (so the far end
     // runs out of window) while the client's socket is full.
-    stream.on('data', (c: Buffer) => {
+    active.on('data', (c: Buffer) => {
       ex.bytesOut += c.length;
-      if (!res.write(c)) stream.pause();
+      if (!res.write(c)) active.pause();
     });
-    res.on('drain', () => stream.resume());
-    stream.once('end', () => {
+    res.on('drain', () => active.resume());
+    active.once('end', () => {
       // Trailers reach a client that takes a chunked answer (Node writes none otherwise).
-      // Checked like a head: a peer's trailers must not inject anything into the client's answer.
-      if (stream.trailers && !invalidHeaders(stream.trailers)) res.addTrailers(pairs(stream.trailers));
+      const trailers = checkedTrailers(active);
+      if (trailers) res.addTrailers(pairs(trailers));
       res.end();
     });
-  });
+  }, fail);
+}
+
+/**
+ * The far end's head to the client. Node refuses a `Trailer` header on an answer it will not
+ * send chunked (to an HTTP/1.0 client, or with a Content-Length): the answer goes without it
+ * (no trailers can follow anyway), as the lean front's writer sends it.
+ */
+export function writeHead(res: http.ServerResponse, head: ResponseHead): void {
+  try {
+    res.writeHead(head.status, head.statusMessage, head.headers);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_HTTP_TRAILER_INVALID') throw err;
+    res.writeHead(head.status, head.statusMessage, withoutHeader(head.headers, 'trailer'));
+  }
+}
+
+/**
+ * The stream an exchange was routed onto, watched until its answer: counted in `active`
+ * while open, its response head (once checked, forward.ts) given to `use`, a reset or an end
+ * without a response given to `fail`. Shared by acceptRequest and the lean front (h1/).
+ */
+export function watchStream(near: NearEnd, ex: Exchange, stream: TunnelStream, use: (head: ResponseHead) => void, fail: (err: WestError) => void): void {
+  const { nodeName } = near;
+  near.active.add(stream);
+  stream.once('close', () => near.active.delete(stream));
+  onResponseHead(stream, ex, use);
   stream.on('error', (err) => fail(toWestError(err, nodeName)));
   stream.on('end', () => {
     if (!stream.response) fail(new WestError('tunnel_lost', nodeName, 'the far end ended the stream without a response'));
   });
+}
+
+/**
+ * A stream's trailers, checked like a head (a peer's trailers must not inject anything into
+ * the client's answer); undefined when there are none or they are not sound.
+ */
+export function checkedTrailers(stream: TunnelStream): string[] | undefined {
+  return stream.trailers && !invalidHeaders(stream.trailers) ? stream.trailers : undefined;
+}
+
+/** A 103's headers grouped by lower-cased name, as writeEarlyHints takes them. */
+export function hintsOf(head: ResponseHead): Record<string, string[]> {
+  const hints: Record<string, string[]> = {};
+  for (let i = 0; i + 1 < head.headers.length; i += 2) {
+    const name = (head.headers[i] ?? '').toLowerCase();
+    (hints[name] ??= []).push(head.headers[i + 1] ?? '');
+  }
+  return hints;
 }
 
 /**
@@ -146,11 +187,7 @@ function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, s
     } else if (head.status === 102) {
       hint(() => res.writeProcessing());
     } else if (head.status === 103) {
-      const hints: Record<string, string[]> = {};
-      for (let i = 0; i + 1 < head.headers.length; i += 2) {
-        const name = (head.headers[i] ?? '').toLowerCase();
-        (hints[name] ??= []).push(head.headers[i + 1] ?? '');
-      }
+      const hints = hintsOf(head);
       hint(() => res.writeEarlyHints(hints));
     }
     // Other 1xx codes have no writer in Node's server; they are dropped.
@@ -158,7 +195,7 @@ function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, s
 }
 
 /** Bytes waiting on the client's socket past which 102 and 103 heads are dropped. */
-const INFORMATIONAL_QUEUE = 64 * 1024;
+export const INFORMATIONAL_QUEUE = 64 * 1024;
 /** 102/103 heads kept for a response still queued behind a pipelined one. */
 const INFORMATIONAL_PENDING = 8;
 

@@ -2,7 +2,8 @@
  * A proxy listener (`proxy["http://host:port"]`): the server that takes plain HTTP requests
  * and protocol upgrades from clients, and what it owns: who may connect and for how long, the
  * route table, and the counts. Each request is carried by http.ts, upgrade.ts or (from this
- * node's own far end) relay.ts.
+ * node's own far end) relay.ts. A plain-http listener reads its connections with the lean
+ * front (h1/), which serves the common requests itself and hands the rest to Node's server.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -21,6 +22,7 @@ import { viaPseudonym } from '../shared/passes.js';
 import { PathMap } from '../shared/pathmap.js';
 import { ConnectionTable } from './connections.js';
 import type { ExchangeSink, ListenerStats } from './exchange.js';
+import { LeanFront, type FrontCounts } from './h1/front.js';
 import { acceptRequest } from './http.js';
 import { relayToListener } from './relay.js';
 import type { RouteTable, SessionResolver } from './route.js';
@@ -36,6 +38,11 @@ export interface ProxyListenerOptions {
   onAccess?: (record: AccessRecord) => void;
   /** Takes an upgrade before the mappings do (`/remoteaccess/`, `/rendezvous/`: src/access/); true when taken. */
   takeUpgrade?: (listenerKey: string, req: http.IncomingMessage, socket: Duplex, head: Buffer) => boolean;
+  /**
+   * false: a plain-http listener without the lean front, every connection read by Node's
+   * server (what tests compare the lean front's answers with). Default true.
+   */
+  leanFront?: boolean;
 }
 
 export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
@@ -60,6 +67,8 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
    * closeAllConnections() does not reach them: close() ends them itself.
    */
   private readonly upgraded = new Set<Duplex>();
+  /** The lean front of a plain-http listener (an https one has Node's server alone). */
+  private readonly front: LeanFront | undefined;
 
   constructor(opts: ProxyListenerOptions) {
     this.config = opts.config;
@@ -90,7 +99,10 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     this.server = tls
       ? https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key }, onRequest)
       : http.createServer(serverOptions, onRequest);
-    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    this.front = tls || opts.leanFront === false ? undefined : new LeanFront(this.server, this, this.log, () => this.config.key);
+    this.server.on('connection', (socket: Socket) => {
+      if (this.admit(socket)) this.front?.accept(socket);
+    });
     // Expect: 100-continue is the origin's to answer (http.ts): Node must not answer it here.
     this.server.on('checkContinue', onRequest);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -123,6 +135,11 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
 
   get key(): string {
     return this.config.key;
+  }
+
+  /** What the lean front served and handed to Node's server (undefined for an https listener). */
+  get frontCounts(): Readonly<FrontCounts> | undefined {
+    return this.front?.counts;
   }
 
   get port(): number {
@@ -184,11 +201,13 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     this.draining = true;
     this.server.close();
     this.server.closeIdleConnections();
+    this.front?.closeIdle();
   }
 
   async close(): Promise<void> {
     this.draining = true;
     const closed = closeNow(this.server);
+    this.front?.closeAll();
     for (const socket of this.upgraded) socket.destroy();
     await closed;
   }
@@ -208,11 +227,12 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
    * Counts a new connection against its address's cap; one past the cap is closed at once,
    * before a byte of it is parsed (slowloris from one address cannot starve the others).
    */
-  private admit(socket: Socket): void {
+  private admit(socket: Socket): boolean {
     const cap = this.tuning.maxConnectionsPerAddress;
-    if (this.connections.admit(socket, cap)) return;
+    if (this.connections.admit(socket, cap)) return true;
     this.log.debug('proxy.connection_limit', { listener: this.config.key, client: socket.remoteAddress, cap });
     socket.destroy();
+    return false;
   }
 
   /**
@@ -220,13 +240,13 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
    * answers still owed on the connection (pipelining), the refusal must not jump the queue:
    * those are answered, then the connection closes.
    */
-  private refuseRaw(socket: Duplex, failure: WestError, why: string): void {
+  refuseRaw(socket: Duplex, failure: WestError, why: string): void {
     if (this.connections.busy(socket)) this.connections.close(socket);
     else sendRawFailure(socket, failure, this.tuning);
     this.log.debug('proxy.bad_request', { listener: this.config.key, status: failure.status, error: why });
   }
 
-  private internalError(err: unknown): void {
+  internalError(err: unknown): void {
     this.log.error('proxy.internal_error', { error: err instanceof Error ? err.stack : String(err) });
   }
 }
