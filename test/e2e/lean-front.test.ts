@@ -206,6 +206,42 @@ test('a head that does not come in time: 408, as from Node’s server', async ()
   assert.match(got.lean, /^HTTP\/1\.1 408 /);
 });
 
+/** Sends `pieces` with `gapMs` between them; resolves with what came back and how long until the listener closed. */
+async function paced(port: number, pieces: string[], gapMs: number, waitMs: number): Promise<{ answer: string; closedAfterMs: number | undefined }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  const start = Date.now();
+  let answer = '';
+  let closedAt: number | undefined;
+  socket.setEncoding('latin1').on('data', (c: string) => { answer += c; });
+  socket.once('close', () => { closedAt = Date.now(); });
+  for (const piece of pieces) {
+    if (socket.destroyed) break;
+    socket.write(Buffer.from(piece, 'latin1'));
+    await new Promise((resolve) => setTimeout(resolve, gapMs));
+  }
+  await waitFor('the listener to close the connection', () => closedAt !== undefined, waitMs).catch(() => undefined);
+  socket.destroy();
+  return { answer, closedAfterMs: closedAt === undefined ? undefined : closedAt - start };
+}
+
+test('a head trickled in many pieces past west.headerTimeout: 408, also when handed to Node\'s server on the way', async () => {
+  const head = `GET /o/status/200 HTTP/1.1\r\nHost: x\r\nX-Slow: ${'s'.repeat(30)}\r\n${close}\r\n`;
+  const pieces = head.match(/.{1,3}/gs) ?? [];
+  // ~30 pieces 60 ms apart: past the 1 s header timeout before the head is whole.
+  const r = await paced(lean.port, pieces, 60, 5000);
+  assert.match(r.answer, /^HTTP\/1\.1 408 /, r.answer.slice(0, 120));
+});
+
+test('the rest of a body that comes after west answered (404) does not keep the connection open: it closes as an idle one', async () => {
+  const r = await paced(lean.port, ['POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n', '0123456789'], 300, 12_000);
+  assert.match(r.answer, /^HTTP\/1\.1 404 /);
+  assert.ok(r.closedAfterMs !== undefined, 'the connection was closed by the listener');
+  // Keep-alive 5 s plus Node's 1 s slack, checked every second.
+  assert.ok(r.closedAfterMs < 9000, `closed after ${r.closedAfterMs} ms`);
+});
+
 test('a pipelined trio on one connection is answered in order by the lean front', async () => {
   const before = lean.frontCounts?.served ?? 0;
   const answer = await exchange(lean.port, [

@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { WestError } from '../../errors.js';
 
 interface ConnectionState {
   /** Exchanges begun on this connection and not ended, each with what to do if it closes. */
@@ -17,6 +18,8 @@ interface ConnectionState {
 export class ConnectionTable {
   private readonly byAddress = new Map<string, number>();
   private readonly states = new WeakMap<Duplex, ConnectionState>();
+  /** The exchange on a connection whose request body is still being read, and how it fails. */
+  private readonly bodies = new WeakMap<Duplex, (err: WestError) => boolean>();
 
   /**
    * Counts a new connection against its address's cap (0: none); false when it is one past
@@ -61,6 +64,30 @@ export class ConnectionTable {
     const state = this.stateOf(socket);
     state.closing = true;
     if (state.open.size === 0) socket.end();
+  }
+
+  /**
+   * An exchange on `socket` reads its request body; `broken` fails it if those bytes cannot be
+   * parsed (false: the body was whole, the bad bytes come after it).
+   */
+  readingBody(socket: Duplex, broken: (err: WestError) => boolean): void {
+    this.bodies.set(socket, broken);
+  }
+
+  /** That body was read to its end. */
+  bodyRead(socket: Duplex, broken: (err: WestError) => boolean): void {
+    if (this.bodies.get(socket) === broken) this.bodies.delete(socket);
+  }
+
+  /**
+   * The client's bytes could not be parsed in the middle of a request body (a bad chunk size):
+   * the exchange reading it fails with `err`. False when no body was being read.
+   */
+  bodyBroken(socket: Duplex, err: WestError): boolean {
+    const broken = this.bodies.get(socket);
+    if (!broken) return false;
+    this.bodies.delete(socket);
+    return broken(err);
   }
 
   /** Exchanges open on `socket`: answers still owed to its client. */

@@ -66,6 +66,21 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
     sendFailure(res, err, tuning);
   };
 
+  const hasBody = framesBody(req.headers['transfer-encoding'], req.headers['content-length']);
+  if (hasBody && !req.complete) {
+    // A body the client's parser gives up on (a bad chunk size) never ends: without this the
+    // far end would wait for the rest of it, and the client for an answer, until a timeout.
+    const broken = (err: WestError): boolean => {
+      // The body was whole (its 'end' not yet emitted): the bad bytes are a next request's.
+      if (req.complete) return false;
+      stream?.destroy();
+      fail(err);
+      return true;
+    };
+    near.connections.readingBody(socket, broken);
+    req.once('end', () => near.connections.bodyRead(socket, broken));
+  }
+
   const noHost = missingHost(req, nodeName);
   if (noHost) { fail(noHost); return; }
   // Not awaited when route() settled at once (a connected tunnel): a turn of the microtask
@@ -81,7 +96,7 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   }
   const active = stream;
   relayInformation(req, res, stream);
-  forwardBody(req, framesBody(req.headers['transfer-encoding'], req.headers['content-length']), stream, (n) => { ex.bytesIn += n; });
+  forwardBody(req, hasBody, stream, (n) => { ex.bytesIn += n; });
   watchStream(near, ex, active, (head) => {
     writeHead(res, head);
     // What pipe() does, without its per-request listeners: pause the stream (so the far end

@@ -129,6 +129,11 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
           ? new WestError('head_timeout', this.nodeName, 'request head took too long')
           : new WestError('bad_request', this.nodeName, `malformed HTTP request (${err.code ?? err.message})`);
+      // Bytes past a head, in its body: that exchange fails (400 if nothing was answered yet).
+      if (this.connections.bodyBroken(socket, failure)) {
+        this.log.debug('proxy.bad_request', { listener: this.config.key, status: failure.status, error: err.code ?? err.message });
+        return;
+      }
       this.refuseRaw(socket, failure, err.code ?? err.message);
     });
   }

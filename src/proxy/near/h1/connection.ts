@@ -20,8 +20,11 @@ export type FrontHost = RequestHost & {
 
 /** What a connection needs of the front that holds it (front.ts). */
 export interface ConnectionOwner {
-  /** Gives the connection's socket, `buffered` put back, to Node's server for the rest of its life. */
-  handOff(conn: FrontConnection, buffered: Buffer | undefined, reason: string): void;
+  /**
+   * Gives the connection's socket, `buffered` put back, to Node's server for the rest of its
+   * life; `headSince` (0: none) is when the head it has not finished began.
+   */
+  handOff(conn: FrontConnection, buffered: Buffer | undefined, reason: string, headSince: number): void;
   /** The connection closed. */
   forget(conn: FrontConnection): void;
   /** A head was parsed and is served here. */
@@ -101,20 +104,19 @@ export class FrontConnection implements RequestConnection {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.done) return;
-    this.idleSince = 0;
     if (this.buffered === undefined && this.bodyLeft > 0 && this.bodyTo !== undefined) {
+      // The rest of a body whose answer is already out (west answered early: 404, 403, 502)
+      // is read and dropped; it does not keep the connection from counting as idle.
+      if (this.request) this.idleSince = 0;
       chunk = this.takeBody(chunk);
-      if (chunk.length === 0) return;
+      if (chunk.length === 0) {
+        if (!this.request && this.bodyLeft === 0 && this.idleSince === 0) this.idleSince = Date.now();
+        return;
+      }
     }
+    this.idleSince = 0;
     this.buffered = this.buffered ? Buffer.concat([this.buffered, chunk]) : chunk;
-    try {
-      this.process();
-    } catch (err) {
-      // A bug must cost this connection, not the node (Node's server answers 500 and goes on).
-      this.done = true;
-      this.host.internalError(err);
-      this.socket.destroy();
-    }
+    this.process();
   };
 
   /** Node's server without httpAllowHalfOpen: a client's FIN aborts what is in flight and ends the connection. */
@@ -150,8 +152,23 @@ export class FrontConnection implements RequestConnection {
     this.flow();
   };
 
-  /** Serves what the buffered bytes hold, as far as the request in flight allows. */
+  /**
+   * Serves what the buffered bytes hold, as far as the request in flight allows. Called from
+   * socket events, a request's end and its routing: a bug in any of them must cost this
+   * connection, not the node (Node's server answers 500 and goes on).
+   */
   private process(): void {
+    try {
+      this.serveBuffered();
+    } catch (err) {
+      this.done = true;
+      this.host.internalError(err);
+      this.request?.clientGone();
+      this.socket.destroy();
+    }
+  }
+
+  private serveBuffered(): void {
     this.processing = true;
     try {
       for (;;) {
@@ -238,7 +255,7 @@ export class FrontConnection implements RequestConnection {
     socket.off('drain', this.onDrain);
     const buffered = this.buffered;
     this.buffered = undefined;
-    this.owner.handOff(this, buffered, reason);
+    this.owner.handOff(this, buffered, reason, this.headSince);
   }
 }
 

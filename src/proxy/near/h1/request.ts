@@ -52,8 +52,17 @@ export class LeanRequest {
       this.internal(err);
       return;
     }
-    if (routing instanceof Promise) routing.then((r) => this.routed(r), (err: unknown) => this.internal(err));
-    else this.routed(routing);
+    if (routing instanceof Promise) routing.then((r) => this.routedSafely(r), (err: unknown) => this.internal(err));
+    else this.routedSafely(routing);
+  }
+
+  /** A bug while starting the exchange costs this request a 500, not the node. */
+  private routedSafely(routed: RouteResult): void {
+    try {
+      this.routed(routed);
+    } catch (err) {
+      this.internal(err);
+    }
   }
 
   /** The client's socket took what was queued: the stream may flow again. */
