@@ -40,7 +40,7 @@ export class LeanFront implements ConnectionOwner {
     // Every event Node's server emits for a whole head ('checkExpectation' is left alone: a
     // listener there would stop Node answering 417 itself; such a head is read at once anyway).
     for (const event of ['request', 'checkContinue', 'upgrade', 'connect']) {
-      server.on(event, (req: http.IncomingMessage) => { this.headsRead.add(req.socket as Socket); });
+      server.on(event, (req: http.IncomingMessage) => { this.headsRead.add(req.socket); });
     }
   }
 
