@@ -87,6 +87,7 @@ export function snapshotState(node: StateSource): NodeState {
       mappings: l.config.mappings.map((m) => ({ path: m.path, ou: m.outgoing.href, ca: m.allow })),
       ...l.stats,
       statuses: { ...l.stats.statuses },
+      ...(l.frontCounts ? { front: { ...l.frontCounts } } : {}),
     })),
     tcpListeners: [...(node.tcpListeners?.values() ?? [])].map((l) => ({
       key: l.config.key,

@@ -170,6 +170,20 @@ export class NodeMetrics {
       },
     });
 
+    const front = new Counter<'listener' | 'way'>({
+      name: 'west_listener_front_total',
+      help: 'At a plain-http listener: requests its lean front served (way="served") and connections it handed to Node\'s HTTP server (way="handoff": chunked bodies, upgrades, odd heads).',
+      labelNames: ['listener', 'way'], registers,
+      collect: () => {
+        front.reset();
+        for (const l of this.state().listeners) {
+          if (!l.front) continue;
+          front.inc({ listener: l.key, way: 'served' }, l.front.served);
+          front.inc({ listener: l.key, way: 'handoff' }, l.front.handoffs);
+        }
+      },
+    });
+
     this.tcp = new TcpMetrics(this.registry, events, this.state);
     events.on('access', this.onAccess);
     events.on('tunnel', this.onTunnel);

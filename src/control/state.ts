@@ -93,6 +93,12 @@ export interface ListenerState {
   requests: number;
   inFlight: number;
   statuses: Record<string, number>;
+  /**
+   * A plain-http listener's lean front (src/proxy/near/h1/): requests it served itself, and
+   * connections it gave to Node's server (chunked bodies, upgrades, odd heads). Absent for an
+   * https listener and from nodes of earlier releases.
+   */
+  front?: { served: number; handoffs: number };
 }
 
 /** A `tcp://` listener (doc/tcp.md). */

@@ -209,6 +209,12 @@ describe('/metrics', () => {
     assert.equal(delta('west_request_failures_total', { listener: p.lListener, code: 'origin_refused', at: G }), 1);
     assert.equal(value(after.series, 'west_listener_in_flight', { listener: p.lListener }), 0);
     assert.ok(!after.text.includes('a-path-that-must-not-become-a-label'), 'request paths never become label values');
+    // All six were served by the lean front (plain heads, bodies with a Content-Length).
+    assert.equal(delta('west_listener_front_total', { listener: p.lListener, way: 'served' }), 6);
+    assert.equal(delta('west_listener_front_total', { listener: p.lListener, way: 'handoff' }), 0);
+    const state = JSON.parse((await fetchText(`${p.lControl}/state.json`)).text) as { listeners: { key: string; front?: { served: number; handoffs: number } }[] };
+    const front = state.listeners.find((l) => l.key === p.lListener)?.front;
+    assert.equal(front?.served, value(after.series, 'west_listener_front_total', { listener: p.lListener, way: 'served' }));
 
     // Streams close on both ends once the responses are done.
     await waitFor('streams to settle', async () => value((await scrape(p.lControl)).series, 'west_streams_in_flight') === 0);
