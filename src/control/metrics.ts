@@ -70,15 +70,21 @@ export class NodeMetrics {
   /** With `west.workers` above 1, at worker 0: the other workers' counters, summed into its own (src/workers/counters.ts). */
   private readonly others: () => MetricsJson[];
 
-  constructor(state: () => NodeState, events: EventEmitter<NodeEvents>, others: () => MetricsJson[] = () => []) {
+  /**
+   * `processMetrics` false: no process_* and nodejs_* series (a worker above 0, whose counters
+   * alone go to worker 0: it need not sample its event loop and GC for nobody).
+   */
+  constructor(state: () => NodeState, events: EventEmitter<NodeEvents>, others: () => MetricsJson[] = () => [], processMetrics = true) {
     this.state = () => this.scraped ?? state();
     this.others = others;
     this.events = events;
     const registers = [this.registry];
     // Process and runtime metrics under their standard names (process_*, nodejs_*), so the
     // usual Node.js dashboards work; the registry is this node's own.
-    collectDefaultMetrics({ register: this.registry });
-    for (const name of TOTAL_GAUGES) this.registry.removeSingleMetric(name);
+    if (processMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of TOTAL_GAUGES) this.registry.removeSingleMetric(name);
+    }
 
     // Gauges read the live state when scraped; each closure refers to its own gauge.
     const info = new Gauge<'name' | 'version'>({
@@ -209,9 +215,18 @@ export class NodeMetrics {
    * are not sent (worker 0 reads them from the state, which already adds the other workers'
    * summaries), nor the process_* and nodejs_* series, which describe one process.
    */
-  async counts(): Promise<MetricsJson> {
-    const all = await this.registry.getMetricsAsJSON();
-    return all.filter((m) => m.name.startsWith('west_') && (String(m.type) === 'counter' || String(m.type) === 'histogram'));
+  async counts(state: NodeState): Promise<MetricsJson> {
+    // Only these are collected: no gauge reads the state, and `state` (the snapshot the
+    // worker's summary is made of) serves the counters that do.
+    const picked = this.registry.getMetricsAsArray()
+      .filter((m) => m.name.startsWith('west_') && (String(m.type) === 'counter' || String(m.type) === 'histogram'));
+    this.scraped = state;
+    try {
+      // prom-client's metrics all have get(); its MetricObject type does not say so.
+      return await Promise.all(picked.map((m) => (m as unknown as { get(): Promise<MetricsJson[number]> }).get()));
+    } finally {
+      this.scraped = undefined;
+    }
   }
 
   /** This node's exposition with the other workers' counters and histograms added to its own. */

@@ -39,9 +39,10 @@ export function joinPrimary(
     node.countsWith = () => counters.all();
   } else {
     // This worker has no control port; its counters reach /metrics through worker 0.
-    const metrics = new NodeMetrics(() => node.state(), node.events);
+    const metrics = new NodeMetrics(() => node.state(), node.events, undefined, false);
     setInterval(() => {
-      void metrics.counts().then((counts) => tell({ west: 'part', part: { ...partOf(share.worker, node.state()), metrics: counts } }));
+      const state = node.state();
+      void metrics.counts(state).then((counts) => tell({ west: 'part', part: { ...partOf(share.worker, state), metrics: counts } }));
     }, REPORT_MS).unref();
   }
   tell({ west: 'ready' });
