@@ -187,7 +187,9 @@ class Exchange implements ResponseSink {
   }
 
   onDrain(): void {
-    if (!this.requestDone) this.a.stream.resume();
+    // Also once every body byte is written: the stream was paused by the last write that
+    // filled the socket, and its END must still be read for the stream to close.
+    this.a.stream.resume();
   }
 
   // ---- the answer, from the connection's parser ----
@@ -233,8 +235,9 @@ class Exchange implements ResponseSink {
       else conn.destroy();
     }
     if (stream.destroyed) return;
-    // What the origin will not read is read and dropped, so the stream finishes both ways.
-    if (!this.requestDone) stream.resume();
+    // What the origin will not read is read and dropped, and an END held back by a pause is
+    // read: the stream finishes both ways.
+    stream.resume();
     // A chunked answer's trailers travel just before END (feature `trailers`).
     stream.setTrailers(trailers);
     stream.end();
