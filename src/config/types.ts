@@ -229,7 +229,7 @@ export const DEFAULT_TUNING: Tuning = {
   heartbeatMs: 15_000,
   drainTimeoutMs: 10_000,
   streamWindow: 256 * 1024,
-  maxStreamWindow: 16 * 1024 * 1024,
+  maxStreamWindow: 32 * 1024 * 1024,
   maxConnectionWindow: 64 * 1024 * 1024,
   memoryBudget: 64 * 1024 * 1024,
   maxHops: 8,

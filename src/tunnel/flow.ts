@@ -66,14 +66,24 @@ export interface ReceiveWindowOptions {
   budget?: FlowBudget | undefined;
   /** Called when auto-tuning grows the window. */
   onGrow?: ((size: number) => void) | undefined;
+  /**
+   * The largest window other streams of the same tunnel have needed: a window's first growth
+   * may go straight there when its reader drains fast enough to justify it.
+   */
+  learned?: (() => number) | undefined;
 }
+
+/** A window grows at most this many times over at one grant. */
+export const MAX_GROWTH_STEP = 8;
 
 /**
  * The receive side of one flow-controlled channel. The peer may send `credit` more bytes; the
  * receiver aims to keep credit plus its unread bytes at `size`, granting the difference back
- * in batches of at least a quarter window. `size` starts at the initial window and doubles
- * (up to `max`) whenever the consumer drained a fraction of it (a quarter or more) in less
- * than 4 x fraction x RTT since the last adjustment: the window, not the link, was the limit.
+ * in batches of at least a quarter window. `size` starts at the initial window and grows (up
+ * to `max`) whenever the consumer drained a fraction of it (a quarter or more) in less than
+ * 4 x fraction x RTT since the last adjustment: the window, not the link, was the limit. It
+ * grows towards twice what the consumer's rate moves in a round trip: at least doubling, at
+ * most MAX_GROWTH_STEP times over (or, the first time, to what the tunnel learned).
  */
 export class ReceiveWindow {
   /** The window the receiver aims for now. */
@@ -89,6 +99,8 @@ export class ReceiveWindow {
   private readonly clock: Clock;
   private readonly budget: FlowBudget | undefined;
   private readonly onGrow: ((size: number) => void) | undefined;
+  private readonly learned: (() => number) | undefined;
+  private grown = false;
   private epochAt: number | undefined;
   private epochConsumed = 0;
   /** This window's share of the budget as last counted (credit + unread bytes). */
@@ -103,6 +115,7 @@ export class ReceiveWindow {
     this.clock = opts.clock;
     this.budget = opts.budget;
     this.onGrow = opts.onGrow;
+    this.learned = opts.learned;
     this.account();
   }
 
@@ -168,17 +181,35 @@ export class ReceiveWindow {
     const rtt = this.rtt.smoothedMs;
     if (rtt === undefined || this.epochAt === undefined) return;
     const now = this.clock();
-    const fraction = inEpoch / this.size;
-    if (now - this.epochAt < 4 * fraction * rtt) {
-      const next = Math.min(this.size * 2, this.max);
-      // Growing needs room in the budget for the extra, as quic-go's allowWindowIncrease.
-      if (next > this.size && (!this.budget || this.budget.room() >= next - this.size)) {
-        this.setSize(next);
-        this.onGrow?.(next);
-      }
-    }
+    const allowed = 4 * (inEpoch / this.size) * rtt;
+    const took = now - this.epochAt;
+    if (took < allowed) this.grow(this.size * allowed / Math.max(took, 0.01) / 2);
     this.epochAt = now;
     this.epochConsumed = this.consumed;
+  }
+
+  /**
+   * Grows towards `target` (twice the bytes the consumer's rate moves in a round trip): by 2 to
+   * MAX_GROWTH_STEP times, or on the first growth straight to what the tunnel's other streams
+   * needed, if the rate justifies it; never past `max`, and only with room in the budget.
+   */
+  private grow(target: number): void {
+    let next = Math.min(this.size * MAX_GROWTH_STEP, Math.max(this.size * 2, target));
+    const learned = this.grown ? 0 : this.learned?.() ?? 0;
+    if (learned > next) next = Math.min(learned, Math.max(next, target));
+    next = Math.min(next, this.max);
+    // Growing needs room in the budget for the extra (as quic-go's allowWindowIncrease): for
+    // at least a doubling; a bigger step takes at most half the room, so that streams growing
+    // at the same time all get some.
+    if (this.budget) {
+      const room = this.budget.room();
+      if (room < Math.min(next, this.size * 2) - this.size) return;
+      next = Math.min(next, Math.max(this.size * 2, this.size + room / 2));
+    }
+    if (next <= this.size) return;
+    this.grown = true;
+    this.setSize(next);
+    this.onGrow?.(next);
   }
 
   private setSize(size: number): void {

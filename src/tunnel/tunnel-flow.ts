@@ -67,6 +67,9 @@ export class TunnelFlow {
     this.recv?.ensureAtLeast(CONNECTION_WINDOW_LEAD * size);
   };
 
+  /** What a new stream's window may grow to at once, reader permitting: what this tunnel's streams have needed. */
+  private readonly learnedWindow = (): number => this.streamWindowPeak;
+
   /** A new stream's receive window, sharing this tunnel's RTT estimate and the node's budget. */
   streamWindow(): ReceiveWindow {
     const window = new ReceiveWindow({
@@ -76,6 +79,7 @@ export class TunnelFlow {
       clock: this.opts.clock,
       budget: this.opts.budget,
       onGrow: this.streamGrew,
+      learned: this.learnedWindow,
     });
     this.streamWindowPeak = Math.max(this.streamWindowPeak, window.size);
     return window;

@@ -12,6 +12,7 @@ import { fetchText, freePort } from '../helpers/net.js';
 import { Origin, patternSha256 } from '../helpers/origin.js';
 import { openRequest, hashBody } from '../helpers/stream.js';
 import { stopAll, tempDir } from '../helpers/west.js';
+import { DEFAULT_TUNING } from '../../src/config/types.js';
 
 const origin = new Origin();
 let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
@@ -64,7 +65,7 @@ test('flow e2e: a 32 MiB download over a 50 ms link arrives whole, and the recei
   assert.ok(flow, 'L reports flow state for its tunnel');
   assert.ok((flow.rttMs ?? 0) >= 50, `the RTT includes the relay's 50 ms (${flow.rttMs})`);
   assert.ok(flow.streamWindowPeak > STREAM_WINDOW, `L's window for the download grew (peak ${flow.streamWindowPeak})`);
-  assert.ok(flow.streamWindowPeak <= 16 * MiB, 'and stayed within maxStreamWindow');
+  assert.ok(flow.streamWindowPeak <= DEFAULT_TUNING.maxStreamWindow, 'and stayed within maxStreamWindow');
   assert.ok((flow.connectionWindow ?? 0) >= 16 * STREAM_WINDOW, 'the tunnel has its own window (both nodes announce connection-window)');
   // G sees the same tunnel from its side.
   const peer = (await state(p.control.G)).server?.peers[0]?.flow;

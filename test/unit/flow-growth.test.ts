@@ -1,0 +1,97 @@
+/**
+ * How far a receive window grows at one grant (flow.ts), on its own, with a clock the test
+ * moves: towards twice what the reader's rate moves in a round trip, by 2 to MAX_GROWTH_STEP
+ * times; on its first growth up to what the tunnel's other streams needed when the rate
+ * justifies it; a step takes at most half the budget's room; a slow reader's does not grow.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlowBudget, MAX_GROWTH_STEP, ReceiveWindow, RttEstimator, type ReceiveWindowOptions } from '../../src/tunnel/flow.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const START = 256 * KIB;
+
+interface Rig { window: ReceiveWindow; clock: { ms: number }; sizes: number[] }
+
+function rig(rttMs: number, opts: Partial<ReceiveWindowOptions> = {}): Rig {
+  const clock = { ms: 1000 };
+  const rtt = new RttEstimator();
+  rtt.sample(rttMs);
+  const sizes: number[] = [];
+  const window = new ReceiveWindow({ initial: START, max: 64 * MIB, rtt, clock: () => clock.ms, onGrow: (n) => sizes.push(n), ...opts });
+  return { window, clock, sizes };
+}
+
+/** The peer sends `n` bytes, the reader takes them `tookMs` later, and the receiver grants. */
+function drain(r: Rig, n: number, tookMs: number): number {
+  assert.ok(r.window.onReceive(n), 'within credit');
+  r.clock.ms += tookMs;
+  r.window.onConsumed(n);
+  return r.window.grant();
+}
+
+test('flow growth: a reader far faster than the window allows grows it MAX_GROWTH_STEP times over at one grant, no more', () => {
+  const r = rig(100);
+  // A quarter window read in 0.1 ms where 100 ms would be allowed: the rate asks for far more.
+  drain(r, START / 4, 0.1);
+  assert.deepEqual(r.sizes, [START * MAX_GROWTH_STEP]);
+  assert.equal(r.window.credit + r.window.unread, START * MAX_GROWTH_STEP, 'the extra is granted at once');
+});
+
+test('flow growth: a reader just faster than the window allows has it doubled, as before', () => {
+  const r = rig(100);
+  // Allowed: 4 x 1/4 x 100 ms = 100 ms; it took 80.
+  drain(r, START / 4, 80);
+  assert.deepEqual(r.sizes, [2 * START]);
+});
+
+test('flow growth: the step follows the rate: twice what it moves in a round trip', () => {
+  const r = rig(100);
+  // A quarter window (64 KiB) in 12.5 ms: 5 MiB/s, 512 KiB per 100 ms round trip, so 1 MiB.
+  drain(r, START / 4, 12.5);
+  assert.deepEqual(r.sizes, [4 * START]);
+});
+
+test('flow growth: a slow reader\'s window does not grow, and nothing is learned for it', () => {
+  let asked = 0;
+  const r = rig(10, { learned: () => { asked++; return 32 * MIB; } });
+  for (let i = 0; i < 8; i++) drain(r, START / 4, 50);
+  assert.deepEqual(r.sizes, []);
+  assert.equal(asked, 0);
+});
+
+test('flow growth: the first growth goes to what the tunnel learned, as far as the rate justifies; later ones step again', () => {
+  const r = rig(100, { learned: () => 16 * MIB });
+  drain(r, START / 4, 0.1);
+  assert.deepEqual(r.sizes, [16 * MIB], 'straight to the learned size');
+  // A rate that justifies only 4 MiB does not take a new stream to 16.
+  const slow = rig(100, { learned: () => 16 * MIB });
+  drain(slow, START / 4, 3.125);
+  assert.deepEqual(slow.sizes, [4 * MIB]);
+  // After the first growth the learned size no longer counts: steps of at most 8x.
+  const step = rig(100, { learned: () => 2 * MIB });
+  drain(step, START / 4, 0.1);
+  assert.deepEqual(step.sizes, [2 * MIB]);
+  drain(step, 2 * MIB / 4, 0.1);
+  assert.deepEqual(step.sizes, [2 * MIB, 16 * MIB]);
+});
+
+test('flow growth: never past the cap', () => {
+  const r = rig(100, { max: 1 * MIB, learned: () => 32 * MIB });
+  drain(r, START / 4, 0.1);
+  assert.deepEqual(r.sizes, [1 * MIB]);
+});
+
+test('flow growth: a step takes at most half the budget\'s room, and needs room for a doubling', () => {
+  const budget = new FlowBudget(2 * MIB, 16 * KIB);
+  const r = rig(100, { budget });
+  // At the grant the window holds the 3/4 of its credit not yet used: the room is 2 MiB less
+  // that, and a step of 8x (to 2 MiB) is cut to half of it.
+  drain(r, START / 4, 0.1);
+  assert.deepEqual(r.sizes, [START + (2 * MIB - (3 * START) / 4) / 2]);
+  const tight = new FlowBudget(START + START / 2, 16 * KIB);
+  const t = rig(100, { budget: tight });
+  drain(t, START / 4, 0.1);
+  assert.deepEqual(t.sizes, [], 'no room for a doubling: no growth');
+});
