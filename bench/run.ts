@@ -59,6 +59,8 @@ const SECTIONS = ['throughput', 'wan', 'memory', 'streams', 'clients', 'profile'
 interface Args {
   sections: Set<(typeof SECTIONS)[number]>;
   durationS: number;
+  /** The throughput section's one-connection download. */
+  streamBytes: number;
   warmupS: number;
   rounds: number;
   connections: number;
@@ -145,6 +147,7 @@ function parse(argv: string[]): Args {
     durationS,
     warmupS: values.quick ? 1 : Math.min(2, durationS / 4),
     rounds: Math.round(positive('rounds', values.rounds, values.quick ? 1 : 2)),
+    streamBytes: (values.quick ? 256 : 1024) * 1024 * 1024,
     connections: positive('connections', values.connections, 50),
     threads: Math.round(positive('threads', values.threads, 2)),
     rttsMs: rttList(values.rtts),
@@ -178,7 +181,8 @@ async function main(): Promise<void> {
     if (args.sections.has('throughput')) {
       sections.set('throughput', await runThroughput({
         dir, durationS: args.durationS, warmupS: args.warmupS, rounds: args.rounds, connections: args.connections,
-        threads: args.threads, ...(args.tuning ? { tuning: args.tuning } : {}),
+        threads: args.threads, streamBytes: args.streamBytes,
+        ...(args.tuning ? { tuning: args.tuning } : {}),
       }, ctx));
     }
     if (args.sections.has('wan')) {

@@ -7,6 +7,7 @@ import { BODIES, linesOf, measure, type Body, type Planned } from './lines.js';
 import { loadGenerator } from './load.js';
 import { nginxLogText, startNginx } from './nginx.js';
 import { withProcesses } from './procs.js';
+import { haveCurl, measureSingleStream, oneHopStreamRatio, singleStreamTable, type StreamLine } from './single-stream.js';
 import { contextLines, incidentsText, type RunContext } from './report.js';
 import { cpuTable, latencyTable, loadTable, targetsTable } from './throughput-tables.js';
 import {
@@ -25,6 +26,8 @@ export interface ThroughputOptions {
   rounds: number;
   /** Extra `west` keys for every west node. */
   tuning?: Record<string, unknown>;
+  /** Size of the one-connection download of the single-stream table. */
+  streamBytes: number;
 }
 
 /** Runs the whole comparison and returns its section of doc/benchmarks.md. */
@@ -58,6 +61,9 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
   await measure([...manyPlan, ...onePlan], { ...opts, origin });
   const many = linesOf(manyPlan);
   const one = linesOf(onePlan);
+  const curl = await haveCurl();
+  if (!curl) process.stderr.write('bench: warning: curl is not installed; the single-stream table is left out\n');
+  const streams: StreamLine[] = curl ? await measureSingleStream(targets, origin, opts.streamBytes, opts.rounds, 300) : [];
   const incidents = westIncidents(targets.flatMap((t) => t.west));
   const errorLines = [...many, ...one].flatMap(({ target, body, connections, result }) =>
     Object.entries(result.errorMessages).map(([msg, n]) => `${target.label}, ${body.label}, ${connections} conn: ${n}× ${msg}`));
@@ -87,9 +93,17 @@ async function compare(opts: ThroughputOptions, ctx: RunContext): Promise<string
     '',
     cpuTable([...many, ...one]),
     '',
+    ...(streams.length ? [
+      `One download of ${opts.streamBytes / 2 ** 20} MiB on one connection per line, with curl (to /dev/null), ${opts.rounds} ` +
+      `pass${opts.rounds > 1 ? 'es' : ''} over all lines; the fastest pass of each line is shown (other work on the machine only ` +
+      'ever slows a pass). CPU is user + system time of each process over that download, per GiB moved.',
+      '',
+      singleStreamTable(streams),
+      '',
+    ] : []),
     'Against the targets of issue 15 (ratios from this run):',
     '',
-    targetsTable(many, one),
+    targetsTable(many, one, oneHopStreamRatio(streams)),
     '',
     ...(errorLines.length ? [`Errors the load generator saw:\n\n\`\`\`\n${errorLines.join('\n')}\n\`\`\``, ''] : []),
     incidentsText(incidents),
