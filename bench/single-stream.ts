@@ -71,7 +71,7 @@ export function singleStreamTable(lines: StreamLine[]): string {
     const run = line.best;
     if (!run) return [line.target.label, '–', '–', '–', '–', line.errors.join('; ') || 'no run'];
     const gib = run.bytes / 2 ** 30;
-    const perGib = (name: string): string => `${((run.cpuS.get(name) ?? NaN) / gib).toFixed(2)}`;
+    const perGib = (name: string): string => ((run.cpuS.get(name) ?? NaN) / gib).toFixed(2);
     const proxies = line.target.proxies.map((p) => `${p.name} ${perGib(p.name)}`).join(' · ');
     return [line.target.label, mibps(rate(line)), ratio(rate(line) / direct), perGib('origin'), proxies || '–', line.errors.length ? `${line.errors.length} failed` : ''];
   });
