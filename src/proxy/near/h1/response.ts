@@ -117,6 +117,7 @@ export class ResponseWriter {
   /** A piece of the body; false when the client's socket is full (wait for its 'drain'). */
   write(chunk: Buffer): boolean {
     if (!this.hasBody || chunk.length === 0) return true;
+    if (this.pendingHead === undefined && !this.socket.writableCorked) return this.writeNext(chunk);
     this.corkForTick();
     const head = this.pendingHead;
     this.pendingHead = undefined;
@@ -125,6 +126,21 @@ export class ResponseWriter {
       return this.send(head, chunk, '');
     }
     return this.send((head ?? '') + chunk.length.toString(16) + CRLF, chunk, CRLF);
+  }
+
+  /**
+   * A body chunk after the first, written at once: a cork would hold it to the end of the tick,
+   * so that the socket looks full after every chunk and the stream pauses and resumes around
+   * each. Node answers a write above the high-water mark with false even when the kernel took
+   * it all; nothing left queued means the socket is not full.
+   */
+  private writeNext(chunk: Buffer): boolean {
+    const socket = this.socket;
+    if (!this.chunked) return socket.write(chunk) || socket.writableLength === 0;
+    socket.cork();
+    this.send(chunk.length.toString(16) + CRLF, chunk, CRLF);
+    socket.uncork();
+    return socket.writableLength < socket.writableHighWaterMark;
   }
 
   /**
