@@ -8,16 +8,32 @@
 /** Milliseconds from an arbitrary origin (performance.now by default; tests pass their own). */
 export type Clock = () => number;
 
-/** Smoothed round-trip time of one tunnel, from its WebSocket pings (RFC 6298's 1/8 gain). */
+/** How many recent samples the minimum round trip is taken over. */
+const MIN_RTT_SAMPLES = 8;
+
+/**
+ * Round-trip time of one tunnel, from its WebSocket pings: smoothed (RFC 6298's 1/8 gain), for
+ * the control port, and the least of the recent samples, for the windows. A ping's round trip
+ * includes the time both event loops took to get to it: on a busy node a loopback tunnel's
+ * pings take milliseconds. The least recent sample is the link's own delay, as BBR's min RTT.
+ */
 export class RttEstimator {
   /** Undefined until the first sample: windows do not grow on RTT grounds without one. */
   smoothedMs: number | undefined;
   latestMs: number | undefined;
+  private readonly recent: number[] = [];
 
   sample(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
     this.latestMs = ms;
     this.smoothedMs = this.smoothedMs === undefined ? ms : this.smoothedMs + (ms - this.smoothedMs) / 8;
+    this.recent.push(ms);
+    if (this.recent.length > MIN_RTT_SAMPLES) this.recent.shift();
+  }
+
+  /** The least of the last few samples (undefined before the first). */
+  get minMs(): number | undefined {
+    return this.recent.length ? Math.min(...this.recent) : undefined;
   }
 }
 
@@ -178,7 +194,7 @@ export class ReceiveWindow {
     // reaches its window in half as many round trips.
     const inEpoch = this.consumed - this.epochConsumed;
     if (inEpoch < this.size / 4) return;
-    const rtt = this.rtt.smoothedMs;
+    const rtt = this.rtt.minMs;
     if (rtt === undefined || this.epochAt === undefined) return;
     const now = this.clock();
     const allowed = 4 * (inEpoch / this.size) * rtt;

@@ -12,7 +12,7 @@ const KIB = 1024;
 const MIB = 1024 * KIB;
 const START = 256 * KIB;
 
-interface Rig { window: ReceiveWindow; clock: { ms: number }; sizes: number[] }
+interface Rig { window: ReceiveWindow; clock: { ms: number }; rtt: RttEstimator; sizes: number[] }
 
 function rig(rttMs: number, opts: Partial<ReceiveWindowOptions> = {}): Rig {
   const clock = { ms: 1000 };
@@ -20,7 +20,7 @@ function rig(rttMs: number, opts: Partial<ReceiveWindowOptions> = {}): Rig {
   rtt.sample(rttMs);
   const sizes: number[] = [];
   const window = new ReceiveWindow({ initial: START, max: 64 * MIB, rtt, clock: () => clock.ms, onGrow: (n) => sizes.push(n), ...opts });
-  return { window, clock, sizes };
+  return { window, clock, rtt, sizes };
 }
 
 /** The peer sends `n` bytes, the reader takes them `tookMs` later, and the receiver grants. */
@@ -94,4 +94,19 @@ test('flow growth: a step takes at most half the budget\'s room, and needs room 
   const t = rig(100, { budget: tight });
   drain(t, START / 4, 0.1);
   assert.deepEqual(t.sizes, [], 'no room for a doubling: no growth');
+});
+
+test('flow growth: judged against the least recent round trip, not one a busy event loop stretched', () => {
+  // A loopback tunnel on a busy node: one ping took 10 ms, the link itself 0.2 ms.
+  const r = rig(10);
+  const rtt = r.rtt;
+  rtt.sample(0.2);
+  assert.equal(rtt.minMs, 0.2);
+  assert.ok((rtt.smoothedMs ?? 0) > 8, 'the smoothed figure still shows the slow ping');
+  // A quarter window in 1 ms: fast against 10 ms, slow against 0.2 ms. No growth.
+  drain(r, START / 4, 1);
+  assert.deepEqual(r.sizes, []);
+  // The minimum is over the last few samples: a lasting change of path shows after them.
+  for (let i = 0; i < 8; i++) rtt.sample(50);
+  assert.equal(rtt.minMs, 50);
 });
