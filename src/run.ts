@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { loadConfigFile } from './config/load.js';
 import { ConfigError } from './errors.js';
+import { tuneGarbageCollector } from './gc.js';
 import { colourOnTerminal, LineBatch, LogFile, Logger, type LogFormat, type LogLevel } from './log.js';
 import { WestNode } from './node.js';
 import type { NodeConfig } from './config/types.js';
@@ -72,6 +73,7 @@ export function configKeyOf(config: NodeConfig, err: NodeJS.ErrnoException & { p
 
 /** Runs a node until SIGINT/SIGTERM; exits the process with 1 on a bad config or a port in use. */
 export async function runNode(args: RunArgs): Promise<void> {
+  tuneGarbageCollector();
   // Started by a primary (west.workers above 1): this process is one of the node's workers.
   const share = shareFromEnv(process.env, cluster.isWorker);
   const { log: processLog, file, lines } = makeLogger(args, share?.worker);
