@@ -1,12 +1,13 @@
 /**
  * The far end's HTTP/1.1 client, piece by piece: the answer's header pass gives the list
  * stripHopByHop(raw, false) gives (and reads the Keep-Alive hint), and the request head is
- * built and framed as the OPEN says, refusing what would smuggle.
+ * built and framed as the OPEN says, refusing what would smuggle; and which bodies the
+ * connection counts out itself, past llhttp.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requestHead } from '../../src/proxy/far/h1/request.js';
-import { answerHeaders } from '../../src/proxy/far/h1/response-headers.js';
+import { answerHeaders, bodyLength } from '../../src/proxy/far/h1/response-headers.js';
 import { stripHopByHop } from '../../src/proxy/shared/passes.js';
 
 const lists: string[][] = [
@@ -29,6 +30,23 @@ test('answerHeaders reads the Keep-Alive hint, less a two-second margin', () => 
   assert.equal(answerHeaders(['Keep-Alive', 'timeout=1']).keepAliveMs, -1000);
   assert.equal(answerHeaders(['Keep-Alive', 'max=3']).keepAliveMs, undefined);
   assert.equal(answerHeaders(['X-Keep-Alive', 'timeout=9']).keepAliveMs, undefined);
+});
+
+test('bodyLength: a Content-Length or Infinity (until close) for the connection to count; chunked, 0 and unsafe lengths to llhttp', () => {
+  assert.equal(bodyLength(['Content-Type', 'x', 'Content-Length', '1048576']), 1_048_576);
+  assert.equal(bodyLength(['content-length', '007']), 7);
+  assert.equal(bodyLength(['Content-Type', 'x']), Infinity);
+  assert.equal(bodyLength([]), Infinity);
+  assert.equal(bodyLength(['Content-Length', '0']), undefined);
+  assert.equal(bodyLength(['Transfer-Encoding', 'chunked']), undefined);
+  assert.equal(bodyLength(['transfer-encoding', 'gzip']), undefined);
+  assert.equal(bodyLength(['Content-Length', '3', 'Transfer-Encoding', 'chunked']), undefined);
+  assert.equal(bodyLength(['Content-Length', '3', 'Content-Length', '3']), undefined);
+  assert.equal(bodyLength(['Content-Length', '9007199254740993']), undefined);
+  assert.equal(bodyLength(['Content-Length', '1,1']), undefined);
+  // Names that only look alike.
+  assert.equal(bodyLength(['X-Content-Length', '5']), Infinity);
+  assert.equal(bodyLength(['Content-Lengthy', '5']), Infinity);
 });
 
 test('requestHead: one string, headers as given, Host last; framing from Content-Length or chunked', () => {
