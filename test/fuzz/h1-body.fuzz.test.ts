@@ -71,6 +71,8 @@ interface Answer {
   cut: number | null;
   /** Read boundaries, as fractions of the answer's bytes. */
   splits: number[];
+  /** More read boundaries, this many bytes from the end of the head (reads of a byte or two about its CR LF CR LF). */
+  nearHeadEnd: number[];
   mutation: { at: number; byte: number } | null;
   /** The exchange pauses the socket at every n-th body piece (0: never). */
   pauseEvery: number;
@@ -110,6 +112,10 @@ const ANSWER: fc.Arbitrary<Answer> = fc.record({
   ),
   cut: fc.option(FRACTION, { freq: 8 }),
   splits: fc.array(FRACTION, { maxLength: 6 }),
+  nearHeadEnd: fc.oneof(
+    { weight: 2, arbitrary: fc.constant<number[]>([]) },
+    { weight: 1, arbitrary: fc.array(fc.integer({ min: -4, max: 3 }), { maxLength: 4 }) },
+  ),
   mutation: fc.option(fc.record({ at: FRACTION, byte: fc.nat(255) }), { freq: 12 }),
   pauseEvery: fc.nat(3),
 });
@@ -164,9 +170,10 @@ function build(a: Answer, seed: number): Built {
 }
 
 /** The reads the origin's bytes arrive in: each its own buffer. */
-function reads(bytes: Buffer, a: Answer): Buffer[] {
+function reads(bytes: Buffer, headLength: number, a: Answer): Buffer[] {
   const end = a.cut === null ? bytes.length : Math.floor(a.cut * bytes.length);
-  const cuts = [...new Set(a.splits.map((f) => Math.floor(f * end)))].filter((n) => n > 0 && n < end).sort((x, y) => x - y);
+  const points = [...a.splits.map((f) => Math.floor(f * end)), ...a.nearHeadEnd.map((d) => headLength + d)];
+  const cuts = [...new Set(points)].filter((n) => n > 0 && n < end).sort((x, y) => x - y);
   const out: Buffer[] = [];
   let at = 0;
   for (const n of [...cuts, end]) {
@@ -234,7 +241,7 @@ async function play(script: Answer[], built: Built[], bodiesThroughParser: boole
       onDrain: () => {},
     };
     conn.attach(sink);
-    for (const piece of reads(built[i]!.bytes, a)) {
+    for (const piece of reads(built[i]!.bytes, built[i]!.headLength, a)) {
       if (socket.destroyed) break;
       // The exchange's stream drained: the origin is read again.
       if (socket.isPaused()) socket.resume();
@@ -282,7 +289,7 @@ test('the parser is ready for the next answer after a body read past it, and a s
   const script: Answer[] = [];
   const base: Answer = {
     informs: [], version: 'HTTP/1.1', status: 200, head: false, framing: 'length', size: 5, chunks: 1, trailers: false,
-    lengthName: 'Content-Length', lengthPad: '', manyHeaders: false, connection: '', extra: '', cut: null, splits: [], mutation: null, pauseEvery: 0,
+    lengthName: 'Content-Length', lengthPad: '', manyHeaders: false, connection: '', extra: '', cut: null, splits: [], nearHeadEnd: [], mutation: null, pauseEvery: 0,
   };
   script.push({ ...base }, { ...base, size: 0 }, { ...base, framing: 'chunked', trailers: true }, { ...base, size: 3, extra: head(2) + 'hi' });
   const built = script.map((a, i) => build(a, i));

@@ -5,15 +5,17 @@
  * answer to one request, make the connection unusable (it is destroyed, never reused).
  *
  * llhttp reads heads, chunked bodies and trailers. A body framed by Content-Length, or by the
- * origin's close, the connection counts out itself: llhttp stops after the head, and the body
- * goes to the exchange as pieces of the socket's own read buffers. (Node's binding hands each
- * body piece to JavaScript as a fresh copy: on 1 MiB answers that copy and its garbage were a
- * quarter of the far end's CPU.) After such a body the parser starts afresh, and what follows
- * the body in the same read is read by it as the start of the next answer, as llhttp alone
- * would: line ends are skipped, anything else ends the connection.
+ * origin's close, the connection counts out itself, and hands it to the exchange as pieces of
+ * the socket's own read buffers. (Node's binding hands each body piece to JavaScript as a fresh
+ * copy: on 1 MiB answers that copy and its garbage were a quarter of the far end's CPU.) So
+ * that llhttp reads no body byte, it is given a head's bytes only up to the head's end
+ * (head-end.ts), and told the answer has no body (as for HEAD): it is then ready for the next
+ * answer, and reads what follows the body in the same read as the start of one, as it would
+ * have: line ends are skipped, anything else ends the connection.
  */
 import type { Socket } from 'node:net';
-import { NO_BODY, READ_BODY, resetParser, responseParser, STOP_AFTER_HEAD, type NodeHttpParser, type ParseError } from './parser.js';
+import { headEnd, seenAtEnd } from './head-end.js';
+import { NO_BODY, READ_BODY, responseParser, type NodeHttpParser, type ParseError } from './parser.js';
 import { bodyLength } from './response-headers.js';
 
 /** What an exchange does with its connection's answer. */
@@ -50,10 +52,15 @@ export class OriginConnection {
   /** The message being parsed is a 1xx head. */
   private interim = false;
   /**
-   * Body bytes still to come that the connection counts out itself (llhttp stopped after the
-   * head): a Content-Length's rest, Infinity until the origin closes, 0 when llhttp reads.
+   * Body bytes still to come that the connection counts out itself (llhttp took the answer
+   * for one without a body): a Content-Length's rest, Infinity until the origin closes, 0 when
+   * llhttp reads.
    */
   private bodyLeft = 0;
+  /** llhttp is between answers or in a head, not in a body it reads. */
+  private inHead = true;
+  /** How much of a head's CR LF CR LF the bytes llhttp was given last ended with. */
+  private headSeen = 0;
   /** Every body through llhttp, copied (the way before; the fuzz test's reference). */
   private readonly bodiesThroughParser: boolean;
   /** Answers completed on this connection: above 0, the socket is a reused one. */
@@ -75,8 +82,10 @@ export class OriginConnection {
     this.bodiesThroughParser = opts.bodiesThroughParser ?? false;
     this.parser = responseParser({
       messageBegin: () => {
-        // An answer no exchange asked for: the origin's framing is not what it said.
-        if (!this.sink) this.destroy();
+        // An answer no exchange asked for: the origin's framing is not what it said. (Or
+        // llhttp read on past a head whose body it was not to read: never, see head-end.ts;
+        // were it to happen, the body must not be read as an answer.)
+        if (!this.sink || this.bodyLeft > 0) this.destroy();
       },
       headers: (headers) => {
         for (const h of headers) this.flushed.push(h);
@@ -101,20 +110,23 @@ export class OriginConnection {
         }
         if (!shouldKeepAlive) this.keepAlive = false;
         if (sink.onHead(status, statusMessage, raw)) return NO_BODY;
-        if (this.sink !== sink || this.bodiesThroughParser) return READ_BODY;
-        const length = bodyLength(raw);
-        if (length === undefined) return READ_BODY;
+        const length = this.sink !== sink || this.bodiesThroughParser ? undefined : bodyLength(raw);
+        if (length === undefined) {
+          this.inHead = false;
+          return READ_BODY;
+        }
         this.bodyLeft = length;
-        return STOP_AFTER_HEAD;
+        return NO_BODY;
       },
       body: (chunk) => this.sink?.onBody(chunk),
       messageComplete: () => {
         const trailers = this.takeFlushed();
+        this.inHead = true;
         if (this.interim) {
           this.interim = false;
           return;
         }
-        // llhttp's end of a head it stopped after: the body is still to come.
+        // The end of a head whose body the connection reads: the body is still to come.
         if (this.bodyLeft > 0) return;
         const sink = this.sink;
         if (sink) this.complete(sink, trailers);
@@ -128,7 +140,8 @@ export class OriginConnection {
       }
       this.gotBytes = true;
       if (this.bodyLeft > 0) this.readBody(data, 0);
-      else this.parse(data);
+      else if (this.bodiesThroughParser) this.parseAll(data);
+      else this.parse(data, 0);
     });
     socket.on('end', () => {
       // A close-delimited body ends here; anything else still expected was cut short (what
@@ -176,11 +189,39 @@ export class OriginConnection {
     this.socket.destroy();
   }
 
-  /** Reads `data` with llhttp; a body it stopped in front of is read from where it stopped. */
-  private parse(data: Buffer): void {
+  /**
+   * Reads `data` from `from` on with llhttp, a head at a time: a body llhttp is not to read is
+   * read from the end of its head.
+   */
+  private parse(data: Buffer, from: number): void {
+    while (from < data.length && !this.socket.destroyed) {
+      let upto = data.length;
+      if (this.inHead) {
+        const end = headEnd(data, from, this.headSeen);
+        if (end < 0) {
+          this.headSeen = seenAtEnd(data, from, this.headSeen);
+        } else {
+          upto = end;
+          this.headSeen = 0;
+        }
+      }
+      const parsed = this.parser.execute(from === 0 && upto === data.length ? data : data.subarray(from, upto));
+      if (typeof parsed !== 'number') {
+        this.fail(parseFailure(parsed));
+        return;
+      }
+      from = upto;
+      if (this.bodyLeft > 0) {
+        if (from < data.length) this.readBody(data, from);
+        return;
+      }
+    }
+  }
+
+  /** The way before: all of `data` through llhttp, bodies too (copied). */
+  private parseAll(data: Buffer): void {
     const parsed = this.parser.execute(data);
     if (typeof parsed !== 'number') this.fail(parseFailure(parsed));
-    else if (this.bodyLeft > 0 && parsed < data.length) this.readBody(data, parsed);
   }
 
   /** Body bytes from `data` at `from` on, as pieces of it; past the body's end, the next answer's. */
@@ -196,10 +237,9 @@ export class OriginConnection {
     const end = from + this.bodyLeft;
     this.bodyLeft = 0;
     sink.onBody(from === 0 && end === data.length ? data : data.subarray(from, end));
-    resetParser(this.parser);
     if (this.sink !== sink) return;
     this.complete(sink, []);
-    if (end < data.length) this.parse(data.subarray(end));
+    this.parse(data, end);
   }
 
   /** The answer is whole: the connection is no longer the sink's. */

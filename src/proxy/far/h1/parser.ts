@@ -55,18 +55,9 @@ export interface ParserEvents {
   messageComplete: () => void;
 }
 
-/** What `initialize` wants as the parser's async resource: one for all (nothing watches it). */
-const RESOURCE = {};
-
-/**
- * What a headers-complete callback returns: the answer has a body (llhttp reads it), has none
- * whatever its head says, or is not llhttp's to read past its head. That last is llhttp's
- * "upgrade" answer: it calls message-complete, stops right after the head's last byte (so
- * `execute` returns the head's length) and stays stopped until `resetParser`.
- */
+/** What a headers-complete callback returns: the answer has a body (llhttp reads it), or has none whatever its head says. */
 export const READ_BODY = 0;
 export const NO_BODY = 1;
-export const STOP_AFTER_HEAD = 2;
 
 /**
  * A strict response parser (no lenient flags: two Content-Lengths, Content-Length with
@@ -74,7 +65,7 @@ export const STOP_AFTER_HEAD = 2;
  */
 export function responseParser(on: ParserEvents): NodeHttpParser {
   const parser = new HTTPParser();
-  resetParser(parser);
+  parser.initialize(HTTPParser.RESPONSE, {}, 0, HTTPParser.kLenientNone);
   parser[HTTPParser.kOnMessageBegin] = on.messageBegin;
   parser[HTTPParser.kOnHeaders] = on.headers;
   parser[HTTPParser.kOnHeadersComplete] = on.headersComplete;
@@ -83,7 +74,3 @@ export function responseParser(on: ParserEvents): NodeHttpParser {
   return parser;
 }
 
-/** Puts the parser in its first state (Node's own client does so for every answer): the next byte starts an answer. */
-export function resetParser(parser: NodeHttpParser): void {
-  parser.initialize(HTTPParser.RESPONSE, RESOURCE, 0, HTTPParser.kLenientNone);
-}
