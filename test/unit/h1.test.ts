@@ -1,12 +1,15 @@
 /**
  * The far end's HTTP/1.1 client, piece by piece: the answer's header pass gives the list
  * stripHopByHop(raw, false) gives (and reads the Keep-Alive hint), and the request head is
- * built and framed as the OPEN says, refusing what would smuggle.
+ * built and framed as the OPEN says, refusing what would smuggle; which bodies the connection
+ * counts out itself, past llhttp; and where a head that arrives in pieces ends.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { headEnd, seenAtEnd } from '../../src/proxy/far/h1/head-end.js';
 import { requestHead } from '../../src/proxy/far/h1/request.js';
-import { answerHeaders } from '../../src/proxy/far/h1/response-headers.js';
+import { answerHeaders, bodyLength } from '../../src/proxy/far/h1/response-headers.js';
 import { stripHopByHop } from '../../src/proxy/shared/passes.js';
 
 const lists: string[][] = [
@@ -29,6 +32,49 @@ test('answerHeaders reads the Keep-Alive hint, less a two-second margin', () => 
   assert.equal(answerHeaders(['Keep-Alive', 'timeout=1']).keepAliveMs, -1000);
   assert.equal(answerHeaders(['Keep-Alive', 'max=3']).keepAliveMs, undefined);
   assert.equal(answerHeaders(['X-Keep-Alive', 'timeout=9']).keepAliveMs, undefined);
+});
+
+test('bodyLength: a Content-Length or Infinity (until close) for the connection to count; chunked, 0 and unsafe lengths to llhttp', () => {
+  assert.equal(bodyLength(['Content-Type', 'x', 'Content-Length', '1048576']), 1_048_576);
+  assert.equal(bodyLength(['content-length', '007']), 7);
+  assert.equal(bodyLength(['Content-Type', 'x']), Infinity);
+  assert.equal(bodyLength([]), Infinity);
+  assert.equal(bodyLength(['Content-Length', '0']), undefined);
+  assert.equal(bodyLength(['Transfer-Encoding', 'chunked']), undefined);
+  assert.equal(bodyLength(['transfer-encoding', 'gzip']), undefined);
+  assert.equal(bodyLength(['Content-Length', '3', 'Transfer-Encoding', 'chunked']), undefined);
+  assert.equal(bodyLength(['Content-Length', '3', 'Content-Length', '3']), undefined);
+  assert.equal(bodyLength(['Content-Length', '9007199254740993']), undefined);
+  assert.equal(bodyLength(['Content-Length', '1,1']), undefined);
+  // Names that only look alike.
+  assert.equal(bodyLength(['X-Content-Length', '5']), Infinity);
+  assert.equal(bodyLength(['Content-Lengthy', '5']), Infinity);
+});
+
+test('headEnd over reads finds the first CR LF CR LF of all the bytes, however they are split', () => {
+  const bytes = fc.array(fc.constantFrom(13, 10, 13, 10, 65), { maxLength: 24 });
+  fc.assert(fc.property(bytes, fc.array(fc.nat(24), { maxLength: 8 }), (all, splits) => {
+    const whole = Buffer.from(all);
+    const at = whole.indexOf('\r\n\r\n');
+    const expected = at < 0 ? -1 : at + 4;
+    const cuts = [...new Set(splits.filter((n) => n > 0 && n < whole.length))].sort((x, y) => x - y);
+    let seen = 0;
+    let start = 0;
+    let found = -1;
+    for (const end of [...cuts, whole.length]) {
+      // Each read its own buffer, searched from a random offset into it as the connection does after a body.
+      const lead = Buffer.from('xy');
+      const read = Buffer.concat([lead, whole.subarray(start, end)]);
+      const got = headEnd(read, lead.length, seen);
+      if (got >= 0) {
+        found = start + got - lead.length;
+        break;
+      }
+      seen = seenAtEnd(read, lead.length, seen);
+      start = end;
+    }
+    assert.equal(found, expected, JSON.stringify({ whole: whole.toString('latin1'), cuts }));
+  }), { seed: 15, numRuns: 2000 });
 });
 
 test('requestHead: one string, headers as given, Host last; framing from Content-Length or chunked', () => {

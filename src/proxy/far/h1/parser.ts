@@ -55,6 +55,10 @@ export interface ParserEvents {
   messageComplete: () => void;
 }
 
+/** What a headers-complete callback returns: the answer has a body (llhttp reads it), or has none whatever its head says. */
+export const READ_BODY = 0;
+export const NO_BODY = 1;
+
 /**
  * A strict response parser (no lenient flags: two Content-Lengths, Content-Length with
  * chunked, a bad chunk size are errors) with Node's default header size limit.
@@ -69,3 +73,4 @@ export function responseParser(on: ParserEvents): NodeHttpParser {
   parser[HTTPParser.kOnMessageComplete] = on.messageComplete;
   return parser;
 }
+

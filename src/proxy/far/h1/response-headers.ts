@@ -65,3 +65,31 @@ function mayBeHopByHop(name: string): boolean {
     default: return false;
   }
 }
+
+const DIGITS = /^\d+$/;
+
+/**
+ * How long the body of an answer that has one (not HEAD, 1xx, 204 or 304) is, read from the
+ * head llhttp has checked (it refuses two Content-Lengths, Content-Length with
+ * Transfer-Encoding, anything but digits): its Content-Length, or Infinity without
+ * Content-Length and Transfer-Encoding (the body runs until the origin closes). Undefined for
+ * what llhttp reads itself: any Transfer-Encoding (chunked framing, trailers), a length of 0
+ * (no body), one JavaScript cannot count exactly.
+ */
+export function bodyLength(raw: string[]): number | undefined {
+  let length: number | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name === undefined) continue;
+    // Only names of 14 and 17 letters need a second look.
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      const value = raw[i + 1] ?? '';
+      if (length !== undefined || !DIGITS.test(value)) return undefined;
+      length = Number(value);
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      return undefined;
+    }
+  }
+  if (length === undefined) return Infinity;
+  return length > 0 && Number.isSafeInteger(length) ? length : undefined;
+}
