@@ -4,7 +4,7 @@
  * into a run of back-to-back mark-compact collections (one every ~15 MiB moved, each freeing
  * next to nothing: 13 MB live heap) that took up to half its CPU. Without incremental marking
  * V8 still collects the young generation as before and marks the old one when it reaches its
- * limit, in one pause (a few ms on a node's heap of tens of MB). doc/operations.md#memory.
+ * limit, in one pause (a few ms on a node's heap of tens of MB). doc/operations.md (memory and the garbage collector).
  */
 import v8 from 'node:v8';
 
