@@ -12,6 +12,13 @@ export type Transport = 'websocket' | 'mqtt';
 export interface LinkEvents {
   /** One binary message of packed west frames. */
   message: [data: Buffer];
+  /**
+   * A bulk DATA frame's head, when the transport delivers it in pieces instead of in a
+   * 'message' (the WebSocket, ws-reader.ts): `length` payload bytes follow as 'data-piece's.
+   */
+  'data-head': [stream: number, length: number];
+  /** The next bytes of the DATA frame announced by the last 'data-head'. */
+  'data-piece': [piece: Buffer];
   /** Something that cannot be a west message arrived (a text message): the tunnel is broken. */
   malformed: [reason: string];
   /** The peer answered our ping. */
