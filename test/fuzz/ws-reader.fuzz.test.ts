@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 import * as wsModule from 'ws';
 import { decodeMessage, encodeData, encodeEnd, encodeWindow, FrameError, FrameType, HEADER_SIZE } from '../../src/tunnel/frame.js';
 import { MAX_MESSAGE } from '../../src/tunnel/handshake.js';
-import { MIN_PIECE, WsFrameReader, type FrameReceiver } from '../../src/tunnel/ws-reader.js';
+import { MIN_PIECE, WsFrameReader } from '../../src/tunnel/ws-reader.js';
 import { fuzzParameters } from '../helpers/fuzz.js';
 
 interface WsFrame { fin?: boolean; rsv?: number; opcode: number; payload: Buffer; mask?: Buffer | null; length?: number }
@@ -36,7 +36,7 @@ export function wsFrame(f: WsFrame): Buffer {
   }
   const payload = Buffer.from(f.payload);
   if (masked) {
-    const mask = f.mask as Buffer;
+    const mask = f.mask!;
     mask.copy(head, 2 + ext);
     for (let i = 0; i < payload.length; i++) payload[i] = (payload[i] ?? 0) ^ (mask[i & 3] ?? 0);
   }
@@ -97,7 +97,7 @@ export async function throughReader(isServer: boolean, chunks: Buffer[]): Promis
   const r = receiver(isServer, events);
   const out: Subject = { events, smallPieces: 0, bigPieces: 0, frames: 0, maxPieceObjects: 0 };
   let current: { index: number; stream: number; pieces: Buffer[]; length: number } | undefined;
-  const reader = new WsFrameReader(r as unknown as FrameReceiver, {
+  const reader = new WsFrameReader(r, {
     dataHead: (stream, length) => {
       out.frames++;
       events.push('');
@@ -239,7 +239,7 @@ test('masked payloads are unmasked in place in the buffers they arrived in', asy
   const bytes = wsFrame({ opcode: 2, payload, mask: randomBytes(4) });
   const pieces: Buffer[] = [];
   const r = new Receiver({ isServer: true, maxPayload: MAX_MESSAGE, binaryType: 'nodebuffer' });
-  const reader = new WsFrameReader(r as unknown as FrameReceiver, { dataHead: () => undefined, dataPiece: (p) => pieces.push(p) }, { isServer: true, maxPayload: MAX_MESSAGE });
+  const reader = new WsFrameReader(r, { dataHead: () => undefined, dataPiece: (p) => pieces.push(p) }, { isServer: true, maxPayload: MAX_MESSAGE });
   const chunks = [bytes.subarray(0, 30_001), bytes.subarray(30_001)];
   for (const c of chunks) reader.push(c);
   assert.deepEqual(Buffer.concat(pieces), payload.subarray(HEADER_SIZE));
