@@ -102,6 +102,8 @@ export class WsFrameReader {
   /** Small pieces gathered (see MIN_PIECE). */
   private gather: Buffer | undefined;
   private gathered = 0;
+  /** Pieces of the bulk frame being read, delivered when it ends (see deliver()). */
+  private waiting: Buffer[] = [];
 
   constructor(receiver: FrameReceiver, sink: BulkSink, opts: ReaderOptions, fragmented = false) {
     this.receiver = receiver;
@@ -257,7 +259,7 @@ export class WsFrameReader {
     const last = this.remaining === 0;
     if (bytes.length >= MIN_PIECE) {
       this.flushGathered();
-      this.sink.dataPiece(bytes);
+      this.deliver(bytes);
     } else {
       let from = 0;
       while (from < bytes.length) {
@@ -278,11 +280,27 @@ export class WsFrameReader {
     const n = this.gathered;
     this.gather = undefined;
     this.gathered = 0;
-    this.sink.dataPiece(n === gather.length ? gather : gather.subarray(0, n));
+    this.deliver(n === gather.length ? gather : gather.subarray(0, n));
+  }
+
+  /**
+   * Pieces wait for the end of their frame and go on together, in one turn: a consumer that
+   * writes them to a socket (corked for the turn) makes one system call per frame, as with
+   * whole frames, not one per read the frame straddled (with many streams, the frames on
+   * either side of a read's end are for different streams). A frame reaches its stream when
+   * it is complete, as it did through ws; at most one frame's views wait here.
+   */
+  private deliver(piece: Buffer): void {
+    this.waiting.push(piece);
   }
 
   private endBulk(): void {
     this.flushGathered();
+    const waiting = this.waiting;
+    if (waiting.length > 0) {
+      this.waiting = [];
+      for (const piece of waiting) this.sink.dataPiece(piece);
+    }
     this.masks = undefined;
     this.state = AT_FRAME;
   }
