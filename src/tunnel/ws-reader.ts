@@ -3,7 +3,7 @@
  * only whole: a 64 KiB bulk DATA message nearly always straddles two socket reads, and ws
  * then copies it into a buffer of its own. Here a message that is exactly one bulk DATA frame
  * goes to its stream in pieces, as views of the socket's read buffers (unmasked in place when
- * the peer masks). Every other frame (packed small frames, fragments, control frames, text,
+ * the peer masks), once the frame is complete (see deliver() and MAX_VIEWS). Every other frame (packed small frames, fragments, control frames, text,
  * anything malformed) is handed to ws's own Receiver as its bytes came, so ws keeps the whole
  * of RFC 6455 as it enforces it: pings, pongs, the close handshake, and every error and its
  * close code. The wire is unchanged.
@@ -52,6 +52,13 @@ const MAX_BULK = HEADER_SIZE + MAX_DATA_FRAME;
 export const MIN_PIECE = 8 * 1024;
 /** Small pieces are gathered into buffers of up to this many bytes. */
 const GATHER_BYTES = 16 * 1024;
+/**
+ * A frame that came in more pieces than this is copied into one buffer at its end. Each piece
+ * is a chunk of its stream, and a consumer writing to a socket pays a system call (and a
+ * pause and a 'drain') per chunk of 16 KiB or more: a frame straddling two plain reads (the
+ * usual case, 64 KiB reads) is worth two chunks rather than a copy; five TLS reads are not.
+ */
+export const MAX_VIEWS = 2;
 /** A WebSocket frame header is at most 14 bytes; a bulk message's DATA header follows it. */
 const MAX_HELD = 14 + HEADER_SIZE;
 
@@ -297,7 +304,12 @@ export class WsFrameReader {
   private endBulk(): void {
     this.flushGathered();
     const waiting = this.waiting;
-    if (waiting.length > 0) {
+    if (waiting.length > MAX_VIEWS) {
+      // Many short reads (TLS hands out 16 KiB at a time): one copy, as ws made, costs less
+      // than a write per piece further on.
+      this.waiting = [];
+      this.sink.dataPiece(Buffer.concat(waiting));
+    } else if (waiting.length > 0) {
       this.waiting = [];
       for (const piece of waiting) this.sink.dataPiece(piece);
     }
