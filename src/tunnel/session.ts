@@ -17,7 +17,7 @@ import type { Clock, FlowBudget } from './flow.js';
 import { TunnelFlow } from './tunnel-flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 import { Outbox } from './outbox.js';
-import type { Transport, TunnelLink } from './link.js';
+import type { BulkHead, Transport, TunnelLink } from './link.js';
 import { WebSocketLink, type LinkSocket } from './ws-link.js';
 
 /**
@@ -135,7 +135,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
     const l = this.link;
     l.on('message', (data) => this.onMessage(data));
-    l.on('data-head', (stream, length) => this.onDataHead(stream, length));
+    l.on('data-head', (stream, length, head) => this.onDataHead(stream, length, head));
     l.on('data-piece', (piece) => this.onDataPiece(piece));
     l.on('malformed', (reason) => { this.heard(); this.protocolError(reason); });
     l.on('pong', () => this.onPong());
@@ -418,7 +418,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
    * A bulk DATA frame whose payload arrives in pieces (ws-reader.ts): judged as dispatch()
    * judges a whole one, against the tunnel's window for all its bytes at once.
    */
-  private onDataHead(id: number, length: number): void {
+  private onDataHead(id: number, length: number, head: BulkHead): void {
     this.heard();
     this.bytesIn += HEADER_SIZE + length;
     this.bulkTo = undefined;
@@ -433,7 +433,10 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       return;
     }
     try {
-      if (stream.onDataStart(length)) this.bulkTo = stream;
+      if (stream.onDataStart(length)) {
+        this.bulkTo = stream;
+        head.whole = stream.wholeFrames;
+      }
     } catch (err) {
       this.streamError(stream, err);
     }

@@ -83,6 +83,11 @@ export class TunnelStream extends Duplex {
   response: ResponseHead | undefined;
   bytesIn = 0;
   bytesOut = 0;
+  /**
+   * Its DATA must arrive a frame per chunk (a relay forwards each chunk as a frame: pieces of a
+   * frame read ahead of ws would leave as smaller frames). Set by mesh/relay.ts.
+   */
+  wholeFrames = false;
   /** Last time a byte moved either way (ms since epoch), for the idle timeout. */
   lastActivity = Date.now();
 

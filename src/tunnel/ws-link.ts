@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import type { LinkEvents, TunnelLink } from './link.js';
+import type { BulkHead, LinkEvents, TunnelLink } from './link.js';
 import { writeTurn, type Corkable, type OutboxEntry } from './outbox.js';
 import { readAhead } from './ws-reader.js';
 
@@ -21,6 +21,8 @@ export class WebSocketLink extends EventEmitter<LinkEvents> implements TunnelLin
   readonly remotePort: number;
   private readonly ws: WebSocket;
   private readonly socket: LinkSocket;
+  /** Handed with each 'data-head' (one object, reused). */
+  private readonly bulkHead: BulkHead = { whole: false };
   /** The dialing side masks what it sends. */
   private readonly masked: boolean;
 
@@ -42,7 +44,12 @@ export class WebSocketLink extends EventEmitter<LinkEvents> implements TunnelLin
     ws.on('error', (err) => this.emit('error', err));
     // Bulk DATA reaches its stream in pieces, uncopied; everything else still goes through ws.
     readAhead(ws, {
-      dataHead: (stream, length) => this.emit('data-head', stream, length),
+      dataHead: (stream, length) => {
+        const head = this.bulkHead;
+        head.whole = false;
+        this.emit('data-head', stream, length, head);
+        return head.whole;
+      },
       dataPiece: (piece) => this.emit('data-piece', piece),
     });
   }

@@ -16,8 +16,11 @@ import { MAX_DATA_FRAME } from './stream.js';
 
 /** Where the pieces of a bulk DATA frame go, in order: its head, then its payload. */
 export interface BulkSink {
-  /** A DATA frame of `length` payload bytes on `stream` begins; its pieces follow. */
-  dataHead(stream: number, length: number): void;
+  /**
+   * A DATA frame of `length` payload bytes on `stream` begins; its pieces follow. True: they
+   * must come as one buffer (a relayed stream: each piece would become a frame of its own).
+   */
+  dataHead(stream: number, length: number): boolean;
   /** The next bytes of that frame's payload (views of the socket's buffers, or small copies). */
   dataPiece(piece: Buffer): void;
 }
@@ -109,6 +112,8 @@ export class WsFrameReader {
   /** Small pieces gathered (see MIN_PIECE). */
   private gather: Buffer | undefined;
   private gathered = 0;
+  /** The bulk frame being read goes to its stream as one buffer (see BulkSink.dataHead). */
+  private whole = false;
   /** Pieces of the bulk frame being read, delivered when it ends (see deliver()). */
   private waiting: Buffer[] = [];
 
@@ -172,7 +177,7 @@ export class WsFrameReader {
       pos += used;
       this.held = undefined;
       this.heldLength = 0;
-      this.sink.dataHead(this.bulkStream, this.remaining);
+      this.whole = this.sink.dataHead(this.bulkStream, this.remaining);
       if (this.remaining === 0) this.endBulk();
     }
     if (passFrom >= 0 && !this.stopped()) this.pass(passFrom === 0 && pos === end ? chunk : chunk.subarray(passFrom, pos));
@@ -304,7 +309,7 @@ export class WsFrameReader {
   private endBulk(): void {
     this.flushGathered();
     const waiting = this.waiting;
-    if (waiting.length > MAX_VIEWS) {
+    if (waiting.length > MAX_VIEWS || (this.whole && waiting.length > 1)) {
       // Many short reads (TLS hands out 16 KiB at a time): one copy, as ws made, costs less
       // than a write per piece further on.
       this.waiting = [];

@@ -69,7 +69,7 @@ async function oracle(isServer: boolean, chunks: Buffer[]): Promise<Event[]> {
 interface Subject { events: Event[]; smallPieces: number; bigPieces: number; frames: number; maxPieceObjects: number }
 
 /** Feeds `chunks` to the reader in front of a Receiver, as ws-link.ts does. */
-export async function throughReader(isServer: boolean, chunks: Buffer[]): Promise<Subject> {
+export async function throughReader(isServer: boolean, chunks: Buffer[], whole = false): Promise<Subject> {
   const events: Event[] = [];
   const r = receiver(isServer, events);
   const out: Subject = { events, smallPieces: 0, bigPieces: 0, frames: 0, maxPieceObjects: 0 };
@@ -79,6 +79,7 @@ export async function throughReader(isServer: boolean, chunks: Buffer[]): Promis
       out.frames++;
       events.push('');
       current = { index: events.length - 1, stream, pieces: [], length };
+      return whole;
     },
     dataPiece: (piece) => {
       assert.ok(current, 'a piece without a head');
@@ -218,6 +219,9 @@ test('a bulk frame over 16 KiB reads (as TLS gives them) arrives as one buffer; 
   assert.deepEqual({ events: tls.events, pieces: tls.maxPieceObjects }, { events: [dataEvent(9, payload.subarray(HEADER_SIZE))], pieces: 1 });
   const plain = await throughReader(false, [bytes.subarray(0, 40_000), bytes.subarray(40_000)]);
   assert.deepEqual({ events: plain.events, pieces: plain.maxPieceObjects }, { events: [dataEvent(9, payload.subarray(HEADER_SIZE))], pieces: MAX_VIEWS });
+  // A relayed stream asks for its frames whole.
+  const relayed = await throughReader(false, [bytes.subarray(0, 40_000), bytes.subarray(40_000)], true);
+  assert.deepEqual({ events: relayed.events, pieces: relayed.maxPieceObjects }, { events: [dataEvent(9, payload.subarray(HEADER_SIZE))], pieces: 1 });
 });
 
 test('masked payloads are unmasked in place in the buffers they arrived in', async () => {
@@ -225,7 +229,7 @@ test('masked payloads are unmasked in place in the buffers they arrived in', asy
   const bytes = wsFrame({ opcode: 2, payload, mask: randomBytes(4) });
   const pieces: Buffer[] = [];
   const r = new Receiver({ isServer: true, maxPayload: MAX_MESSAGE, binaryType: 'nodebuffer' });
-  const reader = new WsFrameReader(r, { dataHead: () => undefined, dataPiece: (p) => pieces.push(p) }, { isServer: true, maxPayload: MAX_MESSAGE });
+  const reader = new WsFrameReader(r, { dataHead: () => false, dataPiece: (p) => pieces.push(p) }, { isServer: true, maxPayload: MAX_MESSAGE });
   const chunks = [bytes.subarray(0, 30_001), bytes.subarray(30_001)];
   for (const c of chunks) reader.push(c);
   assert.deepEqual(Buffer.concat(pieces), payload.subarray(HEADER_SIZE));
