@@ -203,12 +203,10 @@ export class WsFrameReader {
    */
   private frameStart(chunk: Buffer, pos: number): number {
     const heldLength = this.heldLength;
-    const held = this.held;
     const available = heldLength + chunk.length - pos;
-    const at = (i: number): number => (i < heldLength ? held?.[i] : chunk[pos + i - heldLength]) ?? 0;
     if (available < 2) return -1;
-    const b0 = at(0);
-    const b1 = at(1);
+    const b0 = this.byteAt(chunk, pos, 0);
+    const b1 = this.byteAt(chunk, pos, 1);
     const masked = (b1 & 0x80) !== 0;
     const len7 = b1 & 0x7f;
     const lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
@@ -217,10 +215,10 @@ export class WsFrameReader {
     let length = len7;
     let tooLong = false;
     if (lengthBytes === 2) {
-      length = at(2) * 256 + at(3);
+      length = this.byteAt(chunk, pos, 2) * 256 + this.byteAt(chunk, pos, 3);
     } else if (lengthBytes === 8) {
-      const high = ((at(2) << 24) | (at(3) << 16) | (at(4) << 8) | at(5)) >>> 0;
-      const low = ((at(6) << 24) | (at(7) << 16) | (at(8) << 8) | at(9)) >>> 0;
+      const high = ((this.byteAt(chunk, pos, 2) << 24) | (this.byteAt(chunk, pos, 3) << 16) | (this.byteAt(chunk, pos, 4) << 8) | this.byteAt(chunk, pos, 5)) >>> 0;
+      const low = ((this.byteAt(chunk, pos, 6) << 24) | (this.byteAt(chunk, pos, 7) << 16) | (this.byteAt(chunk, pos, 8) << 8) | this.byteAt(chunk, pos, 9)) >>> 0;
       // ws refuses above 2^53 - 1 (1009) as soon as it reads the length: nothing follows.
       tooLong = high > 0x1f_ffff;
       length = tooLong ? Infinity : high * 0x1_0000_0000 + low;
@@ -233,8 +231,8 @@ export class WsFrameReader {
     if (candidate) {
       if (available < headerSize + HEADER_SIZE) return -1;
       const maskAt = headerSize - 4;
-      const mask: [number, number, number, number] = masked ? [at(maskAt), at(maskAt + 1), at(maskAt + 2), at(maskAt + 3)] : [0, 0, 0, 0];
-      const west = (i: number): number => at(headerSize + i) ^ mask[i & 3]!; // eslint-disable-line @typescript-eslint/no-non-null-assertion -- i & 3 < 4
+      const mask: [number, number, number, number] = masked ? [this.byteAt(chunk, pos, maskAt), this.byteAt(chunk, pos, maskAt + 1), this.byteAt(chunk, pos, maskAt + 2), this.byteAt(chunk, pos, maskAt + 3)] : [0, 0, 0, 0];
+      const west = (i: number): number => this.byteAt(chunk, pos, headerSize + i) ^ mask[i & 3]!; // eslint-disable-line @typescript-eslint/no-non-null-assertion -- i & 3 < 4
       const stream = ((west(1) << 24) | (west(2) << 16) | (west(3) << 8) | west(4)) >>> 0;
       const dataLength = ((west(5) << 24) | (west(6) << 16) | (west(7) << 8) | west(8)) >>> 0;
       // Exactly one DATA frame on a real stream; anything else is decoded (and judged) as today.
@@ -253,6 +251,11 @@ export class WsFrameReader {
     this.state = PASSING;
     this.remaining = headerSize + length - heldLength;
     return 0;
+  }
+
+  /** Byte `i` of the frame that starts with the held bytes, then chunk[pos..]. */
+  private byteAt(chunk: Buffer, pos: number, i: number): number {
+    return (i < this.heldLength ? this.held?.[i] : chunk[pos + i - this.heldLength]) ?? 0;
   }
 
   /** Keeps chunk[pos..end) as the first bytes of a frame still to be judged. */
