@@ -133,7 +133,7 @@ export class WsFrameReader {
     let pos = 0;
     /** Start of the bytes of this chunk to hand to ws (-1: none yet). */
     let passFrom = -1;
-    while (pos < end && !this.stopped()) {
+    while (pos < end && !this.done) {
       if (this.state === PASSING) {
         const n = Math.min(this.remaining, end - pos);
         if (passFrom < 0) passFrom = pos;
@@ -180,17 +180,19 @@ export class WsFrameReader {
       this.whole = this.sink.dataHead(this.bulkStream, this.remaining);
       if (this.remaining === 0) this.endBulk();
     }
-    if (passFrom >= 0 && !this.stopped()) this.pass(passFrom === 0 && pos === end ? chunk : chunk.subarray(passFrom, pos));
+    if (passFrom >= 0 && !this.done) this.pass(passFrom === 0 && pos === end ? chunk : chunk.subarray(passFrom, pos));
   }
 
   /** Whether ws's Receiver has stopped reading: it refused a frame or read the close frame. */
   stopped(): boolean {
-    if (!this.done && (this.receiver.errored !== null || this.receiver.writableEnded)) this.done = true;
     return this.done;
   }
 
   private pass(bytes: Buffer): void {
-    if (bytes.length > 0) this.receiver.write(bytes);
+    if (bytes.length === 0) return;
+    this.receiver.write(bytes);
+    // Only a write can stop it (the events that say so come later, or after this write).
+    if (this.receiver.errored !== null || this.receiver.writableEnded) this.done = true;
   }
 
   /** Stream id of the bulk frame being read (set by frameStart). */
