@@ -34,6 +34,8 @@ export function splice(inbound: TunnelStream, outbound: TunnelStream, localName:
   inbound.once('close', () => { if (!outbound.destroyed && !inbound.writableFinished) outbound.reset('cancel', `relay at ${localName} closed`); });
   outbound.once('close', () => { if (!inbound.destroyed && !outbound.readableEnded) inbound.reset('tunnel_lost', `relay at ${localName} lost the next hop`); });
 
+  // Each chunk read becomes a frame onward: take frames whole, as they came.
+  inbound.wholeFrames = outbound.wholeFrames = true;
   inbound.pipe(outbound);
   outbound.pipe(inbound);
 }

@@ -9,9 +9,22 @@ import type { OutboxEntry } from './outbox.js';
 
 export type Transport = 'websocket' | 'mqtt';
 
+/** What a 'data-head' listener may ask of the frame's pieces. */
+export interface BulkHead {
+  /** Set to true: the pieces reach the stream as one buffer (a relayed stream, see TunnelStream.wholeFrames). */
+  whole: boolean;
+}
+
 export interface LinkEvents {
   /** One binary message of packed west frames. */
   message: [data: Buffer];
+  /**
+   * A bulk DATA frame's head, when the transport delivers it in pieces instead of in a
+   * 'message' (the WebSocket, ws-reader.ts): `length` payload bytes follow as 'data-piece's.
+   */
+  'data-head': [stream: number, length: number, head: BulkHead];
+  /** The next bytes of the DATA frame announced by the last 'data-head'. */
+  'data-piece': [piece: Buffer];
   /** Something that cannot be a west message arrived (a text message): the tunnel is broken. */
   malformed: [reason: string];
   /** The peer answered our ping. */

@@ -17,7 +17,7 @@ import type { Clock, FlowBudget } from './flow.js';
 import { TunnelFlow } from './tunnel-flow.js';
 import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
 import { Outbox } from './outbox.js';
-import type { Transport, TunnelLink } from './link.js';
+import type { BulkHead, Transport, TunnelLink } from './link.js';
 import { WebSocketLink, type LinkSocket } from './ws-link.js';
 
 /**
@@ -112,6 +112,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private readonly clock: Clock;
   /** When our outstanding ping left (clock ms), or undefined when none is outstanding. */
   private pingSentAt: number | undefined;
+  /** Where the pieces of the bulk DATA frame being read go (undefined: dropped). */
+  private bulkTo: TunnelStream | undefined;
   /** Windows, the RTT they grow by, and the tunnel's own window (tunnel-flow.ts). */
   readonly flow: TunnelFlow;
 
@@ -133,6 +135,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
     const l = this.link;
     l.on('message', (data) => this.onMessage(data));
+    l.on('data-head', (stream, length, head) => this.onDataHead(stream, length, head));
+    l.on('data-piece', (piece) => this.onDataPiece(piece));
     l.on('malformed', (reason) => { this.heard(); this.protocolError(reason); });
     l.on('pong', () => this.onPong());
     l.on('ping', () => this.heard());
@@ -410,6 +414,51 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     }
   }
 
+  /**
+   * A bulk DATA frame whose payload arrives in pieces (ws-reader.ts): judged as dispatch()
+   * judges a whole one, against the tunnel's window for all its bytes at once.
+   */
+  private onDataHead(id: number, length: number, head: BulkHead): void {
+    this.heard();
+    this.bytesIn += HEADER_SIZE + length;
+    this.bulkTo = undefined;
+    if (this.closed) return;
+    if (!this.flow.received(length)) {
+      this.protocolError(`peer overran the tunnel's flow-control window (${length} bytes on stream ${id})`);
+      return;
+    }
+    const stream = this.streams.get(id);
+    if (!stream) {
+      this.consumed(length);
+      return;
+    }
+    try {
+      if (stream.onDataStart(length)) {
+        this.bulkTo = stream;
+        head.whole = stream.wholeFrames;
+      }
+    } catch (err) {
+      this.streamError(stream, err);
+    }
+  }
+
+  private onDataPiece(piece: Buffer): void {
+    const stream = this.bulkTo;
+    if (!stream || this.closed) return;
+    try {
+      stream.onDataPiece(piece);
+    } catch (err) {
+      this.bulkTo = undefined;
+      this.streamError(stream, err);
+    }
+  }
+
+  /** A bug or a hostile frame must cost one stream, never the tunnel or the process. */
+  private streamError(stream: TunnelStream, err: unknown): void {
+    this.opts.log.error('tunnel.stream_error', { peer: this.peerName, stream: stream.id, error: err instanceof Error ? err.stack : String(err) });
+    stream.reset('internal', 'internal error handling this stream');
+  }
+
   private dispatch(frame: Frame): void {
     if (frame.type === 'open') {
       this.onOpen(frame.stream, frame.head);
@@ -444,9 +493,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
         case 'trailers': stream.onTrailers(frame.headers); break;
       }
     } catch (err) {
-      // A bug or a hostile frame must cost one stream, never the tunnel or the process.
-      this.opts.log.error('tunnel.stream_error', { peer: this.peerName, stream: frame.stream, error: err instanceof Error ? err.stack : String(err) });
-      stream.reset('internal', 'internal error handling this stream');
+      this.streamError(stream, err);
     }
   }
 

@@ -83,6 +83,11 @@ export class TunnelStream extends Duplex {
   response: ResponseHead | undefined;
   bytesIn = 0;
   bytesOut = 0;
+  /**
+   * Its DATA must arrive a frame per chunk (a relay forwards each chunk as a frame: pieces of a
+   * frame read ahead of ws would leave as smaller frames). Set by mesh/relay.ts.
+   */
+  wholeFrames = false;
   /** Last time a byte moved either way (ms since epoch), for the idle timeout. */
   lastActivity = Date.now();
 
@@ -180,15 +185,38 @@ export class TunnelStream extends Duplex {
   }
 
   onData(data: Buffer): void {
+    if (this.onDataStart(data.length)) this.onDataPiece(data);
+  }
+
+  /**
+   * A DATA frame of `length` bytes begins (its payload follows whole, or in pieces from the
+   * WebSocket reader, ws-reader.ts): false when the stream takes none of it (all counted back).
+   */
+  onDataStart(length: number): boolean {
     // Bytes that will never be read still count against the tunnel's window: give them back.
     if (this.readableEnded || this.destroyed) {
-      this.sink.consumed(data.length);
-      return;
+      this.sink.consumed(length);
+      return false;
     }
     // A bad frame costs its stream, not the tunnel: the codec has told us which stream it is.
-    if (data.length > MAX_DATA_FRAME) {
+    if (length > MAX_DATA_FRAME) {
+      this.sink.consumed(length);
+      this.reset('internal', `peer sent a DATA frame of ${length} bytes on stream ${this.id}; a frame holds at most ${MAX_DATA_FRAME}`);
+      return false;
+    }
+    if (length > this.window.credit) {
+      this.sink.consumed(length);
+      this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** The next bytes of a DATA frame onDataStart took (pieces of one frame never pass its length). */
+  onDataPiece(data: Buffer): void {
+    // The stream may have been destroyed since the frame began: the rest is dropped.
+    if (this.readableEnded || this.destroyed) {
       this.sink.consumed(data.length);
-      this.reset('internal', `peer sent a DATA frame of ${data.length} bytes on stream ${this.id}; a frame holds at most ${MAX_DATA_FRAME}`);
       return;
     }
     if (!this.window.onReceive(data.length)) {

@@ -1,11 +1,13 @@
 /**
  * The WebSocket under a tunnel, as a TunnelLink: ws's messages, ping/pong, close codes and
- * bufferedAmount, and the corked, uncopied bulk writes of outbox.ts and wire.ts, unchanged.
+ * bufferedAmount, and the corked, uncopied bulk writes of outbox.ts and wire.ts, unchanged;
+ * bulk DATA read in pieces, uncopied, ahead of ws's Receiver (ws-reader.ts).
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import type { LinkEvents, TunnelLink } from './link.js';
+import type { BulkHead, LinkEvents, TunnelLink } from './link.js';
 import { writeTurn, type Corkable, type OutboxEntry } from './outbox.js';
+import { readAhead } from './ws-reader.js';
 
 /** The TCP (or TLS) socket under the WebSocket: who the peer is, corked while a turn is written. */
 export interface LinkSocket extends Corkable {
@@ -19,6 +21,8 @@ export class WebSocketLink extends EventEmitter<LinkEvents> implements TunnelLin
   readonly remotePort: number;
   private readonly ws: WebSocket;
   private readonly socket: LinkSocket;
+  /** Handed with each 'data-head' (one object, reused). */
+  private readonly bulkHead: BulkHead = { whole: false };
   /** The dialing side masks what it sends. */
   private readonly masked: boolean;
 
@@ -38,6 +42,16 @@ export class WebSocketLink extends EventEmitter<LinkEvents> implements TunnelLin
     ws.on('ping', () => this.emit('ping'));
     ws.on('close', (code, reason) => this.emit('close', code, reason.toString()));
     ws.on('error', (err) => this.emit('error', err));
+    // Bulk DATA reaches its stream in pieces, uncopied; everything else still goes through ws.
+    readAhead(ws, {
+      dataHead: (stream, length) => {
+        const head = this.bulkHead;
+        head.whole = false;
+        this.emit('data-head', stream, length, head);
+        return head.whole;
+      },
+      dataPiece: (piece) => this.emit('data-piece', piece),
+    });
   }
 
   get open(): boolean {
