@@ -7,11 +7,7 @@
 import type { FlowState } from '../control/state.js';
 import { ReceiveWindow, RttEstimator, type Clock, type FlowBudget } from './flow.js';
 
-/**
- * A tunnel's own window opens at this many stream windows (doc/protocol.md): as in HTTP/2,
- * bytes a stream's consumer has not read yet hold it, so it must take many stalled readers to
- * stall the others.
- */
+/** A tunnel's own window opens at this many stream windows (doc/protocol.md). */
 export const CONNECTION_WINDOW_STREAMS = 16;
 /** Growth cap of a tunnel's own window when the config names none. */
 export const DEFAULT_MAX_CONNECTION_WINDOW = 64 * 1024 * 1024;
@@ -125,15 +121,27 @@ export class TunnelFlow {
 
   // ---- receiving ----
 
-  /** Counts arriving DATA against the tunnel's window; false when the peer overran it. */
+  /**
+   * Counts arriving DATA against the tunnel's window (false when the peer overran it) and
+   * gives the bytes back at once. What a stream's reader has not taken yet is bounded by that
+   * stream's own window and by the node's budget; were it to hold the tunnel's window too, a
+   * few readers that stop reading (clients that pause a download) would stall every other
+   * stream of the tunnel. The tunnel's window bounds what is on the way, as TCP's does.
+   */
   received(n: number): boolean {
-    return !this.recv || this.recv.onReceive(n);
+    if (!this.recv) return true;
+    if (!this.recv.onReceive(n)) return false;
+    this.recv.onConsumed(n);
+    this.grantDue();
+    return true;
   }
 
-  /** A consumer took `n` bytes (or they were dropped unread): the tunnel's window gets them back. */
-  consumed(n: number): void {
-    if (!this.recv) return;
-    this.recv.onConsumed(n);
+  /**
+   * A stream's consumer took `n` bytes, or they were dropped: nothing to count for the
+   * tunnel (its window had them back on arrival), but a stream window that grew has raised
+   * the tunnel's, whose extra is granted now.
+   */
+  consumed(_n: number): void {
     this.grantDue();
   }
 

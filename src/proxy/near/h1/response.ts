@@ -40,6 +40,8 @@ export class ResponseWriter {
   /** The last bytes went out (the end was flushed). */
   finished = false;
   private pendingHead: string | undefined;
+  /** Bytes written under this tick's cork: held by the cork, not by a full socket. */
+  private turnBytes = 0;
   private chunked = false;
   private hasBody = true;
 
@@ -114,33 +116,29 @@ export class ResponseWriter {
     this.pendingHead = text + CRLF;
   }
 
-  /** A piece of the body; false when the client's socket is full (wait for its 'drain'). */
+  /**
+   * A piece of the body; false when the client's socket is full (wait for its 'drain'). The
+   * socket is corked to the end of the tick, so the pieces a turn brings (the two halves of a
+   * tunnel frame that straddled a read, several streams' frames) leave in one system call;
+   * what the cork holds does not count as a full socket, or the stream would pause and
+   * resume around every piece (Node answers false to any write above its 16 KiB high-water
+   * mark, however empty the socket).
+   */
   write(chunk: Buffer): boolean {
     if (!this.hasBody || chunk.length === 0) return true;
-    if (this.pendingHead === undefined && !this.socket.writableCorked) return this.writeNext(chunk);
     this.corkForTick();
+    const socket = this.socket;
+    const before = socket.writableLength;
     const head = this.pendingHead;
     this.pendingHead = undefined;
     if (!this.chunked) {
-      if (head === undefined) return this.socket.write(chunk);
-      return this.send(head, chunk, '');
+      if (head === undefined) socket.write(chunk);
+      else this.send(head, chunk, '');
+    } else {
+      this.send((head ?? '') + chunk.length.toString(16) + CRLF, chunk, CRLF);
     }
-    return this.send((head ?? '') + chunk.length.toString(16) + CRLF, chunk, CRLF);
-  }
-
-  /**
-   * A body chunk after the first, written at once: a cork would hold it to the end of the tick,
-   * so that the socket looks full after every chunk and the stream pauses and resumes around
-   * each. Node answers a write above the high-water mark with false even when the kernel took
-   * it all; nothing left queued means the socket is not full.
-   */
-  private writeNext(chunk: Buffer): boolean {
-    const socket = this.socket;
-    if (!this.chunked) return socket.write(chunk) || socket.writableLength === 0;
-    socket.cork();
-    this.send(chunk.length.toString(16) + CRLF, chunk, CRLF);
-    socket.uncork();
-    return socket.writableLength < socket.writableHighWaterMark;
+    this.turnBytes += socket.writableLength - before;
+    return socket.writableLength - this.turnBytes < socket.writableHighWaterMark;
   }
 
   /**
@@ -178,8 +176,13 @@ export class ResponseWriter {
   private corkForTick(): void {
     if (this.socket.writableCorked) return;
     this.socket.cork();
-    process.nextTick(uncork, this.socket);
+    process.nextTick(this.uncorkTick);
   }
+
+  private readonly uncorkTick = (): void => {
+    this.turnBytes = 0;
+    this.socket.uncork();
+  };
 
   /** A whole answer of west's own (a failure): head and body in one write. */
   answer(status: number, statusMessage: string, headers: string[], body: string, done: (err?: Error | null) => void): void {
@@ -197,23 +200,20 @@ export class ResponseWriter {
     this.socket.write(text, 'latin1');
   }
 
-  private send(prefix: string, chunk: Buffer, suffix: string): boolean {
+  private send(prefix: string, chunk: Buffer, suffix: string): void {
     if (chunk.length <= COPY_LIMIT) {
       const size = Buffer.byteLength(prefix, 'latin1');
       const out = Buffer.allocUnsafe(size + chunk.length + suffix.length);
       out.write(prefix, 0, 'latin1');
       chunk.copy(out, size);
       if (suffix) out.write(suffix, size + chunk.length, 'latin1');
-      return this.socket.write(out);
+      this.socket.write(out);
+      return;
     }
     this.socket.write(prefix, 'latin1');
     this.socket.write(chunk);
-    return suffix ? this.socket.write(suffix, 'latin1') : this.socket.writableLength < this.socket.writableHighWaterMark;
+    if (suffix) this.socket.write(suffix, 'latin1');
   }
-}
-
-function uncork(socket: Socket): void {
-  socket.uncork();
 }
 
 /** Calls `done` once nothing written to `socket` waits in its buffer any more. */
