@@ -169,8 +169,9 @@ test('west.maxStreamWindow below west.streamWindow is refused with both values n
     /west\.maxStreamWindow: must not be below west\.streamWindow \(1048576\)/);
   assert.throws(() => parseConfig(edited((c) => { Object.assign(c.west, { maxStreamWindow: 100 }); })),
     /west\.maxStreamWindow: must be a whole number from 16384 to 1073741824/);
-  // The default cap follows a streamWindow set above it.
-  assert.equal(parseConfig(edited((c) => { c.west.streamWindow = 16_777_216; })).tuning.maxStreamWindow, 16_777_216);
+  // The default cap (32 MiB) stays above the largest streamWindow (16 MiB): windows may grow.
+  assert.equal(parseConfig(edited((c) => { c.west.streamWindow = 16_777_216; })).tuning.maxStreamWindow, 33_554_432);
+  assert.equal(parseConfig(edited(() => {})).tuning.maxStreamWindow, 33_554_432);
 });
 
 test('west.trustedProxies: loopback by default, [] trusts nobody', () => {
