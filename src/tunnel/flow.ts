@@ -119,6 +119,8 @@ export class ReceiveWindow {
   private grown = false;
   private epochAt: number | undefined;
   private epochConsumed = 0;
+  /** Bytes received and not read when the epoch began. */
+  private epochUnread = 0;
   /** This window's share of the budget as last counted (credit + unread bytes). */
   private accounted = 0;
 
@@ -199,9 +201,12 @@ export class ReceiveWindow {
     const now = this.clock();
     const allowed = 4 * (inEpoch / this.size) * rtt;
     const took = now - this.epochAt;
-    if (took < allowed) this.grow(this.size * allowed / Math.max(took, 0.01) / 2);
+    // Bytes that sat unread when the epoch began say how fast the reader catches up, not how
+    // fast the link delivers: a reader back from a pause drains its whole window at once.
+    if (took < allowed && this.epochUnread < this.size / 4) this.grow(this.size * allowed / Math.max(took, 0.01) / 2);
     this.epochAt = now;
     this.epochConsumed = this.consumed;
+    this.epochUnread = this.unread;
   }
 
   /**
@@ -210,6 +215,9 @@ export class ReceiveWindow {
    * needed, if the rate justifies it; never past `max`, and only with room in the budget.
    */
   private grow(target: number): void {
+    // A reader whose rate the window already covers twice over gains nothing from more (and a
+    // slow reader's node would only hold more of its bytes).
+    if (target <= this.size) return;
     let next = Math.min(this.size * MAX_GROWTH_STEP, Math.max(this.size * 2, target));
     const learned = this.grown ? 0 : this.learned?.() ?? 0;
     if (learned > next) next = Math.min(learned, Math.max(next, target));

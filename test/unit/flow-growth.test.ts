@@ -1,8 +1,9 @@
 /**
  * How far a receive window grows at one grant (flow.ts), on its own, with a clock the test
- * moves: towards twice what the reader's rate moves in a round trip, by 2 to MAX_GROWTH_STEP
- * times; on its first growth up to what the tunnel's other streams needed when the rate
- * justifies it; a step takes at most half the budget's room; a slow reader's does not grow.
+ * moves: towards twice what the reader's rate moves in a round trip (not at all when the
+ * window holds that already), by 2 to MAX_GROWTH_STEP times; on its first growth up to what
+ * the tunnel's other streams needed when the rate justifies it; a step takes at most half
+ * the budget's room; a slow reader's does not grow.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,11 +40,20 @@ test('flow growth: a reader far faster than the window allows grows it MAX_GROWT
   assert.equal(r.window.credit + r.window.unread, START * MAX_GROWTH_STEP, 'the extra is granted at once');
 });
 
-test('flow growth: a reader just faster than the window allows has it doubled, as before', () => {
+test('flow growth: a reader whose rate asks for a little more than the window has it doubled', () => {
   const r = rig(100);
-  // Allowed: 4 x 1/4 x 100 ms = 100 ms; it took 80.
-  drain(r, START / 4, 80);
+  // A quarter window in 40 ms: 1.6 MiB/s, 160 KiB per 100 ms round trip; twice that is more
+  // than the window.
+  drain(r, START / 4, 40);
   assert.deepEqual(r.sizes, [2 * START]);
+});
+
+test('flow growth: a reader the window already covers twice over does not grow it, fast as it is against the RTT', () => {
+  const r = rig(100);
+  // A quarter window in 80 ms: faster than 4 x 1/4 x RTT, but twice what it moves in a round
+  // trip (160 KiB) fits in the window.
+  drain(r, START / 4, 80);
+  assert.deepEqual(r.sizes, []);
 });
 
 test('flow growth: the step follows the rate: twice what it moves in a round trip', () => {
@@ -109,4 +119,20 @@ test('flow growth: judged against the least recent round trip, not one a busy ev
   // The minimum is over the last few samples: a lasting change of path shows after them.
   for (let i = 0; i < 8; i++) rtt.sample(50);
   assert.equal(rtt.minMs, 50);
+});
+
+test('flow growth: a reader back from a pause, draining what waited for it, does not grow the window', () => {
+  const r = rig(100);
+  // The whole window arrives while the reader is away, then it reads it at once.
+  assert.ok(r.window.onReceive(START));
+  r.clock.ms += 1000;
+  for (let i = 0; i < 4; i++) {
+    r.window.onConsumed(START / 4);
+    r.window.grant();
+  }
+  assert.deepEqual(r.sizes, [], 'bytes that waited unread say how fast the reader catches up, not the link');
+  // Once caught up, a fast reader grows it again.
+  drain(r, START / 4, 0.1);
+  drain(r, START / 4, 0.1);
+  assert.ok(r.sizes.length > 0);
 });
