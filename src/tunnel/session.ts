@@ -26,6 +26,8 @@ import { WebSocketLink, type LinkSocket } from './ws-link.js';
  * whatever the number of streams (see congested()).
  */
 export const TUNNEL_HIGH_WATER = 256 * 1024;
+/** RTT samples a session takes as it starts (see earlyPings). */
+const EARLY_PINGS = 4;
 
 type SendCallback = (err?: Error | null) => void;
 
@@ -53,6 +55,11 @@ export interface SessionOptions {
   budget?: FlowBudget;
   /** Clock for window auto-tuning and RTT samples (tests pass their own). */
   clock?: Clock;
+  /**
+   * RTT samples taken as the session starts, one after another, before the heartbeat's one per
+   * interval (default EARLY_PINGS; tests on their own clock take 1).
+   */
+  earlyPings?: number;
   /** What this side announced it can receive (default: everything this version knows). */
   localFeatures?: ReadonlySet<Feature>;
   heartbeatMs: number;
@@ -185,9 +192,18 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     if (this.pingSentAt !== undefined) {
       this.flow.rtt.sample(this.clock() - this.pingSentAt);
       this.pingSentAt = undefined;
+      // The first ping goes out while both nodes are still starting (a loopback tunnel's took
+      // ~10 ms): a few more right after give the windows the link's round trip, as they grow
+      // against the least recent sample.
+      if (++this.earlySamples < (this.opts.earlyPings ?? EARLY_PINGS)) setTimeout(this.earlyPing, 50).unref();
     }
     this.heard();
   }
+
+  private earlySamples = 0;
+  private readonly earlyPing = (): void => {
+    if (!this.closed) this.ping();
+  };
 
   sendCredit(): number {
     return this.flow.credit();

@@ -32,7 +32,7 @@ class FakeClock {
  * they start are answered after the clock has moved that far.
  */
 async function timedPair(clock: FakeClock, rttMs: number, sides: PairOptions = {}, features?: readonly Feature[]): Promise<Pair> {
-  const common = { clock: clock.now, maxRecvWindow: CAP };
+  const common = { clock: clock.now, maxRecvWindow: CAP, earlyPings: 1 };
   const p = await pair(WINDOW, features, { client: { ...common, ...sides.client }, server: { ...common, ...sides.server } });
   const sampled = Promise.all([p.client, p.server].map((s) => waitForRtt(s)));
   clock.ms += rttMs;
@@ -131,7 +131,7 @@ test('flow: a slow reader\'s window does not grow', async () => {
 
 test('flow: without an RTT sample the window does not grow', async () => {
   const clock = new FakeClock();
-  const p = await pair(WINDOW, undefined, { client: { clock: clock.now, maxRecvWindow: CAP }, server: { clock: clock.now } });
+  const p = await pair(WINDOW, undefined, { client: { clock: clock.now, maxRecvWindow: CAP, earlyPings: 1 }, server: { clock: clock.now, earlyPings: 1 } });
   try {
     // Drop whatever the first ping measured: no sample yet.
     p.client.flow.rtt.smoothedMs = undefined;
@@ -163,8 +163,8 @@ test('flow: a peer of the previous release (no connection-window, fixed windows)
   // its windows; the client (this version) hears that the peer announced nothing new.
   const old: Feature[] = ['informational', 'trailers'];
   const p = await pair(WINDOW, undefined, {
-    client: { clock: clock.now, maxRecvWindow: CAP, peerFeatures: new Set(old) },
-    server: { clock: clock.now, localFeatures: new Set(old) },
+    client: { clock: clock.now, maxRecvWindow: CAP, earlyPings: 1, peerFeatures: new Set(old) },
+    server: { clock: clock.now, earlyPings: 1, localFeatures: new Set(old) },
   });
   const toOld = recordFrames(p, 'server');
   try {
