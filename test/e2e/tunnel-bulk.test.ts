@@ -8,41 +8,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Origin, patternSha256 } from '../helpers/origin.js';
+import { patternSha256 } from '../helpers/origin.js';
 import { streamRequest } from '../helpers/stream.js';
-import { makeTestPki, type TestPki } from '../helpers/tls.js';
-import { stopAll, tempDir, WestProcess, writeConfig } from '../helpers/west.js';
+import { tlsFixture } from '../helpers/tls-fixture.js';
+import { WestProcess, writeConfig } from '../helpers/west.js';
 
 const MiB = 1024 * 1024;
-const START_MS = 30_000;
 const WAIT_MS = 20_000;
 
-let origin: Origin;
-let dir: string;
-let cleanup: () => Promise<void>;
-let pki: TestPki;
-
-before(async () => {
-  origin = new Origin();
-  await origin.listen();
-  ({ dir, cleanup } = await tempDir('west-tunnel-bulk-'));
-  pki = await makeTestPki(dir);
-});
-
-after(async () => {
-  await stopAll();
-  await origin.close();
-  await cleanup();
-});
-
-async function startNode(file: string): Promise<WestProcess> {
-  const p = WestProcess.spawn(['-c', file, '--log-format', 'json']);
-  await Promise.race([
-    p.waitForEvent('node.started', undefined, START_MS),
-    p.exited.then((code) => { throw new Error(`west exited with ${code} before starting:\n${p.stderr}`); }),
-  ]);
-  return p;
-}
+const fx = tlsFixture('west-tunnel-bulk-');
 
 /** A random body in blocks of odd sizes (so frames and reads fall anywhere), and its hash. */
 function randomBody(n: number): { blocks: Buffer[]; sha256: string } {
@@ -64,17 +38,17 @@ for (const scheme of ['ws', 'wss'] as const) {
     let listener = '';
 
     before(async () => {
-      const tls = scheme === 'wss' ? { cert: pki.server.cert, key: pki.server.key } : {};
-      const gFile = await writeConfig(dir, `bulk-G-${scheme}.json`, { west: { nm: `bulk-G-${scheme}` }, wsts: { sp: `${scheme}://127.0.0.1:0`, ...tls } });
-      G = await startNode(gFile);
+      const tls = scheme === 'wss' ? { cert: fx.pki.server.cert, key: fx.pki.server.key } : {};
+      const gFile = await writeConfig(fx.dir, `bulk-G-${scheme}.json`, { west: { nm: `bulk-G-${scheme}` }, wsts: { sp: `${scheme}://127.0.0.1:0`, ...tls } });
+      G = await WestProcess.start(gFile);
       const server = `${scheme}://127.0.0.1:${G.serverPort()}`;
       const key = 'http://127.0.0.1:0';
-      const lFile = await writeConfig(dir, `bulk-L-${scheme}.json`, {
+      const lFile = await writeConfig(fx.dir, `bulk-L-${scheme}.json`, {
         west: { nm: `bulk-L-${scheme}`, egress: {} },
-        wstc: { [server]: scheme === 'wss' ? { ca: pki.ca.cert } : {} },
-        proxy: { [key]: { ea: server, '/bulk': { ou: `http://127.0.0.1:${origin.port}/bulk` } } },
+        wstc: { [server]: scheme === 'wss' ? { ca: fx.pki.ca.cert } : {} },
+        proxy: { [key]: { ea: server, '/bulk': { ou: `http://127.0.0.1:${fx.origin.port}/bulk` } } },
       });
-      L = await startNode(lFile);
+      L = await WestProcess.start(lFile);
       listener = L.listenerUrl(key);
       await L.waitForEvent('tunnel.connected', undefined, WAIT_MS);
     });
