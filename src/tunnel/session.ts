@@ -119,6 +119,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private readonly clock: Clock;
   /** When our outstanding ping left (clock ms), or undefined when none is outstanding. */
   private pingSentAt: number | undefined;
+  /** RTT samples taken so far (the first few are taken one after another: earlyPings). */
+  private earlySamples = 0;
   /** Where the pieces of the bulk DATA frame being read go (undefined: dropped). */
   private bulkTo: TunnelStream | undefined;
   /** Windows, the RTT they grow by, and the tunnel's own window (tunnel-flow.ts). */
@@ -200,7 +202,6 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.heard();
   }
 
-  private earlySamples = 0;
   private readonly earlyPing = (): void => {
     if (!this.closed) this.ping();
   };
@@ -493,8 +494,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       return;
     }
     const stream = this.streams.get(frame.stream);
-    // Frames for a stream that is already gone cross our RESET on the wire: drop them (their
-    // bytes still count against the tunnel's window, so it gets them back).
+    // Frames for a stream that is already gone cross our RESET on the wire: drop them (the
+    // tunnel's window had their bytes back on arrival).
     if (!stream) {
       if (frame.type === 'data') this.consumed(frame.data.length);
       return;

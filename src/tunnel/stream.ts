@@ -51,7 +51,10 @@ export interface FrameSink {
   sendCredit(): number;
   spendCredit(n: number): void;
   whenCredit(resume: () => void): void;
-  /** A stream's consumer took `n` bytes (or they were dropped): the tunnel's window gets them back. */
+  /**
+   * A stream's consumer took `n` bytes (or they were dropped). The tunnel's window had them back
+   * on arrival (tunnel-flow.ts); a stream window that grew meanwhile raises the tunnel's, granted now.
+   */
   consumed(n: number): void;
 }
 
@@ -313,7 +316,7 @@ export class TunnelStream extends Duplex {
     }
     const p = this.pending;
     this.pending = undefined;
-    // Bytes left unread are dropped: the tunnel's window gets them back, the budget too.
+    // Bytes left unread are dropped: the stream's window and the budget get them back.
     const unread = this.window.unread;
     if (unread > 0) {
       this.window.onConsumed(unread);
