@@ -150,7 +150,7 @@ async function measure(opts: WanOptions, ctx: RunContext): Promise<string> {
     'client fetching from the origin through the same relay. Downloads are each on a connection of their own and stop ' +
     `at ${opts.capS} s (the rate so far is given); a download that took under a quarter of that is made three times and ` +
     'the run with the median rate is shown; "the first of them" is the first download on the fresh chain, made before ' +
-    'its tunnel learned what window its streams need (a stream\'s first growth goes straight to the largest window the ' +
+    'its tunnel learned what window its streams need (a request opens its stream at the largest window the ' +
     'tunnel\'s streams have had, doc/protocol.md). "first window ÷ RTT" is the most one stream could move if its window ' +
     'stayed at `streamWindow` and each window of data waited a round trip for its update; receive windows now grow ' +
     `(west.maxStreamWindow, doc/protocol.md), so a stream can pass it after a few round trips. "100 B request" is the median of ${opts.requests} requests in a row on one ` +

@@ -82,11 +82,6 @@ export interface ReceiveWindowOptions {
   budget?: FlowBudget | undefined;
   /** Called when auto-tuning grows the window. */
   onGrow?: ((size: number) => void) | undefined;
-  /**
-   * The largest window other streams of the same tunnel have needed: a window's first growth
-   * may go straight there when its reader drains fast enough to justify it.
-   */
-  learned?: (() => number) | undefined;
 }
 
 /** A window grows at most this many times over at one grant. */
@@ -99,7 +94,8 @@ export const MAX_GROWTH_STEP = 8;
  * to `max`) whenever the consumer drained a fraction of it (a quarter or more) in less than
  * 4 x fraction x RTT since the last adjustment: the window, not the link, was the limit. It
  * grows towards twice what the consumer's rate moves in a round trip: at least doubling, at
- * most MAX_GROWTH_STEP times over (or, the first time, to what the tunnel learned).
+ * most MAX_GROWTH_STEP times over (the first time, straight there). A stream this side opens
+ * may start wider (openAt).
  */
 export class ReceiveWindow {
   /** The window the receiver aims for now. */
@@ -115,7 +111,6 @@ export class ReceiveWindow {
   private readonly clock: Clock;
   private readonly budget: FlowBudget | undefined;
   private readonly onGrow: ((size: number) => void) | undefined;
-  private readonly learned: (() => number) | undefined;
   private grown = false;
   private epochAt: number | undefined;
   private epochConsumed = 0;
@@ -133,7 +128,6 @@ export class ReceiveWindow {
     this.clock = opts.clock;
     this.budget = opts.budget;
     this.onGrow = opts.onGrow;
-    this.learned = opts.learned;
     this.account();
   }
 
@@ -175,6 +169,18 @@ export class ReceiveWindow {
   }
 
   /**
+   * A stream this side opens starts at `target` (what the tunnel's streams have needed) instead
+   * of the initial window, as far as the budget allows (at most half its room), so that its
+   * first round trip moves what later ones would. Returns the extra credit to grant the peer
+   * now (0: none).
+   */
+  openAt(target: number): number {
+    if (this.received > 0 || target <= this.size) return 0;
+    this.grow(target, true);
+    return this.grant();
+  }
+
+  /**
    * Raises the window to at least `size` (a tunnel's window keeps ahead of its streams'); the
    * extra is granted with the next grant().
    */
@@ -210,17 +216,21 @@ export class ReceiveWindow {
   }
 
   /**
-   * Grows towards `target` (twice the bytes the consumer's rate moves in a round trip): by 2 to
-   * MAX_GROWTH_STEP times, or on the first growth straight to what the tunnel's other streams
-   * needed, if the rate justifies it; never past `max`, and only with room in the budget.
+   * Grows towards `target` (twice the bytes the consumer's rate moves in a round trip): the
+   * first time straight there, later by 2 to MAX_GROWTH_STEP times; `exact` (a stream opened
+   * at the tunnel's learned size) to `target` itself. Never past `max`, and only with room in
+   * the budget.
    */
-  private grow(target: number): void {
+  private grow(target: number, exact = false): void {
     // A reader whose rate the window already covers twice over gains nothing from more (and a
     // slow reader's node would only hold more of its bytes).
     if (target <= this.size) return;
-    let next = Math.min(this.size * MAX_GROWTH_STEP, Math.max(this.size * 2, target));
-    const learned = this.grown ? 0 : this.learned?.() ?? 0;
-    if (learned > next) next = Math.min(learned, Math.max(next, target));
+    // The first growth has the link's own evidence: the first bytes came as fast as the link
+    // brings them and the window, not the reader, held them back. Stepping at most 8x a round
+    // trip from there would take a long link three more round trips to reach its need. Later
+    // growths step, as the estimate then includes a reader that may be slowing down.
+    let next = exact ? target : Math.max(this.size * 2, target);
+    if (this.grown && !exact) next = Math.min(next, this.size * MAX_GROWTH_STEP);
     next = Math.min(next, this.max);
     // Growing needs room in the budget for the extra (as quic-go's allowWindowIncrease): for
     // at least a doubling; a bigger step takes at most half the room, so that streams growing

@@ -63,9 +63,6 @@ export class TunnelFlow {
     this.recv?.ensureAtLeast(CONNECTION_WINDOW_LEAD * size);
   };
 
-  /** What a new stream's window may grow to at once, reader permitting: what this tunnel's streams have needed. */
-  private readonly learnedWindow = (): number => this.streamWindowPeak;
-
   /** A new stream's receive window, sharing this tunnel's RTT estimate and the node's budget. */
   streamWindow(): ReceiveWindow {
     const window = new ReceiveWindow({
@@ -75,10 +72,21 @@ export class TunnelFlow {
       clock: this.opts.clock,
       budget: this.opts.budget,
       onGrow: this.streamGrew,
-      learned: this.learnedWindow,
     });
     this.streamWindowPeak = Math.max(this.streamWindowPeak, window.size);
     return window;
+  }
+
+  /**
+   * A stream this side opened starts at the largest window this tunnel's streams have needed
+   * (budget permitting): on a long link its first round trip then moves what later ones would,
+   * instead of one initial window. Returns the credit to grant with the OPEN (0: none).
+   */
+  opened(window: ReceiveWindow): number {
+    if (this.streamWindowPeak <= window.size) return 0;
+    const increment = window.openAt(this.streamWindowPeak);
+    if (increment > 0) this.grantDue();
+    return increment;
   }
 
   /** What flow control looks like now, for the control port; `streamWindowMax` from the open streams. */

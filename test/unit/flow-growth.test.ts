@@ -1,8 +1,8 @@
 /**
  * How far a receive window grows at one grant (flow.ts), on its own, with a clock the test
  * moves: towards twice what the reader's rate moves in a round trip (not at all when the
- * window holds that already), by 2 to MAX_GROWTH_STEP times; on its first growth up to what
- * the tunnel's other streams needed when the rate justifies it; a step takes at most half
+ * window holds that already): the first time straight there, later by 2 to MAX_GROWTH_STEP
+ * times; a stream opened at the size the tunnel learned (openAt); a step takes at most half
  * the budget's room; a slow reader's does not grow.
  */
 import { test } from 'node:test';
@@ -32,12 +32,22 @@ function drain(r: Rig, n: number, tookMs: number): number {
   return r.window.grant();
 }
 
-test('flow growth: a reader far faster than the window allows grows it MAX_GROWTH_STEP times over at one grant, no more', () => {
+test('flow growth: the first growth goes straight to twice what the reader moves in a round trip, past MAX_GROWTH_STEP', () => {
   const r = rig(100);
-  // A quarter window read in 0.1 ms where 100 ms would be allowed: the rate asks for far more.
-  drain(r, START / 4, 0.1);
-  assert.deepEqual(r.sizes, [START * MAX_GROWTH_STEP]);
-  assert.equal(r.window.credit + r.window.unread, START * MAX_GROWTH_STEP, 'the extra is granted at once');
+  // A quarter window (64 KiB) in 3.125 ms: 20 MiB/s, 2 MiB per 100 ms round trip, so 4 MiB:
+  // sixteen times the window, in one step.
+  drain(r, START / 4, 3.125);
+  assert.ok(16 > MAX_GROWTH_STEP);
+  assert.deepEqual(r.sizes, [16 * START]);
+  assert.equal(r.window.credit + r.window.unread, 16 * START, 'the extra is granted at once');
+});
+
+test('flow growth: later growths step at most MAX_GROWTH_STEP times over, however fast the reader', () => {
+  const r = rig(100);
+  drain(r, START / 4, 3.125);
+  // A quarter of the grown window in 0.1 ms: the rate asks for far more than 8x.
+  drain(r, (16 * START) / 4, 0.1);
+  assert.deepEqual(r.sizes, [16 * START, 16 * START * MAX_GROWTH_STEP]);
 });
 
 test('flow growth: a reader whose rate asks for a little more than the window has it doubled', () => {
@@ -63,34 +73,40 @@ test('flow growth: the step follows the rate: twice what it moves in a round tri
   assert.deepEqual(r.sizes, [4 * START]);
 });
 
-test('flow growth: a slow reader\'s window does not grow, and nothing is learned for it', () => {
-  let asked = 0;
-  const r = rig(10, { learned: () => { asked++; return 32 * MIB; } });
+test('flow growth: a slow reader\'s window does not grow', () => {
+  const r = rig(10);
   for (let i = 0; i < 8; i++) drain(r, START / 4, 50);
   assert.deepEqual(r.sizes, []);
-  assert.equal(asked, 0);
 });
 
-test('flow growth: the first growth goes to what the tunnel learned, as far as the rate justifies; later ones step again', () => {
-  const r = rig(100, { learned: () => 16 * MIB });
-  drain(r, START / 4, 0.1);
-  assert.deepEqual(r.sizes, [16 * MIB], 'straight to the learned size');
-  // A rate that justifies only 4 MiB does not take a new stream to 16.
-  const slow = rig(100, { learned: () => 16 * MIB });
-  drain(slow, START / 4, 3.125);
-  assert.deepEqual(slow.sizes, [4 * MIB]);
-  // After the first growth the learned size no longer counts: steps of at most 8x.
-  const step = rig(100, { learned: () => 2 * MIB });
-  drain(step, START / 4, 0.1);
-  assert.deepEqual(step.sizes, [2 * MIB]);
-  drain(step, 2 * MIB / 4, 0.1);
-  assert.deepEqual(step.sizes, [2 * MIB, 16 * MIB]);
+test('flow growth: a stream opened at the size its tunnel learned is granted the difference at once, and grows from there', () => {
+  const r = rig(100);
+  assert.equal(r.window.openAt(16 * MIB), 16 * MIB - START, 'the extra credit, to go with the OPEN');
+  assert.deepEqual(r.sizes, [16 * MIB]);
+  assert.equal(r.window.credit, 16 * MIB);
+  // Nothing more to open at: a smaller or equal size, or a second call, grants nothing.
+  assert.equal(r.window.openAt(8 * MIB), 0);
+  assert.equal(r.window.openAt(16 * MIB), 0);
+  // It counts as the first growth: later ones step.
+  drain(r, 4 * MIB, 0.1);
+  assert.deepEqual(r.sizes, [16 * MIB, 64 * MIB]);
 });
 
-test('flow growth: never past the cap', () => {
-  const r = rig(100, { max: 1 * MIB, learned: () => 32 * MIB });
-  drain(r, START / 4, 0.1);
-  assert.deepEqual(r.sizes, [1 * MIB]);
+test('flow growth: a stream is opened wide only before its first byte, within the cap and half the budget\'s room', () => {
+  const late = rig(100);
+  assert.ok(late.window.onReceive(1));
+  assert.equal(late.window.openAt(16 * MIB), 0, 'bytes arrived: the window grows by its reader\'s rate from here');
+  const capped = rig(100, { max: 1 * MIB });
+  assert.equal(capped.window.openAt(32 * MIB), 1 * MIB - START);
+  const budget = new FlowBudget(8 * MIB, 16 * KIB);
+  const tight = rig(100, { budget });
+  // The budget holds the initial window already: half of what is left on top of it.
+  assert.equal(tight.window.openAt(32 * MIB), (8 * MIB - START) / 2);
+  assert.equal(budget.committed, START + (8 * MIB - START) / 2);
+  tight.window.close();
+  assert.equal(budget.committed, 0, 'given back when the stream ends');
+  const full = new FlowBudget(START + START / 2, 16 * KIB);
+  assert.equal(rig(100, { budget: full }).window.openAt(32 * MIB), 0, 'no room for a doubling: the initial window');
 });
 
 test('flow growth: a step takes at most half the budget\'s room, and needs room for a doubling', () => {

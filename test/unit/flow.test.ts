@@ -190,6 +190,50 @@ test('flow: a peer of the previous release (no connection-window, fixed windows)
   }
 });
 
+test('flow: a request opened after the tunnel\'s streams needed a large window starts there, granted with its OPEN', async () => {
+  const clock = new FakeClock();
+  const p = await timedPair(clock, 50);
+  const toServer = recordFrames(p, 'server');
+  try {
+    serveBytes(p, 4 * CAP);
+    const first = p.client.openStream(head('first', 'GET'));
+    first.end();
+    await body(first);
+    assert.equal(first.window.peak, CAP);
+    await waitFor('the first stream\'s frames', () => toServer.some((f) => f.stream === first.id && f.type === 'end'), WAIT_MS, 2);
+    assert.deepEqual(toServer.filter((f) => f.stream === first.id).slice(0, 2).map((f) => f.type), ['open', 'end'], 'the first opened at the initial window');
+    const second = p.client.openStream(head('second', 'GET'));
+    assert.equal(second.window.size, CAP, 'opened at what the first needed');
+    assert.equal(second.window.credit, CAP, 'and granted at once');
+    second.end();
+    const got = await body(second);
+    assert.ok(got.equals(pattern(4 * CAP, 7)));
+    const frames = toServer.filter((f) => f.stream === second.id).map((f) => f.type);
+    assert.deepEqual(frames.slice(0, 2), ['open', 'window'], 'a WINDOW right after the OPEN');
+  } finally {
+    await p.close();
+  }
+});
+
+test('flow: a tunnel whose streams never needed more than the initial window opens new ones without a WINDOW', async () => {
+  const clock = new FakeClock();
+  const p = await timedPair(clock, 50);
+  const toServer = recordFrames(p, 'server');
+  try {
+    serveBytes(p, WINDOW / 8); // under a quarter window: no grant, so no growth
+    for (const name of ['a', 'b']) {
+      const s = p.client.openStream(head(name, 'GET'));
+      s.end();
+      await body(s);
+      assert.equal(s.window.peak, WINDOW);
+    }
+    await waitFor('both streams\' frames', () => toServer.filter((f) => f.type === 'end').length === 2, WAIT_MS, 2);
+    assert.deepEqual(toServer.filter((f) => f.stream !== 0).map((f) => f.type), ['open', 'end', 'open', 'end']);
+  } finally {
+    await p.close();
+  }
+});
+
 /** Streams the server holds unread, each with its window full. */
 async function stalledStreams(p: Pair, n: number, stalled: TunnelStream[]): Promise<TunnelStream[]> {
   const mine: TunnelStream[] = [];
