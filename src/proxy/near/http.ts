@@ -100,10 +100,12 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
   watchStream(near, ex, active, (head) => {
     writeHead(res, head);
     // What pipe() does, without its per-request listeners: pause the stream (so the far end
-    // runs out of window) while the client's socket is full.
+    // runs out of window) while the client's socket is full. Node answers false to any write
+    // above its 16 KiB high-water mark, and a tunnel frame is up to 64 KiB: pausing on that
+    // alone would stop and start the stream around every frame.
     active.on('data', (c: Buffer) => {
       ex.bytesOut += c.length;
-      if (!res.write(c)) active.pause();
+      if (!res.write(c) && (res.socket?.writableLength ?? 0) >= CLIENT_QUEUE) active.pause();
     });
     res.on('drain', () => active.resume());
     active.once('end', () => {
@@ -209,6 +211,8 @@ function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, s
   });
 }
 
+/** Bytes queued on the client's socket (two tunnel frames) past which its stream pauses. */
+const CLIENT_QUEUE = 128 * 1024;
 /** Bytes waiting on the client's socket past which 102 and 103 heads are dropped. */
 export const INFORMATIONAL_QUEUE = 64 * 1024;
 /** 102/103 heads kept for a response still queued behind a pipelined one. */
