@@ -20,6 +20,38 @@ function passedCode(code: string): ResetCode {
   return code === 'cancel' || isFailureCode(code) ? code : 'tunnel_lost';
 }
 
+/** What a leg sends through: its session (a TunnelSession is one). */
+export interface RelaySink extends FrameSink {
+  /** Sends a DATA frame of `length` bytes given in `pieces`, uncopied when bulky. */
+  sendPieces(stream: number, pieces: readonly Buffer[], length: number): void;
+}
+
+/** A DATA frame received, waiting to be sent on: its payload in the pieces the socket reads cut it into. */
+interface Chunk {
+  pieces: Buffer[];
+  length: number;
+}
+
+/** Takes the first `n` bytes (fewer than it holds) off `chunk`, as pieces. */
+function takeFront(chunk: Chunk, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = n;
+  // n < chunk.length: a piece is always left.
+  for (let piece = chunk.pieces[0]; piece !== undefined && left > 0; piece = chunk.pieces[0]) {
+    if (piece.length <= left) {
+      out.push(piece);
+      chunk.pieces.shift();
+      left -= piece.length;
+    } else {
+      out.push(piece.subarray(0, left));
+      chunk.pieces[0] = piece.subarray(left);
+      left = 0;
+    }
+  }
+  chunk.length -= n;
+  return out;
+}
+
 export interface RelayLegOptions {
   /** The OPEN head, on the leg the peer opened (undefined on the leg this node opened). */
   head?: OpenHead | undefined;
@@ -33,14 +65,21 @@ export class RelayLeg implements StreamEnd {
   readonly id: number;
   readonly head: OpenHead | undefined;
   readonly window: ReceiveWindow;
-  /** The reader hands a bulk DATA frame whole: it leaves as one frame too. */
-  readonly wholeFrames = true;
+  /**
+   * A bulk DATA frame comes in the pieces the socket reads cut it into, uncopied; the leg
+   * gathers them and its partner sends them as one frame, as it came (relay-leg's own copy-free
+   * way to what TunnelStream.wholeFrames asks of the reader with a copy).
+   */
+  readonly wholeFrames = false;
   lastActivity = Date.now();
-  private readonly sink: FrameSink;
+  private readonly sink: RelaySink;
+  /** The DATA frame being received (its pieces so far), and how many of its bytes are still to come. */
+  private frame: Chunk | undefined;
+  private frameLeft = 0;
   private partner: RelayLeg | undefined;
   private sendWindow: number;
   /** DATA the partner received, waiting for this leg's window, the tunnel's credit or room. */
-  private queue: Buffer[] = [];
+  private queue: Chunk[] = [];
   private waiting = false;
   /** END (with trailers before it, if any) is due once the queue has left. */
   private endDue = false;
@@ -55,7 +94,7 @@ export class RelayLeg implements StreamEnd {
   /** Released from its session: finished both ways, or reset. */
   closed = false;
 
-  constructor(sink: FrameSink, id: number, opts: RelayLegOptions) {
+  constructor(sink: RelaySink, id: number, opts: RelayLegOptions) {
     this.sink = sink;
     this.id = id;
     this.head = opts.head;
@@ -116,6 +155,9 @@ export class RelayLeg implements StreamEnd {
       this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
       return false;
     }
+    if (length === 0) return false;
+    this.frame = { pieces: [], length };
+    this.frameLeft = length;
     return true;
   }
 
@@ -130,7 +172,12 @@ export class RelayLeg implements StreamEnd {
       return;
     }
     this.touch();
-    this.partner?.forward(data);
+    const frame = this.frame ?? { pieces: [], length: data.length };
+    frame.pieces.push(data);
+    this.frameLeft -= data.length;
+    if (this.frameLeft > 0) return;
+    this.frame = undefined;
+    this.partner?.forward(frame);
   }
 
   onTrailers(headers: string[]): void {
@@ -170,9 +217,9 @@ export class RelayLeg implements StreamEnd {
     this.sink.sendResponse(this.id, head);
   }
 
-  private forward(data: Buffer): void {
+  private forward(chunk: Chunk): void {
     if (this.closed) return;
-    this.queue.push(data);
+    this.queue.push(chunk);
     if (!this.waiting) this.pump();
   }
 
@@ -203,11 +250,16 @@ export class RelayLeg implements StreamEnd {
         this.wait((resume) => this.sink.whenWritable(resume));
         return;
       }
-      if (n === chunk.length) queue.shift();
-      else queue[0] = chunk.subarray(n);
+      let pieces: Buffer[];
+      if (n === chunk.length) {
+        queue.shift();
+        pieces = chunk.pieces;
+      } else {
+        pieces = takeFront(chunk, n);
+      }
       this.sendWindow -= n;
       this.sink.spendCredit(n);
-      this.sink.sendData(this.id, n === chunk.length ? chunk : chunk.subarray(0, n));
+      this.sink.sendPieces(this.id, pieces, n);
       this.touch();
       this.partner?.sentOn(n);
     }
@@ -254,6 +306,7 @@ export class RelayLeg implements StreamEnd {
     this.closed = true;
     this.waiting = false;
     this.queue = [];
+    this.frame = undefined;
     const unread = this.window.unread;
     if (unread > 0) {
       this.window.onConsumed(unread);

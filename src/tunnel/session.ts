@@ -329,6 +329,14 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     cb?.(null);
   }
 
+  /** A DATA frame of `length` bytes in `pieces` (a relayed frame, relay-leg.ts), not copied when bulky. */
+  sendPieces(stream: number, pieces: readonly Buffer[], length: number): void {
+    if (this.closed || !this.link.open) return;
+    this.bytesOut += HEADER_SIZE + length;
+    this.outbox.dataPieces(stream, pieces, length);
+    this.scheduleFlush();
+  }
+
   private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
