@@ -113,8 +113,9 @@ export class TunnelStream extends Duplex implements StreamEnd {
   bytesIn = 0;
   bytesOut = 0;
   /**
-   * Its DATA must arrive a frame per chunk (a relay forwards each chunk as a frame: pieces of a
-   * frame read ahead of ws would leave as smaller frames). Set by mesh/relay.ts.
+   * Its DATA must arrive a frame per chunk, at the cost of a copy (for a consumer that writes
+   * each chunk on as a frame: pieces of a frame read ahead of ws would leave as smaller frames).
+   * The mesh relay no longer needs it: its legs gather a frame's pieces uncopied (relay-leg.ts).
    */
   wholeFrames = false;
   /** Last time a byte moved either way (ms since epoch), for the idle timeout. */

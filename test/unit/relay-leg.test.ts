@@ -27,9 +27,9 @@ interface Chain {
 let chain: Chain | undefined;
 
 /** G -> L -> L2, L relaying every stream G opens; `nearFeatures`: what G announces (none: an older node). */
-async function startChain(nearFeatures: readonly Feature[] = OUR_FEATURES, middle: { idleTimeoutMs?: number } = {}): Promise<Chain> {
+async function startChain(nearFeatures: readonly Feature[] = OUR_FEATURES, middle: { idleTimeoutMs?: number } = {}, farFeatures: readonly Feature[] = OUR_FEATURES): Promise<Chain> {
   const near = await pair(WINDOW, OUR_FEATURES, { client: { localName: 'G', peerName: 'L', peerFeatures: new Set(OUR_FEATURES) }, server: { localName: 'L', peerName: 'G', peerFeatures: new Set(nearFeatures), ...middle } });
-  const far = await pair(WINDOW, OUR_FEATURES, { client: { localName: 'L', peerName: 'L2', wireVersion: 3 }, server: { localName: 'L2', peerName: 'L', wireVersion: 3 } });
+  const far = await pair(WINDOW, OUR_FEATURES, { client: { localName: 'L', peerName: 'L2', wireVersion: 3, peerFeatures: new Set(farFeatures) }, server: { localName: 'L2', peerName: 'L', wireVersion: 3 } });
   const c: Chain = { near, far, relayed: 0 };
   near.server.takeOpen = (id, h) => {
     c.relayed++;
@@ -116,6 +116,23 @@ test('an older near peer (no features) gets neither 1xx nor trailers, and still 
   assert.equal((await got).toString(), 'hello');
   assert.equal(informed, false);
   assert.equal(g.trailers, undefined);
+  await middleEmpty(c);
+});
+
+test('an older far peer (no features) gets no trailers from the relay, and still the request body and END', async () => {
+  const c = await startChain(OUR_FEATURES, {}, []);
+  const arriving = nextStream(c.far.server);
+  const g = c.near.client.openStream(head('old-far'));
+  const l2 = await arriving;
+  const got = body(l2);
+  g.setTrailers(['X-T', '1']);
+  g.end('upload');
+  assert.equal((await got).toString(), 'upload');
+  assert.equal(l2.trailers, undefined);
+  const answered = body(g);
+  l2.respond({ status: 204, statusMessage: 'No Content', headers: [] });
+  l2.end();
+  assert.equal((await answered).length, 0);
   await middleEmpty(c);
 });
 
