@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import type { Feature } from '../../src/tunnel/features.js';
 import { OUR_FEATURES } from '../../src/tunnel/features.js';
 import { relayStream } from '../../src/mesh/relay.js';
-import { encodeData, encodeEnd, encodeReset, encodeTrailers } from '../../src/tunnel/frame.js';
+import { encodeData, encodeEnd, encodeReset, encodeResponse, encodeTrailers } from '../../src/tunnel/frame.js';
 import { MAX_DATA_FRAME, type TunnelStream } from '../../src/tunnel/stream.js';
 import { body, failure, head, nextStream, pair, pattern, WINDOW, within, type Pair } from '../helpers/session-pair.js';
 
@@ -254,5 +254,37 @@ test('a relayed stream that moves nothing is cut by the middle node\'s idle time
   const l2 = await arriving;
   const [gErr, l2Err] = await Promise.all([failure(g), failure(l2)]) as { info: { code: string; node: string } }[];
   assert.deepEqual([gErr?.info.code, gErr?.info.node, l2Err?.info.code, l2Err?.info.node], ['idle_timeout', 'L', 'idle_timeout', 'L']);
+  await middleEmpty(c);
+});
+
+test('a hostile near peer: a RESPONSE on its own stream goes nowhere; DATA past the window resets the relayed stream both ways, not the tunnels', async () => {
+  const c = await startChain();
+  const arriving = nextStream(c.far.server);
+  const g = c.near.client.openStream(head('hostile'));
+  g.on('error', () => {});
+  const l2 = await arriving;
+  l2.pause(); // L's leg toward L2 runs out of window after one frame
+  let answered = false;
+  l2.on('response', () => { answered = true; });
+  const l2Failed = failure(l2);
+  const gFailed = failure(g);
+  const frame = Buffer.alloc(MAX_DATA_FRAME, 1);
+  // A RESPONSE the stream's opener sends, then three windows' worth of DATA at once.
+  c.near.clientWs.send(Buffer.concat([encodeResponse(g.id, { status: 200, statusMessage: 'OK', headers: [] }),
+    encodeData(g.id, frame), encodeData(g.id, frame), encodeData(g.id, frame)]), { binary: true });
+  const [gErr, l2Err] = await Promise.all([gFailed, l2Failed]) as { info: { code: string; node: string } }[];
+  assert.deepEqual([gErr?.info.code, gErr?.info.node, l2Err?.info.code, l2Err?.info.node], ['internal', 'L', 'internal', 'L']);
+  assert.equal(answered, false, 'no RESPONSE reaches the far end');
+  await middleEmpty(c);
+  assert.deepEqual([c.near.server.closed, c.far.client.closed], [false, false]);
+  // The tunnels still relay.
+  const next = nextStream(c.far.server);
+  const g2 = c.near.client.openStream(head('after', 'GET'));
+  g2.end();
+  const l22 = await next;
+  const got = body(g2);
+  l22.respond({ status: 200, statusMessage: 'OK', headers: [] });
+  l22.end('still up');
+  assert.equal((await got).toString(), 'still up');
   await middleEmpty(c);
 });
