@@ -5,7 +5,7 @@
  * process from /proc/<pid>/stat around a fixed wrk run and divides by the requests wrk made.
  * wrk's own CPU comes from the shell that waits for it (cutime+cstime).
  *
- *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-hop-pool4|one-hop-workers2|one-node|direct|all]
+ *   npm run build && node dist/bench/cpu-per-request.js [--line one-hop|one-hop-pool4|one-hop-workers2|one-node|three-hops|mesh-three|direct|all]
  *     [--rounds 3] [--duration 10] [--connections 20] [--path small] [--log-level warn]
  *     [--node-args="--cpu-prof --cpu-prof-dir /tmp/p"] [--headers browser] [--base other/dist/src/cli.js]
  *
@@ -17,14 +17,14 @@
  * (voluntary context switches: wake-ups), as medians.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLOCK_TICKS } from './cpu.js';
 import { freePort, waitFor200 } from './net.js';
 import { installCleanup, spawnNode, stopAll, type Child } from './procs.js';
-import { startOrigin, WEST_CLI } from './topology.js';
+import { startMeshThree, startOrigin, startThreeHops, WEST_CLI } from './topology.js';
 
 /** µs per clock tick of utime/stime. */
 const TICK_US = 1e6 / CLOCK_TICKS;
@@ -158,6 +158,7 @@ async function startNode(cli: string, dir: string, role: string, config: Record<
  * `one-hop-workersN`: one hop with L run by N workers (`west.workers`), one connection each.
  */
 async function startWest(cli: string, line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
+  if (line === 'three-hops' || line === 'mesh-three') return startChainOfThree(cli, line, originPort, dir, args);
   const [sp, listen] = [await freePort(), await freePort()];
   const ou = `http://127.0.0.1:${originPort}/x`;
   const proxy = { [`http://127.0.0.1:${listen}`]: { ea: `ws://127.0.0.1:${sp}`, '/px': { ou } } };
@@ -174,6 +175,20 @@ async function startWest(cli: string, line: string, originPort: number, dir: str
   const l = await startNode(cli, dir, 'L', { west: { nm: 'bench.L', egress: {}, ...(workers ? { workers: Number(workers) } : {}) }, ...wstc, proxy }, args);
   await waitFor200(`${base}/small`);
   return { base, procs: [{ name: 'L (near)', child: l }, { name: 'G (far)', child: g }] };
+}
+
+/**
+ * Three nodes as bench/topology.ts builds them: `three-hops` (sample case4: the middle node L
+ * performs the request against its own listener) or `mesh-three` (routed by name: L relays the
+ * stream frame by frame). Processes: G (near, the listener), L (middle), L2 (far).
+ */
+async function startChainOfThree(cli: string, line: string, originPort: number, dir: string, args: Args): Promise<{ base: string; procs: Proc[] }> {
+  const own = path.join(dir, `${line}-${(await freePort()).toString()}`);
+  await mkdir(own);
+  const opts = { dir: own, cli, logLevel: args.logLevel, nodeArgs: args.nodeArgs };
+  const target = line === 'three-hops' ? await startThreeHops(originPort, opts) : await startMeshThree(originPort, opts);
+  const names = ['G (near)', 'L (middle)', 'L2 (far)'];
+  return { base: target.base, procs: target.west.map((w, i) => ({ name: names[i] ?? w.role, child: w.child })) };
 }
 
 function median(xs: number[]): number {
@@ -216,7 +231,7 @@ function report(s: Setup): string[] {
   const rows = [...s.usage].map(([name, us]) => {
     const m = (k: keyof Usage): number => median(us.map((u) => u[k]));
     const totals = us.map((u) => u.user + u.sys);
-    return `  ${name.padEnd(9)} ${median(totals).toFixed(1).padStart(6)} µs, least ${Math.min(...totals).toFixed(1).padStart(6)}` +
+    return `  ${name.padEnd(10)} ${median(totals).toFixed(1).padStart(6)} µs, least ${Math.min(...totals).toFixed(1).padStart(6)}` +
       ` (user ${m('user').toFixed(1)}, sys ${m('sys').toFixed(1)})` +
       `  reads ${m('reads').toFixed(2)}  writes ${m('writes').toFixed(2)}  sleeps ${m('sleeps').toFixed(2)}`;
   });

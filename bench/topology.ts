@@ -49,6 +49,10 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Extra `west` keys (tuning) for every node. */
   tuning?: Record<string, unknown>;
+  /** The west CLI to run (another build's, for an A/B); default: this build's. */
+  cli?: string;
+  /** The nodes' log level (default warn). */
+  logLevel?: string;
   /**
    * One hop only: given G's tunnel port, the port L should dial instead (a delay relay in
    * front of G's tunnel server).
@@ -87,7 +91,7 @@ export async function startWest(opts: StartOptions, role: string, config: Record
   config.west = { ...west, cp: `127.0.0.1:${controlPort}`, ...opts.tuning };
   const file = path.join(opts.dir, `${role}.json`);
   await writeFile(file, JSON.stringify(config, null, 2));
-  const child = spawnNode(WEST_CLI, ['-c', file, '--log-level', 'warn', '--log-format', 'json'], {
+  const child = spawnNode(opts.cli ?? WEST_CLI, ['-c', file, '--log-level', opts.logLevel ?? 'warn', '--log-format', 'json'], {
     name: `west ${role}`,
     nodeArgs: opts.nodeArgs ?? [],
   });

@@ -11,7 +11,7 @@ import { ControlServer } from './control/server.js';
 import type { NodeState } from './control/state.js';
 import type { NodeEvents } from './events.js';
 import type { Logger } from './log.js';
-import { arrive, type ArrivalContext } from './mesh/arrive.js';
+import { arrive, performArrived, type ArrivalContext } from './mesh/arrive.js';
 import { RouteSpeaker } from './mesh/speaker.js';
 import { learnAllowed } from './mesh/transit.js';
 import { snapshotState } from './node-state.js';
@@ -385,12 +385,14 @@ export class WestNode {
     const peer = canonicalName(session.peerName);
     // Read at each advert, so a reload's west.learn applies to what peers say next.
     this.mesh.attach(session, cost, (dest) => learnAllowed(this.config.learn, peer, dest, dialed));
+    // Relayed and refused streams are taken at their OPEN; the rest are performed here.
+    session.takeOpen = (id, head) => (this.stopped ? undefined : arrive(session, id, head, this.arrival));
     session.on('stream', (stream) => {
       if (this.stopped) {
         stream.on('error', () => { /* the reset tells the peer; nothing else to do */ });
         stream.reset('draining', `node ${this.config.name} is shutting down`);
       }
-      else arrive(stream, session, this.arrival);
+      else performArrived(stream, session, this.arrival);
     });
   }
 }

@@ -255,5 +255,7 @@ export const DEFAULT_LISTENER_PORT = 18889;
  * original's URL-style names (`"en": "ws://case2.L.fiap.org"`) match bare names.
  */
 export function canonicalName(name: string): string {
+  // Both patterns need a slash; most names have none (a relay asks this several times a stream).
+  if (!name.includes('/')) return name;
   return name.replace(/^wss?:\/\//i, '').replace(/\/+$/, '');
 }

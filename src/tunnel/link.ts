@@ -11,7 +11,7 @@ export type Transport = 'websocket' | 'mqtt';
 
 /** What a 'data-head' listener may ask of the frame's pieces. */
 export interface BulkHead {
-  /** Set to true: the pieces reach the stream as one buffer (a relayed stream, see TunnelStream.wholeFrames). */
+  /** Set to true: the pieces reach the stream as one buffer (see TunnelStream.wholeFrames). */
   whole: boolean;
 }
 

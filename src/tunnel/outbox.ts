@@ -21,8 +21,8 @@ export interface Corkable {
   uncork(): void;
 }
 
-/** A DATA frame kept as header and payload until it is written. */
-export interface DataParts { head: Buffer; body: Buffer }
+/** A DATA frame kept as header and payload (whole, or in the pieces a relay received it in) until it is written. */
+export interface DataParts { head: Buffer; body: Buffer | readonly Buffer[] }
 
 export type OutboxEntry = Buffer | DataParts;
 
@@ -78,6 +78,21 @@ export class Outbox {
     writeFrameHeader(slab, this.used, FrameType.data, stream, payload.length);
     payload.copy(slab, this.used + HEADER_SIZE);
     this.used += HEADER_SIZE + payload.length;
+  }
+
+  /** A DATA frame of `length` bytes given in pieces (a relayed frame, relay-leg.ts): as data(), the pieces uncopied when bulky. */
+  dataPieces(stream: number, pieces: readonly Buffer[], length: number): void {
+    this.bytes += HEADER_SIZE + length;
+    if (length >= BULK_DATA) {
+      this.closeRun();
+      this.entries.push({ head: encodeDataHeader(stream, length), body: pieces.length === 1 && pieces[0] ? pieces[0] : pieces });
+      return;
+    }
+    const slab = this.room(HEADER_SIZE + length);
+    writeFrameHeader(slab, this.used, FrameType.data, stream, length);
+    let at = this.used + HEADER_SIZE;
+    for (const piece of pieces) at += piece.copy(slab, at);
+    this.used = at;
   }
 
   /** An END frame, written straight into the run. */

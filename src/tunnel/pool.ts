@@ -18,7 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { WestError } from '../errors.js';
 import type { OpenHead } from './frame.js';
 import type { TunnelSession } from './session.js';
-import type { TunnelStream } from './stream.js';
+import type { StreamEnd, TunnelStream } from './stream.js';
 
 export const POOL_HEADER = 'x-west-pool';
 /** Most connections in one pool (`wstc[url].connections` is at most this; a server admits no more). */
@@ -61,6 +61,8 @@ export function poolClaimOf(headers: IncomingHttpHeaders): PoolClaim | Error | u
 export interface PeerOpener {
   readonly peerName: string;
   openStream(head: OpenHead): TunnelStream;
+  /** As openStream, the stream's frames going to what `make` returns (a relay leg, see TunnelSession.openWith). */
+  openWith<T extends StreamEnd>(head: OpenHead, make: (session: TunnelSession, id: number) => T): T;
 }
 
 /** Which pool a member session belongs to, for the mesh's routes (a route's link is a member). */
@@ -129,6 +131,12 @@ export class PeerPool implements PeerOpener {
     // as a closed session does.
     if (!member) throw new WestError('tunnel_lost', this.localName, `tunnel to ${this.peerName} is closed`);
     return member.openStream(head);
+  }
+
+  openWith<T extends StreamEnd>(head: OpenHead, make: (session: TunnelSession, id: number) => T): T {
+    const member = this.pick();
+    if (!member) throw new WestError('tunnel_lost', this.localName, `tunnel to ${this.peerName} is closed`);
+    return member.openWith(head, make);
   }
 
   /** Closes every member (a rival took the name, or the node stops). */

@@ -15,7 +15,7 @@ import { decodeMessage, encodeReset, encodeRoutes, encodeWindow, FrameError, Fra
 import { OUR_FEATURES, type Feature } from './features.js';
 import type { Clock, FlowBudget } from './flow.js';
 import { TunnelFlow } from './tunnel-flow.js';
-import { StreamResetError, TunnelStream, type FrameSink } from './stream.js';
+import { StreamResetError, TunnelStream, type FrameSink, type StreamEnd } from './stream.js';
 import { Outbox } from './outbox.js';
 import type { BulkHead, Transport, TunnelLink } from './link.js';
 import { WebSocketLink, type LinkSocket } from './ws-link.js';
@@ -95,7 +95,14 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   readonly connectedAt = new Date();
   /** The negotiated wire version: 3 carries the mesh (ROUTES frames, relayed streams). */
   readonly wire: number;
-  readonly streams = new Map<number, TunnelStream>();
+  /** Open streams by id: TunnelStreams, and legs of streams relayed through this node (relay-leg.ts). */
+  readonly streams = new Map<number, StreamEnd>();
+  /**
+   * Asked first about each stream the peer opens: a StreamEnd that takes its frames (a relay
+   * leg), 'refused' when a RESET has answered the OPEN, or undefined for a TunnelStream and
+   * the 'stream' event.
+   */
+  takeOpen: ((id: number, head: OpenHead) => StreamEnd | 'refused' | undefined) | undefined;
   bytesIn = 0;
   bytesOut = 0;
   streamsOpened = 0;
@@ -122,7 +129,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   /** RTT samples taken so far (the first few are taken one after another: earlyPings). */
   private earlySamples = 0;
   /** Where the pieces of the bulk DATA frame being read go (undefined: dropped). */
-  private bulkTo: TunnelStream | undefined;
+  private bulkTo: StreamEnd | undefined;
   /** Windows, the RTT they grow by, and the tunnel's own window (tunnel-flow.ts). */
   readonly flow: TunnelFlow;
 
@@ -232,6 +239,16 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
    * WestError when the tunnel is full, or is asked for a kind the peer did not announce.
    */
   openStream(head: OpenHead): TunnelStream {
+    return this.openWith(head, (_session, id) => this.newStream(id));
+  }
+
+  /** What the peer lets each stream send before its first grant (its X-West-Window). */
+  get streamSendWindow(): number {
+    return this.opts.sendWindow;
+  }
+
+  /** As openStream, the stream's frames going to what `make` returns for its id (a relay leg). */
+  openWith<T extends StreamEnd>(head: OpenHead, make: (session: TunnelSession, id: number) => T): T {
     if (this.closed) throw new WestError('tunnel_lost', this.localName, `tunnel to ${this.peerName} is closed`);
     // An OPEN of a kind the peer does not know would close the whole tunnel (1002) there.
     if (head.kind === 'tcp' && !this.supports('tcp')) {
@@ -246,7 +263,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       // Ids are never reused within a session; start a fresh session before they run out.
       this.close(CLOSE.goingAway, 'stream ids exhausted');
     }
-    const stream = this.newStream(id);
+    const stream = make(this, id);
     this.streams.set(id, stream);
     this.streamsOpened++;
     this.queueText(FrameType.open, id, openText(head, this.wire));
@@ -312,6 +329,14 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.outbox.data(stream, payload);
     this.scheduleFlush();
     cb?.(null);
+  }
+
+  /** A DATA frame of `length` bytes in `pieces` (a relayed frame, relay-leg.ts), not copied when bulky. */
+  sendPieces(stream: number, pieces: readonly Buffer[], length: number): void {
+    if (this.closed || !this.link.open) return;
+    this.bytesOut += HEADER_SIZE + length;
+    this.outbox.dataPieces(stream, pieces, length);
+    this.scheduleFlush();
   }
 
   private scheduleFlush(): void {
@@ -473,7 +498,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   /** A bug or a hostile frame must cost one stream, never the tunnel or the process. */
-  private streamError(stream: TunnelStream, err: unknown): void {
+  private streamError(stream: StreamEnd, err: unknown): void {
     this.opts.log.error('tunnel.stream_error', { peer: this.peerName, stream: stream.id, error: err instanceof Error ? err.stack : String(err) });
     stream.reset('internal', 'internal error handling this stream');
   }
@@ -535,9 +560,20 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       }));
       return;
     }
+    let taken: StreamEnd | 'refused' | undefined;
+    try {
+      taken = this.takeOpen?.(id, head);
+    } catch (err) {
+      this.opts.log.error('tunnel.stream_error', { peer: this.peerName, stream: id, error: err instanceof Error ? err.stack : String(err) });
+    }
+    this.streamsOpened++;
+    if (taken === 'refused') return;
+    if (taken) {
+      this.streams.set(id, taken);
+      return;
+    }
     const stream = this.newStream(id, head);
     this.streams.set(id, stream);
-    this.streamsOpened++;
     try {
       this.emit('stream', stream);
     } catch (err) {

@@ -58,6 +58,32 @@ export interface FrameSink {
   consumed(n: number): void;
 }
 
+/**
+ * What a session needs of each stream in its map: a TunnelStream, or one leg of a stream this
+ * node relays (relay-leg.ts). The session hands it the frames of its id.
+ */
+export interface StreamEnd {
+  readonly id: number;
+  /** The OPEN head, on a stream the peer opened. */
+  readonly head: OpenHead | undefined;
+  /** What the peer may send on it, and how much to grant back (flow.ts). */
+  readonly window: ReceiveWindow;
+  /** Whether a bulk DATA frame must reach it whole (see TunnelStream.wholeFrames). */
+  readonly wholeFrames: boolean;
+  /** Last time a byte moved either way (ms since epoch), for the idle timeout. */
+  readonly lastActivity: number;
+  reset(code: ResetCode, message: string, node?: string): void;
+  onResponse(head: ResponseHead): void;
+  onData(data: Buffer): void;
+  onDataStart(length: number): boolean;
+  onDataPiece(data: Buffer): void;
+  onTrailers(headers: string[]): void;
+  onEnd(): void;
+  onReset(info: ResetInfo): void;
+  onWindow(increment: number): void;
+  onTunnelClosed(info: ResetInfo): void;
+}
+
 /** A stream ended by a RESET frame, ours or the peer's. */
 export class StreamResetError extends Error {
   readonly info: ResetInfo;
@@ -78,7 +104,7 @@ interface PendingWrite {
   cb: (err?: Error | null) => void;
 }
 
-export class TunnelStream extends Duplex {
+export class TunnelStream extends Duplex implements StreamEnd {
   readonly id: number;
   /** Set on streams the peer opened. */
   readonly head: OpenHead | undefined;
@@ -87,8 +113,9 @@ export class TunnelStream extends Duplex {
   bytesIn = 0;
   bytesOut = 0;
   /**
-   * Its DATA must arrive a frame per chunk (a relay forwards each chunk as a frame: pieces of a
-   * frame read ahead of ws would leave as smaller frames). Set by mesh/relay.ts.
+   * Its DATA must arrive a frame per chunk, at the cost of a copy (for a consumer that writes
+   * each chunk on as a frame: pieces of a frame read ahead of ws would leave as smaller frames).
+   * The mesh relay no longer needs it: its legs gather a frame's pieces uncopied (relay-leg.ts).
    */
   wholeFrames = false;
   /** Last time a byte moved either way (ms since epoch), for the idle timeout. */

@@ -53,19 +53,28 @@ function headerWith(length: number, head: Buffer): Buffer {
   return buf;
 }
 
-/** Sends `head` + `body` as one binary message on `ws` (which must be open). */
-export function sendParts(ws: WebSocket, masked: boolean, head: Buffer, body: Buffer, cb?: SendCallback): void {
+/**
+ * Sends `head` + `body` as one binary message on `ws` (which must be open); `body` may come in
+ * pieces (a relayed frame as the socket reads cut it), written one after another, uncopied.
+ */
+export function sendParts(ws: WebSocket, masked: boolean, head: Buffer, body: Buffer | readonly Buffer[], cb?: SendCallback): void {
   const sender = senderOf(ws);
-  const length = head.length + body.length;
+  const pieces = Buffer.isBuffer(body) ? [body] : body;
+  let length = head.length;
+  for (const piece of pieces) length += piece.length;
   if (sender?._state !== 0 || sender._queue.length > 0 || (masked && !Sender)) {
-    ws.send(Buffer.concat([head, body], length), { binary: true }, cb);
+    ws.send(Buffer.concat([head, ...pieces], length), { binary: true }, cb);
     return;
   }
   if (!masked) {
-    sender.sendFrame([headerWith(length, head), body], cb);
+    // ws writes at most two buffers a frame: the rest follow straight after (nothing can come between).
+    const [first, ...rest] = pieces;
+    if (first === undefined) { sender.sendFrame([headerWith(length, head)], cb); return; }
+    sender.sendFrame([headerWith(length, head), first], rest.length === 0 ? cb : undefined);
+    rest.forEach((piece, i) => sender.sendFrame([piece], i === rest.length - 1 ? cb : undefined));
     return;
   }
   // The one copy masking needs; ws masks this fresh buffer in place (readOnly: false).
-  const message = Buffer.concat([head, body], length);
+  const message = Buffer.concat([head, ...pieces], length);
   sender.sendFrame(Sender!.frame(message, { fin: true, opcode: OPCODE_BINARY, mask: true, readOnly: false, rsv1: false }), cb); // eslint-disable-line @typescript-eslint/no-non-null-assertion -- checked above
 }

@@ -18,7 +18,7 @@ import { MAX_DATA_FRAME } from './stream.js';
 export interface BulkSink {
   /**
    * A DATA frame of `length` payload bytes on `stream` begins; its pieces follow. True: they
-   * must come as one buffer (a relayed stream: each piece would become a frame of its own).
+   * must come as one buffer (a stream with wholeFrames, whose chunks each become a frame).
    */
   dataHead(stream: number, length: number): boolean;
   /** The next bytes of that frame's payload (views of the socket's buffers, or small copies). */

@@ -72,13 +72,18 @@ describe('a line of five nodes, routed by name', () => {
     mesh = await Mesh.launch(fixture.dir, [
       // Each node learns the mesh from the client on its right (west.learn): by default a node
       // learns from a client of its own server only that client's name.
-      { name: 'A', server: true, west: { learn: { B: ['*'] } }, proxy: { 'http://127.0.0.1:0': { en: 'E', '/far': { ou: `${origin}/far` }, '/dead': { ou: 'http://127.0.0.1:1/x' } } } },
+      { name: 'A', server: true, west: { learn: { B: ['*'] } }, proxy: {
+        'http://127.0.0.1:0': { en: 'E', '/far': { ou: `${origin}/far` }, '/dead': { ou: 'http://127.0.0.1:1/x' } },
+        // Pinned paths: each relay takes the next node off "via" and passes the rest on.
+        'http://127.0.0.2:0': { en: 'E', via: ['B', 'C', 'D'], '/far': { ou: `${origin}/far` } },
+        'http://127.0.0.3:0': { en: 'E', via: ['B', 'D'], '/far': { ou: `${origin}/far` } },
+      } },
       { name: 'B', server: true, dials: ['A'], west: { transit: { A: ['E'] }, learn: { C: ['*'] } }, proxy: { 'http://127.0.0.1:0': { en: 'E', '/b': { ou: `${origin}/b` } } } },
       { name: 'C', server: true, dials: ['B'], west: { transit: { A: ['E'], R: ['E', 'nowhere'] }, relays: ['B'], learn: { D: ['*'] } } },
       { name: 'D', server: true, dials: ['C'], west: { transit: { A: ['E'], R: ['E'] }, relays: ['C'] } },
       { name: 'E', dials: ['D'], west: { relays: ['D'], egress: { A: [origin, 'http://127.0.0.1:1'] } } },
     ]);
-    aUrl = mesh.proc('A').listenerUrl();
+    aUrl = mesh.proc('A').listenerUrl('http://127.0.0.1:0');
     bUrl = mesh.proc('B').listenerUrl();
     await mesh.route('A', 'E', { hops: 4 });
   });
@@ -117,6 +122,16 @@ describe('a line of five nodes, routed by name', () => {
     // Four tunnels from A's listener to E: E counts the request under hops="4".
     const metrics = await fetchText(`${mesh.proc('E').controlUrl()}/metrics`);
     assert.match(metrics.text, /^west_requests_performed_total\{hops="4"\} [1-9]\d*$/m);
+  });
+
+  test('a pinned path through every middle node reaches E; one whose next node is not a peer of the relay: 503 no_route from B', async () => {
+    const r = await fetchText(`${mesh.proc('A').listenerUrl('http://127.0.0.2:0')}/far/echo`, { headers: { 'X-Request-Id': 'pinned-1' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await mesh.proc('E').waitForEvent('perform', (e) => e.id === 'pinned-1')).peer, 'A');
+    const bad = await fetchText(`${mesh.proc('A').listenerUrl('http://127.0.0.3:0')}/far/echo`);
+    assert.equal(bad.status, 503, bad.text);
+    assert.match(String(bad.headers['proxy-status']), /^"B"; error=destination_unavailable/);
+    assert.match(bad.text, /not connected to D/);
   });
 
   test('100 MiB down and 100 MiB up through four relays (three middle nodes), hash-checked', async () => {

@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import type { OpenHead } from '../../src/tunnel/frame.js';
 import { OUR_FEATURES, type Feature } from '../../src/tunnel/features.js';
 import { TunnelSession, type SessionOptions } from '../../src/tunnel/session.js';
-import { StreamResetError, type TunnelStream } from '../../src/tunnel/stream.js';
+import { StreamResetError, TunnelStream } from '../../src/tunnel/stream.js';
 
 export const WAIT_MS = 5000;
 export const WINDOW = 64 * 1024;
@@ -119,7 +119,7 @@ export async function pair(window = WINDOW, features: readonly Feature[] = OUR_F
   return {
     client, server, clientWs, serverWs, clientSocket, serverSocket,
     async close() {
-      for (const s of [...client.streams.values(), ...server.streams.values()]) s.on('error', () => {});
+      for (const s of [...client.streams.values(), ...server.streams.values()]) if (s instanceof TunnelStream) s.on('error', () => {});
       client.close();
       server.close();
       clientWs.terminate();

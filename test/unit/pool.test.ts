@@ -79,7 +79,7 @@ test('a client of three connections is one peer of the server (even under claim 
   // Two streams end on the first member: the next two go there.
   const first = pool.members[0];
   assert.ok(first);
-  for (const s of [...first.streams.values()]) s.destroy();
+  for (const s of [...first.streams.values()]) s.reset('cancel', 'test: the stream ends');
   await waitFor('the first member to have none open', () => first.streams.size === 0, 5000);
   quiet(pool.openStream(head(6)));
   quiet(pool.openStream(head(7)));

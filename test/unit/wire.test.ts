@@ -1,7 +1,7 @@
 /**
  * wire.ts: a header and an uncopied payload leave as one WebSocket binary message, from the
  * side that masks (the dialer) and the side that does not, for every length encoding
- * (7-bit, 16-bit and 64-bit) and across a turn that writes several of them.
+ * (7-bit, 16-bit and 64-bit), whole or in pieces, and across a turn that writes several of them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,8 +25,12 @@ for (const side of ['client', 'server'] as const) {
         });
       }), 'every message');
       const sent = SIZES.map((n, i) => ({ head: Buffer.from(`head-${i}-`), body: pattern(n, i) }));
-      for (const m of sent) sendParts(from, side === 'client', m.head, m.body);
+      // Every other payload in pieces (a relayed frame as socket reads cut it), the last one's callback awaited.
+      const pieces = (b: Buffer): Buffer[] => [b.subarray(0, b.length / 3), b.subarray(b.length / 3, b.length / 2), b.subarray(b.length / 2)];
+      let called = 0;
+      sent.forEach((m, i) => sendParts(from, side === 'client', m.head, i % 2 === 1 ? pieces(m.body) : m.body, () => { called++; }));
       await all;
+      assert.equal(called, SIZES.length, 'each message\'s callback, once');
       assert.deepEqual(got.map((b) => b.length), sent.map((m) => m.head.length + m.body.length));
       got.forEach((b, i) => {
         const m = sent[i];

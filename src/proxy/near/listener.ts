@@ -147,12 +147,16 @@ export class ProxyListener implements RouteTable, ExchangeSink, LocalHandoff {
     return this.front?.counts;
   }
 
+  /** The port bound at listen(): getsockname once, not at each request a far end hands here (routing.ts). */
+  private boundAt = 0;
+
   get port(): number {
-    return boundPort(this.server);
+    return this.server.listening ? this.boundAt : 0;
   }
 
   async listen(): Promise<void> {
     await listenOn(this.server, this.config);
+    this.boundAt = boundPort(this.server);
     this.via = viaPseudonym(this.nodeName, this.port);
     this.log.info('proxy.listening', { listener: this.config.key, port: this.port });
   }

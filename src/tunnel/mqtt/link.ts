@@ -151,7 +151,7 @@ export class MqttLink extends EventEmitter<LinkEvents> implements TunnelLink {
       size = 0;
     };
     for (const frame of frames) {
-      const pieces = Buffer.isBuffer(frame) ? [frame] : [frame.head, frame.body];
+      const pieces = Buffer.isBuffer(frame) ? [frame] : [frame.head, ...(Buffer.isBuffer(frame.body) ? [frame.body] : frame.body)];
       const length = pieces.reduce((n, p) => n + p.length, 0);
       if (size > 0 && size + length > MQTT_BATCH_BYTES) publish(false);
       parts.push(...pieces);
