@@ -1,0 +1,43 @@
+/**
+ * Where an origin socket's reads go. Node's own reading allocates a buffer per read and, when
+ * the reader pauses, reads once more into the socket's buffer before it stops: with a thousand
+ * downloads waiting for a full tunnel that was 64 KiB per stream, held for nothing. An origin
+ * connection reads with `onread` instead (net.connect's option): pausing the socket stops it at
+ * once, and the connection says where each next read goes:
+ *
+ * - a body it counts out itself (Content-Length, close-delimited), while it is read: a buffer
+ *   of its own, handed on as views of the read, uncopied (as before);
+ * - anything else (a head, a chunked body llhttp reads, an idle connection, a paused one): a
+ *   buffer every connection shares; llhttp copies what it keeps, and a body piece read there is
+ *   copied out. So a connection that waits holds no buffer of its own.
+ */
+
+/** A body the connection counts out is read in pieces of up to this much (what Node reads at once). */
+export const BODY_READ_BYTES = 64 * 1024;
+/**
+ * Heads and idle connections read into a smaller shared buffer: the body bytes that come with a
+ * head are copied, and a thousand answers arriving at once hold at most this much each.
+ */
+export const HEAD_READ_BYTES = 4 * 1024;
+/** A body read sized to what the stream can send is at least this large. */
+export const MIN_READ_BYTES = 4 * 1024;
+/** A body piece smaller than this is copied out of its read buffer, which then takes the next read. */
+export const COPY_BELOW = 16 * 1024;
+
+let sharedHead: Buffer | undefined;
+let sharedBody: Buffer | undefined;
+
+/** The buffer shared by heads and idle connections (never kept by anyone past a read). */
+export function sharedHeadBuffer(): Buffer {
+  return sharedHead ??= Buffer.allocUnsafeSlow(HEAD_READ_BYTES);
+}
+
+/** The buffer shared by bodies llhttp reads and by paused connections' next read. */
+export function sharedBodyBuffer(): Buffer {
+  return sharedBody ??= Buffer.allocUnsafeSlow(BODY_READ_BYTES);
+}
+
+/** Whether `buf` is one of the shared buffers, whose bytes must be copied to be kept. */
+export function isShared(buf: Uint8Array): boolean {
+  return buf === sharedHead || buf === sharedBody;
+}
