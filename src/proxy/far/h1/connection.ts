@@ -15,7 +15,7 @@
  */
 import net, { type Socket } from 'node:net';
 import { headEnd, seenAtEnd } from './head-end.js';
-import { BODY_READ_BYTES, COPY_BELOW, isShared, MIN_READ_BYTES, sharedBodyBuffer, sharedHeadBuffer } from './reads.js';
+import { BODY_READ_BYTES, COPY_BELOW, givePausedBuffer, isShared, readBytes, sharedBodyBuffer, sharedHeadBuffer, takePausedBuffer } from './reads.js';
 import { NO_BODY, READ_BODY, responseParser, type NodeHttpParser, type ParseError } from './parser.js';
 import { bodyLength } from './response-headers.js';
 
@@ -82,6 +82,8 @@ export class OriginConnection {
   private borrowed = false;
   /** This connection's body read buffer, free again (what was read there was copied). */
   private spare: Buffer | undefined;
+  /** Its next read's buffer is one of reads.ts's PAUSED_OWN_BUFFERS. */
+  private pausedBuffer = false;
 
   /**
    * Dials `host`:`port` and reads with `onread` (reads.ts): pausing stops the reads at once, and
@@ -178,6 +180,7 @@ export class OriginConnection {
       this.fail({ code: err.code, message: err.message });
     });
     socket.on('close', () => {
+      this.givePausedBuffer();
       this.fail({ message: 'other side closed' });
       this.onClosed?.(this);
       // Not from within execute(): 'close' comes on a later tick than any parser callback.
@@ -188,6 +191,7 @@ export class OriginConnection {
 
   /** One read (`onread`): `n` bytes at the start of `buf`, which connect() handed out for it. */
   private onRead(buf: Buffer, n: number): void {
+    this.givePausedBuffer();
     const data = buf.subarray(0, n);
     // A small read is copied (pieces of it) and its buffer takes the next one.
     const own = !isShared(buf);
@@ -206,18 +210,22 @@ export class OriginConnection {
    */
   private nextReadBuffer(): Buffer {
     const sink = this.sink;
-    if (this.bodyLeft > 0 && sink && !this.socket.isPaused()) {
+    if (this.bodyLeft > 0 && sink) {
       // No more than the exchange can send on at once: the rest would wait in memory.
-      const size = Math.max(MIN_READ_BYTES, Math.min(BODY_READ_BYTES, sink.readSize()));
+      const size = readBytes(sink.readSize());
+      // Paused: the read after it resumes goes into a buffer of its own while few connections
+      // wait, else into the shared one (a small read, copied: a thousand waiting hold nothing).
+      if (this.socket.isPaused()) {
+        if (!takePausedBuffer()) return sharedHeadBuffer();
+        this.pausedBuffer = true;
+      }
       if (size < BODY_READ_BYTES) return Buffer.allocUnsafeSlow(size);
       const buf = this.spare ?? Buffer.allocUnsafeSlow(BODY_READ_BYTES);
       this.spare = undefined;
       return buf;
     }
     this.spare = undefined;
-    // A paused body's next read (once it resumes) is a small one into the shared head buffer:
-    // what the stream can send by then is not known now, and the reads after it are sized to it.
-    return this.inHead || this.bodyLeft > 0 || !sink ? sharedHeadBuffer() : sharedBodyBuffer();
+    return this.inHead || !sink ? sharedHeadBuffer() : sharedBodyBuffer();
   }
 
   private onData(data: Buffer): void {
@@ -230,6 +238,12 @@ export class OriginConnection {
     if (this.bodyLeft > 0) this.readBody(data, 0);
     else if (this.bodiesThroughParser) this.parseAll(data);
     else this.parse(data, 0);
+  }
+
+  private givePausedBuffer(): void {
+    if (!this.pausedBuffer) return;
+    this.pausedBuffer = false;
+    givePausedBuffer();
   }
 
   /** Hands the connection to an exchange. */

@@ -193,7 +193,7 @@ class Exchange implements ResponseSink {
   }
 
   readSize(): number {
-    return this.a.stream.sendCredit;
+    return this.a.stream.sendable;
   }
 
   // ---- the answer, from the connection's parser ----

@@ -21,8 +21,40 @@ export const BODY_READ_BYTES = 64 * 1024;
 export const HEAD_READ_BYTES = 4 * 1024;
 /** A body read sized to what the stream can send is at least this large. */
 export const MIN_READ_BYTES = 4 * 1024;
+/**
+ * The size of a body read when the exchange can send `sendable` bytes on: a power of two from
+ * MIN_READ_BYTES to BODY_READ_BYTES, at most `sendable` when that is above the least (buffers of
+ * a few sizes are reused by the allocator as they come and go; any size would scatter them).
+ */
+export function readBytes(sendable: number): number {
+  let size = BODY_READ_BYTES;
+  while (size > MIN_READ_BYTES && size > sendable) size /= 2;
+  return size;
+}
+
 /** A body piece smaller than this is copied out of its read buffer, which then takes the next read. */
 export const COPY_BELOW = 16 * 1024;
+
+/**
+ * Paused connections that may keep a read buffer of their own (so their next read is a full one,
+ * uncopied), in all: a few streams waiting in turn for a busy tunnel read as before; past this, a
+ * paused connection's next read is a small one into the shared buffer (reads.ts's point: a
+ * thousand waiting streams hold nothing).
+ */
+export const PAUSED_OWN_BUFFERS = 64;
+let pausedOwn = 0;
+
+/** A paused connection takes one of the PAUSED_OWN_BUFFERS; false when none is left. */
+export function takePausedBuffer(): boolean {
+  if (pausedOwn >= PAUSED_OWN_BUFFERS) return false;
+  pausedOwn++;
+  return true;
+}
+
+/** A paused connection's own buffer was read into, or the connection closed. */
+export function givePausedBuffer(): void {
+  pausedOwn--;
+}
 
 let sharedHead: Buffer | undefined;
 let sharedBody: Buffer | undefined;
@@ -37,7 +69,7 @@ export function sharedBodyBuffer(): Buffer {
   return sharedBody ??= Buffer.allocUnsafeSlow(BODY_READ_BYTES);
 }
 
-/** Whether `buf` is one of the shared buffers, whose bytes must be copied to be kept. */
+/** Whether `buf` is (part of) one of the shared buffers, whose bytes must be copied to be kept. */
 export function isShared(buf: Uint8Array): boolean {
-  return buf === sharedHead || buf === sharedBody;
+  return buf.buffer === sharedHead?.buffer || buf.buffer === sharedBody?.buffer;
 }
