@@ -149,11 +149,6 @@ export class TunnelStream extends Duplex {
     return this.sendWindow;
   }
 
-  /** Bytes this side may send now: the stream's window and the tunnel's, whichever is less. */
-  get sendable(): number {
-    return Math.min(this.sendWindow, this.sink.sendCredit());
-  }
-
   /**
    * Sends a 1xx head ahead of the response (on a stream the peer opened), when the peer can
    * take it (feature `informational`); otherwise it is dropped, as before.
@@ -445,7 +440,7 @@ export class TunnelStream extends Duplex {
    * Lets a held write go once the tunnel can take more: the tunnel's grant or room in it calls
    * again. A stream out of its own window is not held: its peer grants only as its consumer
    * reads, and a consumer may wait for the END that would follow (the next write waits for the
-   * grant instead, and a far end reads little for it: ResponseSink.readSize).
+   * grant instead, as before).
    */
   private whenRoom(): void {
     if (!this.held || this.destroyed) return;

@@ -15,7 +15,7 @@
  */
 import net, { type Socket } from 'node:net';
 import { headEnd, seenAtEnd } from './head-end.js';
-import { BODY_READ_BYTES, COPY_BELOW, givePausedBuffer, isShared, readBytes, sharedBodyBuffer, sharedHeadBuffer, takePausedBuffer } from './reads.js';
+import { BODY_READ_BYTES, COPY_BELOW, givePausedBuffer, isShared, sharedBodyBuffer, sharedHeadBuffer, takePausedBuffer } from './reads.js';
 import { NO_BODY, READ_BODY, responseParser, type NodeHttpParser, type ParseError } from './parser.js';
 import { bodyLength } from './response-headers.js';
 
@@ -32,8 +32,6 @@ export interface ResponseSink {
   onError(err: OriginError): void;
   /** The socket can take more of the request body. */
   onDrain(): void;
-  /** Body bytes the sink can pass on at once now (a read is sized to it, within limits). */
-  readSize(): number;
 }
 
 /** Why an origin connection failed: a socket error, a parse error (HPE_*), or an unasked answer. */
@@ -211,15 +209,12 @@ export class OriginConnection {
   private nextReadBuffer(): Buffer {
     const sink = this.sink;
     if (this.bodyLeft > 0 && sink) {
-      // No more than the exchange can send on at once: the rest would wait in memory.
-      const size = readBytes(sink.readSize());
       // Paused: the read after it resumes goes into a buffer of its own while few connections
       // wait, else into the shared one (a small read, copied: a thousand waiting hold nothing).
       if (this.socket.isPaused()) {
         if (!takePausedBuffer()) return sharedHeadBuffer();
         this.pausedBuffer = true;
       }
-      if (size < BODY_READ_BYTES) return Buffer.allocUnsafeSlow(size);
       const buf = this.spare ?? Buffer.allocUnsafeSlow(BODY_READ_BYTES);
       this.spare = undefined;
       return buf;

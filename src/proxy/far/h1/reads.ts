@@ -19,19 +19,6 @@ export const BODY_READ_BYTES = 64 * 1024;
  * head are copied, and a thousand answers arriving at once hold at most this much each.
  */
 export const HEAD_READ_BYTES = 4 * 1024;
-/** A body read sized to what the stream can send is at least this large. */
-export const MIN_READ_BYTES = 4 * 1024;
-/**
- * The size of a body read when the exchange can send `sendable` bytes on: a power of two from
- * MIN_READ_BYTES to BODY_READ_BYTES, at most `sendable` when that is above the least (buffers of
- * a few sizes are reused by the allocator as they come and go; any size would scatter them).
- */
-export function readBytes(sendable: number): number {
-  let size = BODY_READ_BYTES;
-  while (size > MIN_READ_BYTES && size > sendable) size /= 2;
-  return size;
-}
-
 /** A body piece smaller than this is copied out of its read buffer, which then takes the next read. */
 export const COPY_BELOW = 16 * 1024;
 
