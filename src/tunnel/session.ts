@@ -335,6 +335,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
    * to write after all holds the room for one turn only.
    */
   expectData(n: number): number {
+    // Nobody waits for room: nothing to keep it from.
+    if (this.writers.length === 0) return -1;
     this.expected += n;
     this.expectedUntil ??= setImmediate(this.expectedLapse);
     return this.expectedTurn;
