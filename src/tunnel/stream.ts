@@ -149,11 +149,6 @@ export class TunnelStream extends Duplex {
     return this.sendWindow;
   }
 
-  /** Bytes this side may send now: the stream's window and the tunnel's, whichever is less. */
-  get sendable(): number {
-    return Math.min(this.sendWindow, this.sink.sendCredit());
-  }
-
   /**
    * Sends a 1xx head ahead of the response (on a stream the peer opened), when the peer can
    * take it (feature `informational`); otherwise it is dropped, as before.

@@ -239,7 +239,6 @@ async function play(script: Answer[], built: Built[], bodiesThroughParser: boole
         ex.done = true;
       },
       onDrain: () => {},
-      readSize: () => 65_536,
     };
     conn.attach(sink);
     for (const piece of reads(built[i]!.bytes, built[i]!.headLength, a)) {

@@ -47,7 +47,6 @@ function download(port: number, opts: { onBody?: (conn: OriginConnection, piece:
       onComplete: () => resolve(),
       onError: (err) => reject(new Error(err.message)),
       onDrain: () => {},
-      readSize: () => 65_536,
     };
     conn.attach(sink);
     conn.socket.once('connect', () => conn.socket.write('GET / HTTP/1.1\r\nHost: origin\r\n\r\n', 'latin1'));

@@ -15,7 +15,7 @@
  */
 import net, { type Socket } from 'node:net';
 import { headEnd, seenAtEnd } from './head-end.js';
-import { BODY_READ_BYTES, COPY_BELOW, crowded, givePausedBuffer, isShared, readBytes, sharedBodyBuffer, sharedHeadBuffer, takePausedBuffer } from './reads.js';
+import { BODY_READ_BYTES, COPY_BELOW, givePausedBuffer, isShared, sharedBodyBuffer, sharedHeadBuffer, takePausedBuffer } from './reads.js';
 import { NO_BODY, READ_BODY, responseParser, type NodeHttpParser, type ParseError } from './parser.js';
 import { bodyLength } from './response-headers.js';
 
@@ -32,8 +32,6 @@ export interface ResponseSink {
   onError(err: OriginError): void;
   /** The socket can take more of the request body. */
   onDrain(): void;
-  /** Body bytes the sink can pass on at once now (when many connections wait, a read is sized to it). */
-  readSize(): number;
 }
 
 /** Why an origin connection failed: a socket error, a parse error (HPE_*), or an unasked answer. */
@@ -217,9 +215,6 @@ export class OriginConnection {
         if (!takePausedBuffer()) return sharedHeadBuffer();
         this.pausedBuffer = true;
       }
-      // Many waiting: no more than the stream can send on at once (the rest would wait here).
-      const size = crowded() ? readBytes(sink.readSize()) : BODY_READ_BYTES;
-      if (size < BODY_READ_BYTES) return Buffer.allocUnsafeSlow(size);
       const buf = this.spare ?? Buffer.allocUnsafeSlow(BODY_READ_BYTES);
       this.spare = undefined;
       return buf;

@@ -192,10 +192,6 @@ class Exchange implements ResponseSink {
     this.a.stream.resume();
   }
 
-  readSize(): number {
-    return this.a.stream.sendable;
-  }
-
   // ---- the answer, from the connection's parser ----
 
   onInform(status: number, statusMessage: string, headers: string[]): void {

@@ -19,20 +19,6 @@ export const BODY_READ_BYTES = 64 * 1024;
  * head are copied, and a thousand answers arriving at once hold at most this much each.
  */
 export const HEAD_READ_BYTES = 4 * 1024;
-/** A body read sized to what the stream can send is at least this large. */
-export const MIN_READ_BYTES = 4 * 1024;
-
-/**
- * The size of a body read when the exchange can send `sendable` bytes on: a power of two from
- * MIN_READ_BYTES to BODY_READ_BYTES, at most `sendable` when that is above the least (buffers of
- * a few sizes are reused by the allocator as they come and go; any size would scatter them).
- */
-export function readBytes(sendable: number): number {
-  let size = BODY_READ_BYTES;
-  while (size > MIN_READ_BYTES && size > sendable) size /= 2;
-  return size;
-}
-
 /** A body piece smaller than this is copied out of its read buffer, which then takes the next read. */
 export const COPY_BELOW = 16 * 1024;
 
@@ -44,15 +30,6 @@ export const COPY_BELOW = 16 * 1024;
  */
 export const PAUSED_OWN_BUFFERS = 64;
 let pausedOwn = 0;
-
-/**
- * More connections wait than may keep a buffer: a thousand streams behind one tunnel. Their
- * reads are then sized to what each stream can send (readBytes), so that no read waits in part
- * for a window grant; with few waiting, reads stay whole (64 KiB: small reads cost CPU).
- */
-export function crowded(): boolean {
-  return pausedOwn >= PAUSED_OWN_BUFFERS;
-}
 
 /** A paused connection takes one of the PAUSED_OWN_BUFFERS; false when none is left. */
 export function takePausedBuffer(): boolean {
