@@ -3,7 +3,8 @@
  * full tunnel (or used up the tunnel's credit) has its write callback held until there is room,
  * write() says false even for a small chunk, and 'drain' comes when the room does. So a thousand
  * streams waiting behind one busy tunnel hold no chunk each (1,000 x 1 MiB downloads: the far
- * end held ~120 MiB of them before). Room wakes only as many writers as it can take
+ * end held ~60 MiB of such chunks before, and as much in its origin sockets' buffers: see
+ * h1-reads.test.ts). Room wakes only as many writers as it can take
  * (expectData), and end() and destroy() never leave a held write behind.
  */
 import { test } from 'node:test';

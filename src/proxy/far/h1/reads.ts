@@ -6,10 +6,11 @@
  * once, and the connection says where each next read goes:
  *
  * - a body it counts out itself (Content-Length, close-delimited), while it is read: a buffer
- *   of its own, handed on as views of the read, uncopied (as before);
- * - anything else (a head, a chunked body llhttp reads, an idle connection, a paused one): a
- *   buffer every connection shares; llhttp copies what it keeps, and a body piece read there is
- *   copied out. So a connection that waits holds no buffer of its own.
+ *   of its own, handed on as views of the read, uncopied (as before); paused, it keeps one only
+ *   while few connections wait (PAUSED_OWN_BUFFERS);
+ * - anything else (a head, a chunked body llhttp reads, an idle connection, a paused one past
+ *   those): a buffer every connection shares; llhttp copies what it keeps, and a body piece read
+ *   there is copied out. So a thousand connections that wait hold no buffer of their own.
  */
 
 /** A body the connection counts out is read in pieces of up to this much (what Node reads at once). */
