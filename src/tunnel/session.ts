@@ -121,6 +121,11 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   /** DATA writers waiting for the tunnel to drain, woken in the order they came. */
   private writers: (() => void)[] = [];
   private readonly afterWrite = (): void => this.wakeWriters();
+  /** Bytes writers given room are about to write (expectData), counted as queued until the next turn. */
+  private expected = 0;
+  private expectedUntil: NodeJS.Immediate | undefined;
+  /** Which turn's expectations `expected` counts (a token for expectDone). */
+  private expectedTurn = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly idleSweep: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
@@ -347,8 +352,34 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   congested(): boolean {
-    return this.link.queuedBytes + this.outbox.bytes >= TUNNEL_HIGH_WATER;
+    return this.link.queuedBytes + this.outbox.bytes + this.expected >= TUNNEL_HIGH_WATER;
   }
+
+  /**
+   * A writer given room will read, then write, about `n` bytes: counted as queued until the
+   * check phase of the next turn (its read comes in that turn's poll phase, or not at all),
+   * so that room wakes only as many writers as it can take, and a writer that has nothing
+   * to write after all holds the room for one turn only.
+   */
+  expectData(n: number): number {
+    // Nobody waits for room: nothing to keep it from.
+    if (this.writers.length === 0) return -1;
+    this.expected += n;
+    this.expectedUntil ??= setImmediate(this.expectedLapse);
+    return this.expectedTurn;
+  }
+
+  /** The writer expectData() counted for (`turn`, what it returned) has written: its count goes. */
+  expectDone(n: number, turn: number): void {
+    if (turn === this.expectedTurn) this.expected = Math.max(0, this.expected - n);
+  }
+
+  private readonly expectedLapse = (): void => {
+    this.expectedUntil = undefined;
+    this.expected = 0;
+    this.expectedTurn++;
+    this.wakeWriters();
+  };
 
   whenWritable(resume: () => void): void {
     if (this.closed) queueMicrotask(resume);
@@ -592,6 +623,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.closed = true;
     clearInterval(this.heartbeat);
     clearInterval(this.idleSweep);
+    clearImmediate(this.expectedUntil);
     const info = { code: 'tunnel_lost', message: `tunnel to ${this.peerName} closed (${reason || code})`, node: this.localName };
     for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
     this.streams.clear();

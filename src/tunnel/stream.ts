@@ -40,6 +40,13 @@ export interface FrameSink {
   congested(): boolean;
   /** Calls `resume` once, when the tunnel can take more (or is closed). */
   whenWritable(resume: () => void): void;
+  /**
+   * A writer given room is about to write about `n` bytes (it reads them first): counted as
+   * queued until the next turn, so that room wakes only as many writers as it can take.
+   */
+  expectData(n: number): number;
+  /** The writer counted by expectData (which returned `turn`) has written: the count goes. */
+  expectDone(n: number, turn: number): void;
   /** The stream is finished (both ways or reset); the session drops it. */
   release(id: number): void;
   /** Whether the peer can receive `feature` (see handshake.ts). */
@@ -98,6 +105,8 @@ export class StreamResetError extends Error {
   }
 }
 
+type WriteCallback = (err: Error | null | undefined) => void;
+
 interface PendingWrite {
   chunk: Buffer;
   offset: number;
@@ -126,6 +135,17 @@ export class TunnelStream extends Duplex implements StreamEnd {
   readonly window: ReceiveWindow;
   private sendWindow: number;
   private pending: PendingWrite | undefined;
+  /**
+   * The callback of a write that was sent whole into a tunnel now full: held until the tunnel
+   * has room, so the writer reads nothing more meanwhile (see writeFrom).
+   */
+  private held: ((err?: Error | null) => void) | undefined;
+  /** write() said false for a chunk under the high-water mark that it held: 'drain' is ours to emit. */
+  private drainOwed = false;
+  /** A held write was let go with room counted for the next chunk (expectData): it need not wait for the tunnel. */
+  private roomKept = false;
+  /** What expectData returned for it. */
+  private roomTurn = 0;
   private resetSent = false;
   private pendingTrailers: string[] | undefined;
   /** Fields the peer sent after its body (feature `trailers`), once they arrive. */
@@ -324,6 +344,37 @@ export class TunnelStream extends Duplex implements StreamEnd {
     this.sink.consumed(taken);
   }
 
+  /**
+   * False also when the chunk, however small, could not leave (out of window, or the tunnel
+   * full): a writer that stops on false then holds nothing more until 'drain'.
+   */
+  override write(chunk: unknown, cb?: WriteCallback): boolean;
+  override write(chunk: unknown, encoding: BufferEncoding, cb?: WriteCallback): boolean;
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, cb?: WriteCallback): boolean {
+    const ok = typeof encoding === 'function' ? super.write(chunk, encoding)
+      : encoding === undefined ? super.write(chunk, cb) : super.write(chunk, encoding, cb);
+    if (!ok) {
+      this.drainOwed = false; // Node emits this one
+      return false;
+    }
+    if (!this.pending && !this.held) return true;
+    this.drainOwed = true;
+    return false;
+  }
+
+  /** A writer that ends has nothing more to read: a held write is let go, and END follows it. */
+  override end(cb?: () => void): this;
+  override end(chunk: unknown, cb?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding, cb?: () => void): this;
+  override end(chunk?: unknown, encoding?: BufferEncoding | (() => void), cb?: () => void): this {
+    if (typeof chunk === 'function') super.end(chunk as () => void);
+    else if (typeof encoding === 'function') super.end(chunk, encoding);
+    else if (encoding === undefined) super.end(chunk, cb);
+    else super.end(chunk, encoding, cb);
+    this.releaseHeld(false);
+    return this;
+  }
+
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.writeFrom(chunk, 0, cb);
   }
@@ -343,6 +394,9 @@ export class TunnelStream extends Duplex implements StreamEnd {
     }
     const p = this.pending;
     this.pending = undefined;
+    const held = this.held;
+    this.held = undefined;
+    if (held) held(err ?? new Error('stream destroyed'));
     // Bytes left unread are dropped: the stream's window and the budget get them back.
     const unread = this.window.unread;
     if (unread > 0) {
@@ -372,19 +426,84 @@ export class TunnelStream extends Duplex implements StreamEnd {
         return;
       }
       // The tunnel as a whole is full (a bound across all its streams): wait for the socket.
-      if (this.sink.congested()) {
+      // A chunk the tunnel kept room for goes.
+      if (!this.roomKept && this.sink.congested()) {
         this.pending = { chunk, offset, cb };
         this.sink.whenWritable(() => this.resumePending());
         return;
       }
       const last = offset + n === chunk.length;
+      if (this.roomKept) {
+        this.roomKept = false;
+        this.sink.expectDone(MAX_DATA_FRAME, this.roomTurn);
+      }
       this.sendWindow -= n;
       this.sink.spendCredit(n);
       this.bytesOut += n;
       this.lastActivity = Date.now();
-      this.sink.sendData(this.id, chunk.subarray(offset, offset + n), last ? (err) => cb(err ?? null) : undefined);
+      this.sink.sendData(this.id, chunk.subarray(offset, offset + n), last ? (err) => this.sent(cb, err) : undefined);
       offset += n;
     }
-    if (chunk.length === 0) cb();
+    if (chunk.length === 0) this.done(cb);
+  }
+
+  /**
+   * The last of a chunk is queued. Were the writer told at once that the stream cannot send
+   * more now (its window or the tunnel's used up, or the tunnel full), it would read its next
+   * chunk, and that chunk would wait here: a thousand streams behind one busy tunnel each held
+   * one. So the callback is held until the stream can send, and the writer reads nothing
+   * meanwhile (its bytes wait in the kernel, not here).
+   */
+  private sent(cb: (err?: Error | null) => void, err: Error | null | undefined): void {
+    if (err || this.destroyed) {
+      this.done(cb, err);
+      return;
+    }
+    this.held = cb;
+    this.whenRoom();
+  }
+
+  /**
+   * Lets a held write go once the tunnel can take more: the tunnel's grant or room in it calls
+   * again. A stream out of its own window is not held: its peer grants only as its consumer
+   * reads, and a consumer may wait for the END that would follow (the next write waits for the
+   * grant instead, as before).
+   */
+  private whenRoom(): void {
+    if (!this.held || this.destroyed) return;
+    if (this.sendWindow > 0 && this.sink.sendCredit() <= 0) {
+      this.sink.whenCredit(this.onRoom);
+      return;
+    }
+    if (this.sendWindow > 0 && this.sink.congested()) {
+      this.sink.whenWritable(this.onRoom);
+      return;
+    }
+    this.releaseHeld(this.sendWindow > 0);
+  }
+
+  private readonly onRoom = (): void => {
+    this.whenRoom();
+  };
+
+  /** Lets a held write go: `expect`, the writer will read and write again soon. */
+  private releaseHeld(expect: boolean): void {
+    const cb = this.held;
+    if (!cb) return;
+    this.held = undefined;
+    if (expect) {
+      this.roomTurn = this.sink.expectData(MAX_DATA_FRAME);
+      this.roomKept = true;
+    }
+    this.done(cb);
+  }
+
+  /** Completes a write, and emits the 'drain' write() promised when it said false on its own. */
+  private done(cb: (err?: Error | null) => void, err?: Error | null): void {
+    cb(err ?? null);
+    if (this.drainOwed && !this.pending && !this.held && this.writableLength === 0 && !this.destroyed && !this.writableEnded) {
+      this.drainOwed = false;
+      this.emit('drain');
+    }
   }
 }

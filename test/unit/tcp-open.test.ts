@@ -42,6 +42,14 @@ class Sink implements FrameSink {
     this.send(encodeEnd(stream), cb);
   }
   congested(): boolean { return false; }
+  expectData(): number {
+    return 0; // no turn to count it in
+  }
+
+  expectDone(): void {
+    // nothing counted
+  }
+
   whenWritable(resume: () => void): void { setImmediate(resume); }
   release(): void { /* nothing kept */ }
   supports(): boolean { return true; }

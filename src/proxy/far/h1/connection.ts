@@ -13,8 +13,9 @@
  * answer, and reads what follows the body in the same read as the start of one, as it would
  * have: line ends are skipped, anything else ends the connection.
  */
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { headEnd, seenAtEnd } from './head-end.js';
+import { BODY_READ_BYTES, COPY_BELOW, givePausedBuffer, isShared, sharedBodyBuffer, sharedHeadBuffer, takePausedBuffer } from './reads.js';
 import { NO_BODY, READ_BODY, responseParser, type NodeHttpParser, type ParseError } from './parser.js';
 import { bodyLength } from './response-headers.js';
 
@@ -75,6 +76,33 @@ export class OriginConnection {
   idleSince = 0;
   /** Called once when the socket has closed (the pool forgets it). */
   onClosed: ((conn: OriginConnection) => void) | undefined;
+  /** The read being handled is in a buffer that takes the next read too: body pieces are copied. */
+  private borrowed = false;
+  /** This connection's body read buffer, free again (what was read there was copied). */
+  private spare: Buffer | undefined;
+  /** Its next read's buffer is one of reads.ts's PAUSED_OWN_BUFFERS. */
+  private pausedBuffer = false;
+
+  /**
+   * Dials `host`:`port` and reads with `onread` (reads.ts): pausing stops the reads at once, and
+   * the connection chooses where each goes.
+   */
+  static connect(opts: net.TcpNetConnectOpts, key: string): OriginConnection {
+    let conn: OriginConnection | undefined;
+    const socket = net.connect({
+      ...opts,
+      onread: {
+        // Asked for the first read's buffer before `conn` exists.
+        buffer: () => conn ? conn.nextReadBuffer() : sharedHeadBuffer(),
+        callback: (n, buf) => {
+          conn?.onRead(buf as Buffer, n);
+          return true;
+        },
+      },
+    });
+    conn = new OriginConnection(socket, key);
+    return conn;
+  }
 
   constructor(socket: Socket, key: string, opts: { bodiesThroughParser?: boolean } = {}) {
     this.socket = socket;
@@ -132,17 +160,8 @@ export class OriginConnection {
         if (sink) this.complete(sink, trailers);
       },
     });
-    socket.on('data', (data: Buffer) => {
-      if (!this.sink) {
-        // Bytes while idle, or after the answer: nothing they could belong to.
-        this.destroy();
-        return;
-      }
-      this.gotBytes = true;
-      if (this.bodyLeft > 0) this.readBody(data, 0);
-      else if (this.bodiesThroughParser) this.parseAll(data);
-      else this.parse(data, 0);
-    });
+    // A socket read the way Node reads by default (connect() reads with onRead instead).
+    socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => {
       // A close-delimited body ends here; anything else still expected was cut short (what
       // finish() says of it is no more than that).
@@ -159,12 +178,67 @@ export class OriginConnection {
       this.fail({ code: err.code, message: err.message });
     });
     socket.on('close', () => {
+      this.givePausedBuffer();
       this.fail({ message: 'other side closed' });
       this.onClosed?.(this);
       // Not from within execute(): 'close' comes on a later tick than any parser callback.
       this.parser.close();
     });
     socket.on('drain', () => this.sink?.onDrain());
+  }
+
+  /** One read (`onread`): `n` bytes at the start of `buf`, which connect() handed out for it. */
+  private onRead(buf: Buffer, n: number): void {
+    this.givePausedBuffer();
+    const data = buf.subarray(0, n);
+    // A small read is copied (pieces of it) and its buffer takes the next one.
+    const own = !isShared(buf);
+    this.borrowed = !own || n < COPY_BELOW;
+    try {
+      this.onData(data);
+    } finally {
+      this.borrowed = false;
+    }
+    if (own && n < COPY_BELOW) this.spare = buf;
+  }
+
+  /**
+   * Where the next read goes: a body this connection counts out, while it is read, in a buffer
+   * of its own (handed on as views); anything else in a shared buffer (reads.ts).
+   */
+  private nextReadBuffer(): Buffer {
+    const sink = this.sink;
+    if (this.bodyLeft > 0 && sink) {
+      // Paused: the read after it resumes goes into a buffer of its own while few connections
+      // wait, else into the shared one (a small read, copied: a thousand waiting hold nothing).
+      if (this.socket.isPaused()) {
+        if (!takePausedBuffer()) return sharedHeadBuffer();
+        this.pausedBuffer = true;
+      }
+      const buf = this.spare ?? Buffer.allocUnsafeSlow(BODY_READ_BYTES);
+      this.spare = undefined;
+      return buf;
+    }
+    this.spare = undefined;
+    return this.inHead || !sink ? sharedHeadBuffer() : sharedBodyBuffer();
+  }
+
+  private onData(data: Buffer): void {
+    if (!this.sink) {
+      // Bytes while idle, or after the answer: nothing they could belong to.
+      this.destroy();
+      return;
+    }
+    this.gotBytes = true;
+    if (this.bodyLeft > 0) this.readBody(data, 0);
+    else if (this.bodiesThroughParser) this.parseAll(data);
+    else this.parse(data, 0);
+  }
+
+  private givePausedBuffer(): void {
+    if (!this.pausedBuffer) return;
+    this.pausedBuffer = false;
+    givePausedBuffer();
   }
 
   /** Hands the connection to an exchange. */
@@ -231,15 +305,20 @@ export class OriginConnection {
     const available = data.length - from;
     if (available < this.bodyLeft) {
       this.bodyLeft -= available;
-      sink.onBody(from === 0 ? data : data.subarray(from));
+      sink.onBody(this.kept(from === 0 ? data : data.subarray(from)));
       return;
     }
     const end = from + this.bodyLeft;
     this.bodyLeft = 0;
-    sink.onBody(from === 0 && end === data.length ? data : data.subarray(from, end));
+    sink.onBody(this.kept(from === 0 && end === data.length ? data : data.subarray(from, end)));
     if (this.sink !== sink) return;
     this.complete(sink, []);
     this.parse(data, end);
+  }
+
+  /** A body piece as the exchange may keep it: copied when its read buffer takes the next read. */
+  private kept(piece: Buffer): Buffer {
+    return this.borrowed ? Buffer.from(piece) : piece;
   }
 
   /** The answer is whole: the connection is no longer the sink's. */

@@ -213,8 +213,10 @@ class Exchange implements ResponseSink {
 
   onBody(chunk: Buffer): void {
     const stream = this.a.stream;
-    if (stream.destroyed || stream.write(chunk)) return;
-    // The tunnel's window is used up: the origin waits until the stream drains.
+    // A chunk over the stream's high-water mark that left at once says false too: read on.
+    if (stream.destroyed || stream.write(chunk) || stream.writableLength === 0) return;
+    // The stream holds the chunk (out of window, or the tunnel is full): the origin socket is
+    // not read (it stops at once: reads.ts) until the stream drains.
     const socket = this.conn?.socket;
     if (!socket || socket.isPaused()) return;
     socket.pause();

@@ -5,7 +5,6 @@
  * one (below Node's and most servers' own idle timeouts, so the origin rarely closes first),
  * and only so many wait per origin and in all.
  */
-import net from 'node:net';
 import { OriginConnection } from './connection.js';
 
 /** Idle time without a Keep-Alive hint from the origin (undici's default, which west used). */
@@ -58,8 +57,8 @@ export class H1Pool {
       done(undefined, { timeout: false, error: Object.assign(new Error('origin pools are closed'), { code: 'ECONNABORTED' }) });
       return;
     }
-    const socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
-    const conn = new OriginConnection(socket, key);
+    const conn = OriginConnection.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, key);
+    const socket = conn.socket;
     this.all.add(conn);
     conn.onClosed = (c) => this.forget(c);
     let settled = false;
