@@ -2,12 +2,16 @@
  * A client that stops reading a download holds it back all the way to the origin, through both
  * kinds of listener: the lean front (http://) and Node's server (https://, src/proxy/near/http.ts).
  * The chain then holds a bounded amount (socket buffers, a window per side), not the whole
- * answer; once the client reads again the download completes intact.
+ * answer; once the client reads again the download completes intact. Pipelined downloads on
+ * one connection that reads nothing are held back too (an answer waiting its turn has no
+ * socket yet, and Node keeps what it is given).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
+import { once } from 'node:events';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { waitFor } from '../helpers/net.js';
 import { makeTestPki, pem, type TestPki } from '../helpers/tls.js';
@@ -24,15 +28,17 @@ const HELD_AT_MOST = 192 * MiB;
 
 /** An origin sending SIZE bytes (byte i = i % 256) as fast as its socket takes them, counting them. */
 class CountingOrigin {
+  /** Bytes written to every answer so far. */
   written = 0;
   private readonly server = http.createServer((req, res) => {
     req.resume();
-    this.written = 0;
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': SIZE });
     const block = Buffer.alloc(64 * 1024);
     for (let i = 0; i < block.length; i++) block[i] = i % 256;
+    let sent = 0;
     const pump = (): void => {
-      while (this.written < SIZE) {
+      while (sent < SIZE && !res.destroyed) {
+        sent += block.length;
         this.written += block.length;
         if (!res.write(block)) { res.once('drain', pump); return; }
       }
@@ -107,7 +113,8 @@ describe('a client that stops reading', () => {
       });
       assert.equal(res.statusCode, 200);
       res.pause();
-      const held = await settled(() => origin.written);
+      const start = origin.written;
+      const held = await settled(() => origin.written) - start;
       assert.ok(held < HELD_AT_MOST, `the origin sent ${held / MiB} MiB to a client that read nothing`);
       let got = 0;
       let wrong = -1;
@@ -121,4 +128,20 @@ describe('a client that stops reading', () => {
       assert.equal(wrong, -1, 'every byte in place');
     });
   }
+
+  test('three downloads pipelined on one https:// connection that reads nothing are held back', async () => {
+    const url = new URL(urls.https);
+    const start = origin.written;
+    const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca });
+    await once(socket, 'secureConnect');
+    const get = `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`;
+    socket.write(get + get + get);
+    socket.pause();
+    try {
+      const held = await settled(() => origin.written) - start;
+      assert.ok(held < HELD_AT_MOST, `the origin sent ${held / MiB} MiB for three answers a client read none of`);
+    } finally {
+      socket.destroy();
+    }
+  });
 });

@@ -102,10 +102,13 @@ export async function acceptRequest(near: NearEnd, req: http.IncomingMessage, re
     // What pipe() does, without its per-request listeners: pause the stream (so the far end
     // runs out of window) while the client's socket is full. Node answers false to any write
     // above its 16 KiB high-water mark, and a tunnel frame is up to 64 KiB: pausing on that
-    // alone would stop and start the stream around every frame.
+    // alone would stop and start the stream around every frame. What the answer holds counts
+    // whether it is on the socket or in Node's own buffer (a pipelined answer waiting its
+    // turn has no socket yet; Node also wakes the answer on the socket with 'drain' each time
+    // the one behind it buffers more).
     active.on('data', (c: Buffer) => {
       ex.bytesOut += c.length;
-      if (!res.write(c) && (res.socket?.writableLength ?? 0) >= CLIENT_QUEUE) active.pause();
+      if (!res.write(c) && res.writableLength >= CLIENT_QUEUE) active.pause();
     });
     res.on('drain', () => active.resume());
     active.once('end', () => {
@@ -211,7 +214,7 @@ function relayInformation(req: http.IncomingMessage, res: http.ServerResponse, s
   });
 }
 
-/** Bytes queued on the client's socket (two tunnel frames) past which its stream pauses. */
+/** Bytes an answer holds for its client (two tunnel frames) past which its stream pauses. */
 const CLIENT_QUEUE = 128 * 1024;
 /** Bytes waiting on the client's socket past which 102 and 103 heads are dropped. */
 export const INFORMATIONAL_QUEUE = 64 * 1024;
