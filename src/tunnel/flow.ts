@@ -37,6 +37,9 @@ export class RttEstimator {
   }
 }
 
+/** A node's budget lends at most this fraction (1/n) of itself to streams ahead of their answers. */
+export const SPECULATIVE_SHARE = 4;
+
 /**
  * A node-wide bound on what its receive windows may commit: the bytes peers may still send
  * (granted credit) plus the bytes received and not yet read, summed over every stream of every
@@ -46,6 +49,12 @@ export class RttEstimator {
 export class FlowBudget {
   /** Bytes committed now. */
   committed = 0;
+  /**
+   * Credit granted to streams as they opened, ahead of any byte of their answer (openAt):
+   * at most a SPECULATIVE_SHARE-th of the limit, so requests that are never answered (or
+   * streams that stay open quietly) cannot take the room every other stream grows into.
+   */
+  speculative = 0;
 
   /** `limit` may be changed later (a reloaded config); `floor` is what every window keeps. */
   constructor(public limit: number, readonly floor: number) {}
@@ -53,6 +62,11 @@ export class FlowBudget {
   /** Room left under the limit (negative when over, e.g. right after many streams opened). */
   room(): number {
     return this.limit - this.committed;
+  }
+
+  /** What streams opening now may still be granted ahead of their answers. */
+  speculativeRoom(): number {
+    return this.limit / SPECULATIVE_SHARE - this.speculative;
   }
 
   /** How much of `want` a window already committing `holding` bytes may grant now. */
@@ -118,6 +132,8 @@ export class ReceiveWindow {
   private epochUnread = 0;
   /** This window's share of the budget as last counted (credit + unread bytes). */
   private accounted = 0;
+  /** Of this window's credit, what openAt granted and no byte has used yet. */
+  private speculative = 0;
 
   constructor(opts: ReceiveWindowOptions) {
     this.size = opts.initial;
@@ -141,6 +157,7 @@ export class ReceiveWindow {
     if (n > this.credit) return false;
     // The first epoch starts with the first byte: how long the window takes to drain from there.
     if (this.received === 0) this.epochAt = this.clock();
+    if (this.speculative > 0) this.spendSpeculative(Math.min(n, this.speculative));
     this.credit -= n;
     this.received += n;
     return true;
@@ -170,14 +187,27 @@ export class ReceiveWindow {
 
   /**
    * A stream this side opens starts at `target` (what the tunnel's streams have needed) instead
-   * of the initial window, as far as the budget allows (at most half its room), so that its
-   * first round trip moves what later ones would. Returns the extra credit to grant the peer
-   * now (0: none).
+   * of the initial window, as far as the budget allows (at most half its room, and within
+   * what the budget lends ahead of answers: FlowBudget.speculative), so that its first round
+   * trip moves what later ones would. Returns the extra credit to grant the peer now (0: none).
    */
   openAt(target: number): number {
     if (this.received > 0 || target <= this.size) return 0;
-    this.grow(target, true);
+    const lend = this.budget ? this.budget.speculativeRoom() : Infinity;
+    if (lend <= 0) return 0;
+    const before = this.size;
+    this.grow(Math.min(target, this.size + lend), true);
+    if (this.budget && this.size > before) {
+      this.speculative = this.size - before;
+      this.budget.speculative += this.speculative;
+    }
     return this.grant();
+  }
+
+  /** `n` bytes of the answer used credit openAt lent: the budget may lend it again. */
+  private spendSpeculative(n: number): void {
+    this.speculative -= n;
+    if (this.budget) this.budget.speculative -= n;
   }
 
   /**
@@ -191,6 +221,7 @@ export class ReceiveWindow {
 
   /** The channel is finished: its bytes no longer count against the budget. */
   close(): void {
+    if (this.speculative > 0) this.spendSpeculative(this.speculative);
     if (this.budget) this.budget.committed -= this.accounted;
     this.accounted = 0;
     this.credit = 0;

@@ -13,7 +13,7 @@
 import { isFailureCode, type ResetCode } from '../errors.js';
 import type { ReceiveWindow } from './flow.js';
 import { encodeReset, encodeTrailers, encodeWindow, type OpenHead, type ResetInfo, type ResponseHead } from './frame.js';
-import { MAX_DATA_FRAME, type FrameSink, type StreamEnd } from './stream.js';
+import { MAX_DATA_FRAME, MAX_INFORMATIONAL, type FrameSink, type StreamEnd } from './stream.js';
 
 /** A code received from a peer, passed on: one this node does not know reads as tunnel_lost. */
 function passedCode(code: string): ResetCode {
@@ -91,6 +91,8 @@ export class RelayLeg implements StreamEnd {
   private outEnded = false;
   /** The final RESPONSE has passed (1xx heads after it are dropped). */
   private answered = false;
+  /** 1xx heads this leg has sent. */
+  private informed = 0;
   /** Released from its session: finished both ways, or reset. */
   closed = false;
 
@@ -212,8 +214,10 @@ export class RelayLeg implements StreamEnd {
   // ---- what the partner hands this leg to send ----
 
   private sendInformation(head: ResponseHead): void {
-    // A 1xx the peer cannot take is dropped, as TunnelStream.inform drops it.
+    // A 1xx the peer cannot take is dropped, as TunnelStream.inform drops it, and so are
+    // those past MAX_INFORMATIONAL (no window holds them back).
     if (this.closed || !this.sink.supports('informational') || !Number.isInteger(head.status) || head.status < 100) return;
+    if (++this.informed > MAX_INFORMATIONAL) return;
     this.sink.sendResponse(this.id, head);
   }
 

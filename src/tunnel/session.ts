@@ -272,7 +272,8 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.streams.set(id, stream);
     this.streamsOpened++;
     this.queueText(FrameType.open, id, openText(head, this.wire));
-    const wider = this.flow.opened(stream.window);
+    // A TCP stream is a long conversation, not an answer on its way: it grows as it goes.
+    const wider = head.kind === 'tcp' ? 0 : this.flow.opened(stream.window);
     if (wider > 0) this.send(encodeWindow(id, wider));
     return stream;
   }

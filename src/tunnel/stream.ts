@@ -22,6 +22,8 @@ export const MAX_DATA_FRAME = 64 * 1024;
  * already read, not a frame more, while a node carries a thousand such streams.
  */
 export const WRITE_HIGH_WATER = 16 * 1024;
+/** 1xx heads (102, 103...) passed on per stream; more are dropped. */
+export const MAX_INFORMATIONAL = 16;
 
 /** What a stream needs from the session that owns it. */
 export interface FrameSink {
@@ -134,6 +136,8 @@ export class TunnelStream extends Duplex implements StreamEnd {
   /** What the peer may send us on this stream, and how much to grant back (flow.ts). */
   readonly window: ReceiveWindow;
   private sendWindow: number;
+  /** 1xx heads sent so far. */
+  private informed = 0;
   private pending: PendingWrite | undefined;
   /**
    * The callback of a write that was sent whole into a tunnel now full: held until the tunnel
@@ -185,6 +189,9 @@ export class TunnelStream extends Duplex implements StreamEnd {
     // A RESPONSE frame outside 100..999 closes the whole tunnel at a peer (a protocol error):
     // one origin's odd status must cost no more than its own request.
     if (!Number.isInteger(head.status) || head.status < 100 || head.status > 199) return;
+    // An origin sending 1xx heads without end would fill the tunnel with them: no window
+    // holds them back. Past a few, they are dropped.
+    if (++this.informed > MAX_INFORMATIONAL) return;
     this.sink.sendResponse(this.id, head);
   }
 

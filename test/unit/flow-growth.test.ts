@@ -98,15 +98,42 @@ test('flow growth: a stream is opened wide only before its first byte, within th
   assert.equal(late.window.openAt(16 * MIB), 0, 'bytes arrived: the window grows by its reader\'s rate from here');
   const capped = rig(100, { max: 1 * MIB });
   assert.equal(capped.window.openAt(32 * MIB), 1 * MIB - START);
-  const budget = new FlowBudget(8 * MIB, 16 * KIB);
+  const budget = new FlowBudget(32 * MIB, 16 * KIB);
   const tight = rig(100, { budget });
-  // The budget holds the initial window already: half of what is left on top of it.
-  assert.equal(tight.window.openAt(32 * MIB), (8 * MIB - START) / 2);
-  assert.equal(budget.committed, START + (8 * MIB - START) / 2);
+  // The budget holds the initial window already: half of what is left on top of it, and no
+  // more than a quarter of the budget is lent ahead of answers (8 MiB of 32).
+  assert.equal(tight.window.openAt(4 * MIB), 4 * MIB - START, 'a small target: all of it');
   tight.window.close();
   assert.equal(budget.committed, 0, 'given back when the stream ends');
-  const full = new FlowBudget(START + START / 2, 16 * KIB);
-  assert.equal(rig(100, { budget: full }).window.openAt(32 * MIB), 0, 'no room for a doubling: the initial window');
+  assert.equal(budget.speculative, 0);
+  const lent = rig(100, { budget });
+  assert.equal(lent.window.openAt(32 * MIB), 8 * MIB, 'a quarter of the budget at most');
+  assert.equal(budget.committed, START + 8 * MIB);
+  lent.window.close();
+  assert.equal(budget.committed, 0);
+  const full = new FlowBudget(START, 16 * KIB);
+  assert.equal(rig(100, { budget: full }).window.openAt(32 * MIB), 0, 'no room left: the initial window');
+});
+
+test('flow growth: streams opened wide share a quarter of the budget; their answers\' bytes give it back', () => {
+  const budget = new FlowBudget(32 * MIB, 16 * KIB);
+  // Requests never answered (or answered slowly): the first takes the whole lent share, the
+  // rest open at the initial window, and the budget keeps three quarters for every other stream.
+  const waiting = Array.from({ length: 12 }, () => rig(100, { budget }));
+  const granted = waiting.map((r) => r.window.openAt(32 * MIB));
+  assert.deepEqual(granted, [8 * MIB, ...Array.from({ length: 11 }, () => 0)]);
+  assert.equal(budget.speculative, 8 * MIB);
+  assert.ok(budget.room() >= 32 * MIB - 8 * MIB - 12 * START, 'most of the budget left for the others');
+  // The first one's answer arrives: what it uses is no longer lent, and the next may borrow.
+  const first = waiting[0]!;
+  assert.ok(first.window.onReceive(3 * MIB));
+  assert.equal(budget.speculative, 5 * MIB);
+  const next = rig(100, { budget });
+  assert.equal(next.window.openAt(32 * MIB), 3 * MIB);
+  // Streams that end give back what they had not used.
+  for (const r of [...waiting, next]) r.window.close();
+  assert.equal(budget.speculative, 0);
+  assert.equal(budget.committed, 0);
 });
 
 test('flow growth: a step takes at most half the budget\'s room, and needs room for a doubling', () => {

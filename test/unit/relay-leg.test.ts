@@ -12,7 +12,7 @@ import type { Feature } from '../../src/tunnel/features.js';
 import { OUR_FEATURES } from '../../src/tunnel/features.js';
 import { relayStream } from '../../src/mesh/relay.js';
 import { encodeData, encodeEnd, encodeReset, encodeResponse, encodeTrailers } from '../../src/tunnel/frame.js';
-import { MAX_DATA_FRAME, type TunnelStream } from '../../src/tunnel/stream.js';
+import { MAX_DATA_FRAME, MAX_INFORMATIONAL, type TunnelStream } from '../../src/tunnel/stream.js';
 import { body, failure, head, nextStream, pair, pattern, WINDOW, within, type Pair } from '../helpers/session-pair.js';
 
 interface Chain {
@@ -286,5 +286,24 @@ test('a hostile near peer: a RESPONSE on its own stream goes nowhere; DATA past 
   l22.respond({ status: 200, statusMessage: 'OK', headers: [] });
   l22.end('still up');
   assert.equal((await got).toString(), 'still up');
+  await middleEmpty(c);
+});
+
+test('an origin that sends 1xx heads without end: the relay passes MAX_INFORMATIONAL of them, then its answer', async () => {
+  const c = await startChain();
+  const arriving = nextStream(c.far.server);
+  const g = c.near.client.openStream(head('hints', 'GET'));
+  g.end();
+  const l2 = await arriving;
+  const informed: number[] = [];
+  g.on('information', (h: { status: number }) => informed.push(h.status));
+  const answered = new Promise((resolve) => g.once('response', resolve));
+  // Sent raw by the far peer (its own TunnelStream would stop at the same number).
+  const hints = Array.from({ length: 3 * MAX_INFORMATIONAL }, () => encodeResponse(l2.id, { status: 103, statusMessage: 'Early Hints', headers: ['Link', '</a.css>'] }));
+  c.far.serverWs.send(Buffer.concat([...hints, encodeResponse(l2.id, { status: 200, statusMessage: 'OK', headers: [] }), encodeEnd(l2.id)]), { binary: true });
+  g.resume();
+  await within(answered, 'the answer after the 1xx heads');
+  await until('G\'s stream to end', () => g.readableEnded);
+  assert.equal(informed.length, MAX_INFORMATIONAL);
   await middleEmpty(c);
 });

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { at } from '../helpers/at.js';
 import { decodeFrame, encodeData, encodeEnd, encodeResponse, type Frame, type ResponseHead } from '../../src/tunnel/frame.js';
-import { MAX_DATA_FRAME, StreamResetError, TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
+import { MAX_DATA_FRAME, MAX_INFORMATIONAL, StreamResetError, TunnelStream, type FrameSink } from '../../src/tunnel/stream.js';
 
 const WAIT_MS = 2000;
 
@@ -59,8 +59,11 @@ class RecordingSink implements FrameSink {
     this.released.push(id);
   }
 
-  supports(): boolean {
-    return false;
+  /** Features the peer announced (none: an older node). */
+  features = new Set<string>();
+
+  supports(feature: string): boolean {
+    return this.features.has(feature);
   }
 
   /** No tunnel window here (an older peer's): only the stream's own window paces DATA. */
@@ -513,6 +516,15 @@ test('stream: a status outside 100..999 is never sent (its frame would close the
     assert.ok(reset?.type === 'reset' && reset.info.code === 'origin_error', `status ${status}: ${JSON.stringify(reset)}`);
     assert.equal(stream.destroyed, true);
   }
+});
+
+test('stream: inform() passes MAX_INFORMATIONAL 1xx heads, and drops the rest (no window holds them back)', () => {
+  const { sink, stream } = makeStream();
+  sink.features.add('informational');
+  for (let i = 0; i < 3 * MAX_INFORMATIONAL; i++) stream.inform({ status: 103, statusMessage: 'Early Hints', headers: [] });
+  stream.respond({ status: 200, statusMessage: 'OK', headers: [] });
+  assert.equal(sink.frames.filter((f) => f.type === 'response').length, MAX_INFORMATIONAL + 1);
+  stream.destroy();
 });
 
 test('stream: onResponse stores the head and emits "response"', async () => {
