@@ -3,8 +3,10 @@
  * a pair of MQTT topics through a broker (link.ts says what either must do).
  * The dialing side opens odd stream ids and the accepting side even ones, so either can open
  * streams without agreeing first (as HTTP/2 does). Both sides ping; a peer silent for more
- * than 1.5 heartbeat intervals is dropped (within two intervals of its last word). Streams that move no bytes for `idleTimeoutMs` are cut, and
- * no more than `maxStreams` are open at once.
+ * than 1.5 heartbeat intervals is dropped (heartbeat.ts). Streams that move no bytes for
+ * `idleTimeoutMs` are cut, and no more than `maxStreams` are open at once. What a session
+ * sends leaves at the end of each turn of the event loop (session-out.ts); this file reads
+ * the peer's frames and hands them to their streams.
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
@@ -16,20 +18,12 @@ import { OUR_FEATURES, type Feature } from './features.js';
 import type { Clock, FlowBudget } from './flow.js';
 import { TunnelFlow } from './tunnel-flow.js';
 import { StreamResetError, TunnelStream, type FrameSink, type StreamEnd } from './stream.js';
-import { Outbox } from './outbox.js';
+import { Heartbeat } from './heartbeat.js';
+import { SessionOut, type SendCallback } from './session-out.js';
 import type { BulkHead, Transport, TunnelLink } from './link.js';
 import { WebSocketLink, type LinkSocket } from './ws-link.js';
 
-/**
- * Bytes queued for the tunnel socket (in ws and Node's socket buffer, and frames packed this
- * turn) past which DATA writers wait for it to drain: a bound on the tunnel as a whole,
- * whatever the number of streams (see congested()).
- */
-export const TUNNEL_HIGH_WATER = 256 * 1024;
-/** RTT samples a session takes as it starts (see earlyPings). */
-const EARLY_PINGS = 4;
-
-type SendCallback = (err?: Error | null) => void;
+export { TUNNEL_HIGH_WATER } from './session-out.js';
 
 /**
  * The TCP (or TLS) socket under the WebSocket, as the upgrade handed it over (the server's
@@ -104,35 +98,18 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
    */
   takeOpen: ((id: number, head: OpenHead) => StreamEnd | 'refused' | undefined) | undefined;
   bytesIn = 0;
-  bytesOut = 0;
   streamsOpened = 0;
   closed = false;
 
   private readonly link: TunnelLink;
   private readonly opts: SessionOptions;
   private nextId: number;
-  private lastHeard = Date.now();
-  private lastPing = 0;
-  private aliveSeen = false;
-  /** Frames waiting for the end of this event-loop turn, and the writers waiting on them. */
-  private readonly outbox = new Outbox();
-  private flushScheduled = false;
-  private readonly flushNow = (): void => this.flush();
-  /** DATA writers waiting for the tunnel to drain, woken in the order they came. */
-  private writers: (() => void)[] = [];
-  private readonly afterWrite = (): void => this.wakeWriters();
-  /** Bytes writers given room are about to write (expectData), counted as queued until the next turn. */
-  private expected = 0;
-  private expectedUntil: NodeJS.Immediate | undefined;
-  /** Which turn's expectations `expected` counts (a token for expectDone). */
-  private expectedTurn = 0;
-  private readonly heartbeat: NodeJS.Timeout;
+  /** Frames on their way out, and the writers waiting for room (session-out.ts). */
+  private readonly out: SessionOut;
+  /** Pings, the round trip they time, and a peer gone silent (heartbeat.ts). */
+  private readonly heartbeat: Heartbeat;
   private readonly idleSweep: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
-  /** When our outstanding ping left (clock ms), or undefined when none is outstanding. */
-  private pingSentAt: number | undefined;
-  /** RTT samples taken so far (the first few are taken one after another: earlyPings). */
-  private earlySamples = 0;
   /** Where the pieces of the bulk DATA frame being read go (undefined: dropped). */
   private bulkTo: StreamEnd | undefined;
   /** Windows, the RTT they grow by, and the tunnel's own window (tunnel-flow.ts). */
@@ -153,20 +130,18 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     this.nextId = opts.initiator ? 1 : 2;
     this.wire = opts.wireVersion ?? 2;
     this.clock = opts.clock ?? (() => performance.now());
+    this.out = new SessionOut(this.link, () => this.closed, () => this.closedError());
 
     const l = this.link;
     l.on('message', (data) => this.onMessage(data));
     l.on('data-head', (stream, length, head) => this.onDataHead(stream, length, head));
     l.on('data-piece', (piece) => this.onDataPiece(piece));
     l.on('malformed', (reason) => { this.heard(); this.protocolError(reason); });
-    l.on('pong', () => this.onPong());
+    l.on('pong', () => this.heartbeat.onPong());
     l.on('ping', () => this.heard());
     l.on('close', (code, reason) => this.onClose(code, reason));
     l.on('error', (err) => opts.log.warn('tunnel.error', { peer: this.peerName, error: err.message }));
 
-    // Ticking at half the interval bounds detection of a silent peer to two intervals.
-    this.heartbeat = setInterval(() => this.beat(), Math.max(10, opts.heartbeatMs / 2));
-    this.heartbeat.unref();
     const idle = opts.idleTimeoutMs;
     if (idle) {
       this.idleSweep = setInterval(() => this.sweepIdle(idle), Math.min(5000, Math.max(100, idle / 4)));
@@ -180,8 +155,18 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
       connectionWindow: local.has('connection-window') && this.supports('connection-window'),
       grant: (increment) => this.send(encodeWindow(0, increment)),
     });
-    // A first RTT sample right away, so the first transfer's windows can grow.
-    this.ping();
+    this.heartbeat = new Heartbeat(this.link, {
+      intervalMs: opts.heartbeatMs, earlyPings: opts.earlyPings, clock: this.clock,
+      onRtt: (ms) => this.flow.rtt.sample(ms),
+      onAlive: () => this.emit('alive'),
+      onSilent: (silentMs) => {
+        opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs });
+        this.link.terminate();
+        this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
+      },
+      // A tunnel that sent nothing since the last tick need not hold a slab for its frames.
+      onTick: () => this.out.releaseIdle(),
+    });
   }
 
   /** What flow control looks like now, for the control port. */
@@ -194,29 +179,6 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private newStream(id: number, head?: OpenHead): TunnelStream {
     return new TunnelStream(this, id, { head, recvWindow: this.opts.recvWindow, sendWindow: this.opts.sendWindow, window: this.flow.streamWindow() });
   }
-
-  /** Sends a ping, timing it for the RTT estimate unless one is already out. */
-  private ping(): void {
-    if (!this.link.open) return;
-    this.pingSentAt ??= this.clock();
-    this.link.ping();
-  }
-
-  private onPong(): void {
-    if (this.pingSentAt !== undefined) {
-      this.flow.rtt.sample(this.clock() - this.pingSentAt);
-      this.pingSentAt = undefined;
-      // The first ping goes out while both nodes are still starting (a loopback tunnel's took
-      // ~10 ms): a few more right after give the windows the link's round trip, as they grow
-      // against the least recent sample.
-      if (++this.earlySamples < (this.opts.earlyPings ?? EARLY_PINGS)) setTimeout(this.earlyPing, 50).unref();
-    }
-    this.heard();
-  }
-
-  private readonly earlyPing = (): void => {
-    if (!this.closed) this.ping();
-  };
 
   sendCredit(): number {
     return this.flow.credit();
@@ -271,7 +233,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     const stream = make(this, id);
     this.streams.set(id, stream);
     this.streamsOpened++;
-    this.queueText(FrameType.open, id, openText(head, this.wire));
+    this.out.text(FrameType.open, id, openText(head, this.wire));
     // A TCP stream is a long conversation, not an answer on its way: it grows as it goes.
     const wider = head.kind === 'tcp' ? 0 : this.flow.opened(stream.window);
     if (wider > 0) this.send(encodeWindow(id, wider));
@@ -283,127 +245,50 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
     if (this.wire >= MESH_VERSION) this.send(encodeRoutes(payload));
   }
 
-  /**
-   * Queues a frame. The frames of one request (OPEN, END; RESPONSE, DATA, END; window grants)
-   * come from several ticks of one I/O callback, and under load from many streams at once:
-   * they leave together at the end of this event-loop turn, packed into as few WebSocket
-   * messages as possible, in one write. `cb` is called at once (so a stream's END leaves with
-   * its last DATA): writers are paced before they encode a frame, by congested().
-   */
+  /** Bytes of frames sent so far. */
+  get bytesOut(): number {
+    return this.out.bytesOut;
+  }
+
+  /** Queues a frame for the end of this turn (session-out.ts); `cb` is called at once. */
   send(frame: Buffer, cb?: SendCallback): void {
-    if (this.closed || !this.link.open) {
-      if (cb) queueMicrotask(() => cb(this.closedError()));
-      return;
-    }
-    this.bytesOut += frame.length;
-    this.outbox.push(frame);
-    this.scheduleFlush();
-    cb?.(null);
+    this.out.send(frame, cb);
   }
 
   /** Sends an END frame; `cb` as send()'s. */
   sendEnd(stream: number, cb?: SendCallback): void {
-    if (this.closed || !this.link.open) {
-      if (cb) queueMicrotask(() => cb(this.closedError()));
-      return;
-    }
-    this.bytesOut += HEADER_SIZE;
-    this.outbox.end(stream);
-    this.scheduleFlush();
-    cb?.(null);
+    this.out.end(stream, cb);
   }
 
   /** Sends a RESPONSE frame (1xx or final), encoded straight into this turn's messages. */
   sendResponse(stream: number, head: ResponseHead): void {
-    this.queueText(FrameType.response, stream, responseText(head));
-  }
-
-  private queueText(type: number, stream: number, text: string): void {
-    if (this.closed || !this.link.open) return;
-    const before = this.outbox.bytes;
-    this.outbox.text(type, stream, text);
-    this.bytesOut += this.outbox.bytes - before;
-    this.scheduleFlush();
+    this.out.text(FrameType.response, stream, responseText(head));
   }
 
   sendData(stream: number, payload: Buffer, cb?: SendCallback): void {
-    if (this.closed || !this.link.open) {
-      if (cb) queueMicrotask(() => cb(this.closedError()));
-      return;
-    }
-    this.bytesOut += HEADER_SIZE + payload.length;
-    this.outbox.data(stream, payload);
-    this.scheduleFlush();
-    cb?.(null);
+    this.out.data(stream, payload, cb);
   }
 
   /** A DATA frame of `length` bytes in `pieces` (a relayed frame, relay-leg.ts), not copied when bulky. */
   sendPieces(stream: number, pieces: readonly Buffer[], length: number): void {
-    if (this.closed || !this.link.open) return;
-    this.bytesOut += HEADER_SIZE + length;
-    this.outbox.dataPieces(stream, pieces, length);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushNow);
-    }
+    this.out.pieces(stream, pieces, length);
   }
 
   congested(): boolean {
-    return this.link.queuedBytes + this.outbox.bytes + this.expected >= TUNNEL_HIGH_WATER;
+    return this.out.congested();
   }
 
-  /**
-   * A writer given room will read, then write, about `n` bytes: counted as queued until the
-   * check phase of the next turn (its read comes in that turn's poll phase, or not at all),
-   * so that room wakes only as many writers as it can take, and a writer that has nothing
-   * to write after all holds the room for one turn only.
-   */
+  /** See SessionOut.expectData. */
   expectData(n: number): number {
-    // Nobody waits for room: nothing to keep it from.
-    if (this.writers.length === 0) return -1;
-    this.expected += n;
-    this.expectedUntil ??= setImmediate(this.expectedLapse);
-    return this.expectedTurn;
+    return this.out.expectData(n);
   }
 
-  /** The writer expectData() counted for (`turn`, what it returned) has written: its count goes. */
   expectDone(n: number, turn: number): void {
-    if (turn === this.expectedTurn) this.expected = Math.max(0, this.expected - n);
+    this.out.expectDone(n, turn);
   }
-
-  private readonly expectedLapse = (): void => {
-    this.expectedUntil = undefined;
-    this.expected = 0;
-    this.expectedTurn++;
-    this.wakeWriters();
-  };
 
   whenWritable(resume: () => void): void {
-    if (this.closed) queueMicrotask(resume);
-    else this.writers.push(resume);
-  }
-
-  /** Wakes waiting writers, in order, until the tunnel is full again. */
-  private wakeWriters(): void {
-    while (this.closed || !this.congested()) {
-      const writer = this.writers.shift();
-      if (!writer) break;
-      writer();
-    }
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const frames = this.outbox.take();
-    // A socket error (EPIPE, ECONNRESET) before ws reports the close is the tunnel going away:
-    // the close that follows fails every stream with tunnel_lost (502), never internal (500).
-    if (this.closed || !this.link.open) return;
-    // One write for the whole turn; once the socket has taken it, writers waiting for room go on.
-    this.link.writeTurn(frames, this.afterWrite);
+    this.out.whenWritable(resume);
   }
 
   private closedError(): StreamResetError {
@@ -418,32 +303,9 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   close(code: number = CLOSE.normal, reason = ''): void {
     if (this.closed) return;
     // Frames queued this turn (a RESET, the last DATA of a drained request) leave before the close.
-    if (!this.outbox.empty) this.flush();
+    this.out.flushPending();
     this.link.close(code, reason);
     this.onClose(code, reason);
-  }
-
-  private beat(): void {
-    // A tunnel that sent nothing since the last beat need not hold a slab for its frames.
-    this.outbox.release();
-    // Silent for 1.5 intervals while we ping every interval: the peer missed a pong. Checked
-    // every half interval, so a dead peer is dropped within two intervals of its last word.
-    if (Date.now() - this.lastHeard > 1.5 * this.opts.heartbeatMs) {
-      // Timers run before the poll phase: after this process was paused or blocked, the peer's
-      // pings may be sitting unread in the socket. Decide after the poll phase has read them.
-      setImmediate(() => {
-        const silentMs = Date.now() - this.lastHeard;
-        if (this.closed || silentMs <= 1.5 * this.opts.heartbeatMs) return;
-        this.opts.log.warn('tunnel.heartbeat_timeout', { peer: this.peerName, silentMs });
-        this.link.terminate();
-        this.onClose(CLOSE.heartbeatTimeout, 'heartbeat timeout');
-      });
-      return;
-    }
-    if (this.link.open && Date.now() - this.lastPing >= this.opts.heartbeatMs - 5) {
-      this.lastPing = Date.now();
-      this.ping();
-    }
   }
 
   private sweepIdle(idleMs: number): void {
@@ -457,9 +319,9 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
 
   /** Resolves once the peer has sent anything at all (a pong, a ping or a frame). */
   proveAlive(): Promise<boolean> {
-    if (this.aliveSeen) return Promise.resolve(true);
+    if (this.heartbeat.aliveSeen) return Promise.resolve(true);
     if (this.closed) return Promise.resolve(false);
-    this.ping();
+    this.heartbeat.ping();
     return new Promise((resolve) => {
       this.once('alive', () => resolve(true));
       this.once('close', () => resolve(false));
@@ -467,11 +329,7 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   }
 
   private heard(): void {
-    this.lastHeard = Date.now();
-    if (!this.aliveSeen) {
-      this.aliveSeen = true;
-      this.emit('alive');
-    }
+    this.heartbeat.heard();
   }
 
   private onMessage(data: Buffer): void {
@@ -622,13 +480,12 @@ export class TunnelSession extends EventEmitter<SessionEvents> implements FrameS
   private onClose(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeat);
+    this.heartbeat.stop();
     clearInterval(this.idleSweep);
-    clearImmediate(this.expectedUntil);
     const info = { code: 'tunnel_lost', message: `tunnel to ${this.peerName} closed (${reason || code})`, node: this.localName };
     for (const stream of [...this.streams.values()]) stream.onTunnelClosed(info);
     this.streams.clear();
-    this.wakeWriters();
+    this.out.stop();
     this.flow.wakeAll();
     this.emit('close', code, reason);
   }
