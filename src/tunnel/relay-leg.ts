@@ -13,7 +13,7 @@
 import { isFailureCode, type ResetCode } from '../errors.js';
 import type { ReceiveWindow } from './flow.js';
 import { encodeReset, encodeTrailers, encodeWindow, type OpenHead, type ResetInfo, type ResponseHead } from './frame.js';
-import { MAX_DATA_FRAME, MAX_INFORMATIONAL, type FrameSink, type StreamEnd } from './stream.js';
+import { dataRefusal, MAX_DATA_FRAME, MAX_INFORMATIONAL, type FrameSink, type StreamEnd } from './stream.js';
 
 /** A code received from a peer, passed on: one this node does not know reads as tunnel_lost. */
 function passedCode(code: string): ResetCode {
@@ -147,14 +147,10 @@ export class RelayLeg implements StreamEnd {
       this.sink.consumed(length);
       return false;
     }
-    if (length > MAX_DATA_FRAME) {
+    const refused = dataRefusal(this.id, length, this.window.credit);
+    if (refused) {
       this.sink.consumed(length);
-      this.reset('internal', `peer sent a DATA frame of ${length} bytes on stream ${this.id}; a frame holds at most ${MAX_DATA_FRAME}`);
-      return false;
-    }
-    if (length > this.window.credit) {
-      this.sink.consumed(length);
-      this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
+      this.reset('internal', refused);
       return false;
     }
     if (length === 0) return false;

@@ -22,6 +22,16 @@ export const MAX_DATA_FRAME = 64 * 1024;
  * already read, not a frame more, while a node carries a thousand such streams.
  */
 export const WRITE_HIGH_WATER = 16 * 1024;
+/**
+ * Why a DATA frame of `length` bytes must reset its stream `id`, whose window grants `credit`
+ * (undefined: it may come in).
+ */
+export function dataRefusal(id: number, length: number, credit: number): string | undefined {
+  if (length > MAX_DATA_FRAME) return `peer sent a DATA frame of ${length} bytes on stream ${id}; a frame holds at most ${MAX_DATA_FRAME}`;
+  if (length > credit) return `peer overran the flow-control window of stream ${id}`;
+  return undefined;
+}
+
 /** 1xx heads (102, 103...) passed on per stream; more are dropped. */
 export const MAX_INFORMATIONAL = 16;
 
@@ -256,14 +266,10 @@ export class TunnelStream extends Duplex implements StreamEnd {
       return false;
     }
     // A bad frame costs its stream, not the tunnel: the codec has told us which stream it is.
-    if (length > MAX_DATA_FRAME) {
+    const refused = dataRefusal(this.id, length, this.window.credit);
+    if (refused) {
       this.sink.consumed(length);
-      this.reset('internal', `peer sent a DATA frame of ${length} bytes on stream ${this.id}; a frame holds at most ${MAX_DATA_FRAME}`);
-      return false;
-    }
-    if (length > this.window.credit) {
-      this.sink.consumed(length);
-      this.reset('internal', `peer overran the flow-control window of stream ${this.id}`);
+      this.reset('internal', refused);
       return false;
     }
     return true;
