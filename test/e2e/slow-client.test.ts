@@ -133,6 +133,7 @@ describe('a client that stops reading', () => {
     const url = new URL(urls.https);
     const start = origin.written;
     const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca });
+    socket.on('error', () => {}); // what the test asserts is the origin's count, not how the socket ends
     await once(socket, 'secureConnect');
     const get = `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`;
     socket.write(get + get + get);
