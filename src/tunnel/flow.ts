@@ -177,7 +177,9 @@ export class ReceiveWindow {
     this.maybeGrow();
     const want = this.size - this.credit - this.unread;
     const holding = this.credit + this.unread;
-    const n = this.budget ? this.budget.allow(want, holding) : want;
+    // Whole bytes: the wire carries whole bytes, and a fraction counted here and not there
+    // would be credit the peer does not have (the wait below would then wait for ever).
+    const n = Math.floor(this.budget ? this.budget.allow(want, holding) : want);
     // Under budget pressure, wait for a worthwhile grant unless nothing would be left to move.
     if (n <= 0 || (n < want && n < this.size / 16 && holding > 0)) return 0;
     this.credit += n;
@@ -274,11 +276,11 @@ export class ReceiveWindow {
     if (next <= this.size) return;
     this.grown = true;
     this.setSize(next);
-    this.onGrow?.(next);
+    this.onGrow?.(this.size);
   }
 
   private setSize(size: number): void {
-    this.size = size;
+    this.size = Math.floor(size);
     this.peak = Math.max(this.peak, size);
   }
 

@@ -179,3 +179,31 @@ test('flow growth: a reader back from a pause, draining what waited for it, does
   drain(r, START / 4, 0.1);
   assert.ok(r.sizes.length > 0);
 });
+
+test('flow growth: windows and grants are whole bytes, so the receiver never counts credit the peer does not have', () => {
+  // A window whose size had a fraction granted the fraction too, and the wire carried whole
+  // bytes: the receiver then counted 0.69 bytes of credit the sender did not have, and under
+  // budget pressure waited for them to arrive before granting more (a stream stalled for good
+  // in one wave of 1,000 downloads in about fifty).
+  const budget = new FlowBudget(4 * MIB, 16 * KIB);
+  let seed = 7;
+  const random = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const windows = Array.from({ length: 8 }, () => rig(37.3, { budget }));
+  const peerCredit = windows.map((r) => r.window.credit);
+  for (let step = 0; step < 2000; step++) {
+    const i = Math.floor(random() * windows.length);
+    const r = windows[i]!;
+    const n = Math.min(peerCredit[i]!, 1 + Math.floor(random() * 96 * KIB));
+    if (n <= 0) continue;
+    assert.ok(r.window.onReceive(n));
+    peerCredit[i]! -= n;
+    r.clock.ms += random() * 3.7;
+    r.window.onConsumed(n);
+    const granted = r.window.grant();
+    assert.ok(Number.isInteger(granted), `grant ${granted}`);
+    assert.ok(Number.isInteger(r.window.size), `size ${r.window.size}`);
+    peerCredit[i]! += granted;
+    assert.equal(r.window.credit, peerCredit[i], 'the receiver counts exactly the credit the peer has');
+  }
+  assert.ok(windows.some((r) => r.sizes.length > 0), 'some windows grew');
+});
